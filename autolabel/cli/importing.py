@@ -1,0 +1,63 @@
+"""``autolabel import``: bring a review done in another tool back into a run as a revision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from autolabel.cli import echo
+
+
+@click.group(name="import")
+def import_() -> None:
+    """Read corrections made in a labeling tool back into a run (as a new revision).
+
+    The run's original predictions are never changed; each import adds
+    RUN/revisions/NNN-<tool>.jsonl, which export, review and evaluate use from then on
+    (as revision "latest").
+    """
+
+
+@import_.command(name="labelstudio")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("export_file", metavar="EXPORT.json", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--base",
+    "base_revision",
+    default="latest",
+    show_default=True,
+    help="Revision the Label Studio tasks were exported from: latest, original or a revision name.",
+)
+@click.option("--image-key", default=None, help="Task data key of the image URL (default: image).")
+@click.option("--from-name", default=None, help="Only read boxes of this RectangleLabels control (default: any).")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+def labelstudio(
+    run_dir: Path, export_file: Path, base_revision: str, image_key: str | None, from_name: str | None, dry_run: bool
+) -> None:
+    """Apply a Label Studio JSON export (Export > JSON) to RUN.
+
+    Each task is matched to a run image by its image URL; its most recent submitted annotation
+    decides the image's boxes: a box deleted there is rejected, a new label or a moved box is
+    taken over, a drawn box is added. Tasks without an annotation keep their predictions.
+    """
+    from autolabel.corrections import format_summary
+    from autolabel.labelstudio_import import import_labelstudio
+    from autolabel.store import open_run
+
+    store = open_run(run_dir)
+    result = import_labelstudio(
+        store, export_file, base_revision=base_revision, image_key=image_key, from_name=from_name, dry_run=dry_run
+    )
+    s = result.summary
+    what = "would write" if dry_run else f"wrote revision {result.revision}"
+    echo(f"{what} from {export_file.name} (base: {s['base_revision']}): {format_summary(s)}")
+    echo(
+        f"tasks: {s['tasks']} in the export, {s['tasks_annotated']} annotated"
+        f" ({s['images_reviewed']} image(s) corrected), {s['tasks_unannotated']} without annotation"
+        f" and {s['tasks_cancelled']} skipped (their predictions kept unchanged)"
+        + (f", {s['tasks_unmatched']} matching no image of the run (ignored)" if s["tasks_unmatched"] else "")
+        + (f", {s['tasks_duplicate']} duplicate(s) of an image (newest annotation used)" if s["tasks_duplicate"] else "")
+    )
+    if s.get("regions_rotated"):
+        echo(f"note: {s['regions_rotated']} rotated box(es) were replaced by the axis-aligned box around them", err=True)

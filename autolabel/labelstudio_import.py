@@ -1,0 +1,528 @@
+"""Read a Label Studio JSON export back into a run: the boxes a reviewer left, per image.
+
+Label Studio's "JSON" export is a list of tasks; each task has ``data`` (the image URL under
+the key named by ``<Image value="$image">``) and ``annotations``, each with a ``result`` list
+of regions::
+
+    {"id": 7, "data": {"image": "/data/local-files/?d=images/cam1/0001.jpg"},
+     "annotations": [{"id": 3, "was_cancelled": false, "updated_at": "2024-05-01T10:00:00Z",
+       "result": [{"id": "0001-0", "type": "rectanglelabels", "from_name": "label",
+                   "to_name": "image", "original_width": 640, "original_height": 480,
+                   "value": {"x": 10.0, "y": 20.0, "width": 30.0, "height": 40.0,
+                             "rotation": 0, "rectanglelabels": ["person"]}}]}]}
+
+What this module does (pure; no file is written here):
+
+* **Task -> image.** ``data.path`` (our exporter writes the run path there) when it names an
+  image of the run; else ``data.<key>`` is matched against the run's relative image paths: the
+  ``d=`` parameter of a local-files URL (``/data/local-files/?d=<quote(relpath)>``, decoded
+  the way Label Studio decodes it, so ``+`` is a space), else the URL's path. The run path
+  that is the longest trailing run of path components wins (``images/cam1/0001.jpg`` ->
+  ``cam1/0001.jpg``); failing that, a basename that exactly one run image has (Label Studio's
+  upload prefix ``1a2b3c4d-`` is ignored). Two folders' ``0001.jpg`` never get mixed up.
+* **Which annotation.** The most recent one (``updated_at``, then ``created_at``, then id)
+  that was not cancelled ("skipped"). A task without one keeps its predictions unchanged and
+  is counted as ``tasks_unannotated``.
+* **Region -> detection.** A region whose id is the region id our exporter gave one of the
+  image's detections (:func:`region_id`; usually the detection id itself) is that detection:
+  Label Studio keeps prediction region ids when an annotator starts from the prediction (it
+  only replaces a ``#suffix``, so ids are also compared up to the first ``#``). Any other
+  region is a box the reviewer drew. Regions sharing an id (a rectangle and its
+  per-region labels) are merged.
+* **Reviewed.** Every box of a submitted annotation is marked ``reviewed`` (tag ``ok``): the
+  annotator saw the whole image and left that box there.
+* **Percent -> pixels.** ``x1 = x * W / 100``, ``y1 = y * H / 100``,
+  ``x2 = (x + width) * W / 100``, ``y2 = (y + height) * H / 100`` with the run's displayed
+  ``W x H`` (Label Studio draws percentages on the image it shows; ``original_width/height``
+  is informational). A rotated box becomes the axis-aligned box around it (Label Studio
+  rotates clockwise about the top-left corner), with a warning.
+
+The result feeds :func:`autolabel.corrections.correct_images`, the same core the FiftyOne
+review uses, and :meth:`autolabel.store.RunStore.write_revision` stores it (see
+:func:`import_labelstudio`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from autolabel.errors import InputError
+from autolabel.types import Box, ImageAnnotations
+
+if TYPE_CHECKING:  # pragma: no cover
+    from autolabel.corrections import ReviewedBox
+    from autolabel.store import RunStore
+
+log = logging.getLogger(__name__)
+
+SOURCE = "labelstudio"
+"""Revision source name: revisions are stored as ``revisions/NNN-labelstudio.jsonl``."""
+
+LOCAL_FILES_PREFIX = "/data/local-files/"
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+_LABEL_KEYS = ("rectanglelabels", "labels")
+REVIEWED_TAGS = frozenset({"ok"})
+"""Tags given to every box of a submitted annotation (``autolabel.corrections.OK``)."""
+
+
+# -- task -> image ----------------------------------------------------------------------------
+
+
+def url_to_relpath(url: str) -> str:
+    """The file path a Label Studio image URL points at, ``/``-separated, without a leading ``/``.
+
+    ``/data/local-files/?d=images/a%20b.jpg`` -> ``images/a b.jpg`` (``d`` is decoded like a
+    query value, so ``+`` is a space); ``https://host/x/y.jpg?sig=..`` -> ``x/y.jpg``;
+    ``s3://bucket/k/y.jpg`` -> ``k/y.jpg``; a bare path is returned unquoted.
+    """
+    url = url.strip()
+    parts = urlsplit(url)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if "d" in query and query["d"]:
+        path = query["d"][0]
+    elif parts.scheme or parts.netloc:
+        path = unquote(parts.path)
+    else:
+        path = unquote(parts.path or url)
+    return path.replace("\\", "/").lstrip("/")
+
+
+class ImageMatcher:
+    """Maps a task's image URL to one of the run's relative image paths (see the module docstring)."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.paths = sorted(set(paths))
+        self._by_parts = {tuple(PurePosixPath(p).parts): p for p in self.paths}
+        self._depth = max((len(k) for k in self._by_parts), default=0)
+        by_name: dict[str, list[str]] = {}
+        for p in self.paths:
+            by_name.setdefault(PurePosixPath(p).name, []).append(p)
+        self._unique_names = {n: ps[0] for n, ps in by_name.items() if len(ps) == 1}
+
+    def match(self, url: str) -> str | None:
+        """The run path ``url`` shows, or ``None``."""
+        rel = url_to_relpath(url)
+        parts = tuple(p for p in PurePosixPath(rel).parts if p not in ("", "."))
+        if not parts:
+            return None
+        for n in range(min(len(parts), self._depth), 0, -1):
+            hit = self._by_parts.get(parts[-n:])
+            if hit is not None:
+                return hit
+        name = parts[-1]
+        hit = self._unique_names.get(name)
+        if hit is None and _UPLOAD_PREFIX.match(name):
+            hit = self._unique_names.get(_UPLOAD_PREFIX.sub("", name, count=1))
+        return hit
+
+
+# -- regions ---------------------------------------------------------------------------------
+
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def region_id(detection_id: str) -> str:
+    """The Label Studio region id our ``labelstudio`` exporter gives a detection id.
+
+    The id itself when it is made of letters, digits, ``_`` and ``-`` (the pipeline's
+    ``<stem>-<n>`` ids usually are); else those characters kept (others become ``_``) plus
+    ``-`` and the first 8 hex digits of the id's SHA-1. Never contains ``#``, which Label
+    Studio rewrites. (Same rule as ``exporters.labelstudio.region_id``; a test keeps them equal.)
+    """
+    if _SAFE_ID.match(detection_id):
+        return detection_id
+    clean = re.sub(r"[^A-Za-z0-9_-]", "_", detection_id)
+    return f"{clean}-{hashlib.sha1(detection_id.encode('utf-8')).hexdigest()[:8]}"
+
+
+def clean_region_id(region_id: Any) -> str | None:
+    """A region id without the ``#suffix`` Label Studio may rewrite; ``None`` if absent."""
+    if region_id is None:
+        return None
+    s = str(region_id).split("#", 1)[0]
+    return s or None
+
+
+def percent_to_box(value: Mapping[str, Any], width: int, height: int) -> tuple[Box, bool]:
+    """Pixel box ``(x1, y1, x2, y2)`` of a Label Studio rectangle ``value`` (percent, top-left corner).
+
+    Returns ``(box, rotated)``. A rotated rectangle (``rotation`` degrees clockwise about its
+    top-left corner) is replaced by the axis-aligned box around its four corners. The box is
+    not clipped here.
+
+    Raises:
+        ValueError: ``x``, ``y``, ``width`` or ``height`` missing or not finite.
+    """
+    try:
+        x, y, w, h = (float(value[k]) for k in ("x", "y", "width", "height"))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"rectangle needs numeric x, y, width, height; got {dict(value)!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise ValueError(f"rectangle has a non-finite value: {dict(value)!r}")
+    x1, y1 = x * width / 100.0, y * height / 100.0
+    pw, ph = w * width / 100.0, h * height / 100.0
+    angle = float(value.get("rotation") or 0.0) % 360.0
+    if angle == 0.0:
+        return (x1, y1, x1 + pw, y1 + ph), False
+    t = math.radians(angle)
+    c, s = math.cos(t), math.sin(t)
+    xs, ys = [], []
+    for dx, dy in ((0.0, 0.0), (pw, 0.0), (pw, ph), (0.0, ph)):
+        # y points down, so a positive angle turns clockwise on screen
+        xs.append(x1 + dx * c - dy * s)
+        ys.append(y1 + dx * s + dy * c)
+    return (min(xs), min(ys), max(xs), max(ys)), True
+
+
+@dataclass(frozen=True)
+class Region:
+    """One box of an annotation, merged over the result items that share its id.
+
+    Attributes:
+        key: Label Studio's region id (``None`` if the item had none).
+        value: the rectangle's ``value`` (percent, top-left corner).
+        label: first label of ``rectanglelabels``/``labels``, ``None`` if none.
+        labels: every label given (more than one is reported as a warning).
+    """
+
+    key: str | None
+    value: Mapping[str, Any]
+    label: str | None
+    labels: tuple[str, ...] = ()
+
+
+def regions_of(result: Sequence[Mapping[str, Any]], from_name: str | None = None) -> tuple[list[Region], int]:
+    """The rectangles in an annotation's ``result``; returns ``(regions, n_ignored_items)``.
+
+    Items without geometry (choices, text areas, relations) or from another control than
+    ``from_name`` (when given) are ignored and counted.
+    """
+    order: list[str | None] = []
+    merged: dict[str | None, dict[str, Any]] = {}
+    anonymous: list[dict[str, Any]] = []
+    ignored = 0
+    for item in result:
+        if not isinstance(item, Mapping):
+            ignored += 1
+            continue
+        value = item.get("value")
+        if from_name is not None and item.get("from_name") != from_name:
+            ignored += 1
+            continue
+        if not isinstance(value, Mapping):
+            ignored += 1
+            continue
+        has_geometry = all(k in value for k in ("x", "y", "width", "height"))
+        labels = next((value[k] for k in _LABEL_KEYS if k in value), None)
+        if not has_geometry and labels is None:
+            ignored += 1
+            continue
+        key = item.get("id")
+        slot: dict[str, Any]
+        if key is None:
+            slot = {"value": None, "labels": None}
+            anonymous.append(slot)
+        else:
+            key = str(key)
+            if key not in merged:
+                merged[key] = {"value": None, "labels": None}
+                order.append(key)
+            slot = merged[key]
+        if has_geometry and slot["value"] is None:
+            slot["value"] = value
+        if labels is not None and slot["labels"] is None:
+            slot["labels"] = labels
+    out: list[Region] = []
+    for key, slot in [(k, merged[k]) for k in order] + [(None, s) for s in anonymous]:
+        if slot["value"] is None:
+            ignored += 1
+            continue
+        raw = slot["labels"]
+        labels = tuple(str(x) for x in raw) if isinstance(raw, (list, tuple)) else ((str(raw),) if raw else ())
+        out.append(Region(key=key, value=slot["value"], label=labels[0] if labels else None, labels=labels))
+    return out, ignored
+
+
+# -- annotations -----------------------------------------------------------------------------
+
+
+def _when(ann: Mapping[str, Any], key: str) -> float:
+    raw = ann.get(key)
+    if not isinstance(raw, str) or not raw:
+        return float("-inf")
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return float("-inf")
+
+
+def latest_annotation(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The task's most recent annotation that was not cancelled, or ``None``."""
+    anns = [a for a in task.get("annotations") or () if isinstance(a, Mapping) and not a.get("was_cancelled")]
+    if not anns:
+        return None
+
+    def order(a: Mapping[str, Any]) -> tuple[float, float, float]:
+        ident = a.get("id")
+        return (_when(a, "updated_at"), _when(a, "created_at"), float(ident) if isinstance(ident, (int, float)) else float("-inf"))
+
+    return max(anns, key=order)
+
+
+# -- the whole export ------------------------------------------------------------------------
+
+
+@dataclass
+class LabelStudioReview:
+    """What a Label Studio export says about a run.
+
+    Attributes:
+        reviews: image path -> the boxes of its task's chosen annotation (annotated tasks only),
+            ready for :func:`autolabel.corrections.correct_images`.
+        stats: ``tasks`` (in the export), ``tasks_annotated``, ``tasks_unannotated`` (no
+            annotation: predictions kept), ``tasks_cancelled`` (only skipped annotations:
+            predictions kept), ``tasks_unmatched`` (no run image), ``tasks_duplicate`` (a second
+            task for an image already seen; the newer annotation wins), ``regions``,
+            ``regions_matched`` (to our detection ids), ``regions_new``, ``regions_rotated``,
+            ``items_ignored`` (result items that are not rectangles).
+        annotation_ids: image path -> Label Studio annotation id used.
+        unmatched: image URLs of the tasks that match no run image.
+    """
+
+    reviews: dict[str, list["ReviewedBox"]] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=dict)
+    annotation_ids: dict[str, Any] = field(default_factory=dict)
+    unmatched: list[str] = field(default_factory=list)
+
+
+STAT_KEYS = (
+    "tasks",
+    "tasks_annotated",
+    "tasks_unannotated",
+    "tasks_cancelled",
+    "tasks_unmatched",
+    "tasks_duplicate",
+    "regions",
+    "regions_matched",
+    "regions_new",
+    "regions_rotated",
+    "items_ignored",
+)
+
+
+def _task_run_path(task: Mapping[str, Any], base: Mapping[str, ImageAnnotations]) -> str | None:
+    """``data.path`` when our exporter wrote it and it names an image of the run."""
+    data = task.get("data")
+    path = data.get("path") if isinstance(data, Mapping) else None
+    return path if isinstance(path, str) and path in base else None
+
+
+def _task_image_url(task: Mapping[str, Any], image_key: str | None) -> str | None:
+    data = task.get("data")
+    if not isinstance(data, Mapping):
+        return None
+    if image_key is not None:
+        v = data.get(image_key)
+        return v if isinstance(v, str) else None
+    if isinstance(data.get("image"), str):
+        return data["image"]
+    strings = [v for v in data.values() if isinstance(v, str)]
+    return strings[0] if len(strings) == 1 else None
+
+
+def parse_export(
+    tasks: Sequence[Mapping[str, Any]],
+    images: Iterable[ImageAnnotations],
+    *,
+    image_key: str | None = None,
+    from_name: str | None = None,
+    source_name: str = "export",
+) -> LabelStudioReview:
+    """Turn Label Studio tasks into per-image reviewed boxes for ``images`` (the review's base).
+
+    Args:
+        tasks: the export (a list of task dicts, Label Studio's "JSON" format).
+        images: the run's images as exported to Label Studio (detection ids, displayed size).
+        image_key: the task ``data`` key of the image URL; default ``image``, or the only string.
+        from_name: only use results of this ``RectangleLabels`` control (default: any).
+        source_name: name of the export for messages.
+
+    Raises:
+        InputError: the export is not a list of tasks, or no task matches a run image.
+    """
+    from autolabel.corrections import ReviewedBox
+
+    if not isinstance(tasks, Sequence) or isinstance(tasks, (str, bytes)):
+        raise InputError(f"{source_name}: expected a JSON list of Label Studio tasks, got {type(tasks).__name__}")
+    base = {img.path: img for img in images}
+    matcher = ImageMatcher(base)
+    stats = {k: 0 for k in STAT_KEYS}
+    out = LabelStudioReview(stats=stats)
+    chosen: dict[str, tuple[tuple[float, float, float], Any, list[ReviewedBox]]] = {}
+    for n, task in enumerate(tasks):
+        if not isinstance(task, Mapping) or "data" not in task:
+            kind = "a JSON_MIN/CSV row" if isinstance(task, Mapping) else type(task).__name__
+            raise InputError(
+                f"{source_name}: item {n} is not a Label Studio task (no 'data'; looks like {kind}); "
+                "export the project with the 'JSON' format, not 'JSON-MIN' or CSV"
+            )
+        stats["tasks"] += 1
+        url = _task_image_url(task, image_key)
+        path = _task_run_path(task, base)
+        if path is None and url:
+            path = matcher.match(url)
+        if path is None:
+            stats["tasks_unmatched"] += 1
+            out.unmatched.append(str(url))
+            continue
+        ann = latest_annotation(task)
+        if ann is None:
+            if task.get("annotations"):
+                stats["tasks_cancelled"] += 1
+            else:
+                stats["tasks_unannotated"] += 1
+            continue
+        img = base[path]
+        by_id: dict[str | None, str] = {}
+        for d in img.detections:
+            for key in (region_id(d.id), d.id, clean_region_id(d.id)):
+                by_id.setdefault(key, d.id)
+        regions, ignored = regions_of(ann.get("result") or (), from_name)
+        stats["items_ignored"] += ignored
+        boxes: list[ReviewedBox] = []
+        for r in regions:
+            stats["regions"] += 1
+            try:
+                box, rotated = percent_to_box(r.value, img.width, img.height)
+            except ValueError as e:
+                log.warning("%s: task %s, region %s: %s; dropped", source_name, task.get("id"), r.key, e)
+                continue
+            if rotated:
+                stats["regions_rotated"] += 1
+                log.warning("%s: %s region %s is rotated; using the axis-aligned box around it", source_name, path, r.key)
+            if len(r.labels) > 1:
+                log.warning("%s: %s region %s has %d labels; using the first, %r", source_name, path, r.key, len(r.labels), r.label)
+            det_id = by_id.get(r.key) if r.key is not None else None
+            if det_id is None and r.key is not None:
+                det_id = by_id.get(clean_region_id(r.key))
+            stats["regions_matched" if det_id is not None else "regions_new"] += 1
+            # a submitted annotation is a person's verdict on every box left on the image
+            boxes.append(ReviewedBox(id=det_id, box=box, label=r.label, tags=REVIEWED_TAGS, key=r.key))
+        ident = ann.get("id")
+        rank = (_when(ann, "updated_at"), _when(ann, "created_at"), float(ident) if isinstance(ident, (int, float)) else float("-inf"))
+        if path in chosen:
+            stats["tasks_duplicate"] += 1
+            log.warning("%s: more than one task shows %s; the most recent annotation wins", source_name, path)
+            if chosen[path][0] >= rank:
+                continue
+        else:
+            stats["tasks_annotated"] += 1
+        chosen[path] = (rank, ident, boxes)
+    if not stats["tasks"]:
+        raise InputError(f"{source_name}: the export holds no tasks")
+    if stats["tasks_unmatched"] == stats["tasks"]:
+        raise InputError(
+            f"{source_name}: none of its {stats['tasks']} tasks shows an image of this run "
+            f"(first task's image: {out.unmatched[0]!r}; run images look like {matcher.paths[0]!r})"
+            if matcher.paths
+            else f"{source_name}: the run has no images"
+        )
+    if out.unmatched:
+        log.warning("%s: %d task(s) match no image of the run and were ignored, e.g. %s", source_name, len(out.unmatched), out.unmatched[0])
+    for path in sorted(chosen):
+        _, ident, boxes = chosen[path]
+        out.reviews[path] = boxes
+        out.annotation_ids[path] = ident
+    return out
+
+
+def load_export(path: str | Path) -> list[Mapping[str, Any]]:
+    """Read a Label Studio JSON export; :class:`InputError` naming the file if it is not one."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"Label Studio export {p} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read Label Studio export {p}: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p} is not JSON ({e.msg} at line {e.lineno}); export the project with the 'JSON' format") from None
+    if isinstance(data, Mapping) and "data" in data:
+        data = [data]  # a single task
+    if not isinstance(data, list):
+        raise InputError(f"{p}: expected a JSON list of Label Studio tasks, got a {type(data).__name__}")
+    return data
+
+
+@dataclass
+class ImportResult:
+    """Outcome of :func:`import_labelstudio`.
+
+    Attributes:
+        revision: the new revision's name (``None`` for a dry run).
+        base_revision: the revision the review was compared with (``None`` = original predictions).
+        summary: what was stored beside the revision: the corrections counts
+            (:data:`autolabel.corrections.COUNT_KEYS`, ``images_reviewed``, ...) plus
+            :data:`STAT_KEYS` and ``export``/``base_revision``.
+        images: the corrected images (every image of the run).
+    """
+
+    revision: str | None
+    base_revision: str | None
+    summary: dict[str, Any]
+    images: list[ImageAnnotations]
+
+
+def import_labelstudio(
+    store: "RunStore",
+    export_path: str | Path,
+    *,
+    base_revision: str | None = "latest",
+    image_key: str | None = None,
+    from_name: str | None = None,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Apply a Label Studio JSON export to a run and store the result as a new revision.
+
+    Args:
+        store: the run.
+        export_path: the export file (Label Studio "JSON" format).
+        base_revision: the revision the tasks were exported from (``latest``, ``original`` or
+            a name); the review is compared with it.
+        image_key, from_name: see :func:`parse_export`.
+        dry_run: compute everything but write nothing.
+
+    Returns:
+        an :class:`ImportResult`; its ``revision`` names ``revisions/NNN-labelstudio``.
+    """
+    from autolabel.corrections import correct_images, label_id_map
+
+    store.read_manifest()
+    base_name = store.resolve_revision(base_revision)
+    images = list(store.iter_images(base_name if base_name is not None else "original"))
+    tasks = load_export(export_path)
+    review = parse_export(tasks, images, image_key=image_key, from_name=from_name, source_name=str(export_path))
+    result = correct_images(images, review.reviews, label_id_map(images))
+    summary: dict[str, Any] = {
+        **result.summary,
+        **review.stats,
+        "export": Path(export_path).name,
+        "base_revision": base_name or "original",
+    }
+    name = None
+    if not dry_run:
+        name = store.write_revision(SOURCE, result.images, summary)
+        log.info("stored Label Studio review of %d image(s) as revision %s", review.stats["tasks_annotated"], name)
+    return ImportResult(revision=name, base_revision=base_name, summary=summary, images=result.images)

@@ -1,0 +1,183 @@
+"""Fixtures that start the real tools: a Label Studio server, and helpers for Chromium.
+
+Every test module here is marked ``integration`` (``pytestmark``), so
+``pytest -m "not integration"`` skips them. A tool that is not installed skips its tests locally
+and fails them under CI (env ``CI`` set), so CI cannot pass by skipping.
+
+Label Studio runs from its own virtual environment (it pins Django and friends):
+env ``AUTOLABEL_LS_VENV``, default ``<repo>/.venv-ls``; ``<venv>/bin/label-studio`` must exist.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.integration import servers
+from tests.integration.servers import Process, http, in_ci, missing_tool
+
+REPO = Path(__file__).resolve().parents[2]
+
+LS_START_TIMEOUT = float(os.environ.get("AUTOLABEL_LS_START_TIMEOUT", "240"))
+"""Seconds Label Studio may take from spawn to answering API calls (about 30 s normally)."""
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if servers.START_TIMES:
+        terminalreporter.section("tool start times")
+        for what, secs in servers.START_TIMES:
+            terminalreporter.write_line(f"{what}: ready {secs:.1f} s after spawn")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The current environment without this interpreter's Python settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")}
+    env.update(extra)
+    return env
+
+
+# -- Label Studio ---------------------------------------------------------------------------
+
+
+def ls_venv() -> Path:
+    return Path(os.environ.get("AUTOLABEL_LS_VENV") or REPO / ".venv-ls")
+
+
+def listening_hosts(port: int) -> set[str]:
+    """IPv4 addresses with a socket in LISTEN state on ``port`` (from /proc/net/tcp)."""
+    hosts = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            local, state = parts[1], parts[3]
+            addr, p = local.split(":")
+            if int(p, 16) != port or state != "0A":
+                continue
+            if len(addr) == 8:
+                hosts.add(".".join(str(int(addr[i : i + 2], 16)) for i in (6, 4, 2, 0)))
+            else:
+                hosts.add("::" if int(addr, 16) == 0 else f"ipv6:{addr}")
+    return hosts
+
+
+@dataclass
+class LabelStudio:
+    """A running Label Studio server (one per test session).
+
+    Attributes:
+        url: base URL, ``http://127.0.0.1:<port>``.
+        token: the admin's legacy API token (``Authorization: Token <token>``).
+        document_root: ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``; images to serve go below it.
+        process: the server process (its own process group).
+    """
+
+    url: str
+    token: str
+    document_root: Path
+    data_dir: Path
+    process: Process
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.token}"}
+
+    def api(self, method: str, path: str, body: Any = None, raw: bool = False, auth: bool = True) -> tuple[int, Any]:
+        """One REST call; returns ``(status, payload)``."""
+        return http(method, self.url + path, body, headers=self.headers if auth else None, raw=raw)
+
+    def ok(self, method: str, path: str, body: Any = None, raw: bool = False) -> Any:
+        """One REST call that must succeed (2xx); returns the payload."""
+        status, payload = self.api(method, path, body, raw=raw)
+        assert 200 <= status < 300, f"{method} {path} -> HTTP {status}: {str(payload)[:2000]}"
+        return payload
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudio]:
+    """Start Label Studio on a free 127.0.0.1 port with a throwaway data dir; stop it by PID after the session."""
+    venv = ls_venv()
+    exe = venv / "bin" / "label-studio"
+    if not exe.is_file():
+        missing_tool(
+            f"Label Studio is not installed at {exe} (python -m venv {venv} && {venv}/bin/pip install 'label-studio>=1.23,<2'; "
+            "or point AUTOLABEL_LS_VENV at a venv that has it)"
+        )
+    base = tmp_path_factory.mktemp("label-studio")
+    data_dir, home, docroot = base / "data", base / "home", base / "docroot"
+    for d in (data_dir, home, docroot):
+        d.mkdir()
+    port = servers.free_port()
+    token = secrets.token_hex(20)
+    env = clean_env(
+        PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        HOME=str(home),  # even `label-studio --help` writes below ~/.local otherwise
+        PYTHONUNBUFFERED="1",
+        LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
+        LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED="true",
+        LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(docroot),
+        LABEL_STUDIO_COLLECT_ANALYTICS="false",
+        COLLECT_ANALYTICS="false",
+        LABEL_STUDIO_LATEST_VERSION_CHECK="false",
+        LATEST_VERSION_CHECK="false",
+        LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
+    )
+    cmd = [
+        str(exe),
+        "start",
+        "--no-browser",
+        "--internal-host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--username",
+        "ci@autolabel.test",
+        "--password",
+        secrets.token_hex(12),
+        "--user-token",
+        token,
+        "--enable-legacy-api-token",
+        "--log-level",
+        "WARNING",
+    ]
+    proc = servers.spawn("label-studio", cmd, env, base / "server.log", cwd=base)
+    ls = LabelStudio(url=f"http://127.0.0.1:{port}", token=token, document_root=docroot, data_dir=data_dir, process=proc)
+
+    def ready() -> bool:
+        status, _ = http("GET", ls.url + "/health", timeout=5)
+        if status != 200:
+            return False
+        status, who = http("GET", ls.url + "/api/current-user/whoami", headers=ls.headers, timeout=5)
+        return status == 200 and who.get("email") == "ci@autolabel.test"
+
+    try:
+        servers.wait_until_ready(proc, ready, LS_START_TIMEOUT, f"Label Studio (port {port})")
+        hosts = listening_hosts(port)
+        assert hosts == {"127.0.0.1"}, f"Label Studio listens on {hosts}, expected only 127.0.0.1"
+        yield ls
+    finally:
+        code = proc.stop()
+        servers.log.warning("stopped Label Studio (pid %d), exit code %s", proc.pid, code)
+
+
+# -- Chromium -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of the Chromium binary (skip locally / fail under CI when there is none)."""
+    binary = servers.find_chromium()
+    if binary is None:
+        missing_tool("Chromium is not installed (Debian: apt-get install -y chromium; or set AUTOLABEL_CHROMIUM)")
+    return binary  # type: ignore[return-value]
+
+
+__all__ = ["LabelStudio", "clean_env", "in_ci"]
