@@ -166,6 +166,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
     finally:
         code = proc.stop()
         servers.log.warning("stopped Label Studio (pid %d), exit code %s", proc.pid, code)
+        assert not servers.group_alive(proc.pid), f"Label Studio's process group {proc.pid} outlived its stop"
 
 
 # -- Chromium -------------------------------------------------------------------------------

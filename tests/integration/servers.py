@@ -96,6 +96,17 @@ class Process:
         return self.popen.returncode
 
 
+def group_alive(pgid: int) -> bool:
+    """True while any process of process group ``pgid`` exists."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def spawn(name: str, cmd: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: Path | None = None) -> Process:
     """Start ``cmd`` in a new session with stdout+stderr going to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,3 +258,13 @@ def screenshot(
         pytest.fail(f"Chromium failed (exit {proc.returncode}) on {url}:\n{text[-3000:]}", pytrace=False)
     log.warning("Chromium screenshot of %s in %.1f s", url, time.monotonic() - t0)
     return out
+
+
+def require_module(name: str, install_hint: str) -> Any:
+    """Import ``name``; if it is not installed, skip locally / fail under CI with ``install_hint``."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        missing_tool(f"{name} is not importable ({e}); {install_hint}")
