@@ -233,6 +233,7 @@ def screenshot(
         "--no-first-run",
         "--no-default-browser-check",
         "--hide-scrollbars",
+        "--run-all-compositor-stages-before-draw",
         "--mute-audio",
         f"--user-data-dir={profile_dir}",
         f"--window-size={size[0]},{size[1]}",
