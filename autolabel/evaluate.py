@@ -165,38 +165,59 @@ DROPPED = -3
 class GreedyMatcher:
     """Greedy matching of one image's predictions to its ground truth (see the module doc).
 
-    Built once per image (IoUs computed once), then :meth:`match` runs for any subset of the
-    predictions, as a threshold sweep needs.
+    Built once per image (IoUs computed once); :meth:`match` and :meth:`count` then run for any
+    subset of the predictions, as a threshold sweep needs.
+
+    Args:
+        pred_boxes: ``(P, 4)`` pixel boxes; pred_scores: ``(P,)`` (the matching order).
+        gt_boxes: ``(G, 4)`` pixel boxes; gt_ignore: ``(G,)`` bool crowd flags.
+        iou_threshold: the IoU a match needs.
+        pred_classes, gt_labels: classes to tell a relabel (optional; without them no relabels).
     """
 
-    def __init__(self, pred_boxes: np.ndarray, pred_scores: np.ndarray, gt_boxes: np.ndarray,
-                 gt_ignore: np.ndarray, iou_threshold: float = 0.5) -> None:
+    def __init__(self, pred_boxes: np.ndarray, pred_scores: np.ndarray, gt_boxes: np.ndarray, gt_ignore: np.ndarray,
+                 iou_threshold: float = 0.5, pred_classes: Sequence[str | None] | None = None,
+                 gt_labels: Sequence[str] | None = None) -> None:
+        pred_boxes = np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
+        gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
         self.num_pred = len(pred_boxes)
         self.num_gt = len(gt_boxes)
+        normal = ~np.asarray(gt_ignore, dtype=bool).reshape(-1)
+        self.num_gt_found = int(normal.sum())
         self.order = [int(i) for i in np.argsort(-np.asarray(pred_scores, dtype=np.float64), kind="stable")]
         self.ious = box_iou(pred_boxes, gt_boxes)
-        normal = ~np.asarray(gt_ignore, dtype=bool)
-        self.candidates: list[list[int]] = []
+        # per prediction: (gt index, needs adjusting, needs relabelling) for each GT it may take, best IoU first
+        self.candidates: list[list[tuple[int, bool, bool]]] = []
         for p in range(self.num_pred):
             row = self.ious[p]
             ok = np.flatnonzero((row >= iou_threshold) & normal)
-            self.candidates.append([int(g) for g in ok[np.argsort(-row[ok], kind="stable")]])
+            cands = []
+            for g in ok[np.argsort(-row[ok], kind="stable")]:
+                g = int(g)
+                wrong = pred_classes is not None and gt_labels is not None and pred_classes[p] != gt_labels[g]
+                cands.append((g, bool(row[g] < ADJUST_IOU), wrong))
+            self.candidates.append(cands)
         if (~normal).any() and self.num_pred:
             areas = (pred_boxes[:, 2] - pred_boxes[:, 0]) * (pred_boxes[:, 3] - pred_boxes[:, 1])
             cover = _intersection(pred_boxes, gt_boxes[~normal]) / areas[:, None]
-            self.on_crowd = (cover >= iou_threshold).any(axis=1)
+            self.on_crowd = [bool(v) for v in (cover >= iou_threshold).any(axis=1)]
         else:
-            self.on_crowd = np.zeros(self.num_pred, bool)
+            self.on_crowd = [False] * self.num_pred
 
-    def match(self, keep: np.ndarray | None = None) -> np.ndarray:
+    @classmethod
+    def for_image(cls, img: "EvalImage", iou_threshold: float = 0.5) -> "GreedyMatcher":
+        return cls(img.pred_boxes, img.pred_scores, img.gt_boxes, img.gt_ignore, iou_threshold, img.pred_classes, img.gt_labels)
+
+    def match(self, keep: Sequence[bool] | np.ndarray | None = None) -> np.ndarray:
         """``(P,)`` int: the matched GT index per prediction, or ``UNMATCHED`` (-1, a false
         positive), ``NEUTRAL`` (-2, on a crowd region) or ``DROPPED`` (-3, not in ``keep``)."""
         out = np.full(self.num_pred, DROPPED, dtype=np.int64)
+        keep_l = [True] * self.num_pred if keep is None else [bool(k) for k in keep]
         taken = [False] * self.num_gt
         for p in self.order:
-            if keep is not None and not keep[p]:
+            if not keep_l[p]:
                 continue
-            for g in self.candidates[p]:
+            for g, _, _ in self.candidates[p]:
                 if not taken[g]:
                     taken[g] = True
                     out[p] = g
@@ -204,6 +225,26 @@ class GreedyMatcher:
             else:
                 out[p] = NEUTRAL if self.on_crowd[p] else UNMATCHED
         return out
+
+    def count(self, keep: Sequence[bool] | np.ndarray | None = None) -> tuple[int, int, int, int, int]:
+        """``(predictions, matched, delete, relabel, adjust)`` for the kept predictions."""
+        keep_l = [True] * self.num_pred if keep is None else [bool(k) for k in keep]
+        taken = [False] * self.num_gt
+        matched = delete = relabel = adjust = 0
+        for p in self.order:
+            if not keep_l[p]:
+                continue
+            for g, loose, wrong in self.candidates[p]:
+                if not taken[g]:
+                    taken[g] = True
+                    matched += 1
+                    adjust += loose
+                    relabel += wrong
+                    break
+            else:
+                if not self.on_crowd[p]:
+                    delete += 1
+        return matched + delete, matched, delete, relabel, adjust
 
 
 @dataclass(frozen=True)
@@ -255,31 +296,26 @@ class Counts:
         }
 
 
-ZERO = Counts(0, 0, 0, 0, 0, 0, 0, 0)
 
 
-def image_counts(img: EvalImage, match: np.ndarray, matcher: GreedyMatcher) -> Counts:
-    """The correction cost of one image from a :meth:`GreedyMatcher.match` result."""
-    matched = np.flatnonzero(match >= 0)
-    relabel = sum(1 for p in matched if img.pred_classes[p] != img.gt_labels[match[p]])
-    adjust = int(sum(1 for p in matched if matcher.ious[p, match[p]] < ADJUST_IOU))
-    predictions = int(((match >= 0) | (match == UNMATCHED)).sum())
-    return Counts(
-        images=1, gt=img.num_gt, predictions=predictions, matched=len(matched),
-        delete=int((match == UNMATCHED).sum()), draw=img.num_gt - len(matched), relabel=relabel, adjust=adjust,
-    )
+def _matchers(images: Sequence[EvalImage], iou: float, matchers: Sequence[GreedyMatcher] | None) -> Sequence[GreedyMatcher]:
+    return matchers if matchers is not None else [GreedyMatcher.for_image(i, iou) for i in images]
+
+
+def _counts(images: int, gt: int, row: Sequence[int]) -> Counts:
+    predictions, matched, delete, relabel, adjust = (int(v) for v in row)
+    return Counts(images, gt, predictions, matched, delete, gt - matched, relabel, adjust)
 
 
 def correction_cost(images: Sequence[EvalImage], score_threshold: float = 0.0, objectness_threshold: float = 0.0,
                     iou: float = 0.5, matchers: Sequence[GreedyMatcher] | None = None) -> Counts:
     """Edits needed to turn the kept predictions into the ground truth (module doc), summed."""
-    if matchers is None:
-        matchers = [GreedyMatcher(i.pred_boxes, i.pred_scores, i.gt_boxes, i.gt_ignore, iou) for i in images]
-    total = ZERO
+    matchers = _matchers(images, iou, matchers)
+    total = np.zeros(5, dtype=np.int64)
     for img, m in zip(images, matchers):
         keep = (img.pred_scores >= score_threshold) & (img.pred_objectness >= objectness_threshold)
-        total = total + image_counts(img, m.match(keep), m)
-    return total
+        total += m.count(keep.tolist())
+    return _counts(len(images), sum(m.num_gt_found for m in matchers), total)
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,17 +352,28 @@ def simplest_threshold(lo: float, hi: float) -> float:
 def sweep(images: Sequence[EvalImage], key: str, thresholds: Iterable[float], *, fixed: Mapping[str, float] | None = None,
           iou: float = 0.5, matchers: Sequence[GreedyMatcher] | None = None) -> list[tuple[float, Counts]]:
     """Correction cost at each threshold on ``key`` (``score`` or ``objectness``), the other
-    key held at ``fixed`` (default 0)."""
+    key held at ``fixed`` (default 0).
+
+    An image's kept boxes change only at its own values of ``key``, so each image is matched
+    once per distinct value (not once per threshold) and the thresholds look their row up.
+    """
     if key not in ("score", "objectness"):
         raise ValueError(f"sweep key must be 'score' or 'objectness', got {key!r}")
-    if matchers is None:
-        matchers = [GreedyMatcher(i.pred_boxes, i.pred_scores, i.gt_boxes, i.gt_ignore, iou) for i in images]
-    fixed = dict(fixed or {})
-    out = []
-    for t in thresholds:
-        th = {"score": fixed.get("score", 0.0), "objectness": fixed.get("objectness", 0.0), key: float(t)}
-        out.append((float(t), correction_cost(images, th["score"], th["objectness"], iou, matchers)))
-    return out
+    matchers = _matchers(images, iou, matchers)
+    other = "objectness" if key == "score" else "score"
+    floor = float((fixed or {}).get(other, 0.0))
+    ts = np.asarray([float(t) for t in thresholds], dtype=np.float64)
+    totals = np.zeros((len(ts), 5), dtype=np.int64)
+    for img, m in zip(images, matchers):
+        vals = img.pred_scores if key == "score" else img.pred_objectness
+        base = (img.pred_objectness if key == "score" else img.pred_scores) >= floor
+        levels = np.unique(vals[base])
+        table = np.zeros((len(levels) + 1, 5), dtype=np.int64)  # last row: nothing kept
+        for j, v in enumerate(levels):
+            table[j] = m.count((base & (vals >= v)).tolist())
+        totals += table[np.searchsorted(levels, ts, side="left")]
+    gt = sum(m.num_gt_found for m in matchers)
+    return [(float(t), _counts(len(images), gt, row)) for t, row in zip(ts, totals)]
 
 
 def recommend(points: Sequence[tuple[float, Counts]], values: np.ndarray) -> float:
@@ -491,7 +538,7 @@ def load_class_map(path: str | os.PathLike[str]) -> dict[str, list[str]]:
 
 
 def build_class_mapping(gt_classes: Sequence[str], run_classes: Sequence[str],
-                        class_map: Mapping[str, Sequence[str]] | None = None) -> ClassMapping:
+                        class_map: Mapping[str, str | Sequence[str]] | None = None) -> ClassMapping:
     """Map run labels to ground-truth classes.
 
     A class-map entry decides for its ground-truth class; other classes match run labels of
@@ -519,7 +566,8 @@ def build_class_mapping(gt_classes: Sequence[str], run_classes: Sequence[str],
         to_gt[run_label] = g
 
     for k, g in mapped_gt.items():
-        for r in class_map[k]:
+        wanted = class_map[k]
+        for r in [wanted] if isinstance(wanted, str) else wanted:
             found = r if r in run_classes else (run_by_norm.get(_norm(r)) or [None])[0]
             if found is None:
                 notes.append(f"class map: {r!r} (for {g!r}) is not a label of this run")
@@ -548,8 +596,11 @@ def _r(v: float | None, nd: int = 6) -> float | None:
     return None if v is None else round(float(v), nd)
 
 
-def _pair_images(store: RunStore, revision: str | None, gt: GroundTruth) -> tuple[list[tuple[GroundTruthImage, ImageAnnotations]], Any]:
-    """Pair GT images with run images; keeps in memory only run records that could pair."""
+def _pair_images(store: RunStore, revision: str | None, gt: GroundTruth) -> tuple[list[tuple[GroundTruthImage, ImageAnnotations]], Any, list[str]]:
+    """Pair GT images with run images; keeps in memory only run records that could pair.
+
+    Returns the pairs (sorted by run path), the :class:`PathPairing`, and the unpaired GT
+    paths whose image failed in the run (``failures.jsonl``)."""
     wanted = {key(g.path) for g in gt.images for _, key in RULES}
     run_paths: list[str] = []
     kept: dict[str, ImageAnnotations] = {}
@@ -560,7 +611,11 @@ def _pair_images(store: RunStore, revision: str | None, gt: GroundTruth) -> tupl
     pairing = pair_paths([g.path for g in gt.images], run_paths)
     by_path = {g.path: g for g in gt.images}
     pairs = sorted(((by_path[g], kept[r]) for g, r in pairing.pairs.items()), key=lambda p: p[1].path)
-    return pairs, pairing
+    failed: list[str] = []
+    if pairing.gt_only:
+        failures = [f.path for f in store.iter_failures()]
+        failed = sorted(pair_paths(pairing.gt_only, failures).pairs)
+    return pairs, pairing, failed
 
 
 def _fit(g: GroundTruthImage, run: ImageAnnotations) -> tuple[GroundTruthImage | None, str | None]:
@@ -605,7 +660,7 @@ def evaluate_run(
     store = run_dir if isinstance(run_dir, RunStore) else RunStore(run_dir)
     info = store.info(revision)
     rev = info.revision
-    pairs, pairing = _pair_images(store, rev if rev is not None else "original", gt)
+    pairs, pairing, failed = _pair_images(store, rev if rev is not None else "original", gt)
     mapping = build_class_mapping(gt.classes, info.classes, class_map)
 
     images: list[EvalImage] = []
@@ -629,7 +684,7 @@ def evaluate_run(
 
     all_scores = np.concatenate([i.pred_scores for i in images]) if images else np.zeros(0)
     all_obj = np.concatenate([i.pred_objectness for i in images]) if images else np.zeros(0)
-    matchers = [GreedyMatcher(i.pred_boxes, i.pred_scores, i.gt_boxes, i.gt_ignore, iou) for i in images]
+    matchers = [GreedyMatcher.for_image(i, iou) for i in images]
 
     score_points = sweep(images, "score", sweep_thresholds(all_scores[all_obj >= objectness_threshold]),
                          fixed={"objectness": objectness_threshold}, iou=iou, matchers=matchers)
@@ -676,7 +731,9 @@ def evaluate_run(
             "evaluated": len(images), "gt_boxes": int(sum(i.num_gt for i in images)), "predictions": n_pred,
             "paired_by": pairing.by_rule,
             "gt_without_run_image": list(pairing.gt_only),
+            "gt_failed_in_run": failed,
             "run_without_gt": len(pairing.run_only),
+            "run_without_gt_paths": list(pairing.run_only),
             "size_mismatch": size_notes, "left_out": left_out,
         },
         "class_agnostic": {

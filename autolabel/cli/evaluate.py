@@ -31,6 +31,10 @@ def format_report(report: Mapping[str, Any], json_path: Path | None = None, png_
                  f"{im['run_without_gt']} run images have no ground truth (not evaluated)")
     if im["gt_without_run_image"]:
         lines.append(f"  {len(im['gt_without_run_image'])} labelled images are not in the run: {_names(im['gt_without_run_image'])}")
+        if im["gt_failed_in_run"]:
+            lines.append(f"    of these, the run could not read: {_names(im['gt_failed_in_run'])}")
+        if im["run_without_gt_paths"]:
+            lines.append(f"    run images without ground truth are named like: {_names(im['run_without_gt_paths'], 3)}")
     if im["paired_by"] and set(im["paired_by"]) != {"path"}:
         lines.append("  paired by " + ", ".join(f"{k} ({v})" for k, v in im["paired_by"].items()))
     for note in im["size_mismatch"] + gt["notes"] + report["classes"]["notes"]:
@@ -136,7 +140,8 @@ def evaluate(run_dir: Path, gt_path: Path, gt_format: str | None, voc_origin: st
     if report["images"]["evaluated"] == 0:
         raise GroundTruthError(
             f"no image of {gt_path} matches an image of run {run_dir} (by path, then file name); "
-            f"ground truth names e.g. {_names([i for i in report['images']['gt_without_run_image']], 3) or 'no image'}"
+            f"ground truth names e.g. {_names(report['images']['gt_without_run_image'], 3) or 'no image'}, "
+            f"the run e.g. {_names(report['images']['run_without_gt_paths'], 3) or 'no image'}"
         )
     written = write_evaluation(store.run_dir, report, plot=not no_plot)
     if as_json:
