@@ -79,6 +79,8 @@ def format_report(report: Mapping[str, Any], json_path: Path | None = None, png_
     lines.append(f"  {'total edits':<26} {at['edits']:>6} {at['edits_per_image']:>10.2f}   {zero['edits']:>13}")
     lines.append(f"  precision {_f(at['precision'])}  recall {_f(at['recall'])}  F1 {_f(at['f1'])}  "
                  f"({at['predictions']} boxes kept, {at['matched']} right place at IoU >= {st['iou']:g})")
+    if at["predictions"] == 0 and zero["predictions"] > 0 and st["score_threshold_source"] == "recommended":
+        lines.append("  keeping no box at all needs the fewest edits: on this sample the boxes cost more to fix than to draw")
 
     sw = report["sweep"]
     grid = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, sw["score"]["recommended"], at["score_threshold"]}

@@ -140,3 +140,14 @@ def test_help_lists_the_options():
     assert res.exit_code == 0
     for opt in ("--gt", "--gt-format", "--revision", "--original", "--score-threshold", "--iou", "--class-map", "--json"):
         assert opt in res.output
+
+
+def test_says_so_when_keeping_no_box_is_cheapest(tmp_path):
+    run_dir = make_run(tmp_path / "run", [("a.jpg", 100, 80, [((60, 60, 90, 80), "dog", 0.9, 0.9), ((0, 60, 20, 80), "dog", 0.5, 0.5)])]).run_dir
+    gt = write_coco(tmp_path / "gt.json", [("a.jpg", 100, 80, [((0, 0, 40, 40), "dog")])], CLASSES)
+    res = invoke(run_dir, "--gt", gt, "--no-plot")
+    assert res.exit_code == 0, res.output
+    assert "keeping no box at all needs the fewest edits" in res.output
+    report = json.loads((run_dir / "evaluation.json").read_text())
+    assert report["settings"]["score_threshold"] > 0.9  # above the best score: keeps nothing
+    assert report["correction"]["at_threshold"]["edits"] == 1 and report["correction"]["at_zero"]["edits"] == 3
