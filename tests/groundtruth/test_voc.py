@@ -2,7 +2,7 @@ import pytest
 
 from autolabel.groundtruth import GroundTruthError
 from autolabel.groundtruth.voc import read_voc
-from tests.groundtruth.conftest import CLASSES, FLAT, NESTED, boxes_of, datumaro_boxes, expected_boxes
+from tests.groundtruth.conftest import CLASSES, FLAT, NESTED, boxes_of, expected_boxes
 from tests.groundtruth.writers import write_voc
 
 
