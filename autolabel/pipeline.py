@@ -207,40 +207,65 @@ class Annotator:
         source = find_images(input_path)
         store = RunStore(run_dir)
         with store.lock():
-            resuming = store.exists()
-            if resuming:
-                self._check_resume(store, source, allow_config_change)
-            done = store.done_paths() if resuming else set()
-            todo = [p for p in source.paths if p not in done]
-            summary = RunSummary(store.run_dir, len(source.paths), len(source.paths) - len(todo))
+            todo, summary = self.start_run(store, source, input_path, allow_config_change)
             if on_start:
                 on_start(len(todo), summary.skipped)
-            if not todo and resuming:
+            if not todo:
                 return summary
-            models = self.models  # built once, before the manifest, so a bad model writes nothing
-            if not resuming:
-                store.write_manifest(self._manifest(source, input_path))
             t0 = time.perf_counter()
             with store.prediction_writer() as preds, store.failure_writer() as fails:
-                for item, record in self._stream(models, source.root, todo):
-                    if record is None:
-                        assert item.failure is not None
-                        fails.append(item.failure.to_dict())
-                        summary.failed += 1
-                        summary.failures.append(item.failure)
-                        log.warning("skipped %s: %s", item.failure.path, item.failure.reason)
-                        n_boxes = 0
-                    else:
-                        preds.append(record.to_dict())
-                        n_boxes = len(record.detections)
-                        if previews and item.decoded is not None:
-                            self._preview(store, item.decoded, record)
-                    summary.processed += 1
-                    summary.boxes += n_boxes
-                    if progress:
-                        progress(1, n_boxes, 0 if record is not None else 1)
+                for item, record in self._stream(self.models, source.root, todo):
+                    self._record(store, summary, preds, fails, item.failure or record, previews, item.decoded, progress)
             summary.seconds = time.perf_counter() - t0
         return summary
+
+    def start_run(self, store: RunStore, source: ImageSource, input_path: Path,
+                  allow_config_change: bool = False) -> tuple[list[str], RunSummary]:
+        """Create the run (manifest) or check that it may be resumed; the caller holds the lock.
+
+        Returns:
+            The images still to do, in input order, and a summary counting the skipped ones.
+            Builds the models first when there is work, so a bad model writes nothing.
+        """
+        resuming = store.exists()
+        if resuming:
+            self._check_resume(store, source, allow_config_change)
+        done = store.done_paths() if resuming else set()
+        todo = [p for p in source.paths if p not in done]
+        summary = RunSummary(store.run_dir, len(source.paths), len(source.paths) - len(todo))
+        if todo and not resuming:
+            self.models  # noqa: B018 - build now: a model error must leave no half-made run
+            store.write_manifest(self._manifest(source, input_path))
+        return todo, summary
+
+    def _record(self, store: RunStore, summary: RunSummary, preds, fails,
+                result: ImageAnnotations | ImageFailure | None, previews: bool,
+                decoded: DecodedImage | None, progress: ProgressFn | None) -> None:
+        """Append one image's result and count it."""
+        if isinstance(result, ImageFailure):
+            fails.append(result.to_dict())
+            summary.failed += 1
+            summary.failures.append(result)
+            log.warning("skipped %s: %s", result.path, result.reason)
+            n_boxes = 0
+        else:
+            assert result is not None
+            preds.append(result.to_dict())
+            n_boxes = len(result.detections)
+            if previews and decoded is not None:
+                self._preview(store, decoded, result)
+        summary.processed += 1
+        summary.boxes += n_boxes
+        if progress:
+            progress(1, n_boxes, 1 if isinstance(result, ImageFailure) else 0)
+
+    def process(self, root: Path, paths: list[str]) -> Iterator[ImageAnnotations | ImageFailure]:
+        """Run every stage on ``paths`` (relative to ``root``); one result per path, in order.
+
+        Writes nothing: this is the unit of work a distributed engine runs on a worker.
+        """
+        for item, record in self._stream(self.models, Path(root), list(paths)):
+            yield item.failure if item.failure is not None else record  # type: ignore[misc]
 
     # -- stages --------------------------------------------------------------------------
     def _decode(self, models: Models, root: Path, path: str) -> _Item:
