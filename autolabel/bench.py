@@ -331,3 +331,51 @@ def format_report(r: BenchResult) -> str:
             f"speed-up {b['speedup']:.1f}x"
         )
     return "\n".join(lines)
+
+
+def precision_agreement(cfg: PipelineConfig, images: Path, iou_threshold: float = 0.9) -> dict[str, Any]:
+    """Run ``images`` in fp32 and in bf16 and compare the results box by box.
+
+    A fp32 box *agrees* if a bf16 box of the same image overlaps it with IoU >= ``iou_threshold``;
+    its label agrees if that box also has the same top-1 label.
+
+    Returns:
+        ``boxes_fp32``, ``boxes_bf16``, ``box_agreement`` and ``label_agreement`` (shares of the
+        fp32 boxes), ``max_score_diff`` over agreeing boxes.
+    """
+    from autolabel.discovery.lost import box_iou
+    from autolabel.intake import find_images
+    from autolabel.pipeline import Annotator
+
+    source = find_images(images)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        ann = Annotator(cfg.replace(precision=precision))
+        runs[precision] = {r.path: r for r in ann.process(source.root, list(source.paths)) if hasattr(r, "detections")}
+    n32 = n16 = box_ok = label_ok = 0
+    max_diff = 0.0
+    for path, a in runs["fp32"].items():
+        b = runs["bf16"].get(path)
+        n32 += len(a.detections)
+        if b is None:
+            continue
+        n16 += len(b.detections)
+        if not a.detections or not b.detections:
+            continue
+        iou = box_iou(torch.tensor([d.box for d in a.detections]), torch.tensor([d.box for d in b.detections]))
+        for i, d in enumerate(a.detections):
+            j = int(iou[i].argmax())
+            if float(iou[i, j]) >= iou_threshold:
+                box_ok += 1
+                if b.detections[j].label == d.label:
+                    label_ok += 1
+                    max_diff = max(max_diff, abs(b.detections[j].score - d.score))
+    return {
+        "images": len(runs["fp32"]),
+        "boxes_fp32": n32,
+        "boxes_bf16": n16,
+        "box_agreement": box_ok / n32 if n32 else 1.0,
+        "label_agreement": label_ok / n32 if n32 else 1.0,
+        "max_score_diff": max_diff,
+        "iou_threshold": iou_threshold,
+    }
