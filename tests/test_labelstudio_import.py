@@ -429,3 +429,52 @@ def test_cli_errors_are_one_line(tmp_path):
     bad_rev.write_text("[]")
     r = CliRunner().invoke(main, ["import", "labelstudio", str(store.run_dir), str(bad_rev), "--base", "009-x"])
     assert r.exit_code == 1 and "no revision '009-x'" in r.output
+
+
+# -- against our own exporter ---------------------------------------------------------------
+
+
+def test_region_id_rule_equals_the_exporters():
+    ls = pytest.importorskip("exporters.labelstudio")
+    for det_id in ("0001-0", "img_003-12", "img 003-0", "cam#1-0", "é-1", "a/b-2", "x" * 80, "-", "0001-0#3"):
+        assert region_id(det_id) == ls.region_id(det_id), det_id
+
+
+def test_exported_tasks_read_back_unchanged(tmp_path):
+    """tasks.json from our exporter, 'annotated' by accepting every prediction as is, imports
+    as the same boxes on the same images: nothing moved, relabeled, rejected or added."""
+    export = pytest.importorskip("autolabel.export").export
+    odd = ImageAnnotations(
+        path="odd dir/img #3+1.jpg",
+        width=333,
+        height=101,
+        detections=(det("img #3+1-0", (0.5, 0.25, 332.75, 100.5), "tabby cat"), det("img #3+1-1", (10.0, 10.0, 11.0, 11.0), "person")),
+    )
+    store = make_store(tmp_path, IMAGES + (odd,))
+    written = export(store.run_dir, ["labelstudio"], tmp_path / "out")
+    tasks_path = next(p for p in written["labelstudio"] if p.name == "tasks.json")
+    tasks = json.loads(tasks_path.read_text(encoding="utf-8"))
+    for n, t in enumerate(tasks):
+        result = [{k: v for k, v in r.items() if k != "score"} for r in t["predictions"][0]["result"]]
+        t["annotations"] = [ann(result, aid=n + 1)]
+        t["id"] = n + 1
+        t["data"].pop("path", None)  # match by the URL alone
+    review = parse_export(tasks, IMAGES + (odd,))
+    assert review.stats["tasks_unmatched"] == 0 and review.stats["regions_new"] == 0
+    for img in IMAGES + (odd,):
+        boxes = review.reviews[img.path]
+        assert [b.id for b in boxes] == [d.id for d in img.detections]
+        for b, d in zip(boxes, img.detections):
+            assert b.label == d.label
+            assert b.box == pytest.approx(d.box, abs=1e-6)
+    res = import_labelstudio(store, _write(tmp_path / "accepted.json", tasks))
+    s = res.summary
+    assert (s["kept"], s["relabeled"], s["moved"], s["rejected"], s["added"]) == (sum(len(i.detections) for i in IMAGES + (odd,)), 0, 0, 0, 0)
+    for got, want in zip(res.images, sorted(IMAGES + (odd,), key=lambda i: i.path)):
+        assert [d.box for d in got.detections] == [d.box for d in want.detections]
+        assert all(d.reviewed for d in got.detections)
+
+
+def _write(path: Path, obj) -> Path:
+    path.write_text(json.dumps(obj), encoding="utf-8")
+    return path
