@@ -44,6 +44,7 @@ review uses, and :meth:`autolabel.store.RunStore.write_revision` stores it (see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -266,17 +267,16 @@ def _when(ann: Mapping[str, Any], key: str) -> float:
         return float("-inf")
 
 
+def annotation_rank(ann: Mapping[str, Any]) -> tuple[float, float, float]:
+    """Sort key of an annotation: ``updated_at``, then ``created_at``, then its id (newest last)."""
+    ident = ann.get("id")
+    return (_when(ann, "updated_at"), _when(ann, "created_at"), float(ident) if isinstance(ident, (int, float)) else float("-inf"))
+
+
 def latest_annotation(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The task's most recent annotation that was not cancelled, or ``None``."""
     anns = [a for a in task.get("annotations") or () if isinstance(a, Mapping) and not a.get("was_cancelled")]
-    if not anns:
-        return None
-
-    def order(a: Mapping[str, Any]) -> tuple[float, float, float]:
-        ident = a.get("id")
-        return (_when(a, "updated_at"), _when(a, "created_at"), float(ident) if isinstance(ident, (int, float)) else float("-inf"))
-
-    return max(anns, key=order)
+    return max(anns, key=annotation_rank) if anns else None
 
 
 # -- the whole export ------------------------------------------------------------------------
@@ -419,7 +419,7 @@ def parse_export(
             # a submitted annotation is a person's verdict on every box left on the image
             boxes.append(ReviewedBox(id=det_id, box=box, label=r.label, tags=REVIEWED_TAGS, key=r.key))
         ident = ann.get("id")
-        rank = (_when(ann, "updated_at"), _when(ann, "created_at"), float(ident) if isinstance(ident, (int, float)) else float("-inf"))
+        rank = annotation_rank(ann)
         if path in chosen:
             stats["tasks_duplicate"] += 1
             log.warning("%s: more than one task shows %s; the most recent annotation wins", source_name, path)
@@ -510,19 +510,21 @@ def import_labelstudio(
     from autolabel.corrections import correct_images, label_id_map
 
     store.read_manifest()
-    base_name = store.resolve_revision(base_revision)
-    images = list(store.iter_images(base_name if base_name is not None else "original"))
     tasks = load_export(export_path)
-    review = parse_export(tasks, images, image_key=image_key, from_name=from_name, source_name=str(export_path))
-    result = correct_images(images, review.reviews, label_id_map(images))
-    summary: dict[str, Any] = {
-        **result.summary,
-        **review.stats,
-        "export": Path(export_path).name,
-        "base_revision": base_name or "original",
-    }
-    name = None
-    if not dry_run:
-        name = store.write_revision(SOURCE, result.images, summary)
-        log.info("stored Label Studio review of %d image(s) as revision %s", review.stats["tasks_annotated"], name)
+    # hold the run's lock: no annotate/review/import may add a revision between read and write
+    with contextlib.nullcontext() if dry_run else store.lock():
+        base_name = store.resolve_revision(base_revision)
+        images = list(store.iter_images(base_name))
+        review = parse_export(tasks, images, image_key=image_key, from_name=from_name, source_name=str(export_path))
+        result = correct_images(images, review.reviews, label_id_map(images))
+        summary: dict[str, Any] = {
+            **result.summary,
+            **review.stats,
+            "export": Path(export_path).name,
+            "base_revision": base_name or "original",
+        }
+        name = None
+        if not dry_run:
+            name = store.write_revision(SOURCE, result.images, summary)
+            log.info("stored Label Studio review of %d image(s) as revision %s", review.stats["tasks_annotated"], name)
     return ImportResult(revision=name, base_revision=base_name, summary=summary, images=result.images)

@@ -406,6 +406,15 @@ def test_dry_run_writes_nothing(tmp_path):
     assert store.revisions() == []
 
 
+def test_import_refuses_a_run_another_process_holds(tmp_path):
+    store = make_store(tmp_path)
+    export = _write(tmp_path / "export.json", reviewed_export())
+    with store.lock():
+        r = CliRunner().invoke(main, ["import", "labelstudio", str(store.run_dir), str(export)])
+    assert r.exit_code == 1 and "in use by another process" in r.output
+    assert store.revisions() == []
+
+
 def test_cli_import_labelstudio(tmp_path):
     store = make_store(tmp_path)
     export = tmp_path / "export.json"
