@@ -82,6 +82,8 @@ class LabelStudio:
 
     url: str
     token: str
+    email: str
+    password: str
     document_root: Path
     data_dir: Path
     process: Process
@@ -117,6 +119,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         d.mkdir()
     port = servers.free_port()
     token = secrets.token_hex(20)
+    email, password = "ci@autolabel.test", secrets.token_hex(12)
     env = clean_env(
         PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         HOME=str(home),  # even `label-studio --help` writes below ~/.local otherwise
@@ -139,9 +142,9 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         "--port",
         str(port),
         "--username",
-        "ci@autolabel.test",
+        email,
         "--password",
-        secrets.token_hex(12),
+        password,
         "--user-token",
         token,
         "--enable-legacy-api-token",
@@ -149,14 +152,16 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         "WARNING",
     ]
     proc = servers.spawn("label-studio", cmd, env, base / "server.log", cwd=base)
-    ls = LabelStudio(url=f"http://127.0.0.1:{port}", token=token, document_root=docroot, data_dir=data_dir, process=proc)
+    ls = LabelStudio(
+        url=f"http://127.0.0.1:{port}", token=token, email=email, password=password, document_root=docroot, data_dir=data_dir, process=proc
+    )
 
     def ready() -> bool:
         status, _ = http("GET", ls.url + "/health", timeout=5)
         if status != 200:
             return False
         status, who = http("GET", ls.url + "/api/current-user/whoami", headers=ls.headers, timeout=5)
-        return status == 200 and who.get("email") == "ci@autolabel.test"
+        return status == 200 and who.get("email") == email
 
     try:
         servers.wait_until_ready(proc, ready, LS_START_TIMEOUT, f"Label Studio (port {port})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -174,6 +175,133 @@ def test_predictions_validate_with_label_studio_sdk(ls_export):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == []
+
+
+def edge_hits(img, rect: tuple[float, float, float, float], colour: tuple[int, int, int], visible, samples: int = 24) -> tuple[int, int]:
+    """Count points along the edges of screen rectangle ``rect`` where a stroke of ``colour`` is drawn.
+
+    Label Studio draws a thin anti-aliased stroke over the photo, so a stroke pixel is a blend
+    ``p = a * colour + (1 - a) * background``. A point is a hit if, within 3 px across the
+    edge, some pixel departs from its surroundings (5 px either side) towards ``colour`` by
+    at least a quarter of the way, and in that direction. Only points inside ``visible`` (the
+    stage, which clips the image) count. Returns ``(hits, points)``.
+    """
+    import numpy as np
+
+    px = np.asarray(img.convert("RGB")).astype(float)
+    c = np.array(colour, dtype=float)
+    x1, y1, x2, y2 = rect
+    vx1, vy1, vx2, vy2 = visible
+
+    def hit(xi: int, yi: int, horizontal: bool) -> bool:
+        for o in range(-3, 4):
+            if horizontal:
+                p, before, after = px[yi + o, xi], px[yi + o - 5, xi], px[yi + o + 5, xi]
+            else:
+                p, before, after = px[yi, xi + o], px[yi, xi + o - 5], px[yi, xi + o + 5]
+            bg = (before + after) / 2
+            d = c - bg
+            if float(d @ d) < 900:  # the label colour is too close to the photo here to tell
+                continue
+            v = p - bg
+            a = float(v @ d) / float(d @ d)
+            if a > 0.25 and np.linalg.norm(v - a * d) < 0.5 * np.linalg.norm(v):
+                return True
+        return False
+
+    hits = points = 0
+    for t in np.linspace(0.1, 0.9, samples):
+        for x, y, horizontal in ((x1 + t * (x2 - x1), y1, True), (x1 + t * (x2 - x1), y2, True), (x1, y1 + t * (y2 - y1), False), (x2, y1 + t * (y2 - y1), False)):
+            if vx1 + 9 <= x <= vx2 - 9 and vy1 + 9 <= y <= vy2 - 9:
+                points += 1
+                hits += hit(int(round(x)), int(round(y)), horizontal)
+    return hits, points
+
+
+def test_labeling_ui_draws_our_boxes_and_submit_keeps_their_ids(label_studio, ls_export, project, chromium, tmp_path):
+    """The real labeling page, logged in, in headless Chromium: each predicted box is drawn in
+    its label's colour exactly where the run has it, the regions list shows labels and scores,
+    and pressing Submit stores an annotation whose region ids are our detection ids."""
+    import xml.etree.ElementTree as ET
+
+    from PIL import Image
+
+    from tests.integration.cdp import Browser
+
+    run, out = ls_export
+    pid = project["project"]["id"]
+    img = run.by_path()["cam1/chelsea.jpg"]
+    task = {t["data"]["image"]: t for t in all_tasks(label_studio, pid)}[expected_url(img.path)]
+    colours = {
+        el.get("value"): tuple(int(el.get("background")[i : i + 2], 16) for i in (1, 3, 5))
+        for el in ET.parse(out / "labeling_config.xml").getroot().iter("Label")
+    }
+    assert len(set(colours[d.label] for d in img.detections)) == len(img.detections), "test needs distinct colours"
+
+    with Browser(chromium, tmp_path / "chromium", size=(1400, 1000)) as b:
+        b.navigate(label_studio.url + "/user/login/")
+        b.wait_for("document.readyState === 'complete' && !!document.querySelector('#login-form input[name=email]')", what="the login form")
+        b.evaluate(
+            f"document.querySelector('input[name=email]').value = {json.dumps(label_studio.email)};"
+            f"document.querySelector('input[name=password]').value = {json.dumps(label_studio.password)};"
+            "document.querySelector('#login-form').submit(); true"
+        )
+        b.wait_for("!location.pathname.startsWith('/user/login') && document.readyState === 'complete'", what="login")
+        b.navigate(f"{label_studio.url}/projects/{pid}/data?task={task['id']}")
+        # the image is drawn on canvases: the overlay canvas has the displayed image's size
+        # (it may be larger than the visible stage, which clips it)
+        scores = " && ".join(f"document.body.innerText.includes({json.dumps(f'{d.score:.2f}')})" for d in img.detections)
+        where = (
+            "(() => { const cs = Array.from(document.querySelectorAll('canvas'));"
+            " const o = cs.find(c => /overlay/.test(c.className));"
+            " const s = cs.find(c => !/overlay/.test(c.className) && c.getBoundingClientRect().width > 300);"
+            f" if (!o || !s || !({scores})) return null;"
+            " const r = o.getBoundingClientRect(), v = s.getBoundingClientRect();"
+            " return r.width > 0 ? [[r.x, r.y, r.width, r.height], [v.x, v.y, v.x + v.width, v.y + v.height]] : null; })()"
+        )
+        rect, view = b.wait_for(where, timeout=120, what="the labeling page's image and regions list")
+        # let the layout settle (the stage is sized after the panels), then measure again
+        for _ in range(20):
+            time.sleep(0.5)
+            again = b.evaluate(where)
+            if again == [rect, view]:
+                break
+            rect, view = again
+        shot = b.screenshot(tmp_path / "labeling.png")
+        text = b.evaluate("document.body.innerText")
+
+        ix, iy, iw, ih = rect
+        assert abs(iw / ih - img.width / img.height) < 0.01 * img.width / img.height, f"image drawn at {rect}, not {img.width}x{img.height}"
+        sx, sy = iw / img.width, ih / img.height
+        with Image.open(shot) as im:
+            for d in img.detections:
+                x1, y1, x2, y2 = d.box
+                on_screen = (ix + x1 * sx, iy + y1 * sy, ix + x2 * sx, iy + y2 * sy)
+                hits, points = edge_hits(im, on_screen, colours[d.label], view)
+                assert points >= 20 and hits >= 0.9 * points, f"{d.label} box {d.box} at {on_screen} on screen (image at {rect}, stage {view}): {hits}/{points} edge points drawn in its colour ({shot})"
+                # control: the same box 8 screen px (about 4 image px) off is not what is drawn
+                for dx, dy in ((8, 8), (-8, -8)):
+                    off, n = edge_hits(im, (on_screen[0] + dx, on_screen[1] + dy, on_screen[2] + dx, on_screen[3] + dy), colours[d.label], view)
+                    assert off <= 0.2 * n, f"{d.label}: a shifted box also matches ({off}/{n}); the check cannot tell"
+                assert d.label in text
+
+        b.evaluate("Array.from(document.querySelectorAll('button')).find(x => x.innerText.trim() === 'Submit').click(); true")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            anns = label_studio.ok("GET", f"/api/tasks/{task['id']}")["annotations"]
+            if anns:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("pressing Submit stored no annotation", pytrace=False)
+    (ann,) = anns
+    pred = task["predictions"][0]
+    assert ann["parent_prediction"] == pred["id"]
+    assert sorted(r["id"] for r in ann["result"]) == sorted(r["id"] for r in pred["result"])
+    by_id = {r["id"]: r for r in pred["result"]}
+    for r in ann["result"]:
+        assert r["value"]["rectanglelabels"] == by_id[r["id"]]["value"]["rectanglelabels"]
+        assert close(region_px(r, img.width, img.height), region_px(by_id[r["id"]], img.width, img.height))
 
 
 def test_reviewer_corrections_come_back_as_a_revision(label_studio, ls_export, project, tmp_path):
