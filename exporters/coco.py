@@ -15,11 +15,14 @@ class of the run; annotation ids start at 1; ``bbox`` is ``[x, y, w, h]`` float 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import IO, Any
 
 from autolabel.export import Exporter, Option
 from autolabel.types import Detection, ImageAnnotations
+
+log = logging.getLogger(__name__)
 
 
 def _dumps(obj: Any) -> str:
@@ -130,6 +133,8 @@ class CocoExporter(Exporter):
             f.write("\n]\n}\n")
         written = [target]
         if self._results is not None:
+            if self._results.n == 0:
+                log.warning("%s: the results list is empty; pycocotools' loadRes cannot read an empty list", self.out_dir)
             res = self.out_dir / f"results_{self.split}.json"
             with open(res, "w", encoding="utf-8") as f:
                 f.write("[\n")

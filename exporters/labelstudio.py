@@ -126,8 +126,8 @@ class LabelStudioExporter(Exporter):
     description = "Label Studio tasks.json with predictions (percent boxes, scores) and labeling_config.xml"
     default_split = "default"
     options = {
-        "image_url_prefix": Option(LOCAL_FILES_PREFIX, "prefix of image URLs; the percent-encoded relative path "
-                                   "is appended (default: Label Studio local files)"),
+        "image_url_prefix": Option(LOCAL_FILES_PREFIX, "prefix of image URLs; the percent-encoded path relative "
+                                   "to the image root is appended (default: Label Studio's local-files form)"),
     }
 
     def open(self) -> None:

@@ -53,7 +53,7 @@ def _parse_kv(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--classes", "classes", multiple=True, metavar="NAME",
               help="Export only this class (repeat for more; @FILE reads one per line). Declared order stays the run's.")
 @click.option("--copy-images", is_flag=True, help="Copy the images into the export.")
-@click.option("--link-images", is_flag=True, help="Symlink the images into the export.")
+@click.option("--link-images", is_flag=True, help="Hard-link the images into the export (symbolic links across file systems).")
 @click.option("--split", default=None, metavar="NAME",
               help="Split/subset name (default: 'default'; YOLO: 'train').")
 @click.option("--coco-results", is_flag=True, default=None, help="COCO: also write results_<split>.json for pycocotools loadRes.")

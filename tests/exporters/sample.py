@@ -1,5 +1,7 @@
-"""The sample run of the exporter tests and the independent-reader helpers: a small stored run with real image files, built without
-models, that contains every case the formats get wrong (see FORMATS.md):
+"""The exporter tests' sample run and independent-reader helpers.
+
+The sample is a small stored run with real image files, built without models, that contains
+every case the formats get wrong (see FORMATS.md):
 
 * class names with spaces, a comma, ``&`` and an apostrophe; a declared class no box uses;
   a label outside the manifest's classes (appended to the class list by the run store);
@@ -12,7 +14,6 @@ models, that contains every case the formats get wrong (see FORMATS.md):
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -148,15 +149,6 @@ def assert_same_boxes(expected: dict[str, list[tuple[str, tuple[float, ...], flo
                 assert gs is not None and abs(gs - es) <= score_tol, f"{reader}: {path} {lab}: score {gs} vs {es}"
 
 
-def python_with_project() -> dict[str, str]:
-    """Environment for a subprocess that runs this worktree's ``autolabel``."""
-    env = dict(os.environ)
-    repo = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
-PYTHON = sys.executable
 
 
 # -- independent readers ------------------------------------------------------------------------
