@@ -679,9 +679,7 @@ class VocabularyLabeler(Labeler):
         self.classes = compiled.run_classes
         owner = torch.tensor(compiled.owner, dtype=torch.long)
         k = len(self.vocabulary.classes)
-        member = torch.zeros(len(owner), k + 1, dtype=torch.float64)  # last column: no class
-        member[torch.arange(len(owner)), torch.where(owner >= 0, owner, k)] = 1.0
-        self._member = member
+        self._column = torch.where(owner >= 0, owner, k)  # (C,) score column of each model class
         self._unmapped = (owner < 0).nonzero().squeeze(1)
         taken = set(self.classes)
         self._keep_names = tuple(
@@ -694,7 +692,9 @@ class VocabularyLabeler(Labeler):
         import torch
 
         self._check(probs)
-        return probs.detach().to("cpu", dtype=torch.float64) @ self._member
+        p = probs.detach().to("cpu", dtype=torch.float64)
+        out = torch.zeros(p.shape[0], len(self.vocabulary.classes) + 1, dtype=torch.float64)
+        return out.index_add_(1, self._column, p)  # sequential on the CPU: deterministic
 
     def best_outside(self, probs: torch.Tensor) -> list[tuple[float, int]]:
         """Per row: the probability and index of the best classifier class that belongs to no

@@ -386,3 +386,20 @@ def test_manifest_class_list_is_json_serialisable(in1k):
     lab = build_labeler(in1k, "cat,rocket")
     assert json.loads(json.dumps(list(lab.classes))) == ["cat", "rocket"]
     assert json.loads(json.dumps(lab.describe()))["classes"] == {"cat": [CAT], "rocket": [ROCKET]}
+
+
+def test_imagenet_22k_labeler(in22k):
+    lab = build_labeler(in22k, "cat,dog,cup")
+    assert lab.classes == ("cat", "dog", "cup")
+    covers = {c.name: len(c.indices) for c in lab.compiled.classes}
+    assert covers["cat"] == 38 and covers["cup"] == 11  # the container sense: ImageNet-22k has cups
+    idx = {s: i for i, s in enumerate(in22k.synsets)}
+    p = torch.zeros(3, len(in22k))
+    p[0, idx[TABBY]], p[0, idx[ESPRESSO]] = 0.3, 0.2
+    p[0, idx["n02121808"]] = 0.2  # "domestic cat" itself is a 22k class
+    p[1, idx[ESPRESSO]] = 1.0
+    p[2, idx[BEAGLE]], p[2, idx[TABBY]] = 0.4, 0.35
+    r = lab.label(p)
+    assert (r[0].label, r[0].score) == ("cat", pytest.approx(0.5))
+    assert r[1] is None
+    assert (r[2].label, r[2].score) == ("dog", pytest.approx(0.4))
