@@ -336,50 +336,57 @@ needs_annotate = pytest.mark.skipif(
 )
 
 
-def _annotate(tmp_path: Path, name: str, *extra: str) -> list:
+def _annotate(run: Path, *extra: str):
+    """Run ``autolabel annotate sample_data -o RUN --preset lite EXTRA``; the store and its images."""
     from autolabel.cli import main
     from autolabel.store import open_run
 
-    run = tmp_path / name
-    res = CliRunner().invoke(main, ["annotate", str(SAMPLE), "-o", str(run), "--preset", "lite", *extra])
+    res = CliRunner().invoke(main, ["annotate", str(SAMPLE), "-o", str(run), "--preset", "lite", "-q", *extra])
     assert res.exit_code == 0, res.output
     store = open_run(run)
     return store, {img.path: img for img in store.iter_images()}
 
 
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """The lite preset's boxes with the classifier's own labels."""
+    return _annotate(tmp_path_factory.mktemp("plain") / "run")[1]
+
+
 @pytest.mark.slow
 @needs_annotate
-def test_annotate_lite_with_classes(tmp_path):
-    _, plain = _annotate(tmp_path, "plain")
-    store, images = _annotate(tmp_path, "vocab", "--classes", "cat,rocket")
+def test_annotate_lite_with_classes(tmp_path, plain_run):
+    store, images = _annotate(tmp_path / "vocab", "--classes", "cat,rocket")
     assert store.read_manifest()["classes"] == ["cat", "rocket"]
-    assert store.info().classes == ("cat", "rocket")
+    assert store.info().classes == ("cat", "rocket")  # what every exporter uses
     labels = {p: [d.label for d in img.detections] for p, img in images.items()}
     assert "cat" in labels["chelsea.jpg"]
     assert "rocket" in labels["rocket.jpg"]
     assert all(lbl in ("cat", "rocket") for ls in labels.values() for lbl in ls)
     # unmapped: drop -> the boxes are the plain run's boxes minus those of other things
-    plain_boxes = {(p, d.box) for p, img in plain.items() for d in img.detections}
+    plain_boxes = {(p, d.box) for p, img in plain_run.items() for d in img.detections}
     vocab_boxes = {(p, d.box) for p, img in images.items() for d in img.detections}
     assert vocab_boxes < plain_boxes
-    dropped = plain_boxes - vocab_boxes
-    assert any(p == "coffee.jpg" for p, _ in dropped)
-    for img in images.values():
+    assert any(p == "coffee.jpg" for p, _ in plain_boxes - vocab_boxes)
+    plain_label = {(p, d.box): d.label for p, img in plain_run.items() for d in img.detections}
+    for p, img in images.items():
         for d in img.detections:
             assert d.label_id == d.label and d.topk and d.topk[0].label_id.startswith("n")
+            assert d.topk[0].label == plain_label[(p, d.box)]  # the fine-grained top-1 stays in topk
 
 
 @pytest.mark.slow
 @needs_annotate
-def test_annotate_lite_with_vocabulary_file_other(tmp_path):
+def test_annotate_lite_with_vocabulary_file_other(tmp_path, plain_run):
     vocab = tmp_path / "vocab.yaml"
     vocab.write_text("classes:\n  cat: [n02121620]\n  rocket: [rocket]\nunmapped: other\n")
-    _, plain = _annotate(tmp_path, "plain")
-    store, images = _annotate(tmp_path, "vocab", "--vocabulary", str(vocab))
+    store, images = _annotate(tmp_path / "vocab", "--vocabulary", str(vocab))
     assert store.read_manifest()["classes"] == ["cat", "rocket", "other"]
-    assert sum(len(i.detections) for i in images.values()) == sum(len(i.detections) for i in plain.values())
-    labels = {d.label for img in images.values() for d in img.detections}
-    assert labels <= {"cat", "rocket", "other"} and "other" in labels
+    assert store.info().classes == ("cat", "rocket", "other")
+    boxes = {p: sorted(d.box for d in img.detections) for p, img in images.items()}
+    assert boxes == {p: sorted(d.box for d in img.detections) for p, img in plain_run.items()}
+    labels = {p: {d.label for d in img.detections} for p, img in images.items()}
+    assert labels["coffee.jpg"] == {"other"} and "cat" in labels["chelsea.jpg"]
 
 
 def test_manifest_class_list_is_json_serialisable(in1k):
