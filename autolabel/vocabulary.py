@@ -388,7 +388,8 @@ def normalize_lemma(word: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _coverage(space: LabelSpace) -> dict[str, tuple[int, ...]]:
+def space_coverage(space: LabelSpace) -> dict[str, tuple[int, ...]]:
+    """Every WordNet synset with model classes at or below it -> their indices (cached)."""
     from autolabel.wordnet import get_wordnet
 
     return get_wordnet().coverage(space.synsets)
@@ -399,7 +400,7 @@ def _covering_words(space: LabelSpace) -> tuple[str, ...]:
     from autolabel.wordnet import get_wordnet
 
     wn = get_wordnet()
-    cov = _coverage(space)
+    cov = space_coverage(space)
     return tuple(sorted(w for w in wn.words() if any(s in cov for s, _ in wn.senses(w))))
 
 
@@ -429,7 +430,7 @@ def resolve_term(term: str, space: LabelSpace) -> Resolution:
     from autolabel.wordnet import SENSE_KEY_RE, get_wordnet, is_wnid
 
     wn = get_wordnet()
-    cov = _coverage(space)
+    cov = space_coverage(space)
     n_model = len(space)
     t = term.strip()
     if is_wnid(t.lower()):
@@ -456,7 +457,7 @@ def resolve_term(term: str, space: LabelSpace) -> Resolution:
         chosen = hit[0]
         others = tuple(s for s in all_senses if s is not chosen)
         if not chosen.covers:
-            return Resolution(term, None, others, lemma, error=f"{chosen.describe()}: none of the model's {n_model} classes")
+            return Resolution(term, None, others, lemma, error=f"{chosen.describe()} of the model's {n_model} classes")
         return Resolution(term, chosen, others, lemma)
 
     lemma, senses = wn.lookup(t)
@@ -547,7 +548,7 @@ def compile_vocabulary(vocabulary: Vocabulary, space: LabelSpace, *, strict: boo
             f"this classifier's {len(space)} outputs are not a known label space"
         )
     wn = get_wordnet()
-    cov = _coverage(space)
+    cov = space_coverage(space)
     problems: list[str] = []
     resolved: list[tuple[Resolution, ...]] = []
     synsets: list[tuple[str, ...]] = []

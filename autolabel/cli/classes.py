@@ -54,12 +54,12 @@ def search(text: str, model: str, limit: int, covering: bool, as_json: bool) -> 
     WordNet's root, how many of the model's classes lie at or below it, its words and
     definition. Exact word matches come first, in WordNet's sense order.
     """
-    from autolabel.vocabulary import _coverage, label_space_for_model
+    from autolabel.vocabulary import label_space_for_model, space_coverage
     from autolabel.wordnet import get_wordnet
 
     space = label_space_for_model(model)
     wn = get_wordnet()
-    cov = _coverage(space)
+    cov = space_coverage(space)
     rows: list[dict[str, Any]] = []
     for wnid in wn.search(text):
         n = len(cov.get(wnid, ()))
@@ -171,7 +171,7 @@ def _print_report(report: dict[str, Any], list_all: bool) -> None:
             click.echo(f"{'':<{width}}    {t['text']}")
         if c["ceded"]:
             gone = ", ".join(f"{n} to {k!r}" for k, n in c["ceded"].items())
-            click.echo(f"{'':<{width}}    model classes that went to more specific classes: {gone}")
+            click.echo(f"{'':<{width}}    model classes below it that went to other classes (more specific or nearer): {gone}")
     click.echo(f"model classes in no user class: {report['unmapped_model_classes']}")
     if report["not_covered"]:
         click.echo(f"classes covering no model class: {', '.join(report['not_covered'])}")
