@@ -18,9 +18,11 @@ classes through WordNet's hierarchy (:mod:`autolabel.wordnet`):
   (fewest hypernym edges) wins, then the class listed first, with a warning; one synset listed
   under two classes is an error;
 * the box takes its best user class when that class's summed probability is at least the
-  probability of every single classifier class outside the user's classes (each of those is
-  a competing answer: an espresso photo is "espresso", not a 1 % "cup") and at least the
-  vocabulary's ``min_score``; otherwise it is *unmapped* and the ``unmapped`` policy applies:
+  vocabulary's ``min_score`` and the classifier points at the user's classes: one of its top-k
+  classes (the alternatives stored with the box) belongs to a user class, or the class's sum
+  is at least the probability of every single classifier class outside the user's classes
+  (each of those is a competing answer: a photo of a horse is "sorrel", not a 0.5 % "dog");
+  otherwise it is *unmapped* and the ``unmapped`` policy applies:
   ``drop`` it, ``keep`` that best classifier class outside the user's classes (with its own
   probability), or name it ``other`` (score: the summed probability of every classifier class
   outside the user's classes, i.e. that it is none of them).
@@ -682,6 +684,7 @@ class VocabularyLabeler(Labeler):
         k = len(self.vocabulary.classes)
         self._column = torch.where(owner >= 0, owner, k)  # (C,) score column of each model class
         self._unmapped = (owner < 0).nonzero().squeeze(1)
+        self._mapped_synsets = frozenset(s for s, o in zip(compiled.space.synsets, compiled.owner) if o >= 0)
         taken = set(self.classes)
         self._keep_names = tuple(
             f"{n} ({s})" if n in taken else n for n, s in zip(compiled.space.names, compiled.space.synsets)
@@ -712,9 +715,10 @@ class VocabularyLabeler(Labeler):
         """One result (or None = drop the box) per row of ``probs`` (B, C) probabilities.
 
         A box is *mapped* to its best user class (largest summed probability; ties: the class
-        listed first) when that sum is positive, at least the probability of every single
-        classifier class outside the user's classes, and at least ``min_score``. Otherwise the
-        ``unmapped`` policy names it.
+        listed first) when that sum is positive, at least ``min_score``, and either one of the
+        classifier's top-k classes (the stored alternatives, with a probability above 0)
+        belongs to a user class, or the sum is at least the probability of every single
+        classifier class outside the user's classes. Otherwise the ``unmapped`` policy names it.
         """
         alts = self.alternatives(probs)
         scores = self.class_scores(probs).tolist()
@@ -727,7 +731,8 @@ class VocabularyLabeler(Labeler):
             best = max(range(k), key=lambda c: (s[c], -c))  # ties: the class listed first
             score, rest = s[best], s[k]
             alt_p, alt_i = outside[row]
-            if score > 0.0 and score >= alt_p and score >= vocab.min_score:
+            named = any(a.score > 0.0 and a.label_id in self._mapped_synsets for a in row_alts)
+            if score > 0.0 and score >= vocab.min_score and (named or score >= alt_p):
                 name = vocab.classes[best].name
                 out.append(LabelResult(name, name, _unit(score), row_alts))
             elif vocab.unmapped == "other":

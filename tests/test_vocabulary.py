@@ -56,8 +56,8 @@ def probs(*rows: list[float]) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float32)
 
 
-def labeler(classes: dict, **kw) -> VocabularyLabeler:
-    lab = build_labeler(small_space(), vocabulary_from_dict({"classes": classes, **kw}), topk=3)
+def labeler(classes: dict, topk: int = 1, **kw) -> VocabularyLabeler:
+    lab = build_labeler(small_space(), vocabulary_from_dict({"classes": classes, **kw}), topk=topk)
     assert isinstance(lab, VocabularyLabeler)
     return lab
 
@@ -214,7 +214,7 @@ def test_vocabulary_needs_an_imagenet_label_space():
 
 
 def test_scores_sum_over_each_class_subtree():
-    lab = labeler({"cat": None, "dog": None})
+    lab = labeler({"cat": None, "dog": None}, topk=3)
     assert lab.classes == ("cat", "dog")
     p = probs([0.2, 0.15, 0.25, 0.1, 0.0, 0.3])
     (r,) = lab.label(p)
@@ -242,12 +242,25 @@ def test_unmapped_policies():
 
 
 def test_best_single_outside_class_is_the_competitor():
-    lab = labeler({"rocket": None}, unmapped="keep")
-    # rocket 0.3 loses to tabby 0.35 even though 0.7 in total lies outside
+    lab = labeler({"rocket": None}, unmapped="keep")  # top-1 only: the top-k clause is quiet
+    # rocket 0.3 loses to tabby 0.35 ...
     r = lab.label(probs([0.35, 0.2, 0.15, 0.0, 0.3, 0.0]))[0]
     assert (r.label, r.score) == ("tabby", pytest.approx(0.35))
+    # ... and beats every single outside class here, though 0.7 in total lies outside
     r = lab.label(probs([0.25, 0.25, 0.2, 0.0, 0.3, 0.0]))[0]
     assert (r.label, r.score) == ("rocket", pytest.approx(0.3))
+
+
+def test_a_user_class_among_the_top_k_maps_the_box():
+    row = probs([0.35, 0.2, 0.15, 0.0, 0.3, 0.0])
+    assert labeler({"rocket": None}, topk=1).label(row)[0] is None
+    r = labeler({"rocket": None}, topk=2).label(row)[0]  # missile is the 2nd guess
+    assert (r.label, r.score) == ("rocket", pytest.approx(0.3))
+    faint = probs([0.5, 0.499, 0.0, 0.0, 0.001, 0.0])
+    assert labeler({"rocket": None}, topk=3).label(faint)[0].label == "rocket"
+    assert labeler({"rocket": None}, topk=3, min_score=0.01).label(faint)[0] is None
+    # alternatives with probability 0 do not count, whatever topk picks among the zeros
+    assert labeler({"rocket": None}, topk=6).label(probs([0.0, 0.0, 0.0, 0.0, 0.0, 1.0]))[0] is None
 
 
 def test_ties():
