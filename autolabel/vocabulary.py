@@ -36,7 +36,6 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
