@@ -5,7 +5,7 @@ Layout::
 
     coco/annotations/instances_<split>.json
     coco/images/<split>/<relative path>        (with --copy-images / --link-images)
-    coco/results_<split>.json                  (with coco_results: a list for COCO.loadRes)
+    coco/results-<split>.json                  (with coco_results: a list for COCO.loadRes)
 
 Image ``file_name`` keeps the path relative to the run's image root (``cam1/0001.jpg``), so
 nested folders with repeated basenames stay distinct. Categories are ``class_id + 1`` for every
@@ -92,7 +92,7 @@ class CocoExporter(Exporter):
     description = "COCO detection JSON (annotations/instances_<split>.json) with score and objectness"
     default_split = "default"
     options = {
-        "coco_results": Option(False, "also write results_<split>.json, a list for pycocotools COCO.loadRes"),
+        "coco_results": Option(False, "also write results-<split>.json, a list for pycocotools COCO.loadRes"),
     }
 
     def open(self) -> None:
@@ -135,7 +135,7 @@ class CocoExporter(Exporter):
         if self._results is not None:
             if self._results.n == 0:
                 log.warning("%s: the results list is empty; pycocotools' loadRes cannot read an empty list", self.out_dir)
-            res = self.out_dir / f"results_{self.split}.json"
+            res = self.out_dir / f"results-{self.split}.json"
             with open(res, "w", encoding="utf-8") as f:
                 f.write("[\n")
                 _copy_part(self._results.path, f)

@@ -56,7 +56,7 @@ def _parse_kv(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--link-images", is_flag=True, help="Hard-link the images into the export (symbolic links across file systems).")
 @click.option("--split", default=None, metavar="NAME",
               help="Split/subset name (default: 'default'; YOLO: 'train').")
-@click.option("--coco-results", is_flag=True, default=None, help="COCO: also write results_<split>.json for pycocotools loadRes.")
+@click.option("--coco-results", is_flag=True, default=None, help="COCO: also write results-<split>.json for pycocotools loadRes.")
 @click.option("--voc-origin", type=click.Choice(["one", "zero"]), default=None,
               help="VOC: 'one' = devkit 1-based pixels (default), 'zero' = what CVAT/fiftyone assume.")
 @click.option("--yolo-scores", is_flag=True, default=None, help="YOLO: add the score as a 6th column (prediction form).")

@@ -156,9 +156,13 @@ Rows = dict[str, list[tuple[str, tuple[float, float, float, float], Any]]]
 
 
 def fiftyone_boxes(fo: Any, dataset_type: Any, data_root: Path, name_to_path: dict[str, str] | None = None,
-                   score_attr: str = "confidence", **kwargs: Any) -> Rows:
+                   score_attr: str = "confidence", sizes: dict[str, tuple[int, int]] | None = None,
+                   **kwargs: Any) -> Rows:
     """Load with a fiftyone importer; boxes converted back to pixels with each image's true
-    size (so a wrong declared size shows up as a wrong box). Keys: the run's image paths."""
+    size (``sizes``: path -> (W, H), default the sample's), so a wrong declared size shows up as
+    a wrong box. Keys: the run's image paths."""
+    if sizes is None:
+        sizes = {p: (w, h) for p, (w, h, _) in IMAGES.items()}
     ds = fo.Dataset.from_dir(dataset_type=dataset_type, label_field="gt", **kwargs)
     try:
         # importers that can load several label types suffix the field name with the type
@@ -167,7 +171,7 @@ def fiftyone_boxes(fo: Any, dataset_type: Any, data_root: Path, name_to_path: di
         for sample in ds:
             rel = Path(os.path.relpath(sample.filepath, os.path.abspath(data_root))).as_posix()
             path = name_to_path[rel] if name_to_path is not None else rel
-            w, h, _ = IMAGES[path]
+            w, h = sizes[path]
             rows = []
             dets = sample[field].detections if sample[field] is not None else []
             for d in dets:
@@ -206,3 +210,70 @@ def read_names_table(path: Path) -> dict[str, str]:
         rows = list(csv.reader(f))
     assert rows[0] == ["name", "source"]
     return {name: src for name, src in rows[1:]}
+
+
+def store_boxes(run_dir: Path, revision: str = "original") -> tuple[Rows, dict[str, tuple[int, int]]]:
+    """What the run store holds: path -> [(label, box, score)], and path -> (W, H)."""
+    from autolabel.store import RunStore
+
+    rows: Rows = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    for img in RunStore(run_dir).iter_images(revision):
+        rows[img.path] = sorted((d.label, d.box, d.score) for d in img.detections)
+        sizes[img.path] = (img.width, img.height)
+    return rows, sizes
+
+
+# -- label-studio-sdk, run in its own interpreter ---------------------------------------------
+REPO = Path(__file__).resolve().parents[2]
+
+LS_SDK_SCRIPT = r"""
+import copy, json, sys
+from label_studio_sdk.label_interface import LabelInterface
+
+config = open(sys.argv[1], encoding="utf-8").read()
+tasks = json.load(open(sys.argv[2], encoding="utf-8"))
+li = LabelInterface(config)
+li.validate()                              # the config itself (raises if invalid)
+out = {"labels": list(li.get_control("label").labels), "errors": [], "data_ok": []}
+for t in tasks:
+    out["data_ok"].append(li.validate_task({"data": t["data"]}))
+    for p in t["predictions"]:
+        out["errors"] += li.validate_prediction(p, return_errors=True)
+# Controls: the validator must reject pixels and unknown labels, or its silence proves nothing.
+p = copy.deepcopy(next(t["predictions"][0] for t in tasks if t["predictions"][0]["result"]))
+r = p["result"][0]
+r["value"]["x"] = 100.0 * r["original_width"]
+out["pixel_errors"] = li.validate_prediction(p, return_errors=True)
+r["value"]["x"] = 0.0
+r["value"]["rectanglelabels"] = [r["value"]["rectanglelabels"][0] + " (not declared)"]
+out["label_errors"] = li.validate_prediction(p, return_errors=True)
+print(json.dumps(out))
+"""
+
+
+def ls_python() -> str:
+    """The label-studio-sdk interpreter: ``$AUTOLABEL_LS_PYTHON``, default
+    ``<repo>/.venv-ls/bin/python``. Skips the test if it is missing, or fails when ``$CI`` is set."""
+    import pytest
+
+    py = os.environ.get("AUTOLABEL_LS_PYTHON") or str(REPO / ".venv-ls" / "bin" / "python")
+    if Path(py).is_file() and os.access(py, os.X_OK):
+        return py
+    msg = (f"label-studio-sdk interpreter {py} not found: create it with `python -m venv .venv-ls && "
+           ".venv-ls/bin/pip install label-studio-sdk`, or point AUTOLABEL_LS_PYTHON at one")
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def validate_with_ls_sdk(folder: Path) -> dict[str, Any]:
+    """Run ``LabelInterface(config).validate_prediction`` on every task of a Label Studio export
+    (``folder``) in the SDK's interpreter; returns the script's findings."""
+    import json
+    import subprocess
+
+    proc = subprocess.run([ls_python(), "-c", LS_SDK_SCRIPT, str(folder / "labeling_config.xml"),
+                           str(folder / "tasks.json")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

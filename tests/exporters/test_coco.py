@@ -76,7 +76,7 @@ def test_pycocotools_reads_annotations_and_results(exported: Path):
         got[img["file_name"]] = rows
     assert_same_boxes(expected_boxes(), got, reader="pycocotools")
 
-    dt = gt.loadRes(str(exported / "coco/results_default.json"))
+    dt = gt.loadRes(str(exported / "coco/results-default.json"))
     res = {}
     for img_id, img in gt.imgs.items():
         res[img["file_name"]] = [
@@ -97,7 +97,7 @@ def test_pycocotools_evaluates_the_run_against_itself(exported: Path):
 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(exported / "coco/annotations/instances_default.json"))
-        dt = gt.loadRes(str(exported / "coco/results_default.json"))
+        dt = gt.loadRes(str(exported / "coco/results-default.json"))
         ev = COCOeval(gt, dt, "bbox")
         ev.evaluate()
         ev.accumulate()
@@ -118,4 +118,4 @@ def test_fiftyone_reads_coco(exported: Path, fo):
 def test_datumaro_reads_coco(exported: Path, dm_dataset):
     ds = dm_dataset.import_from(str(exported / "coco"), "coco")
     got = datumaro_boxes(ds, {os.path.splitext(p)[0]: p for p in IMAGES})
-    assert_same_boxes(expected_boxes(), got, reader="datumaro coco")
+    assert_same_boxes(expected_boxes(), got, px=0.01, reader="datumaro coco")  # datumaro keeps 2 decimals

@@ -8,8 +8,6 @@ the SDK tests are skipped, or fail when ``$CI`` is set.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -18,45 +16,7 @@ import pytest
 from autolabel.export import export
 from autolabel.types import Detection, ImageAnnotations
 from exporters.labelstudio import LOCAL_FILES_PREFIX, image_url, ls_config, ls_task, percent_box, region_id
-from tests.exporters.sample import IMAGES, RUN_CLASSES, assert_same_boxes, expected_boxes
-
-REPO = Path(__file__).resolve().parents[2]
-
-SDK_SCRIPT = r"""
-import copy, json, sys
-from label_studio_sdk.label_interface import LabelInterface
-
-config = open(sys.argv[1], encoding="utf-8").read()
-tasks = json.load(open(sys.argv[2], encoding="utf-8"))
-li = LabelInterface(config)
-li.validate()                              # the config itself (raises if invalid)
-out = {"labels": list(li.get_control("label").labels), "errors": [], "data_ok": []}
-for t in tasks:
-    out["data_ok"].append(li.validate_task({"data": t["data"]}))
-    for p in t["predictions"]:
-        out["errors"] += li.validate_prediction(p, return_errors=True)
-# Controls: the validator must reject pixels and unknown labels, or its silence proves nothing.
-p = copy.deepcopy(next(t["predictions"][0] for t in tasks if t["predictions"][0]["result"]))
-r = p["result"][0]
-r["value"]["x"] = 100.0 * r["original_width"]
-out["pixel_errors"] = li.validate_prediction(p, return_errors=True)
-r["value"]["x"] = 0.0
-r["value"]["rectanglelabels"] = [r["value"]["rectanglelabels"][0] + " (not declared)"]
-out["label_errors"] = li.validate_prediction(p, return_errors=True)
-print(json.dumps(out))
-"""
-
-
-def ls_python() -> str:
-    """The Label Studio interpreter, or skip (fail on CI) with instructions."""
-    py = os.environ.get("AUTOLABEL_LS_PYTHON") or str(REPO / ".venv-ls" / "bin" / "python")
-    if Path(py).is_file() and os.access(py, os.X_OK):
-        return py
-    msg = (f"label-studio-sdk interpreter {py} not found: create it with `python -m venv .venv-ls && "
-           ".venv-ls/bin/pip install label-studio-sdk`, or point AUTOLABEL_LS_PYTHON at one")
-    if os.environ.get("CI"):
-        pytest.fail(msg)
-    pytest.skip(msg)
+from tests.exporters.sample import IMAGES, RUN_CLASSES, assert_same_boxes, expected_boxes, validate_with_ls_sdk
 
 
 @pytest.mark.parametrize("rel, prefix, url", [
@@ -141,12 +101,7 @@ def test_tasks_give_back_the_run(exported: Path):
 
 
 def test_label_studio_sdk_accepts_the_export(exported: Path):
-    py = ls_python()
-    folder = exported / "labelstudio"
-    proc = subprocess.run([py, "-c", SDK_SCRIPT, str(folder / "labeling_config.xml"), str(folder / "tasks.json")],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = validate_with_ls_sdk(exported / "labelstudio")
     assert out["labels"] == list(RUN_CLASSES)
     assert out["errors"] == []
     assert out["data_ok"] == [True] * len(IMAGES)
