@@ -395,7 +395,10 @@ def run_export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[s
     if isinstance(classes_opt, str):
         classes_opt = [classes_opt]
     min_score = options.pop("min_score", None)
-    min_score = 0.0 if min_score is None else float(min_score)
+    try:
+        min_score = 0.0 if min_score is None else float(min_score)
+    except (TypeError, ValueError):
+        raise ExportError(f"min_score must be a number in [0, 1], got {min_score!r}") from None
     if not 0.0 <= min_score <= 1.0:
         raise ExportError(f"min_score must be in [0, 1], got {min_score}")
     images_mode = _image_mode(options)
