@@ -74,11 +74,12 @@ class RayOptions:
             cluster in ``RAY_ADDRESS`` or one started on this machine, else starts a local Ray.
             Ignored when this process is already connected (``ray.init`` was called).
         workers: number of actors (each holds one copy of the models); None = as many as the
-            cluster's free resources hold now (CPUs / cpus_per_worker, or GPUs / gpus_per_worker),
-            never more than there are batches.
+            cluster holds when the job starts (its CPUs / cpus_per_worker, or GPUs /
+            gpus_per_worker), never more than there are batches.
         gpus_per_worker: GPUs reserved per actor (fractions share a GPU: 0.5 = two actors per
             GPU); 0 runs the models on CPU.
-        cpus_per_worker: CPUs reserved per actor (Ray also sets the actor's torch threads to this).
+        cpus_per_worker: CPUs reserved per actor; also its torch threads unless the config sets
+            ``threads`` (decoding threads are the config's ``workers``).
         batch_images: images per actor call, i.e. per part file and per progress step.
     """
 
@@ -377,6 +378,26 @@ def _pool_size(ray: Any, opts: RayOptions, batches: int) -> tuple[int, int]:
     return max(1, min(fits, want)), want
 
 
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail fast with :class:`RunError` if ``host:port`` / ``ray://host:port`` does not answer
+    (``ray.init`` would retry for minutes). ``auto`` and None are left to Ray."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = hostport.rstrip("/").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise RunError(
+            f"--ray-address {address}: nothing answers there ({e.strerror or e}); start the cluster "
+            "(ray start --head) or check the address (ray://HEAD:10001 for Ray Client, HEAD:6379 on a node)"
+        ) from None
+
+
 @contextlib.contextmanager
 def _connected(ray: Any, address: str | None) -> Iterator[None]:
     """Join (or start) Ray unless this process already is connected; disconnect if we joined."""
@@ -426,6 +447,10 @@ def _run_dataset(ray: Any, cfg: PipelineConfig, root: Path, store: RunStore, tod
     batches = math.ceil(len(todo) / opts.batch_images)
     min_size, max_size = _pool_size(ray, opts, batches)
     log.info("Ray: %d image(s) in %d batch(es) on %d-%d actor(s)", len(todo), batches, min_size, max_size)
+    if opts.gpus_per_worker == 0 and cfg.device == "auto":
+        cfg = cfg.replace(device="cpu")  # an actor without a GPU share must not take one of the node's
+    if cfg.threads == 0:
+        cfg = cfg.replace(threads=max(1, int(opts.cpus_per_worker)))  # torch uses the CPUs Ray reserved
     ds = _from_items(ray, [{"path": p} for p in todo], batches)
     ds = ds.map_batches(
         AnnotateActor,
@@ -482,6 +507,8 @@ def annotate_ray(
     """
     opts = options or RayOptions()
     ray = require_ray()
+    if not ray.is_initialized():
+        check_reachable(opts.address)
     input_path = Path(input_path)
     source = find_images(input_path)
     store = RunStore(run_dir)

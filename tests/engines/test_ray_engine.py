@@ -137,7 +137,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     fa = {f.path: f.reason for f in RunStore(a).iter_failures()}
     assert fa == {f.path: f.reason for f in RunStore(b).iter_failures()}
     ma, mb = RunStore(a).read_manifest(), RunStore(b).read_manifest()
-    for key in ("image_root", "config", "models", "classes", "label_space"):
+    for key in ("image_root", "config", "models", "classes", "label_space", "vocabulary"):
         assert ma[key] == mb[key], key
 
 
@@ -293,7 +293,8 @@ def test_an_error_on_a_worker_is_raised_by_the_driver(ray_cluster, tmp_path: Pat
     run.write_manifest({**RunStore(local_run).read_manifest(), "config": cfg2.to_dict()})
     gone.unlink()
     with pytest.raises(WeightsError, match=rf"on Ray node .*: --classifier-weights {gone}: no such file"):
-        annotate_ray(cfg2, images, run.run_dir, options=RayOptions(workers=1, batch_images=16))
+        # allow_config_change: the driver skips its vocabulary check, so only the workers load models
+        annotate_ray(cfg2, images, run.run_dir, options=RayOptions(workers=1, batch_images=16), allow_config_change=True)
     assert run.done_paths() == set() and not (run.run_dir / PARTS).exists()
 
 
@@ -302,3 +303,26 @@ def test_previews_are_refused_with_ray(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["annotate", str(tmp_path / "imgs"), "-o", str(tmp_path / "run"),
                                   "--engine", "ray", "--previews"])
     assert r.exit_code == 1 and "--previews is not available with --engine ray" in r.output
+
+
+def test_an_unreachable_cluster_fails_fast(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from autolabel.engines.ray_engine import check_reachable
+    from autolabel.errors import RunError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(RunError, match=rf"--ray-address {address}: nothing answers there"):
+            check_reachable(address)
+    assert time.monotonic() - t0 < 10
+    with socket.socket() as s:  # a listening port passes
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        check_reachable(f"127.0.0.1:{s.getsockname()[1]}")
+    check_reachable("auto")
+    check_reachable(None)
