@@ -359,7 +359,7 @@ def _pool_size(ray: Any, opts: RayOptions, batches: int) -> tuple[int, int]:
     if opts.gpus_per_worker > 0:
         gpus = float(res.get("GPU", 0.0))
         fits = int(gpus // opts.gpus_per_worker + 1e-9)
-        if fits < 1 and opts.workers is None:
+        if gpus <= 0 or (fits < 1 and opts.workers is None):
             raise ConfigError(
                 f"--gpus-per-worker {opts.gpus_per_worker:g}: the Ray cluster has {gpus:g} GPU(s); "
                 "use --gpus-per-worker 0 to run on CPUs"

@@ -213,6 +213,37 @@ def test_ray_options_are_checked() -> None:
         RayOptions(workers=0)
 
 
+class _FakeRay:
+    def __init__(self, **resources: float) -> None:
+        self.resources = resources
+
+    def cluster_resources(self) -> dict[str, float]:
+        return dict(self.resources)
+
+
+@pytest.mark.parametrize("resources, opts, batches, expected", [
+    ({"CPU": 8.0}, RayOptions(), 100, (8, 8)),                          # one actor per CPU
+    ({"CPU": 8.0}, RayOptions(), 3, (3, 3)),                            # never more actors than batches
+    ({"CPU": 8.0}, RayOptions(cpus_per_worker=2), 100, (4, 4)),
+    ({"CPU": 4.0}, RayOptions(workers=16), 100, (4, 16)),               # start with what fits, grow
+    ({"CPU": 64.0, "GPU": 4.0}, RayOptions(gpus_per_worker=1), 100, (4, 4)),
+    ({"CPU": 64.0, "GPU": 4.0}, RayOptions(gpus_per_worker=0.5), 100, (8, 8)),
+    ({"CPU": 64.0, "GPU": 4.0}, RayOptions(workers=2, gpus_per_worker=1), 100, (2, 2)),
+])
+def test_actor_pool_size(resources, opts, batches, expected) -> None:
+    from autolabel.engines.ray_engine import _pool_size
+
+    assert _pool_size(_FakeRay(**resources), opts, batches) == expected
+
+
+def test_gpus_asked_on_a_cluster_without_gpus() -> None:
+    from autolabel.engines.ray_engine import _pool_size
+
+    for workers in (None, 2):
+        with pytest.raises(ConfigError, match=r"--gpus-per-worker 1: the Ray cluster has 0 GPU"):
+            _pool_size(_FakeRay(CPU=8.0), RayOptions(workers=workers, gpus_per_worker=1), 10)
+
+
 # -- on a local Ray cluster ---------------------------------------------------------------------
 @pytest.mark.slow
 def test_ray_run_equals_local_run(ray_cluster, tmp_path: Path, images: Path, cfg, local_run: Path) -> None:
