@@ -166,6 +166,7 @@ class Annotator:
             },
             "label_space": m.labeler.space.subset,
             "classes": list(m.labeler.classes) if m.labeler.classes is not None else None,
+            "vocabulary": m.labeler.describe(),
         }
 
     def _check_resume(self, store: RunStore, source: ImageSource, allow_config_change: bool) -> None:
@@ -246,6 +247,16 @@ class Annotator:
         if todo and not resuming:
             self.models  # noqa: B018 - build now: a model error must leave no half-made run
             store.write_manifest(self._manifest(source, input_path))
+        elif todo and not allow_config_change:
+            # The vocabulary option is a path: its file may have changed since the run began.
+            stored = store.read_manifest().get("vocabulary")
+            now = self.models.labeler.describe()
+            if stored != now:
+                raise ResumeMismatchError(
+                    f"run {store.run_dir} was made with another class vocabulary than "
+                    f"{self.config.vocabulary or 'none'} resolves to now (was the file edited?); start "
+                    "over with a new -o, or pass --allow-config-change to continue with mixed classes"
+                )
         return todo, summary
 
     def _record(self, store: RunStore, summary: RunSummary, preds, fails,
