@@ -177,6 +177,49 @@ def test_predictions_validate_with_label_studio_sdk(ls_export):
     assert json.loads(r.stdout.strip().splitlines()[-1]) == []
 
 
+def test_label_studio_refuses_a_storage_at_its_document_root(label_studio, project):
+    """Why the image root must be *below* the document root (see :data:`IMAGE_DIR`)."""
+    status, payload = label_studio.api(
+        "POST", "/api/storages/localfiles", {"project": project["project"]["id"], "title": "root", "path": str(label_studio.document_root)}
+    )
+    assert status == 400 and "cannot be the same as LOCAL_FILES_DOCUMENT_ROOT" in str(payload), (status, payload)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="`autolabel export -f labelstudio` tells users to use the image root as both the "
+    "document root and the Local Storage path, which Label Studio 1.23 refuses (test above); "
+    "the default URL prefix needs the image folder's name and the document root its parent",
+)
+def test_export_cli_prints_a_label_studio_setup_that_works(tmp_path):
+    """The setup `autolabel export` prints, checked against Label Studio's rules: the storage
+    is a sub-folder of the document root, and every task URL's ``d=`` path, resolved against
+    the document root, is the image, inside the storage."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    run = make_run(tmp_path / "run", tmp_path / "data" / "photos")
+    r = subprocess.run(
+        [sys.executable, "-m", "autolabel", "export", str(run.run_dir), "-f", "labelstudio", "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=clean_env(PYTHONPATH=str(REPO)),
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    root = re.search(r"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=(\S+)", r.stdout)
+    storage = re.search(r"Local Storage with path (\S+)", r.stdout)
+    assert root and storage, r.stdout
+    root_dir, storage_dir = Path(root.group(1)).resolve(), Path(storage.group(1).rstrip(".,;")).resolve()
+    assert storage_dir != root_dir and root_dir in storage_dir.parents, f"storage {storage_dir} vs document root {root_dir}"
+    tasks = json.loads((tmp_path / "out" / "labelstudio" / "tasks.json").read_text(encoding="utf-8"))
+    for t in tasks:
+        d = parse_qs(urlsplit(t["data"]["image"]).query)["d"][0]
+        file = (root_dir / d).resolve()
+        assert storage_dir in file.parents and file == (run.image_root / t["data"]["path"]).resolve(), (t["data"], file)
+
+
 def edge_hits(img, rect: tuple[float, float, float, float], colour: tuple[int, int, int], visible, samples: int = 24) -> tuple[int, int]:
     """Count points along the edges of screen rectangle ``rect`` where a stroke of ``colour`` is drawn.
 
