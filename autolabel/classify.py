@@ -1,0 +1,77 @@
+"""Crop boxes out of full-resolution images and classify the crops in batches.
+
+A crop is the box plus ``margin`` of its width/height on each side (clipped to the image),
+transformed exactly as the classifier's own timm data config prescribes (resize, centre crop,
+normalise). Crops of many images share batches.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from PIL import Image
+
+from autolabel.models import BuiltModel
+from autolabel.types import Box
+
+
+def crop_box(img: Image.Image, box: Box, margin: float) -> Image.Image:
+    """The region ``box`` (pixels, x2 exclusive) widened by ``margin`` x its size per side.
+
+    The crop is clipped to the image and always at least 1x1 pixel.
+    """
+    x1, y1, x2, y2 = box
+    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+    W, H = img.size
+    left = int(max(0.0, x1 - mx))
+    top = int(max(0.0, y1 - my))
+    right = int(min(float(W), x2 + mx) + 0.999999)
+    bottom = int(min(float(H), y2 + my) + 0.999999)
+    right = max(right, left + 1)
+    bottom = max(bottom, top + 1)
+    return img.crop((left, top, min(right, W), min(bottom, H)))
+
+
+class Classifier:
+    """Batched classification of crops with a timm model.
+
+    Args:
+        built: the classifier.
+        precision: ``fp32`` or ``bf16`` (autocast on the model's device).
+    """
+
+    def __init__(self, built: BuiltModel, precision: str = "fp32") -> None:
+        from timm.data import create_transform, resolve_data_config
+
+        self.built = built
+        self.module = built.module
+        self.device = built.device
+        self.precision = precision
+        self.data_config = resolve_data_config({}, model=self.module)
+        self.transform: Callable[[Image.Image], torch.Tensor] = create_transform(**self.data_config, is_training=False)
+        self.num_classes = int(getattr(self.module, "num_classes", 0) or 0)
+
+    def preprocess(self, img: Image.Image, box: Box, margin: float) -> torch.Tensor:
+        """``(3, S, S)`` input tensor for one box (thread-safe; runs in decode workers)."""
+        return self.transform(crop_box(img, box, margin))
+
+    @torch.inference_mode()
+    def probabilities(self, crops: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, S, S)`` -> ``(B, num_classes)`` float32 softmax probabilities (on CPU)."""
+        x = crops.to(self.device, non_blocking=True)
+        with autocast(self.device, self.precision):
+            logits = self.module(x)
+        return logits.float().softmax(dim=1).cpu()
+
+    def classify(self, crops: Sequence[torch.Tensor], batch_size: int) -> torch.Tensor:
+        """Probabilities for all ``crops`` (each ``(3, S, S)``), run ``batch_size`` at a time."""
+        if not crops:
+            return torch.zeros(0, self.num_classes)
+        out = [self.probabilities(torch.stack(list(crops[i: i + batch_size]))) for i in range(0, len(crops), batch_size)]
+        return torch.cat(out)
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """An autocast context: bf16 when ``precision == 'bf16'``, else disabled."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

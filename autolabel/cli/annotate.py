@@ -1,0 +1,119 @@
+"""``autolabel annotate``: a folder of images in, a run directory out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from autolabel.config import PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
+from autolabel.errors import ConfigError
+
+
+def build_config(preset: str | None, config: str | None, overrides: dict) -> PipelineConfig:
+    """Start from ``--config`` or ``--preset`` (default ``default``), apply CLI overrides."""
+    if preset and config:
+        raise ConfigError("give either --preset or --config, not both (a config file may name a preset:)")
+    base = load_config(config) if config else get_preset(preset or "default")
+    try:
+        return base.replace(**overrides)
+    except TypeError as e:  # pragma: no cover - options map 1:1 onto fields
+        raise ConfigError(str(e)) from None
+
+
+def _classes_option(classes: str | None, vocabulary: str | None) -> str | None:
+    if classes and vocabulary:
+        raise ConfigError("give either --classes or --vocabulary, not both")
+    if vocabulary and not Path(vocabulary).is_file():
+        raise ConfigError(f"--vocabulary {vocabulary}: no such file")
+    return vocabulary or classes
+
+
+PRESETS_TEXT = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory (created, or resumed if it exists).")
+@click.option("--preset", type=click.Choice(list_presets()), default=None, help=f"Named settings (default: default). {PRESETS_TEXT}.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="YAML config (see configs/); may start from a preset: key.")
+@click.option("--extractor", default=None, help="timm name of the feature extractor (DINO ViT or CNN).")
+@click.option("--classifier", default=None, help="timm name of the classifier.")
+@click.option("--extractor-weights", default=None, help="Extractor weights: a local file, 'hub' or 'random'.")
+@click.option("--classifier-weights", default=None, help="Classifier weights: a local file, 'hub' or 'random'.")
+@click.option("--classes", default=None, help="Only these classes, comma-separated words or synset ids (cat,dog,n07739125).")
+@click.option("--vocabulary", default=None, help="Vocabulary YAML mapping classifier classes onto your classes.")
+@click.option("--discovery", type=click.Choice(["multi", "single"]), default=None, help="Several objects per image, or LOST's single box.")
+@click.option("--num-seeds", type=click.IntRange(min=1), default=None, help="Seeds tried per image (multi).")
+@click.option("--max-boxes", type=click.IntRange(min=1), default=None, help="At most this many boxes per image.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower class probability.")
+@click.option("--min-objectness", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower discovery score.")
+@click.option("--max-side", type=click.IntRange(min=32), default=None, help="Longer side (px) the extractor sees.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (decompression bombs).")
+@click.option("--device", default=None, help="auto, cpu, cuda, cuda:1 ...")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default=None, help="Model precision.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Crops per classifier batch.")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Image decoding threads.")
+@click.option("--threads", type=click.IntRange(min=0), default=None, help="torch threads (0: torch's default).")
+@click.option("--previews", is_flag=True, help="Also draw boxes into RUN/previews/.")
+@click.option("--export", "export_formats", multiple=True, help="Export the run at the end (repeatable): coco, voc, yolo, cvat, labelstudio.")
+@click.option("--export-dir", type=click.Path(path_type=Path), default=None, help="Where --export writes (default: RUN/export).")
+@click.option("--allow-config-change", is_flag=True, help="Resume a run even though its settings differ (mixes results).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
+def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: str | None, classes: str | None,
+             vocabulary: str | None, previews: bool, export_formats: tuple[str, ...], export_dir: Path | None,
+             allow_config_change: bool, quiet: bool, **overrides: object) -> None:
+    """Find and name the objects in every image under INPUT; write them to a run directory.
+
+    Re-running the same command resumes: images already done (or failed) are skipped.
+    """
+    from autolabel.pipeline import Annotator
+
+    overrides["vocabulary"] = _classes_option(classes, vocabulary)
+    cfg = build_config(preset, config_file, overrides)
+    annotator = Annotator(cfg)
+    show = not quiet and sys.stderr.isatty()
+    bar = None
+    state = {"boxes": 0, "failed": 0}
+
+    def on_start(todo: int, skipped: int) -> None:
+        nonlocal bar
+        if not quiet and skipped:
+            click.echo(f"resuming {run_dir}: {skipped} image(s) already done, {todo} to go", err=True)
+        if show and todo:
+            from tqdm import tqdm
+
+            bar = tqdm(total=todo, unit="img", dynamic_ncols=True, file=sys.stderr, desc="annotate")
+
+    def progress(n: int, boxes: int, failed: int) -> None:
+        state["boxes"] += boxes
+        state["failed"] += failed
+        if bar is not None:
+            bar.set_postfix(boxes=state["boxes"], failed=state["failed"], refresh=False)
+            bar.update(n)
+
+    try:
+        summary = annotator.annotate(input_path, run_dir, previews=previews, allow_config_change=allow_config_change,
+                                     progress=progress, on_start=on_start)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not quiet:
+        rate = f", {summary.images_per_second:.2f} images/s" if summary.processed else ""
+        click.echo(
+            f"{summary.run_dir}: {summary.processed - summary.failed} image(s) annotated, {summary.failed} failed, "
+            f"{summary.boxes} boxes, {summary.skipped} already done; {summary.seconds:.1f} s{rate}"
+        )
+        for f in summary.failures[:10]:
+            click.echo(f"  failed: {f.path}: {f.reason}", err=True)
+        if summary.failed > 10:
+            click.echo(f"  ... {summary.failed - 10} more in {summary.run_dir / 'failures.jsonl'}", err=True)
+    if export_formats:
+        from autolabel.export import export
+
+        out = export_dir or (run_dir / "export")
+        written = export(run_dir, list(export_formats), out)
+        if not quiet:
+            for fmt, files in written.items():
+                click.echo(f"exported {fmt}: {out / fmt} ({len(files)} file(s))")

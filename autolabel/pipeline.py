@@ -1,0 +1,403 @@
+"""The annotation pipeline: intake -> features -> discovery -> classify -> labels -> run store.
+
+:class:`Annotator` builds the models once, then streams images through the stages:
+
+* background threads decode images (EXIF, RGB) and resize them for the extractor while the
+  models run on the previous chunk;
+* the extractor runs on batches of same-size images, discovery on each image's keys;
+* crops of a whole chunk of images are classified together, ``batch_size`` at a time;
+* each image's record is appended to ``predictions.jsonl`` (flushed) in input order, so a
+  killed run loses at most the images in flight, and re-running resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from autolabel import __version__
+from autolabel.classify import Classifier, autocast
+from autolabel.config import PipelineConfig
+from autolabel.discovery.lost import Region, affinity, degree, lost_multi, lost_single
+from autolabel.errors import ImageError, ResumeMismatchError, RunError
+from autolabel.features import FeatureExtractor, Resized, make_extractor, prepare_image
+from autolabel.intake import DecodedImage, ImageSource, decode_image, find_images
+from autolabel.models import BuiltModel, build_model, resolve_device
+from autolabel.store import RunStore
+from autolabel.types import Detection, ImageAnnotations, ImageFailure, clip_box
+from autolabel.vocabulary import Labeler, build_labeler, get_label_space
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, int], None]
+"""``progress(images_finished, boxes_written, images_failed)`` increments, called per image."""
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` where the hardware runs it fast (CUDA with bf16, CPUs with
+    AVX512-BF16 or AMX), else ``fp32``."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        cpu = torch.cpu
+        fast = getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+        return "bf16" if fast else "fp32"
+    return "fp32"
+
+
+@dataclass
+class Models:
+    """Everything built once per run."""
+
+    extractor: BuiltModel
+    classifier: BuiltModel
+    features: FeatureExtractor
+    classify: Classifier
+    labeler: Labeler
+    precision: str
+
+    @property
+    def device(self) -> torch.device:
+        return self.extractor.device
+
+
+def load_models(cfg: PipelineConfig) -> Models:
+    """Build the extractor, the classifier (shared if they are the same model) and the labeler."""
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    ex_kwargs = {"dynamic_img_size": True} if cfg.extractor.startswith(("vit_", "deit", "eva", "test_vit")) else {}
+    extractor = build_model(cfg.extractor, cfg.extractor_weights, "extractor", device, **ex_kwargs)
+    if (cfg.classifier, cfg.classifier_weights) == (cfg.extractor, cfg.extractor_weights) and not ex_kwargs:
+        classifier = extractor
+    else:
+        classifier = build_model(cfg.classifier, cfg.classifier_weights, "classifier", device)
+    clf = Classifier(classifier, precision)
+    if clf.num_classes <= 0:
+        raise RunError(f"classifier {cfg.classifier!r} has no classification head (num_classes=0); pick a classifier model")
+    from timm.data import infer_imagenet_subset
+
+    subset = infer_imagenet_subset(classifier.module)
+    space = get_label_space(subset, clf.num_classes)
+    labeler = build_labeler(space, cfg.vocabulary, cfg.topk)
+    return Models(extractor, classifier, make_extractor(extractor), clf, labeler, precision)
+
+
+@dataclass
+class RunSummary:
+    """What one ``annotate`` call did."""
+
+    run_dir: Path
+    total: int
+    """Images found in the input."""
+    skipped: int
+    """Already in the run (done or failed earlier) and not processed again."""
+    processed: int = 0
+    failed: int = 0
+    boxes: int = 0
+    seconds: float = 0.0
+    failures: list[ImageFailure] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Item:
+    path: str
+    decoded: DecodedImage | None = None
+    resized: Resized | None = None
+    failure: ImageFailure | None = None
+    regions: list[tuple[tuple[float, float, float, float], float]] = field(default_factory=list)
+    crops: list[torch.Tensor] = field(default_factory=list)
+
+
+class Annotator:
+    """Annotates folders of images into run directories with one configuration.
+
+    Args:
+        config: the pipeline settings.
+        models: prebuilt models (built lazily from ``config`` otherwise).
+    """
+
+    def __init__(self, config: PipelineConfig, models: Models | None = None) -> None:
+        self.config = config
+        self._models = models
+
+    @property
+    def models(self) -> Models:
+        if self._models is None:
+            self._models = load_models(self.config)
+        return self._models
+
+    # -- manifest ------------------------------------------------------------------------
+    def _manifest(self, source: ImageSource, input_path: Path) -> dict:
+        m = self.models
+        return {
+            "autolabel_version": __version__,
+            "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "input": str(input_path.resolve()),
+            "image_root": str(source.root),
+            "config": self.config.to_dict(),
+            "models": {
+                "extractor": {"name": m.extractor.name, "weights": m.extractor.weights},
+                "classifier": {"name": m.classifier.name, "weights": m.classifier.weights},
+            },
+            "label_space": m.labeler.space.subset,
+            "classes": list(m.labeler.classes) if m.labeler.classes is not None else None,
+        }
+
+    def _check_resume(self, store: RunStore, source: ImageSource, allow_config_change: bool) -> None:
+        manifest = store.read_manifest()
+        if Path(manifest.get("image_root", "")) != source.root:
+            raise ResumeMismatchError(
+                f"run {store.run_dir} holds images from {manifest.get('image_root')}, not {source.root}; "
+                "use another -o to annotate a different folder"
+            )
+        stored = manifest.get("config", {})
+        diffs = self.config.differences(stored)
+        if diffs and not allow_config_change:
+            detail = "; ".join(f"{k}: {stored.get(k)!r} in the run, {getattr(self.config, k)!r} now" for k in diffs)
+            raise ResumeMismatchError(
+                f"run {store.run_dir} was made with other settings ({detail}). Resume with the same "
+                "options, start over with a new -o directory (or delete this one), or pass "
+                "--allow-config-change to continue with mixed settings"
+            )
+        if diffs:
+            log.warning("continuing run %s with changed settings: %s", store.run_dir, ", ".join(diffs))
+
+    # -- the run ---------------------------------------------------------------------------
+    def annotate(
+        self,
+        input_path: str | Path,
+        run_dir: str | Path,
+        *,
+        previews: bool = False,
+        allow_config_change: bool = False,
+        progress: ProgressFn | None = None,
+        on_start: Callable[[int, int], None] | None = None,
+    ) -> RunSummary:
+        """Annotate every image under ``input_path`` into ``run_dir`` (created or resumed).
+
+        Args:
+            input_path: folder (searched recursively) or one image file.
+            run_dir: the run directory; an existing run is resumed (done and failed images
+                skipped) if its settings match.
+            previews: also draw each image's boxes into ``run_dir/previews/``.
+            allow_config_change: resume even if result-affecting settings differ.
+            progress: called once per finished image (see :data:`ProgressFn`).
+            on_start: called once with ``(images to process, images skipped)``.
+
+        Raises:
+            InputError, ResumeMismatchError, RunLockedError, ModelError, WeightsError.
+        """
+        input_path = Path(input_path)
+        source = find_images(input_path)
+        store = RunStore(run_dir)
+        with store.lock():
+            todo, summary = self.start_run(store, source, input_path, allow_config_change)
+            if on_start:
+                on_start(len(todo), summary.skipped)
+            if not todo:
+                return summary
+            t0 = time.perf_counter()
+            with store.prediction_writer() as preds, store.failure_writer() as fails:
+                for item, record in self._stream(self.models, source.root, todo):
+                    self._record(store, summary, preds, fails, item.failure or record, previews, item.decoded, progress)
+            summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def start_run(self, store: RunStore, source: ImageSource, input_path: Path,
+                  allow_config_change: bool = False) -> tuple[list[str], RunSummary]:
+        """Create the run (manifest) or check that it may be resumed; the caller holds the lock.
+
+        Returns:
+            The images still to do, in input order, and a summary counting the skipped ones.
+            Builds the models first when there is work, so a bad model writes nothing.
+        """
+        resuming = store.exists()
+        if resuming:
+            self._check_resume(store, source, allow_config_change)
+        done = store.done_paths() if resuming else set()
+        todo = [p for p in source.paths if p not in done]
+        summary = RunSummary(store.run_dir, len(source.paths), len(source.paths) - len(todo))
+        if todo and not resuming:
+            self.models  # noqa: B018 - build now: a model error must leave no half-made run
+            store.write_manifest(self._manifest(source, input_path))
+        return todo, summary
+
+    def _record(self, store: RunStore, summary: RunSummary, preds, fails,
+                result: ImageAnnotations | ImageFailure | None, previews: bool,
+                decoded: DecodedImage | None, progress: ProgressFn | None) -> None:
+        """Append one image's result and count it."""
+        if isinstance(result, ImageFailure):
+            fails.append(result.to_dict())
+            summary.failed += 1
+            summary.failures.append(result)
+            log.warning("skipped %s: %s", result.path, result.reason)
+            n_boxes = 0
+        else:
+            assert result is not None
+            preds.append(result.to_dict())
+            n_boxes = len(result.detections)
+            if previews and decoded is not None:
+                self._preview(store, decoded, result)
+        summary.processed += 1
+        summary.boxes += n_boxes
+        if progress:
+            progress(1, n_boxes, 1 if isinstance(result, ImageFailure) else 0)
+
+    def process(self, root: Path, paths: list[str]) -> Iterator[ImageAnnotations | ImageFailure]:
+        """Run every stage on ``paths`` (relative to ``root``); one result per path, in order.
+
+        Writes nothing: this is the unit of work a distributed engine runs on a worker.
+        """
+        for item, record in self._stream(self.models, Path(root), list(paths)):
+            yield item.failure if item.failure is not None else record  # type: ignore[misc]
+
+    # -- stages --------------------------------------------------------------------------
+    def _decode(self, models: Models, root: Path, path: str) -> _Item:
+        cfg = self.config
+        feats = models.features
+        item = _Item(path)
+        try:
+            item.decoded = decode_image(root, path, max_pixels=cfg.max_pixels, min_side=feats.patch)
+            item.resized = prepare_image(item.decoded.image, cfg.max_side, feats.patch, feats.mean, feats.std)
+        except ImageError as e:
+            item.failure = ImageFailure(path, e.reason)
+        except Exception as e:  # a decoder bug on one odd file must not end the run
+            log.debug("unexpected error decoding %s", path, exc_info=True)
+            item.failure = ImageFailure(path, f"could not be decoded ({type(e).__name__}: {e})")
+        return item
+
+    def _chunks(self, models: Models, root: Path, paths: list[str], pool: ThreadPoolExecutor) -> Iterator[list[_Item]]:
+        """Decoded items in input order, ``image_batch`` at a time, decoding ahead of use."""
+        size = self.config.image_batch
+        window: collections.deque[Future[_Item]] = collections.deque()
+        it = iter(paths)
+        ahead = max(2 * size, self.config.workers)
+
+        def fill() -> None:
+            while len(window) < ahead:
+                p = next(it, None)
+                if p is None:
+                    return
+                window.append(pool.submit(self._decode, models, root, p))
+
+        fill()
+        while window:
+            chunk = []
+            while window and len(chunk) < size:
+                chunk.append(window.popleft().result())
+                fill()
+            yield chunk
+
+    def _stream(self, models: Models, root: Path, paths: list[str]) -> Iterator[tuple[_Item, ImageAnnotations | None]]:
+        workers = max(1, self.config.workers)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
+            for chunk in self._chunks(models, root, paths, pool):
+                good = [it for it in chunk if it.failure is None]
+                self._discover(models, good)
+                self._crop(models, good, pool)
+                records = self._label(models, good)
+                for it in chunk:
+                    yield it, records.get(it.path)
+
+    @torch.inference_mode()
+    def _discover(self, models: Models, items: list[_Item]) -> None:
+        """Extractor on same-size batches, then discovery per image; fills ``item.regions``."""
+        cfg = self.config
+        by_shape: dict[tuple[int, ...], list[_Item]] = {}
+        for it in items:
+            assert it.resized is not None
+            by_shape.setdefault(tuple(it.resized.tensor.shape), []).append(it)
+        for group in by_shape.values():
+            batch = torch.stack([it.resized.tensor for it in group]).to(models.device)  # type: ignore[union-attr]
+            with autocast(models.device, models.precision):
+                keys = models.features(batch)
+            keys = keys.float()
+            for it, k in zip(group, keys):
+                rz = it.resized
+                assert rz is not None and it.decoded is not None
+                regions = self._regions(k, rz.grid)
+                W, H = it.decoded.width, it.decoded.height
+                boxes = []
+                for reg in regions:
+                    px = clip_box(rz.grid_box_to_pixels(reg.box), W, H)
+                    if min(px[2] - px[0], px[3] - px[1]) < cfg.min_box_size or reg.objectness < cfg.min_objectness:
+                        continue
+                    boxes.append((px, reg.objectness))
+                it.regions = boxes[: cfg.max_boxes]
+
+    def _regions(self, keys: torch.Tensor, grid: tuple[int, int]) -> list[Region]:
+        cfg = self.config
+        if cfg.discovery == "single":
+            box = lost_single(keys, grid, cfg.k_patches)
+            deg = degree(affinity(keys))
+            seed = int(torch.argmin(deg))
+            return [Region(box, 1.0 - float(deg[seed]) / keys.shape[0], seed)]
+        return lost_multi(
+            keys, grid, num_seeds=cfg.num_seeds, k_patches=cfg.k_patches,
+            threshold=cfg.affinity_threshold, nms_iou=cfg.nms_iou,
+        )
+
+    def _crop(self, models: Models, items: list[_Item], pool: ThreadPoolExecutor) -> None:
+        """Classifier inputs for every region (in the decode threads)."""
+        margin = self.config.crop_margin
+        jobs = [(it, pool.submit(models.classify.preprocess, it.decoded.image, box, margin)) for it in items for box, _ in it.regions]  # type: ignore[union-attr]
+        for it, fut in jobs:
+            it.crops.append(fut.result())
+
+    def _label(self, models: Models, items: list[_Item]) -> dict[str, ImageAnnotations]:
+        cfg = self.config
+        crops = [c for it in items for c in it.crops]
+        probs = models.classify.classify(crops, cfg.batch_size)
+        results = models.labeler.label(probs) if len(crops) else []
+        out: dict[str, ImageAnnotations] = {}
+        i = 0
+        for it in items:
+            assert it.decoded is not None
+            dets: list[Detection] = []
+            stem = Path(it.path).stem
+            for (box, objectness), res in zip(it.regions, results[i: i + len(it.regions)]):
+                if res is None or res.score < cfg.min_score:
+                    continue
+                dets.append(Detection(
+                    id=f"{stem}-{len(dets)}", box=box, label=res.label, score=res.score,
+                    objectness=min(max(objectness, 0.0), 1.0), label_id=res.label_id, topk=res.topk,
+                ))
+            i += len(it.regions)
+            out[it.path] = ImageAnnotations(it.path, it.decoded.width, it.decoded.height, tuple(dets))
+            it.crops = []
+        return out
+
+    def _preview(self, store: RunStore, decoded: DecodedImage, record: ImageAnnotations) -> None:
+        from autolabel.previews import draw_preview
+
+        target = store.previews_dir / (record.path + ".jpg")
+        try:
+            draw_preview(decoded.image, record).save(_mkparent(target), quality=85)
+        except OSError as e:
+            log.warning("could not write preview %s: %s", target, e)
+
+
+def _mkparent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def annotate(input_path: str | Path, run_dir: str | Path, config: PipelineConfig, **kwargs) -> RunSummary:
+    """Shortcut: ``Annotator(config).annotate(input_path, run_dir, **kwargs)``."""
+    return Annotator(config).annotate(input_path, run_dir, **kwargs)

@@ -1,0 +1,53 @@
+"""Presets equal their YAML copies in configs/; options validate with clear messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autolabel.config import PRESETS, PipelineConfig, get_preset, load_config
+from autolabel.errors import ConfigError
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_configs_yaml_equals_builtin_preset(name: str) -> None:
+    assert load_config(REPO / "configs" / f"{name}.yaml") == PRESETS[name]
+
+
+def test_every_yaml_in_configs_is_a_preset() -> None:
+    assert sorted(p.stem for p in (REPO / "configs").glob("*.yaml")) == sorted(PRESETS)
+
+
+def test_config_file_may_start_from_a_preset(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("preset: lite\nmax_boxes: 3\n")
+    cfg = load_config(p)
+    assert cfg.max_boxes == 3 and cfg.extractor == PRESETS["lite"].extractor
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("max_boxez: 3\n", "unknown option.*max_boxez"),
+    ("nms_iou: 2\n", r"option nms_iou: expected a number in \[0, 1\]"),
+    ("discovery: many\n", "option discovery"),
+    ("- a\n", "expected a mapping"),
+    ("a: [\n", "not valid YAML"),
+])
+def test_bad_config_files(tmp_path: Path, text: str, msg: str) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=msg):
+        load_config(p)
+
+
+def test_unknown_preset_lists_presets() -> None:
+    with pytest.raises(ConfigError, match="available: default, seed, fast, lite"):
+        get_preset("huge")
+
+
+def test_runtime_fields_do_not_block_resume() -> None:
+    a = PipelineConfig()
+    stored = a.to_dict()
+    assert a.replace(device="cpu", batch_size=4, workers=1).differences(stored) == []
+    assert a.replace(max_boxes=3).differences(stored) == ["max_boxes"]

@@ -1,0 +1,73 @@
+"""Resizing for the extractor, and exact mapping of grid boxes back to original pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from autolabel.discovery.lost import lost_single
+from autolabel.features import prepare_image, resized_size
+
+
+@pytest.mark.parametrize("size, max_side, patch, expected", [
+    ((1000, 600), 320, 16, (320, 192)),
+    ((640, 480), 640, 16, (640, 480)),
+    ((100, 37), 640, 16, (96, 32)),      # never upscaled, rounded down to whole patches
+    ((8000, 6000), 640, 8, (640, 480)),
+    ((20, 20), 640, 16, (16, 16)),
+])
+def test_resized_size(size, max_side, patch, expected) -> None:
+    assert resized_size(*size, max_side, patch) == expected
+
+
+@pytest.mark.parametrize("max_side", [1200, 640, 400, 256, 160])
+def test_object_box_maps_back_to_original_pixels(max_side: int) -> None:
+    # A 1000x700 image, a bright 300x200 rectangle at (420, 260); keys = centred patch colours.
+    W, H, obj = 1000, 700, (420, 260, 720, 460)
+    arr = np.zeros((H, W, 3), np.uint8)
+    arr[obj[1]: obj[3], obj[0]: obj[2]] = 255
+    patch = 16
+    rz = prepare_image(Image.fromarray(arr), max_side, patch, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    h, w = rz.grid
+    assert rz.tensor.shape == (3, h * patch, w * patch)
+    patches = rz.tensor.unfold(1, patch, patch).unfold(2, patch, patch).mean(dim=(-1, -2))  # (3, h, w)
+    keys = patches.flatten(1).T
+    keys = keys - keys.mean(0, keepdim=True)
+    box = rz.grid_box_to_pixels(lost_single(keys, (h, w)))
+    tol_x, tol_y = patch * rz.scale_x, patch * rz.scale_y  # one patch in original pixels
+    for got, want, tol in zip(box, obj, (tol_x, tol_y, tol_x, tol_y)):
+        assert abs(got - want) <= tol, (box, obj, tol)
+
+
+def test_grid_box_to_pixels_uses_both_scales() -> None:
+    rz = prepare_image(Image.new("RGB", (1000, 600)), 320, 16, (0, 0, 0), (1, 1, 1))
+    assert rz.grid == (12, 20)
+    assert (rz.scale_x, rz.scale_y) == (1000 / 320, 600 / 192)
+    assert rz.grid_box_to_pixels((0, 0, 20, 12)) == (0.0, 0.0, 1000.0, 600.0)
+    assert rz.grid_box_to_pixels((2, 3, 5, 6)) == pytest.approx((100.0, 150.0, 250.0, 300.0))
+
+
+def test_vit_keys_shape_and_grid() -> None:
+    from autolabel.features import make_extractor
+    from autolabel.models import build_model
+
+    built = build_model("test_vit", "random", "extractor", torch.device("cpu"), dynamic_img_size=True)
+    ex = make_extractor(built)
+    assert ex.patch == 16
+    keys = ex(torch.randn(2, 3, 48, 80))
+    assert keys.shape == (2, 3 * 5, built.module.embed_dim)
+
+
+def test_cnn_map_is_stride_16_and_centred() -> None:
+    from autolabel.features import make_extractor
+    from autolabel.models import build_model
+
+    built = build_model("tf_efficientnet_lite0", "random", "extractor", torch.device("cpu"))
+    ex = make_extractor(built)
+    assert ex.patch == 16
+    with torch.inference_mode():
+        keys = ex(torch.randn(1, 3, 64, 96))
+    assert keys.shape[:2] == (1, 4 * 6)
+    assert torch.allclose(keys.mean(dim=1), torch.zeros(1, keys.shape[2]), atol=1e-4)
