@@ -27,7 +27,7 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from autolabel.corrections import ReviewedBox, correct_images, label_id_map
 from autolabel.errors import ConfigError, RunError
@@ -195,6 +195,52 @@ def check_port_free(port: int, address: str = "127.0.0.1") -> None:
             raise ConfigError(f"port {port} on {address} is in use ({e.strerror}); choose another with --port") from None
 
 
+def label_space_ids(subset: str | None) -> dict[str, str]:
+    """Readable name -> synset for every class of the classifier's label space (``{}`` if unknown).
+
+    ``subset`` is the manifest's ``label_space`` (``imagenet-1k``, ``imagenet-22k``); names are
+    the ones :mod:`autolabel.vocabulary` gives the classifier's outputs.
+    """
+    if not subset or subset == "unknown":
+        return {}
+    try:
+        from timm.data import ImageNetInfo
+
+        from autolabel.vocabulary import get_label_space
+
+        space = get_label_space(subset, ImageNetInfo(subset).num_classes())
+    except Exception as e:  # an unknown subset, or timm without the names: relabels keep the name
+        log.debug("label space %r unavailable (%s)", subset, e)
+        return {}
+    return dict(zip(space.names, space.synsets))
+
+
+class _LabelIds(Mapping[str, str]):
+    """``label -> label_id``: the run's own pairs, then (loaded on the first miss) its label space."""
+
+    def __init__(self, known: Mapping[str, str], subset: str | None) -> None:
+        self._known = dict(known)
+        self._subset = subset
+        self._space: dict[str, str] | None = None
+
+    def __getitem__(self, label: str) -> str:
+        if label in self._known:
+            return self._known[label]
+        if self._space is None:
+            self._space = label_space_ids(self._subset)
+        return self._space[label]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._known)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+MAX_DROPDOWN = 1000
+"""An open-vocabulary run offers its classifier's whole label space in the App if it is no larger."""
+
+
 # -- review state -----------------------------------------------------------------------------
 def read_state(store: RunStore) -> dict[str, Any]:
     """``<run>/review.json`` as a dict (empty if absent)."""
@@ -299,9 +345,9 @@ def _save_views(ds: "fo.Dataset", chosen: Sequence[str] | None) -> None:
         ds.save_view(name, view, description=VIEWS[name], overwrite=True)
 
 
-def _set_schema(ds: "fo.Dataset", classes: Sequence[str]) -> None:
-    present = [c for c in ds.distinct(f"{FIELD}.detections.label") if c]
-    full = list(classes) + sorted(set(present) - set(classes))
+def _set_schema(ds: "fo.Dataset", classes: Sequence[str], more: Iterable[str] = ()) -> None:
+    present = {c for c in ds.distinct(f"{FIELD}.detections.label") if c}
+    full = list(classes) + sorted((present | set(more)) - set(classes))
     ds.set_label_schemas({FIELD: label_schema(full)})
     ds.activate_label_schemas(FIELD)
 
@@ -355,7 +401,12 @@ def build_dataset(store: RunStore, dataset: str | None = None) -> BuildResult:
     if new:
         ds.add_samples(new, progress=False)
     _save_views(ds, manifest.get("classes"))
-    _set_schema(ds, info.classes)
+    more: list[str] = []
+    if manifest.get("classes") is None:  # open vocabulary: any name the classifier knows
+        space = label_space_ids(manifest.get("label_space"))
+        if len(space) <= MAX_DROPDOWN:
+            more = list(space)
+    _set_schema(ds, info.classes, more)
     write_json_atomic(store.run_dir / STATE_FILE, {"dataset": name})
     log.info("dataset %s: %d new sample(s), %d already there", name, len(new), len(existing))
     return BuildResult(dataset=name, added=len(new), existing=len(existing), created=created)
@@ -384,7 +435,7 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
         RunError: no such dataset (run ``autolabel review RUN`` first) or it belongs to
             another run; :class:`~autolabel.errors.RunLockedError` while ``annotate`` writes.
     """
-    store.read_manifest()
+    manifest = store.read_manifest()
     name = resolve_dataset_name(store, dataset)
     fo = _fo()
     if not fo.dataset_exists(name):
@@ -430,7 +481,8 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
 
         latest = {i.path: i for i in store.iter_images(latest_name)} if latest_name else {}
         others = [latest.get(p, img) for p, img in original.items() if p not in bases]
-        result = correct_images(list(bases.values()) + others, reviews, label_id_map(original[p] for p in sorted(original)))
+        label_ids = _LabelIds(label_id_map(original[p] for p in sorted(original)), manifest.get("label_space"))
+        result = correct_images(list(bases.values()) + others, reviews, label_ids)
         summary = {**result.summary, "dataset": name}
         revision = store.write_revision(REVISION_SOURCE, result.images, summary)
 

@@ -262,3 +262,30 @@ def test_dataset_names_and_errors(fo, tmp_path):
     c = RunStore(make_run(tmp_path / "c"))
     with pytest.raises(RunError, match="autolabel review"):
         review.pull(c)
+
+
+def test_label_space_ids():
+    ids = review.label_space_ids("imagenet-1k")
+    assert len(ids) == 1000 and ids["tabby"] == "n02123045" and ids["espresso"] == "n07920052"
+    assert review.label_space_ids("unknown") == {} and review.label_space_ids(None) == {}
+    assert review.label_space_ids("no-such-space") == {}
+
+
+@pytest.mark.slow
+def test_open_vocabulary_run_offers_its_label_space(fo, tmp_path):
+    store = RunStore(make_run(tmp_path / "open", classes=None))
+    m = store.read_manifest()
+    m["label_space"] = "imagenet-1k"
+    store.write_manifest(m)
+    review.build_dataset(store)
+    ds = fo.load_dataset("autolabel-open")
+    classes = ds.label_schemas["predictions"]["classes"]
+    occurring = ["Egyptian cat", "coffee mug", "space shuttle", "tabby", "tiger cat"]
+    assert classes[:5] == occurring and "espresso" in classes and len(classes) == 1000
+    assert len(ds.load_saved_view("outside-classes")) == 0  # no classes chosen: nothing is outside
+    coffee = ds.match({"autolabel_path": "coffee.jpg"}).first()
+    coffee.predictions.detections[1].label = "espresso"
+    coffee.save()
+    review.pull(store)
+    det = next(d for i in store.iter_images() for d in i.detections if d.id == "coffee-1")
+    assert (det.label, det.label_id) == ("espresso", "n07920052")
