@@ -289,3 +289,36 @@ def test_open_vocabulary_run_offers_its_label_space(fo, tmp_path):
     review.pull(store)
     det = next(d for i in store.iter_images() for d in i.detections if d.id == "coffee-1")
     assert (det.label, det.label_id) == ("espresso", "n07920052")
+
+
+@pytest.mark.slow
+def test_exports_use_the_corrections(fo, tmp_path):
+    export = pytest.importorskip("autolabel.export", reason="the exporters are not merged yet")
+    from pycocotools.coco import COCO
+
+    run = make_run(tmp_path / "exp")
+    store = RunStore(run)
+    review.build_dataset(store)
+    _simulate_reviewer(fo, fo.load_dataset("autolabel-exp"))
+    review.pull(store)
+
+    def read_back(revision: str) -> COCO:
+        files = export.export(run, "coco", tmp_path / f"out-{revision}", revision=revision)
+        (path,) = [p for p in files["coco"] if p.name.endswith(".json") and p.parent.name == "annotations"]
+        return COCO(str(path))
+
+    coco = read_back("latest")
+    anns = coco.loadAnns(coco.getAnnIds())
+    assert len(anns) == 7 - 2 + 1
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    files = {i["id"]: i["file_name"] for i in coco.loadImgs(coco.getImgIds())}
+    got = sorted((files[a["image_id"]], names[a["category_id"]], [round(v, 3) for v in a["bbox"]]) for a in anns)
+    assert got == [
+        ("astronaut.jpg", "space shuttle", [128.0, 128.0, 256.0, 256.0]),  # drawn in the App
+        ("chelsea.jpg", "tabby", [120.0, 20.0, 280.0, 270.0]),
+        ("chelsea.jpg", "tabby", [130.0, 30.0, 260.0, 250.0]),  # relabeled from tiger cat
+        ("coffee.jpg", "coffee mug", [100.0, 50.0, 300.0, 250.0]),  # moved
+        ("coffee.jpg", "space shuttle", [10.0, 300.0, 110.0, 100.0]),  # relabeled
+        ("rocket.jpg", "space shuttle", [250.0, 10.0, 80.0, 390.0]),
+    ]
+    assert len(read_back("original").getAnnIds()) == 7  # --original: the raw predictions
