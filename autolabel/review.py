@@ -383,6 +383,8 @@ def build_dataset(store: RunStore, dataset: str | None = None) -> BuildResult:
                 "choose another name with --dataset"
             )
     _declare_fields(ds)
+    if ds.media_type is None:  # a run may have no images yet; set after the fields, which it completes
+        ds.media_type = "image"
 
     latest_name = store.resolve_revision(LATEST)
     latest = {i.path: i for i in store.iter_images(latest_name)} if latest_name else {}

@@ -322,3 +322,16 @@ def test_exports_use_the_corrections(fo, tmp_path):
         ("rocket.jpg", "space shuttle", [250.0, 10.0, 80.0, 390.0]),
     ]
     assert len(read_back("original").getAnnIds()) == 7  # --original: the raw predictions
+
+
+@pytest.mark.slow
+def test_empty_run_then_images_arrive(fo, tmp_path):
+    store = RunStore(make_run(tmp_path / "empty", []))
+    assert review.build_dataset(store).added == 0
+    assert fo.load_dataset("autolabel-empty").active_label_schemas == ["predictions"]
+    assert review.pull(store).summary["boxes_after"] == 0
+    with store.prediction_writer() as w:
+        w.append(sample_records()[1])
+    assert review.build_dataset(store).added == 1
+    ds = fo.load_dataset("autolabel-empty")
+    assert ds.active_label_schemas == ["predictions"] and len(ds.load_saved_view("low-confidence")) == 3
