@@ -137,7 +137,7 @@ def correct_image(
         An :class:`ImageCorrection`: surviving base boxes in their original order, then the
         added boxes in review order.
     """
-    label_ids = label_ids or {}
+    label_ids = {} if label_ids is None else label_ids
     counts = empty_counts()
     by_id = {d.id: d for d in base.detections}
     matched: dict[str, tuple[int, ReviewedBox]] = {}

@@ -269,6 +269,14 @@ def test_label_space_ids():
     assert len(ids) == 1000 and ids["tabby"] == "n02123045" and ids["espresso"] == "n07920052"
     assert review.label_space_ids("unknown") == {} and review.label_space_ids(None) == {}
     assert review.label_space_ids("no-such-space") == {}
+    # an empty run map still falls back to the label space (loaded only when needed)
+    from autolabel.corrections import ReviewedBox, correct_image
+    from autolabel.types import ImageAnnotations
+
+    lazy = review._LabelIds({}, "imagenet-1k")
+    img = ImageAnnotations("a.jpg", 10, 10)
+    added = correct_image(img, [ReviewedBox(None, (1, 1, 5, 5), "espresso")], lazy).image.detections[0]
+    assert added.label_id == "n07920052"
 
 
 @pytest.mark.slow
