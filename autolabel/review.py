@@ -309,7 +309,10 @@ def _declare_fields(ds: "fo.Dataset") -> None:
         path = f"{FIELD}.detections.{name}"
         if path not in schema:
             ftype, sub = types[t]
-            ds.add_sample_field(path, ftype, subfield=sub) if sub else ds.add_sample_field(path, ftype)
+            if sub is None:
+                ds.add_sample_field(path, ftype)
+            else:
+                ds.add_sample_field(path, ftype, subfield=sub)
     if not ds.has_sample_field("autolabel_path"):  # pragma: no cover - defensive
         raise RunError(f"cannot declare the review fields on dataset {ds.name!r}")
     with contextlib.suppress(Exception):
