@@ -41,7 +41,7 @@ def review(run: Path, pull: bool, port: int, no_launch: bool, dataset: str | Non
         s = res.summary
         echo(f"pulled {s['dataset']} into revision {res.revision} ({s['images_reviewed']} images, {s['boxes_before']} -> {s['boxes_after']} boxes)")
         echo(format_summary(s))
-        echo(f"`autolabel export {run}` now uses it; add --original for the raw predictions")
+        echo(f"`autolabel export {run} -f FORMAT -o DIR` now exports it; --original exports the raw predictions")
         return
 
     if not no_launch:
