@@ -36,18 +36,20 @@ def crop_box(img: Image.Image, box: Box, margin: float) -> Image.Image:
 class Classifier:
     """Batched classification of crops with a timm model.
 
+    Inputs are cast to the model's parameter dtype: a bf16 run converts the weights once
+    (see :func:`autolabel.pipeline.load_models`), which on CPUs is much faster than autocast,
+    which casts every weight on every call.
+
     Args:
         built: the classifier.
-        precision: ``fp32`` or ``bf16`` (autocast on the model's device).
     """
 
-    def __init__(self, built: BuiltModel, precision: str = "fp32") -> None:
+    def __init__(self, built: BuiltModel) -> None:
         from timm.data import create_transform, resolve_data_config
 
         self.built = built
         self.module = built.module
         self.device = built.device
-        self.precision = precision
         self.data_config = resolve_data_config({}, model=self.module)
         self.transform: Callable[[Image.Image], torch.Tensor] = create_transform(**self.data_config, is_training=False)
         self.num_classes = int(getattr(self.module, "num_classes", 0) or 0)
@@ -59,9 +61,8 @@ class Classifier:
     @torch.inference_mode()
     def probabilities(self, crops: torch.Tensor) -> torch.Tensor:
         """``(B, 3, S, S)`` -> ``(B, num_classes)`` float32 softmax probabilities (on CPU)."""
-        x = crops.to(self.device, non_blocking=True)
-        with autocast(self.device, self.precision):
-            logits = self.module(x)
+        x = crops.to(self.device, model_dtype(self.module), non_blocking=True)
+        logits = self.module(x)
         return logits.float().softmax(dim=1).cpu()
 
     def classify(self, crops: Sequence[torch.Tensor], batch_size: int) -> torch.Tensor:
@@ -72,6 +73,9 @@ class Classifier:
         return torch.cat(out)
 
 
-def autocast(device: torch.device, precision: str) -> torch.autocast:
-    """An autocast context: bf16 when ``precision == 'bf16'``, else disabled."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+def model_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The dtype of a module's first floating-point parameter (float32 if it has none)."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32

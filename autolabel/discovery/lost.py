@@ -198,7 +198,7 @@ def lost_multi(
     for members in groups.values():
         leader = members[0]
         chosen = potentials[sim[leader, potentials] > threshold]
-        idx = torch.unique(torch.cat([chosen, torch.tensor(members, dtype=chosen.dtype)]))
+        idx = torch.unique(torch.cat([chosen, torch.tensor(members, dtype=chosen.dtype, device=chosen.device)]))
         mean_sim = sim[idx].mean(dim=0)
         mask = (mean_sim > threshold).reshape(h, w).cpu().numpy()
         box = component_box(mask, (leader // w, leader % w), connectivity=4)

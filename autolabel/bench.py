@@ -1,0 +1,381 @@
+"""Benchmark the real pipeline: images/s, time per stage, achieved GFLOP/s, peak memory.
+
+Everything a user needs to size a job, and what the project holds its speed targets against.
+Random weights are allowed (``weights="random"``), so it runs offline with any preset.
+
+Reported, all from one process:
+
+* ``images_per_second`` of the full pipeline (decode ... write), after one warm-up image;
+* ``stages``: seconds and share of wall time per stage (decode runs in background threads,
+  so ``decode`` overlaps the others; ``decode_wait`` is the time the models waited for it);
+* ``gflops``: floating-point work per image of the extractor and per crop of the classifier
+  (counted by ``torch.utils.flop_counter`` on the real inputs), and the GFLOP/s the two model
+  stages achieved, next to this machine's matmul peak measured in the same run (fp32, bf16);
+* ``memory``: peak RSS after the first ``rss_checkpoint`` images and at the end;
+* with ``baseline``: the same images through a reference loop of the original application's
+  design (``original``: fp32, the classifier rebuilt for every box, crops one at a time;
+  ``fixed``: models built once, fp32, crops one at a time), and the speed-up over it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import resource
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from autolabel.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+
+def current_rss_mb() -> float:
+    """Resident set size now, in MiB (Linux /proc; falls back to the peak elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (Linux >= 4.0); False if it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def vm_hwm_mb() -> float:
+    """Peak RSS since the last :func:`reset_peak_rss` (VmHWM), in MiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds: float = 1.0) -> float:
+    """Achieved GFLOP/s of square ``n x n`` matmuls in ``dtype`` on ``device`` (best of runs)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    flops = 2.0 * n ** 3
+    best = 0.0
+    with torch.inference_mode():
+        a @ b  # warm-up
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            a @ b
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            best = max(best, flops / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def count_flops(fn: Callable[[], Any]) -> float:
+    """Floating-point operations of one call of ``fn`` (torch's FLOP counter), in GFLOP."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def synthetic_images(folder: Path, n: int, size: tuple[int, int], seed: int = 0) -> Path:
+    """Write ``n`` JPEGs of ``size`` (W, H) with a few coloured shapes each; returns ``folder``.
+
+    Images are made once and reused: file ``i`` only depends on ``seed`` and ``i``.
+    """
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    base = (rng.random((h // 8 + 1, w // 8 + 1, 3)) * 255).astype(np.uint8)
+    for i in range(n):
+        p = folder / f"synthetic_{i:06d}.jpg"
+        if p.exists():
+            continue
+        r = np.random.default_rng(seed * 1_000_003 + i)
+        img = np.asarray(Image.fromarray(np.roll(base, i, axis=1)).resize((w, h), Image.BILINEAR)).copy()
+        for _ in range(3):
+            bw, bh = int(r.integers(w // 8, w // 3)), int(r.integers(h // 8, h // 3))
+            x, y = int(r.integers(0, w - bw)), int(r.integers(0, h - bh))
+            img[y: y + bh, x: x + bw] = r.integers(0, 255, 3)
+        Image.fromarray(img).save(p, quality=90)
+    return folder
+
+
+@dataclass
+class BenchResult:
+    """The numbers of one benchmark run (``to_dict`` for JSON)."""
+
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+
+def _baseline(kind: str, cfg: PipelineConfig, root: Path, paths: list[str], limit: int) -> dict[str, Any]:
+    """The original application's loop: fp32, crops one at a time (and the classifier
+    rebuilt for every box when ``kind == 'original'``). Returns images/s on ``limit`` images."""
+    from autolabel.pipeline import Annotator
+
+    base_cfg = cfg.replace(precision="fp32", batch_size=1, image_batch=1, workers=0)
+    ann = Annotator(base_cfg)
+    models = ann.models
+    t0 = time.perf_counter()
+    n = 0
+    for path in paths[:limit]:
+        for _item, _rec in ann._stream(models, root, [path]):  # one image, crops one per batch
+            pass
+        if kind == "original":
+            # The original rebuilt the classifier for every box: charge one build per box.
+            boxes = _rec.detections if _rec is not None else ()
+            for _ in boxes:
+                from autolabel.models import build_model
+
+                build_model(cfg.classifier, "random" if cfg.classifier_weights == "random" else cfg.classifier_weights,
+                            "classifier", models.device)
+        n += 1
+    dt = time.perf_counter() - t0
+    return {"kind": kind, "images": n, "seconds": dt, "images_per_second": n / dt if dt else 0.0}
+
+
+def run_bench(
+    cfg: PipelineConfig,
+    images: Path | None = None,
+    synthetic: int = 20,
+    size: tuple[int, int] = (640, 480),
+    baseline: str | None = None,
+    baseline_images: int = 3,
+    rss_checkpoint: int = 50,
+    work_dir: Path | None = None,
+    measure_peak: bool = True,
+) -> BenchResult:
+    """Run the pipeline on ``images`` (or ``synthetic`` generated images of ``size``) and measure.
+
+    Args:
+        cfg: pipeline settings (weights may be ``random``).
+        images: a folder of images; None to generate ``synthetic`` images of ``size`` (W, H).
+        baseline: ``original`` or ``fixed`` to also time the reference loop on
+            ``baseline_images`` images, with the same models and images.
+        rss_checkpoint: report peak RSS after this many images as well as at the end.
+        work_dir: where synthetic images and the run go (a temporary folder by default).
+        measure_peak: measure the matmul peaks (about 2 s).
+    """
+    from autolabel.intake import find_images
+    from autolabel.pipeline import Annotator
+
+    tmp = tempfile.TemporaryDirectory(prefix="autolabel-bench-") if work_dir is None else None
+    work = Path(tmp.name) if tmp else Path(work_dir)  # type: ignore[arg-type]
+    try:
+        if images is None:
+            images = synthetic_images(work / f"synthetic_{size[0]}x{size[1]}", synthetic, size)
+        source = find_images(images)
+        ann = Annotator(cfg)
+        t_build = time.perf_counter()
+        models = ann.models
+        build_s = time.perf_counter() - t_build
+        device = models.device
+
+        # FLOPs of the model stages on the real input shapes.
+        from autolabel.features import prepare_image
+        from autolabel.intake import decode_image
+
+        first = decode_image(source.root, source.paths[0], max_pixels=cfg.max_pixels)
+        rz = prepare_image(first.image, cfg.max_side, models.features.patch, models.features.mean, models.features.std)
+        from autolabel.classify import model_dtype
+
+        x = rz.tensor[None].to(device, model_dtype(models.extractor.module))
+        ex_gflop = count_flops(lambda: models.features(x))
+        crop = models.classify.preprocess(first.image, (0, 0, first.width, first.height), cfg.crop_margin)[None].to(device, model_dtype(models.classify.module))
+        clf_gflop = count_flops(lambda: models.classify.module(crop))
+
+        # Warm up on one image (allocator, oneDNN kernels), not counted.
+        list(ann.process(source.root, [source.paths[0]]))
+        ann.clock.reset()
+
+        run_dir = work / "run"
+        if run_dir.exists():
+            import shutil
+
+            shutil.rmtree(run_dir)
+        reset_peak_rss()
+        rss = {"start_mb": current_rss_mb()}
+        done = {"n": 0, "boxes": 0}
+
+        def progress(n: int, boxes: int, failed: int) -> None:
+            done["n"] += n
+            done["boxes"] += boxes
+            if done["n"] == rss_checkpoint:
+                rss[f"peak_after_{rss_checkpoint}_mb"] = vm_hwm_mb()
+
+        summary = ann.annotate(source.root, run_dir, progress=progress)
+        rss["peak_end_mb"] = vm_hwm_mb()
+        wall = summary.seconds
+        n = summary.processed
+        st = dict(ann.clock.seconds)
+        counts = dict(ann.clock.counts)
+        crops = counts.get("classify", 0)
+        model_s = st.get("extractor", 0.0) + st.get("classify", 0.0)
+        model_gflop = ex_gflop * counts.get("extractor", 0) + clf_gflop * crops
+        peaks = {}
+        if measure_peak:
+            peaks = {
+                "fp32": matmul_peak(torch.float32, device),
+                "bf16": matmul_peak(torch.bfloat16, device),
+            }
+        data: dict[str, Any] = {
+            "settings": {
+                "extractor": cfg.extractor, "classifier": cfg.classifier,
+                "weights": {"extractor": models.extractor.weights, "classifier": models.classifier.weights},
+                "device": str(device), "device_name": _device_name(device), "precision": models.precision,
+                "threads": torch.get_num_threads(), "batch_size": cfg.batch_size, "image_batch": cfg.image_batch,
+                "workers": cfg.workers, "max_side": cfg.max_side, "num_seeds": cfg.num_seeds, "max_boxes": cfg.max_boxes,
+                "images": str(images), "image_count": n, "image_size": [first.width, first.height],
+                "grid_hw": list(rz.grid), "torch": torch.__version__, "python": platform.python_version(),
+                "cpu_count": os.cpu_count(),
+            },
+            "images_per_second": n / wall if wall else 0.0,
+            "seconds_per_image": wall / n if n else 0.0,
+            "wall_seconds": wall,
+            "model_build_seconds": build_s,
+            "boxes": summary.boxes,
+            "crops_per_image": crops / n if n else 0.0,
+            "stages": {k: {"seconds": v, "share": v / wall if wall else 0.0, "count": counts.get(k, 0)} for k, v in sorted(st.items())},
+            "gflops": {
+                "extractor_per_image": ex_gflop,
+                "classifier_per_crop": clf_gflop,
+                "model_stages_gflop_per_second": model_gflop / model_s if model_s else 0.0,
+                "extractor_gflop_per_second": ex_gflop * counts.get("extractor", 0) / st["extractor"] if st.get("extractor") else 0.0,
+                "classifier_gflop_per_second": clf_gflop * crops / st["classify"] if st.get("classify") else 0.0,
+                "matmul_peak": peaks,
+            },
+            "memory": rss,
+        }
+        if peaks:
+            data["gflops"]["model_stages_share_of_bf16_peak"] = data["gflops"]["model_stages_gflop_per_second"] / peaks["bf16"]
+        disc = st.get("discovery", 0.0)
+        data["discovery_share"] = disc / wall if wall else 0.0
+        if baseline:
+            b = _baseline(baseline, cfg, source.root, list(source.paths), baseline_images)
+            b["speedup"] = data["images_per_second"] / b["images_per_second"] if b["images_per_second"] else None
+            data["baseline"] = b
+        return BenchResult(data)
+    finally:
+        if tmp:
+            tmp.cleanup()
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def format_report(r: BenchResult) -> str:
+    """A readable multi-line report of a :class:`BenchResult`."""
+    d = r.data
+    s = d["settings"]
+    g = d["gflops"]
+    lines = [
+        f"{s['extractor']} + {s['classifier']} on {s['device']} ({s['device_name']}), {s['precision']}, "
+        f"{s['threads']} threads; {s['image_count']} images of {s['image_size'][0]}x{s['image_size'][1]} (grid {s['grid_hw'][0]}x{s['grid_hw'][1]})",
+        f"  images/s: {d['images_per_second']:.2f}  ({d['seconds_per_image'] * 1000:.0f} ms/image, "
+        f"{d['crops_per_image']:.1f} crops/image, {d['boxes']} boxes)",
+        "  stages (s, share of wall time):",
+    ]
+    for k, v in d["stages"].items():
+        lines.append(f"    {k:<12} {v['seconds']:8.2f}  {v['share'] * 100:5.1f}%  ({v['count']})")
+    lines.append(f"  discovery share: {d['discovery_share'] * 100:.1f}%")
+    lines.append(
+        f"  work: extractor {g['extractor_per_image']:.1f} GFLOP/image, classifier {g['classifier_per_crop']:.1f} GFLOP/crop; "
+        f"achieved {g['model_stages_gflop_per_second']:.0f} GFLOP/s in model stages "
+        f"(extractor {g['extractor_gflop_per_second']:.0f}, classifier {g['classifier_gflop_per_second']:.0f})"
+    )
+    if g["matmul_peak"]:
+        lines.append(
+            f"  matmul peak here: fp32 {g['matmul_peak']['fp32']:.0f} GFLOP/s, bf16 {g['matmul_peak']['bf16']:.0f} GFLOP/s; "
+            f"model stages at {g.get('model_stages_share_of_bf16_peak', 0) * 100:.0f}% of the bf16 peak"
+        )
+    m = d["memory"]
+    lines.append("  peak RSS: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in m.items()))
+    if "baseline" in d:
+        b = d["baseline"]
+        lines.append(
+            f"  baseline '{b['kind']}': {b['images_per_second']:.3f} images/s on {b['images']} images; "
+            f"speed-up {b['speedup']:.1f}x"
+        )
+    return "\n".join(lines)
+
+
+def precision_agreement(cfg: PipelineConfig, images: Path, iou_threshold: float = 0.9) -> dict[str, Any]:
+    """Run ``images`` in fp32 and in bf16 and compare the results box by box.
+
+    A fp32 box *agrees* if a bf16 box of the same image overlaps it with IoU >= ``iou_threshold``;
+    its label agrees if that box also has the same top-1 label.
+
+    Returns:
+        ``boxes_fp32``, ``boxes_bf16``, ``box_agreement`` and ``label_agreement`` (shares of the
+        fp32 boxes), ``max_score_diff`` over agreeing boxes.
+    """
+    from autolabel.discovery.lost import box_iou
+    from autolabel.intake import find_images
+    from autolabel.pipeline import Annotator
+
+    source = find_images(images)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        ann = Annotator(cfg.replace(precision=precision))
+        runs[precision] = {r.path: r for r in ann.process(source.root, list(source.paths)) if hasattr(r, "detections")}
+    n32 = n16 = box_ok = label_ok = 0
+    max_diff = 0.0
+    for path, a in runs["fp32"].items():
+        b = runs["bf16"].get(path)
+        n32 += len(a.detections)
+        if b is None:
+            continue
+        n16 += len(b.detections)
+        if not a.detections or not b.detections:
+            continue
+        iou = box_iou(torch.tensor([d.box for d in a.detections]), torch.tensor([d.box for d in b.detections]))
+        for i, d in enumerate(a.detections):
+            j = int(iou[i].argmax())
+            if float(iou[i, j]) >= iou_threshold:
+                box_ok += 1
+                if b.detections[j].label == d.label:
+                    label_ok += 1
+                    max_diff = max(max_diff, abs(b.detections[j].score - d.score))
+    return {
+        "images": len(runs["fp32"]),
+        "boxes_fp32": n32,
+        "boxes_bf16": n16,
+        "box_agreement": box_ok / n32 if n32 else 1.0,
+        "label_agreement": label_ok / n32 if n32 else 1.0,
+        "max_score_diff": max_diff,
+        "iou_threshold": iou_threshold,
+    }

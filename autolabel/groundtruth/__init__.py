@@ -1,0 +1,116 @@
+"""Ground truth in the formats the exporters write: COCO JSON, Pascal VOC, YOLO, CVAT 1.1 XML.
+
+Each reader returns a :class:`GroundTruth`: one :class:`GroundTruthImage` per labelled image
+with pixel ``(x1, y1, x2, y2)`` boxes (``x2`` exclusive), class names and the image's relative
+path. :func:`read_groundtruth` picks the reader from the path (:func:`detect_format`) unless a
+format is given, and also opens ``.zip`` archives (what CVAT exports).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+from autolabel.groundtruth.base import GroundTruth, GroundTruthError, GroundTruthImage
+from autolabel.groundtruth.coco import read_coco
+from autolabel.groundtruth.cvat import read_cvat
+from autolabel.groundtruth.matching import PathPairing, pair_paths
+from autolabel.groundtruth.voc import ORIGINS as VOC_ORIGINS
+from autolabel.groundtruth.voc import read_voc
+from autolabel.groundtruth.yolo import find_data_yaml, read_yolo
+
+__all__ = [
+    "GT_FORMATS",
+    "VOC_ORIGINS",
+    "GroundTruth",
+    "GroundTruthError",
+    "GroundTruthImage",
+    "PathPairing",
+    "detect_format",
+    "pair_paths",
+    "read_groundtruth",
+]
+
+GT_FORMATS: dict[str, Callable[..., GroundTruth]] = {
+    "coco": read_coco,
+    "voc": read_voc,
+    "yolo": read_yolo,
+    "cvat": read_cvat,
+}
+"""Format name -> reader ``(path, **options) -> GroundTruth``."""
+
+
+def detect_format(path: str | Path) -> str:
+    """The ground-truth format of ``path``, judged by its name and contents.
+
+    A ``.json`` file is COCO, a ``.xml`` file CVAT, a ``.yaml`` file YOLO; a folder with
+    ``data.yaml`` is YOLO, with ``Annotations/`` VOC, with ``annotations.xml`` CVAT, with
+    ``annotations/*.json`` COCO.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GroundTruthError(f"ground truth {path} does not exist")
+    if path.is_file():
+        by_suffix = {".json": "coco", ".xml": "cvat", ".yaml": "yolo", ".yml": "yolo"}
+        fmt = by_suffix.get(path.suffix.lower())
+        if fmt is None:
+            raise GroundTruthError(
+                f"cannot tell the ground-truth format of {path}: expected a COCO .json, a CVAT .xml, "
+                "a .zip of either, or a VOC/YOLO folder; name it with --gt-format"
+            )
+        return fmt
+    if find_data_yaml(path) is not None:
+        return "yolo"
+    if (path / "Annotations").is_dir():
+        return "voc"
+    if (path / "annotations.xml").is_file():
+        return "cvat"
+    if (path / "annotations").is_dir() and any((path / "annotations").glob("*.json")):
+        return "coco"
+    raise GroundTruthError(
+        f"cannot tell the ground-truth format of folder {path}: expected data.yaml (YOLO), Annotations/ (VOC), "
+        "annotations.xml (CVAT) or annotations/*.json (COCO); name it with --gt-format"
+    )
+
+
+def _detectable(path: Path) -> bool:
+    try:
+        detect_format(path)
+    except GroundTruthError:
+        return False
+    return True
+
+
+def read_groundtruth(path: str | Path, format: str | None = None, *, voc_origin: str = "one") -> GroundTruth:
+    """Read ground truth from ``path`` (file, folder or ``.zip``) in ``format`` (detected if None).
+
+    Args:
+        path: a COCO ``.json``, a CVAT ``.xml``, a VOC or YOLO folder, or a ``.zip`` of any.
+        format: ``coco``, ``voc``, ``yolo`` or ``cvat``; None to detect it.
+        voc_origin: ``"one"`` (VOC devkit, 1-based pixel indices) or ``"zero"``; VOC only.
+    """
+    path = Path(path)
+    if format is not None and format not in GT_FORMATS:
+        raise GroundTruthError(f"unknown ground-truth format {format!r}; known: {', '.join(GT_FORMATS)}")
+    if not path.exists():
+        raise GroundTruthError(f"ground truth {path} does not exist")
+    if path.is_file() and path.suffix.lower() == ".zip":
+        with tempfile.TemporaryDirectory(prefix="autolabel-gt-") as tmp:
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    zf.extractall(tmp)
+            except (OSError, zipfile.BadZipFile) as e:
+                raise GroundTruthError(f"{path}: cannot unpack ({e})") from None
+            root = Path(tmp)
+            entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+            if len(entries) == 1 and entries[0].is_dir() and not _detectable(root):
+                root = entries[0]  # the archive holds one folder rather than its contents
+            gt = read_groundtruth(root, format, voc_origin=voc_origin)
+            return dataclasses.replace(gt, source=path)
+    fmt = format or detect_format(path)
+    if fmt == "voc":
+        return read_voc(path, origin=voc_origin)
+    return GT_FORMATS[fmt](path)

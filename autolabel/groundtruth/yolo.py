@@ -1,0 +1,189 @@
+"""YOLO (Ultralytics layout) ground truth: a folder with ``data.yaml`` and ``labels/``.
+
+``data.yaml`` gives ``names`` (a dict ``{0: name, ...}`` or a list) and the splits (``train``,
+``val``, ``test``: an image folder or a ``.txt`` list of images, relative to the yaml's folder,
+or to ``path`` when given). The label file of ``images/<split>/a/b.jpg`` is
+``labels/<split>/a/b.txt`` (the last ``images`` folder becomes ``labels``); each file is one
+labelled image, an empty file an image with nothing in it. Without split entries the folder's
+``labels/`` tree is read.
+
+Lines are ``class xc yc w h`` in fractions of the image size; a polygon line
+(``class x1 y1 x2 y2 x3 y3 ...``) counts as its bounding box. The image's path is its path below
+the split's image folder (``a/b.jpg``); when the image file is absent the extension is unknown
+and the path is ``a/b`` (it is then matched to a run image by stem). The boxes stay normalised
+until the image's size is known (:meth:`~autolabel.groundtruth.base.GroundTruthImage.fit_to`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autolabel.groundtruth.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".JPG", ".JPEG", ".PNG")
+SPLIT_KEYS = ("train", "val", "test")
+YAML_NAMES = ("data.yaml", "dataset.yaml")
+
+
+def find_data_yaml(folder: Path) -> Path | None:
+    """``data.yaml`` (or ``dataset.yaml``) in ``folder``, else None."""
+    for name in YAML_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _names(data: dict[str, Any], where: Path) -> list[str]:
+    names = data.get("names")
+    if isinstance(names, dict):
+        try:
+            items = sorted((int(k), str(v)) for k, v in names.items())
+        except (TypeError, ValueError):
+            raise GroundTruthError(f"{where}: 'names' keys must be class indices 0..n-1, got {list(names)!r}") from None
+        if [k for k, _ in items] != list(range(len(items))):
+            raise GroundTruthError(f"{where}: 'names' keys must run 0..{len(items) - 1} without gaps, got {[k for k, _ in items]}")
+        out = [v for _, v in items]
+    elif isinstance(names, list):
+        out = [str(v) for v in names]
+    else:
+        raise GroundTruthError(f"{where}: 'names' must be a dict {{0: name, ...}} or a list of class names")
+    nc = data.get("nc")
+    if nc is not None and nc != len(out):
+        raise GroundTruthError(f"{where}: nc is {nc} but 'names' has {len(out)} classes")
+    return out
+
+
+def _to_labels_dir(p: Path) -> Path:
+    """Replace the last ``images`` component of ``p`` with ``labels`` (Ultralytics' rule)."""
+    parts = list(p.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts)
+    raise GroundTruthError(f"{p}: a YOLO image path needs an 'images' folder to find its labels")
+
+
+def _find_image(images_dir: Path, rel_stem: str) -> str | None:
+    for ext in IMAGE_EXTS:
+        if (images_dir / (rel_stem + ext)).is_file():
+            return rel_stem + ext
+    return None
+
+
+def parse_label_file(txt: Path, names: list[str]) -> tuple[tuple[tuple[float, float, float, float], ...], tuple[str, ...]]:
+    """Normalised ``(x1, y1, x2, y2)`` boxes and class names of one YOLO label file."""
+    boxes, labels = [], []
+    try:
+        text = txt.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise GroundTruthError(f"{txt}: cannot read ({e})") from None
+    for n, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            cls = int(fields[0])
+            vals = [float(v) for v in fields[1:]]
+        except ValueError:
+            raise GroundTruthError(f"{txt}: line {n}: expected 'class xc yc w h' numbers, got {line!r}") from None
+        if not 0 <= cls < len(names):
+            raise GroundTruthError(f"{txt}: line {n}: class {cls} is not in data.yaml's names (0..{len(names) - 1})")
+        if len(vals) in (4, 5):  # a 6th column is a confidence: ignored
+            xc, yc, w, h = vals[:4]
+            box = (xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2)
+        elif len(vals) >= 6 and len(vals) % 2 == 0:
+            xs, ys = vals[0::2], vals[1::2]
+            box = (min(xs), min(ys), max(xs), max(ys))
+        else:
+            raise GroundTruthError(f"{txt}: line {n}: expected 5 columns 'class xc yc w h', got {len(fields)}")
+        boxes.append(box)
+        labels.append(names[cls])
+    return tuple(boxes), tuple(labels)
+
+
+def _base_dir(data: dict[str, Any], yaml_dir: Path) -> Path:
+    p = data.get("path")
+    if not p:
+        return yaml_dir
+    p = Path(str(p))
+    if not p.is_absolute():
+        return yaml_dir / p
+    return p if p.is_dir() else yaml_dir
+
+
+def _label_sources(data: dict[str, Any], base: Path) -> list[tuple[Path, Path, list[Path] | None]]:
+    """``(images_dir, labels_dir, listed image files or None)`` per split entry that exists."""
+    out = []
+    for key in SPLIT_KEYS:
+        entries = data.get(key)
+        if entries is None:
+            continue
+        for entry in entries if isinstance(entries, list) else [entries]:
+            p = Path(str(entry))
+            p = p if p.is_absolute() else base / p
+            if p.is_dir():
+                out.append((p, _to_labels_dir(p), None))
+            elif p.is_file() and p.suffix == ".txt":
+                listed = []
+                for line in p.read_text(encoding="utf-8").splitlines():
+                    line = line.strip()
+                    if line:
+                        q = Path(line)
+                        listed.append(q if q.is_absolute() else base / q)
+                if listed:
+                    common = Path(os.path.commonpath([str(q.parent) for q in listed]))
+                    out.append((common, _to_labels_dir(common), listed))
+    return out
+
+
+def read_yolo(path: str | Path) -> GroundTruth:
+    """Read a YOLO folder (``data.yaml`` + ``labels/``) or its ``data.yaml`` as ground truth."""
+    path = Path(path)
+    yaml_path = path if path.is_file() else find_data_yaml(path)
+    if yaml_path is None:
+        raise GroundTruthError(f"{path}: not a YOLO folder (no data.yaml inside)")
+    try:
+        data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise GroundTruthError(f"{yaml_path}: cannot read YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise GroundTruthError(f"{yaml_path}: expected a mapping with 'names' and the splits")
+    names = _names(data, yaml_path)
+    base = _base_dir(data, yaml_path.parent)
+    sources = _label_sources(data, base)
+    if not sources and (base / "labels").is_dir():
+        sources = [(base / "images", base / "labels", None)]
+    seen: set[Path] = set()
+    records: list[GroundTruthImage] = []
+    for images_dir, labels_dir, listed in sources:
+        if listed is None:
+            txts = sorted(t for t in labels_dir.rglob("*.txt") if t.name != "classes.txt") if labels_dir.is_dir() else []
+            items = []
+            for t in txts:
+                rel_stem = t.relative_to(labels_dir).with_suffix("").as_posix()
+                items.append((t, _find_image(images_dir, rel_stem) or rel_stem))
+        else:
+            items = []
+            for img in listed:
+                t = _to_labels_dir(img).with_suffix(".txt")
+                items.append((t, img.relative_to(images_dir).as_posix()))
+        for t, rel in items:
+            if t in seen:
+                continue
+            seen.add(t)
+            if not t.is_file():  # a listed image without a label file is not labelled
+                continue
+            boxes, labels = parse_label_file(t, names)
+            records.append(GroundTruthImage(rel, None, None, boxes, labels, normalized=True))
+    if not records:
+        raise GroundTruthError(f"{yaml_path.parent}: no YOLO label files found (looked in {', '.join(str(s[1]) for s in sources) or 'labels/'})")
+    records.sort(key=lambda r: r.path)
+    check_unique_paths(records, yaml_path.parent)
+    return GroundTruth("yolo", yaml_path.parent, class_list(names, records), tuple(records))

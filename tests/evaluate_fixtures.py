@@ -1,0 +1,32 @@
+"""A run made without models, for the evaluate tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from autolabel.store import RunStore
+from autolabel.types import Detection, ImageAnnotations
+
+# (path, width, height, [((x1, y1, x2, y2), label, score, objectness), ...])
+RunSample = Sequence[tuple[str, int, int, Sequence[tuple[tuple[float, float, float, float], str, float, float]]]]
+
+
+def annotations(sample: RunSample) -> list[ImageAnnotations]:
+    out = []
+    for path, w, h, dets in sample:
+        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        out.append(ImageAnnotations(path, w, h, tuple(
+            Detection(f"{stem}-{i}", box, label, score, obj) for i, (box, label, score, obj) in enumerate(dets))))
+    return out
+
+
+def make_run(run_dir: Path, sample: RunSample, classes: Sequence[str] | None = None) -> RunStore:
+    store = RunStore(run_dir)
+    store.write_manifest({"autolabel_version": "0.1.0", "created": "2024-01-01T00:00:00Z", "image_root": str(run_dir.parent / "images"),
+                          "config": {}, "models": {"extractor": {"name": "x"}, "classifier": {"name": "y"}},
+                          "classes": list(classes) if classes is not None else None})
+    with store.prediction_writer() as w:
+        for img in annotations(sample):
+            w.append(img.to_dict())
+    return store
