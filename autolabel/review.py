@@ -486,7 +486,10 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
 
         latest = {i.path: i for i in store.iter_images(latest_name)} if latest_name else {}
         others = [latest.get(p, img) for p, img in original.items() if p not in bases]
-        label_ids = _LabelIds(label_id_map(original[p] for p in sorted(original)), manifest.get("label_space"))
+        # a vocabulary's classes are their own label_id (as the labeler writes them)
+        known = {c: c for c in manifest.get("classes") or ()}
+        known.update(label_id_map(original[p] for p in sorted(original)))
+        label_ids = _LabelIds(known, manifest.get("label_space"))
         result = correct_images(list(bases.values()) + others, reviews, label_ids)
         summary = {**result.summary, "dataset": name}
         revision = store.write_revision(REVISION_SOURCE, result.images, summary)

@@ -114,7 +114,7 @@ def use_private_fiftyone(tmp: Path) -> Iterator[str]:
 
 # -- a small run without models ---------------------------------------------------------------
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
-CLASSES = ["tabby", "tiger cat", "coffee mug", "space shuttle"]
+CLASSES = ["tabby", "tiger cat", "coffee mug", "space shuttle", "dog"]
 """The run's chosen classes (a vocabulary); ``Egyptian cat`` below is outside them."""
 
 

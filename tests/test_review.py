@@ -128,6 +128,13 @@ def test_build_dataset(fo, tmp_path):
     assert low.values("predictions.confidence") == sorted(low.values("predictions.confidence"))
     assert low.values("predictions.autolabel_id")[:2] == ["chelsea-2", "rocket-1"]
     assert ds.load_saved_view("low-objectness").values("predictions.autolabel_id")[0] == "rocket-1"
+
+    rocket = ds.match({"autolabel_path": "rocket.jpg"}).first()
+    rocket.predictions.detections[0].label = "dog"  # a chosen class no box had: its own label_id
+    rocket.save()
+    review.pull(store)
+    det = next(d for i in store.iter_images() for d in i.detections if d.id == "rocket-0")
+    assert (det.label, det.label_id) == ("dog", "dog")
     over = ds.load_saved_view("overlapping")
     assert over.values("autolabel_path") == ["chelsea.jpg"] and over.first().overlaps == 1
     outside = ds.load_saved_view("outside-classes")
