@@ -1,0 +1,154 @@
+"""COCO detection JSON (``annotations/instances_<split>.json``), the layout CVAT exports and
+datumaro imports; optionally a pycocotools results list.
+
+Layout::
+
+    coco/annotations/instances_<split>.json
+    coco/images/<split>/<relative path>        (with --copy-images / --link-images)
+    coco/results-<split>.json                  (with coco_results: a list for COCO.loadRes)
+
+Image ``file_name`` keeps the path relative to the run's image root (``cam1/0001.jpg``), so
+nested folders with repeated basenames stay distinct. Categories are ``class_id + 1`` for every
+class of the run; annotation ids start at 1; ``bbox`` is ``[x, y, w, h]`` float pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import IO, Any
+
+from autolabel.export import Exporter, Option
+from autolabel.types import Detection, ImageAnnotations
+
+log = logging.getLogger(__name__)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+
+
+def coco_category(class_id: int, name: str) -> dict[str, Any]:
+    """Category entry for 0-based ``class_id`` (COCO id ``class_id + 1``: id 0 loses its label
+    in datumaro and CVAT)."""
+    return {"id": class_id + 1, "name": name, "supercategory": ""}
+
+
+def coco_image(image_id: int, file_name: str, width: int, height: int) -> dict[str, Any]:
+    """Image entry; ``width``/``height`` ints (the displayed size)."""
+    return {"id": image_id, "file_name": file_name, "width": int(width), "height": int(height)}
+
+
+def coco_bbox(box: tuple[float, float, float, float]) -> list[float]:
+    """``(x1, y1, x2, y2)`` px -> COCO ``[x, y, w, h]`` px (top-left corner, floats rounded to
+    1e-6 px so that float noise such as ``30.599999999999998`` does not show)."""
+    x1, y1, x2, y2 = box
+    return [round(float(x1), 6), round(float(y1), 6), round(float(x2 - x1), 6), round(float(y2 - y1), 6)]
+
+
+def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
+    """Annotation entry: xywh ``bbox``, ``area = w*h``, ``iscrowd`` 0, empty ``segmentation``
+    (a non-empty one turns the box into a polygon in CVAT), plus ``score`` and ``objectness``."""
+    bbox = coco_bbox(det.box)
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": bbox,
+        "area": round(bbox[2] * bbox[3], 6),
+        "iscrowd": 0,
+        "segmentation": [],
+        "score": det.score,
+        "objectness": det.objectness,
+    }
+
+
+def coco_result(image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
+    """Entry of a pycocotools results list (``COCO.loadRes``)."""
+    return {"image_id": image_id, "category_id": category_id, "bbox": coco_bbox(det.box), "score": det.score}
+
+
+class _JsonList:
+    """Writes the elements of a JSON list one per line to a part file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.f: IO[str] = open(path, "w", encoding="utf-8")
+        self.n = 0
+
+    def add(self, obj: Any) -> None:
+        self.f.write((",\n" if self.n else "") + _dumps(obj))
+        self.n += 1
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class CocoExporter(Exporter):
+    """COCO instances JSON with scores (+ optional results list)."""
+
+    name = "coco"
+    description = "COCO detection JSON (annotations/instances_<split>.json) with score and objectness"
+    default_split = "default"
+    options = {
+        "coco_results": Option(False, "also write results-<split>.json, a list for pycocotools COCO.loadRes"),
+    }
+
+    def open(self) -> None:
+        super().open()
+        (self.out_dir / "annotations").mkdir()
+        self._images = _JsonList(self.out_dir / ".images.part")
+        self._anns = _JsonList(self.out_dir / ".annotations.part")
+        self._results = _JsonList(self.out_dir / ".results.part") if self.opts["coco_results"] else None
+        self._image_id = 0
+
+    def write(self, image: ImageAnnotations) -> None:
+        self._image_id += 1
+        self._images.add(coco_image(self._image_id, image.path, image.width, image.height))
+        for det in image.detections:
+            cat = self.run.class_id(det.label) + 1
+            self._anns.add(coco_annotation(self._anns.n + 1, self._image_id, cat, det))
+            if self._results is not None:
+                self._results.add(coco_result(self._image_id, cat, det))
+        self.place_image(image, self.out_dir / "images" / self.split / image.path)
+
+    def close(self) -> list[Path]:
+        parts = [self._images, self._anns] + ([self._results] if self._results else [])
+        for p in parts:
+            p.close()
+        target = self.out_dir / "annotations" / f"instances_{self.split}.json"
+        info = {
+            "description": f"autolabel run {self.run.name}",
+            "version": self.run.model_version,
+            "contributor": "autolabel",
+            "revision": self.run.revision or "original",
+        }
+        with open(target, "w", encoding="utf-8") as f:
+            f.write('{\n"info": ' + _dumps(info) + ',\n"licenses": [],\n"categories": [\n')
+            f.write(",\n".join(_dumps(coco_category(i, c)) for i, c in enumerate(self.run.classes)))
+            for key, part in (("images", self._images), ("annotations", self._anns)):
+                f.write(f'\n],\n"{key}": [\n')
+                _copy_part(part.path, f)
+            f.write("\n]\n}\n")
+        written = [target]
+        if self._results is not None:
+            if self._results.n == 0:
+                log.warning("%s: the results list is empty; pycocotools' loadRes cannot read an empty list", self.out_dir)
+            res = self.out_dir / f"results-{self.split}.json"
+            with open(res, "w", encoding="utf-8") as f:
+                f.write("[\n")
+                _copy_part(self._results.path, f)
+                f.write("\n]\n")
+            written.append(res)
+        for p in parts:
+            p.path.unlink()
+        if self.images != "none":
+            written.append(self.out_dir / "images" / self.split)
+        return written
+
+
+def _copy_part(path: Path, out: IO[str]) -> None:
+    with open(path, encoding="utf-8") as f:
+        while chunk := f.read(1 << 20):
+            out.write(chunk)
