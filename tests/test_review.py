@@ -306,37 +306,85 @@ def test_open_vocabulary_run_offers_its_label_space(fo, tmp_path):
     assert (det.label, det.label_id) == ("espresso", "n07920052")
 
 
+EXPECTED_CORRECTED = [
+    ("astronaut.jpg", "space shuttle", (128.0, 128.0, 384.0, 384.0)),  # drawn in the App
+    ("chelsea.jpg", "tabby", (120.0, 20.0, 400.0, 290.0)),
+    ("chelsea.jpg", "tabby", (130.0, 30.0, 390.0, 280.0)),  # relabeled from tiger cat
+    ("coffee.jpg", "coffee mug", (100.0, 50.0, 400.0, 300.0)),  # moved
+    ("coffee.jpg", "space shuttle", (10.0, 300.0, 120.0, 400.0)),  # relabeled
+    ("rocket.jpg", "space shuttle", (250.0, 10.0, 330.0, 400.0)),
+]
+"""(image, label, x1 y1 x2 y2 px) of the corrected revision made by ``_simulate_reviewer``."""
+
+
+def _rounded(rows):
+    return sorted((f, n, tuple(round(v, 2) for v in b)) for f, n, b in rows)
+
+
 @pytest.mark.slow
 def test_exports_use_the_corrections(fo, tmp_path):
-    export = pytest.importorskip("autolabel.export", reason="the exporters are not merged yet")
+    """Every format exports the corrected revision; each is read back by an independent reader."""
+    import xml.etree.ElementTree as ET
+
+    import yaml
     from pycocotools.coco import COCO
+
+    from autolabel.export import export
 
     run = make_run(tmp_path / "exp")
     store = RunStore(run)
     review.build_dataset(store)
     _simulate_reviewer(fo, fo.load_dataset("autolabel-exp"))
     review.pull(store)
+    out = tmp_path / "out"
+    files = export(run, ["coco", "voc", "yolo", "cvat", "labelstudio"], out)
+    sizes = {r["path"]: (r["width"], r["height"]) for r in sample_records()}
 
-    def read_back(revision: str) -> COCO:
-        files = export.export(run, "coco", tmp_path / f"out-{revision}", revision=revision)
-        (path,) = [p for p in files["coco"] if p.name.endswith(".json") and p.parent.name == "annotations"]
-        return COCO(str(path))
-
-    coco = read_back("latest")
-    anns = coco.loadAnns(coco.getAnnIds())
-    assert len(anns) == 7 - 2 + 1
+    # COCO through pycocotools
+    (coco_json,) = [p for p in files["coco"] if p.suffix == ".json"]
+    coco = COCO(str(coco_json))
     names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
-    files = {i["id"]: i["file_name"] for i in coco.loadImgs(coco.getImgIds())}
-    got = sorted((files[a["image_id"]], names[a["category_id"]], [round(v, 3) for v in a["bbox"]]) for a in anns)
-    assert got == [
-        ("astronaut.jpg", "space shuttle", [128.0, 128.0, 256.0, 256.0]),  # drawn in the App
-        ("chelsea.jpg", "tabby", [120.0, 20.0, 280.0, 270.0]),
-        ("chelsea.jpg", "tabby", [130.0, 30.0, 260.0, 250.0]),  # relabeled from tiger cat
-        ("coffee.jpg", "coffee mug", [100.0, 50.0, 300.0, 250.0]),  # moved
-        ("coffee.jpg", "space shuttle", [10.0, 300.0, 110.0, 100.0]),  # relabeled
-        ("rocket.jpg", "space shuttle", [250.0, 10.0, 80.0, 390.0]),
-    ]
-    assert len(read_back("original").getAnnIds()) == 7  # --original: the raw predictions
+    fnames = {i["id"]: i["file_name"] for i in coco.loadImgs(coco.getImgIds())}
+    got = [(fnames[a["image_id"]], names[a["category_id"]], (a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]))
+           for a in coco.loadAnns(coco.getAnnIds())]
+    assert len(got) == 7 - 2 + 1
+    assert _rounded(got) == _rounded(EXPECTED_CORRECTED)
+
+    # Pascal VOC through ElementTree (1-based pixel corners)
+    voc = []
+    for xml in sorted((out / "voc" / "Annotations").glob("*.xml")):
+        root = ET.parse(xml).getroot()
+        for obj in root.iter("object"):
+            bb = obj.find("bndbox")
+            voc.append((root.findtext("filename"), obj.findtext("name"), tuple(float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))))
+    assert len(voc) == 6 and sorted((f, n) for f, n, _ in voc) == sorted((f, n) for f, n, _ in EXPECTED_CORRECTED)
+
+    # YOLO: class index into data.yaml names, normalised centre boxes
+    yolo_names = yaml.safe_load((out / "yolo" / "data.yaml").read_text())["names"]
+    yolo = []
+    for txt in sorted((out / "yolo" / "labels").rglob("*.txt")):
+        w, h = sizes[txt.stem + ".jpg"]
+        for line in txt.read_text().splitlines():
+            c, cx, cy, bw, bh = line.split()[:5]
+            cx, cy, bw, bh = float(cx) * w, float(cy) * h, float(bw) * w, float(bh) * h
+            yolo.append((txt.stem + ".jpg", yolo_names[int(c)], (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)))
+    assert _rounded(yolo) == _rounded(EXPECTED_CORRECTED)
+
+    # CVAT for images 1.1 through ElementTree
+    cvat = [(img.get("name"), box.get("label"), tuple(float(box.get(k)) for k in ("xtl", "ytl", "xbr", "ybr")))
+            for img in ET.parse(out / "cvat" / "annotations.xml").getroot().iter("image") for box in img.iter("box")]
+    assert _rounded(cvat) == _rounded(EXPECTED_CORRECTED)
+
+    # Label Studio: our stable ids are the region ids, the drawn box's included
+    tasks = json.loads((out / "labelstudio" / "tasks.json").read_text())
+    regions = {r["id"]: r["value"]["rectanglelabels"][0] for t in tasks for p in t["predictions"] for r in p["result"]}
+    assert regions == {"astronaut-h1": "space shuttle", "chelsea-0": "tabby", "chelsea-1": "tabby",
+                       "coffee-0": "coffee mug", "coffee-1": "space shuttle", "rocket-0": "space shuttle"}
+
+    # --original: the raw predictions are still exported on request
+    raw = export(run, "coco", tmp_path / "raw", revision="original")
+    (raw_json,) = [p for p in raw["coco"] if p.suffix == ".json"]
+    assert len(COCO(str(raw_json)).getAnnIds()) == 7
 
 
 @pytest.mark.slow
