@@ -83,16 +83,31 @@ def private_mongod(tmp: Path) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
+def _drop_fiftyone_connection() -> None:
+    """Close FiftyOne's client and forget the objects bound to it (so the next use reconnects)."""
+    import fiftyone.core.odm.database as fodb
+
+    fodb._disconnect()
+    with contextlib.suppress(ImportError, AttributeError):
+        import fiftyone.factory.repo_factory as rf
+
+        rf._db = None
+        rf.RepositoryFactory.repos.clear()
+
+
 @contextlib.contextmanager
 def use_private_fiftyone(tmp: Path) -> Iterator[str]:
     """Point this process's FiftyOne at a private mongod under ``tmp`` (yields the URI).
 
     Works whether or not :mod:`fiftyone` was already imported by an earlier test module:
-    the config is switched and the old connection dropped, and both are restored afterwards.
+    the config is switched and the old connection dropped, and both are restored afterwards,
+    so later modules reconnect to their own database.
     """
     with private_mongod(tmp) as uri, pytest.MonkeyPatch.context() as mp:
+        # read only if fiftyone is imported now; the URI is set on the config below, so that
+        # restoring the config afterwards really points later modules elsewhere
         for k, v in fiftyone_env(uri, tmp / "fo-db").items():
-            if os.environ.get(k) != v:
+            if k != "FIFTYONE_DATABASE_URI" and os.environ.get(k) != v:
                 mp.setenv(k, v)
         mp.delenv("FIFTYONE_PRIVATE_DATABASE_PORT", raising=False)
         already = "fiftyone" in sys.modules
@@ -100,15 +115,18 @@ def use_private_fiftyone(tmp: Path) -> Iterator[str]:
         import fiftyone.core.odm.database as fodb
 
         saved = (fo.config.database_uri, fo.config.database_validation, fo.config.show_progress_bars)
+        saved_kwargs = dict(fodb._connection_kwargs)  # FiftyOne keeps the URI here after connecting
         if already:
-            fodb._disconnect()
+            _drop_fiftyone_connection()
         fo.config.database_uri = uri
         fo.config.database_validation = False
         fo.config.show_progress_bars = False
         try:
             yield uri
         finally:
-            fodb._disconnect()
+            _drop_fiftyone_connection()
+            fodb._connection_kwargs.clear()
+            fodb._connection_kwargs.update(saved_kwargs)
             fo.config.database_uri, fo.config.database_validation, fo.config.show_progress_bars = saved
 
 
