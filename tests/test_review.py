@@ -349,6 +349,11 @@ def test_exports_use_the_corrections(fo, tmp_path):
            for a in coco.loadAnns(coco.getAnnIds())]
     assert len(got) == 7 - 2 + 1
     assert _rounded(got) == _rounded(EXPECTED_CORRECTED)
+    # Our detection ids survive the review and the export (COCO's own ids are renumbered).
+    corrected_ids = sorted(d.id for img in store.iter_images() for d in img.detections)
+    assert sorted(a["autolabel_id"] for a in coco.loadAnns(coco.getAnnIds())) == corrected_ids
+    original_ids = {d.id for img in store.iter_images("original") for d in img.detections}
+    assert len(set(corrected_ids) & original_ids) == 5  # 7 - 2 rejected kept their ids; 1 new
 
     # Pascal VOC through ElementTree (1-based pixel corners)
     voc = []
