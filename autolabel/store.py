@@ -281,30 +281,41 @@ class RunStore:
     def iter_images(self, revision: str | None = LATEST) -> Iterator[ImageAnnotations]:
         """Every image once (the last record of a path wins), sorted by path.
 
+        A revision is a corrected copy of the run as it was when the correction was made;
+        images annotated after that come from the original predictions, so a run that grows
+        after a review still reads complete.
+
         Args:
             revision: ``"latest"`` (newest corrected revision, else the original), ``"original"``
                 or ``None`` (the pipeline's predictions), or a revision's name.
         """
-        path = self._records_path(self.resolve_revision(revision))
-        index: dict[str, int] = {}
-        in_order = True
+        rev = self.resolve_revision(revision)
+        sources = [self.predictions_path] + ([self._records_path(rev)] if rev is not None else [])
+        index: dict[str, tuple[int, int]] = {}  # path -> (source number, byte offset)
+        in_order = len(sources) == 1
         prev: str | None = None
-        for line_no, offset, rec in _iter_jsonl(path):
-            p = rec.get("path")
-            if not isinstance(p, str):
-                raise RunError(f"{path}: line {line_no} has no image path")
-            if p in index or (prev is not None and p < prev):
-                in_order = False
-            index[p] = offset
-            prev = p
-        if in_order:
-            for line_no, _, rec in _iter_jsonl(path):
-                yield self._parse(path, line_no, rec)
+        for n, path in enumerate(sources):
+            for line_no, offset, rec in _iter_jsonl(path):
+                p = rec.get("path")
+                if not isinstance(p, str):
+                    raise RunError(f"{path}: line {line_no} has no image path")
+                if p in index or (prev is not None and p < prev):
+                    in_order = False
+                index[p] = (n, offset)
+                prev = p
+        if in_order:  # the common case: one file, already sorted and unique -- just stream it
+            for line_no, _, rec in _iter_jsonl(sources[0]):
+                yield self._parse(sources[0], line_no, rec)
             return
-        with open(path, "rb") as f:
+        files = [open(p, "rb") for p in sources]
+        try:
             for p in sorted(index):
-                f.seek(index[p])
-                yield self._parse(path, None, json.loads(f.readline()))
+                n, offset = index[p]
+                files[n].seek(offset)
+                yield self._parse(sources[n], None, json.loads(files[n].readline()))
+        finally:
+            for f in files:
+                f.close()
 
     @staticmethod
     def _parse(path: Path, line_no: int | None, rec: dict[str, Any]) -> ImageAnnotations:

@@ -49,7 +49,8 @@ def coco_bbox(box: tuple[float, float, float, float]) -> list[float]:
 
 def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
     """Annotation entry: xywh ``bbox``, ``area = w*h``, ``iscrowd`` 0, empty ``segmentation``
-    (a non-empty one turns the box into a polygon in CVAT), plus ``score`` and ``objectness``."""
+    (a non-empty one turns the box into a polygon in CVAT), plus ``score``, ``objectness`` and
+    ``autolabel_id`` (our stable detection id: COCO ids are renumbered by every tool)."""
     bbox = coco_bbox(det.box)
     return {
         "id": ann_id,
@@ -61,6 +62,7 @@ def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection
         "segmentation": [],
         "score": det.score,
         "objectness": det.objectness,
+        "autolabel_id": det.id,
     }
 
 

@@ -117,3 +117,14 @@ def test_second_process_is_refused_the_lock(tmp_path: Path) -> None:
         p.join(10)
     with RunStore(tmp_path / "run").lock():  # free again once the holder is gone
         pass
+
+
+def test_images_added_after_a_revision_still_read(tmp_path: Path) -> None:
+    s = make_run(tmp_path, [rec("a.jpg", 2)])
+    s.write_revision("fiftyone", [rec("a.jpg", 1, label="dog")], {})
+    with s.prediction_writer() as w:  # annotate grew the run after the review
+        w.append(rec("b.jpg", 3).to_dict())
+    got = {i.path: i for i in s.iter_images()}
+    assert sorted(got) == ["a.jpg", "b.jpg"]
+    assert [d.label for d in got["a.jpg"].detections] == ["dog"]  # corrected
+    assert len(got["b.jpg"].detections) == 3                      # new, from the original

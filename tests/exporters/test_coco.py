@@ -42,7 +42,8 @@ def test_coco_image_sizes_are_ints():
 def test_coco_annotation_fields():
     ann = coco_annotation(7, 2, 4, _det((1.0, 2.0, 11.0, 7.0), score=0.875, objectness=0.3))
     assert ann == {"id": 7, "image_id": 2, "category_id": 4, "bbox": [1.0, 2.0, 10.0, 5.0], "area": 50.0,
-                   "iscrowd": 0, "segmentation": [], "score": 0.875, "objectness": 0.3}
+                   "iscrowd": 0, "segmentation": [], "score": 0.875, "objectness": 0.3,
+                   "autolabel_id": "a-0"}
     assert coco_result(2, 4, _det((1.0, 2.0, 11.0, 7.0), score=0.875)) == {
         "image_id": 2, "category_id": 4, "bbox": [1.0, 2.0, 10.0, 5.0], "score": 0.875}
 
