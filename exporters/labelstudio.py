@@ -13,10 +13,12 @@ Manager by prediction score shows the doubtful images first). Region ids come fr
 detection ids (:func:`region_id`), unique within a task.
 
 Image URLs: ``image_url_prefix`` + the percent-encoded path relative to the run's image root.
-The default prefix ``/data/local-files/?d=`` is Label Studio's local-files form: start Label
-Studio with ``LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true`` and
-``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=<image root>`` and add a Local Storage whose path is
-the image root (see the README).
+The default is Label Studio's local-files form naming the image folder,
+``/data/local-files/?d=<image folder name>/``: Label Studio serves local files only from inside
+a Local Storage, and refuses a storage whose path is its document root (checked against
+Label Studio 1.23). So start it with ``LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true`` and
+``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=<parent of the image folder>`` and add a Local Storage
+whose path is the image folder (see the README).
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ def image_url(relpath: str, prefix: str = LOCAL_FILES_PREFIX) -> str:
     """``prefix`` + ``relpath`` percent-encoded (UTF-8; ``/`` kept; space -> ``%20``,
     ``+`` -> ``%2B``, so Label Studio's ``d=`` parameter decodes back to the exact path)."""
     return prefix + quote(relpath, safe="/")
+
+
+def default_url_prefix(image_root: Path) -> str:
+    """``/data/local-files/?d=<image folder name>/``: URLs relative to the folder's parent, which
+    is the document root Label Studio needs (it refuses a storage at the document root itself)."""
+    name = Path(image_root).name
+    return LOCAL_FILES_PREFIX + (quote(name, safe="") + "/" if name else "")
 
 
 def region_id(detection_id: str) -> str:
@@ -126,8 +135,9 @@ class LabelStudioExporter(Exporter):
     description = "Label Studio tasks.json with predictions (percent boxes, scores) and labeling_config.xml"
     default_split = "default"
     options = {
-        "image_url_prefix": Option(LOCAL_FILES_PREFIX, "prefix of image URLs; the percent-encoded path relative "
-                                   "to the image root is appended (default: Label Studio's local-files form)"),
+        "image_url_prefix": Option("", "prefix of image URLs; the percent-encoded path relative to the image "
+                                   "root is appended (default: Label Studio's local-files form "
+                                   "/data/local-files/?d=<image folder name>/)"),
     }
 
     def open(self) -> None:
@@ -138,7 +148,8 @@ class LabelStudioExporter(Exporter):
         self._n = 0
 
     def write(self, image: ImageAnnotations) -> None:
-        task = ls_task(image, image_url(image.path, self.opts["image_url_prefix"]), self.run.model_version)
+        prefix = self.opts["image_url_prefix"] or default_url_prefix(self.run.image_root)
+        task = ls_task(image, image_url(image.path, prefix), self.run.model_version)
         self._f.write(("," if self._n else "") + "\n" + json.dumps(task, ensure_ascii=False))
         self._n += 1
         self.place_image(image, self.out_dir / "images" / image.path)

@@ -61,7 +61,7 @@ def _parse_kv(values: tuple[str, ...]) -> dict[str, str]:
               help="VOC: 'one' = devkit 1-based pixels (default), 'zero' = what CVAT/fiftyone assume.")
 @click.option("--yolo-scores", is_flag=True, default=None, help="YOLO: add the score as a 6th column (prediction form).")
 @click.option("--image-url-prefix", default=None, metavar="URL",
-              help="Label Studio: prefix of image URLs (default: /data/local-files/?d=).")
+              help="Label Studio: prefix of image URLs (default: /data/local-files/?d=<image folder name>/).")
 @click.option("-O", "--option", "extra", multiple=True, metavar="KEY=VALUE",
               help="A format option by name (for plugins), e.g. -O voc_origin=zero.")
 def export(run: Path, formats: tuple[str, ...], out_dir: Path, revision: str | None, original: bool,
@@ -100,8 +100,8 @@ def export(run: Path, formats: tuple[str, ...], out_dir: Path, revision: str | N
     if "labelstudio" in report.dirs and image_url_prefix is None and "image_url_prefix" not in options:
         root = report.image_root
         echo("Label Studio: start it with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
-             f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root} and add a Local Storage with path {root} "
-             "(treat every file as a source: off), then import tasks.json.")
+             f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root.parent} and add a Local Storage with path {root} "
+             "(treat every file as a source: off; do not sync), then import tasks.json.")
 
 
 @click.command("formats")

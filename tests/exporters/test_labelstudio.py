@@ -78,8 +78,9 @@ def test_tasks_give_back_the_run(exported: Path):
     for t in tasks:
         url = t["data"]["image"]
         assert url.startswith(LOCAL_FILES_PREFIX) and " " not in url and "+" not in url
-        path = unquote(url[len(LOCAL_FILES_PREFIX):])
-        assert path == t["data"]["path"]
+        # relative to Label Studio's document root, the image folder's parent: "<folder>/<path>"
+        folder, path = unquote(url[len(LOCAL_FILES_PREFIX):]).split("/", 1)
+        assert folder == "images" and path == t["data"]["path"]
         assert (exported / "labelstudio/images" / path).is_file()
         (pred,) = t["predictions"]
         assert pred["model_version"].startswith("autolabel-")

@@ -185,12 +185,6 @@ def test_label_studio_refuses_a_storage_at_its_document_root(label_studio, proje
     assert status == 400 and "cannot be the same as LOCAL_FILES_DOCUMENT_ROOT" in str(payload), (status, payload)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`autolabel export -f labelstudio` tells users to use the image root as both the "
-    "document root and the Local Storage path, which Label Studio 1.23 refuses (test above); "
-    "the default URL prefix needs the image folder's name and the document root its parent",
-)
 def test_export_cli_prints_a_label_studio_setup_that_works(tmp_path):
     """The setup `autolabel export` prints, checked against Label Studio's rules: the storage
     is a sub-folder of the document root, and every task URL's ``d=`` path, resolved against
