@@ -1,0 +1,64 @@
+"""autolabel bench: the report's structure and accounting (no timing targets in unit tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from autolabel.bench import count_flops, format_report, precision_agreement, run_bench, synthetic_images
+from autolabel.cli import main
+
+
+def test_synthetic_images_are_deterministic(tmp_path: Path) -> None:
+    a = synthetic_images(tmp_path / "a", 3, (64, 48))
+    b = synthetic_images(tmp_path / "b", 3, (64, 48))
+    assert sorted(p.name for p in a.iterdir()) == ["synthetic_000000.jpg", "synthetic_000001.jpg", "synthetic_000002.jpg"]
+    assert all((a / n).read_bytes() == (b / n).read_bytes() for n in ("synthetic_000000.jpg", "synthetic_000002.jpg"))
+
+
+def test_count_flops_of_a_matmul() -> None:
+    import torch
+
+    x, y = torch.randn(64, 32), torch.randn(32, 16)
+    assert count_flops(lambda: x @ y) == pytest.approx(2 * 64 * 32 * 16 / 1e9)
+
+
+def test_run_bench_reports_every_stage(tmp_path: Path, tiny_config) -> None:
+    r = run_bench(tiny_config, synthetic=4, size=(160, 128), work_dir=tmp_path, rss_checkpoint=2,
+                  baseline="fixed", baseline_images=1, measure_peak=False).to_dict()
+    assert r["settings"]["image_count"] == 4 and r["settings"]["grid_hw"] == [6, 8]  # 160x128 -> 128x96 at max_side 128
+    assert r["images_per_second"] > 0
+    assert set(r["stages"]) >= {"decode", "extractor", "discovery", "crop", "classify", "write"}
+    assert r["stages"]["extractor"]["count"] == 4
+    crops = r["stages"]["classify"]["count"]
+    assert r["crops_per_image"] == crops / 4
+    assert r["gflops"]["extractor_per_image"] > 0 and r["gflops"]["classifier_per_crop"] > 0
+    assert set(r["memory"]) == {"start_mb", "peak_after_2_mb", "peak_end_mb"}
+    assert r["memory"]["peak_end_mb"] >= r["memory"]["peak_after_2_mb"] > 0
+    assert r["baseline"]["kind"] == "fixed" and r["baseline"]["images"] == 1 and r["baseline"]["speedup"] > 0
+    text = format_report(type("R", (), {"data": r})())
+    assert "images/s" in text and "baseline 'fixed'" in text
+
+
+@pytest.mark.slow
+def test_bf16_agrees_with_fp32_on_real_weights(sample_data: Path, lite_config) -> None:
+    res = precision_agreement(lite_config, sample_data)
+    assert res["images"] == 4 and res["boxes_fp32"] > 0 and res["boxes_bf16"] > 0
+    assert 0.5 <= res["label_agreement"] <= res["box_agreement"] <= 1.0
+    assert res["max_score_diff"] < 0.1
+
+
+def test_bench_cli_json(tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    r = CliRunner().invoke(main, ["bench", "--preset", "lite", "--synthetic", "2", "--size", "96x64", "--json",
+                                  "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["extractor"] == "tf_efficientnet_lite0"
+    assert data["settings"]["weights"]["extractor"] == "random"
+    assert data["gflops"]["matmul_peak"]["bf16"] > 0
+    bad = CliRunner().invoke(main, ["bench", "--size", "big"])
+    assert bad.exit_code == 1 and "option --size: expected WxH" in bad.output
