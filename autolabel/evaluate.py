@@ -43,7 +43,6 @@ import io
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -53,7 +52,7 @@ import numpy as np
 from autolabel.errors import ConfigError
 from autolabel.groundtruth import GroundTruth, GroundTruthImage, pair_paths
 from autolabel.groundtruth.matching import RULES
-from autolabel.store import LATEST, RunStore, write_json_atomic
+from autolabel.store import LATEST, RunStore, atomic_write, write_json_atomic
 from autolabel.types import ImageAnnotations
 
 log = logging.getLogger(__name__)
@@ -828,14 +827,6 @@ def plot_evaluation(report: Mapping[str, Any], path: str | os.PathLike[str]) -> 
     ax2.legend(loc="best", fontsize=8, framealpha=0.8)
     fig.tight_layout()
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", metadata={"Software": None})
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, binary=True) as f:
+        fig.savefig(f, format="png", metadata={"Software": None})
     return path

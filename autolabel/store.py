@@ -49,15 +49,16 @@ LATEST = "latest"
 _REVISION_RE = re.compile(r"^(\d{3,})-([A-Za-z0-9_.-]+)$")
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` through a temporary sibling and a rename."""
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], binary: bool = False) -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing; on success it is fsynced and renamed
+    onto ``path``, on any error removed. Readers never see a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, ensure_ascii=False, sort_keys=False)
-            f.write("\n")
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -65,6 +66,13 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` through a temporary sibling and a rename."""
+    with atomic_write(path) as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False, sort_keys=False)
+        f.write("\n")
 
 
 def _dumps(obj: Mapping[str, Any]) -> str:
@@ -367,20 +375,11 @@ class RunStore:
         n = int(_REVISION_RE.match(revs[-1]).group(1)) + 1 if revs else 1  # type: ignore[union-attr]
         name = f"{n:03d}-{source}"
         self.revisions_dir.mkdir(parents=True, exist_ok=True)
-        target = self.revisions_dir / f"{name}.jsonl"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.revisions_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                for img in sorted(images, key=lambda i: i.path):
-                    f.write(_dumps(img.to_dict()) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        with atomic_write(self.revisions_dir / f"{name}.jsonl") as f:
+            for img in sorted(images, key=lambda i: i.path):
+                f.write(_dumps(img.to_dict()) + "\n")
+            # The summary goes first: the revision exists (is listed) only once both are whole.
             write_json_atomic(self.revisions_dir / f"{name}.json", {"revision": name, "source": source, **summary})
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
         return name
 
     def revision_summary(self, name: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from autolabel.config import PipelineConfig
 from autolabel.errors import AutolabelError, ConfigError, RecordError, RunError
 from autolabel.intake import find_images
 from autolabel.pipeline import Annotator, Models, ProgressFn, RunSummary, load_models
-from autolabel.store import RunStore
+from autolabel.store import JsonlAppender, RunStore
 from autolabel.types import ImageAnnotations, ImageFailure
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class RayOptions:
 
 
 # -- parts: written by actors, merged by the driver ----------------------------------------------
-class PartWriter:
+class PartWriter(JsonlAppender):
     """Writes one actor call's results to a new ``RUN/parts/<uuid>.jsonl``.
 
     Each line is ``{"kind": "prediction"|"failure", "record": <to_dict()>}``, flushed at once, so
@@ -109,25 +109,13 @@ class PartWriter:
     """
 
     def __init__(self, parts_dir: str | os.PathLike[str]) -> None:
-        self.path = Path(parts_dir) / f"{uuid.uuid4().hex}.jsonl"
-        self._f: IO[str] = open(self.path, "x", encoding="utf-8")
+        path = Path(parts_dir) / f"{uuid.uuid4().hex}.jsonl"
+        open(path, "x").close()  # a fresh name per call: never append to another call's part
+        super().__init__(path)
 
     def add(self, result: ImageAnnotations | ImageFailure) -> None:
         kind = FAILURE if isinstance(result, ImageFailure) else PREDICTION
-        self._f.write(json.dumps({"kind": kind, "record": result.to_dict()}, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._f.flush()
-
-    def close(self) -> None:
-        if not self._f.closed:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-
-    def __enter__(self) -> "PartWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.append({"kind": kind, "record": result.to_dict()})
 
 
 @dataclass
