@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -126,11 +127,12 @@ def _load_builder():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (WORDNET_DIR / "data.noun").is_file(),
-    reason="WordNet 3.0 database not installed (apt-get install wordnet-base puts it in /usr/share/wordnet)",
-)
 def test_shipped_file_matches_what_the_script_regenerates(tmp_path):
+    if not (WORDNET_DIR / "data.noun").is_file():
+        why = "WordNet 3.0 database not installed (apt-get install wordnet-base puts it in /usr/share/wordnet)"
+        if os.environ.get("CI"):
+            pytest.fail(why)  # CI installs it: a missing database there is a broken setup
+        pytest.skip(why)
     builder = _load_builder()
     content = builder.build(WORDNET_DIR)
     with gzip.open(REPO / "autolabel" / "data" / DATA_FILE, "rt", encoding="utf-8") as f:
