@@ -235,7 +235,9 @@ def run_bench(
                 rss[f"peak_after_{rss_checkpoint}_mb"] = vm_hwm_mb()
 
         summary = ann.annotate(source.root, run_dir, progress=progress)
-        rss["peak_end_mb"] = vm_hwm_mb()
+        # The peak over the whole run is at least the checkpoint's (VmHWM can read a hair lower
+        # after the kernel trims pages).
+        rss["peak_end_mb"] = max(vm_hwm_mb(), rss.get(f"peak_after_{rss_checkpoint}_mb", 0.0))
         wall = summary.seconds
         n = summary.processed
         st = dict(ann.clock.seconds)

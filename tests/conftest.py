@@ -15,6 +15,9 @@ _HF_HOME = tempfile.mkdtemp(prefix="autolabel-test-hf-")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = _HF_HOME
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+# FiftyOne reads its database folder once, at import: give the whole session a fresh private one,
+# so no test ever sees (or leaves) datasets in the user's ~/.fiftyone database.
+os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="autolabel-test-fiftyone-db-")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO / "sample_data"

@@ -44,7 +44,10 @@ def fiftyone_app(tmp_path_factory: pytest.TempPathFactory):
     (base / "home").mkdir()
     proc = servers.spawn(
         "autolabel review",
-        [sys.executable, "-m", "autolabel", "review", str(run.run_dir), "--port", str(port)],
+        # A dataset name of its own: FiftyOne's database service joins any FiftyOne database
+        # already running for this user, so a fixed name could meet another session's dataset.
+        [sys.executable, "-m", "autolabel", "review", str(run.run_dir), "--port", str(port),
+         "--dataset", f"autolabel-app-test-{base.name}-{os.getpid()}"],
         env,
         base / "review.log",
         cwd=base,
