@@ -38,16 +38,22 @@ from autolabel.config import PipelineConfig
 log = logging.getLogger(__name__)
 
 
-def current_rss_mb() -> float:
-    """Resident set size now, in MiB (Linux /proc; falls back to the peak elsewhere)."""
+def _proc_status_mb(key: str) -> float | None:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MiB; None off Linux."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return peak_rss_mb()
+    return None
+
+
+def current_rss_mb() -> float:
+    """Resident set size now, in MiB (Linux /proc; falls back to the peak elsewhere)."""
+    v = _proc_status_mb("VmRSS")
+    return peak_rss_mb() if v is None else v
 
 
 def peak_rss_mb() -> float:
@@ -67,14 +73,8 @@ def reset_peak_rss() -> bool:
 
 def vm_hwm_mb() -> float:
     """Peak RSS since the last :func:`reset_peak_rss` (VmHWM), in MiB."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return peak_rss_mb()
+    v = _proc_status_mb("VmHWM")
+    return peak_rss_mb() if v is None else v
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds: float = 1.0) -> float:

@@ -189,6 +189,15 @@ def wait_until_ready(
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-default-apps",
+    "--disable-extensions", "--disable-sync", "--no-first-run", "--no-default-browser-check",
+    "--hide-scrollbars", "--mute-audio",
+)
+"""Headless, no sandbox (root in CI), and nothing that reaches for the network by itself."""
+
+
 def find_chromium() -> str | None:
     """Path of a Chromium/Chrome binary: env ``AUTOLABEL_CHROMIUM``, else the first on PATH."""
     explicit = os.environ.get("AUTOLABEL_CHROMIUM")
@@ -221,20 +230,8 @@ def screenshot(
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         binary,  # type: ignore[list-item]
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-default-apps",
-        "--disable-extensions",
-        "--disable-sync",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--hide-scrollbars",
+        *CHROMIUM_FLAGS,
         "--run-all-compositor-stages-before-draw",
-        "--mute-audio",
         f"--user-data-dir={profile_dir}",
         f"--window-size={size[0]},{size[1]}",
         f"--virtual-time-budget={budget_ms}",
