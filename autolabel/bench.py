@@ -141,25 +141,24 @@ class BenchResult:
 
 def _baseline(kind: str, cfg: PipelineConfig, root: Path, paths: list[str], limit: int) -> dict[str, Any]:
     """The original application's loop: fp32, crops one at a time (and the classifier
-    rebuilt for every box when ``kind == 'original'``). Returns images/s on ``limit`` images."""
+    rebuilt for every box when ``kind == 'original'``). Returns images/s on ``limit`` images.
+
+    Models are built from the same seed as the benchmark's, so random weights are the same.
+    """
+    from autolabel.models import build_model
     from autolabel.pipeline import Annotator
 
-    base_cfg = cfg.replace(precision="fp32", batch_size=1, image_batch=1, workers=0)
-    ann = Annotator(base_cfg)
-    models = ann.models
+    ann = Annotator(cfg.replace(precision="fp32", batch_size=1, image_batch=1, workers=0))
+    torch.manual_seed(0)
+    device = ann.models.device
     t0 = time.perf_counter()
     n = 0
     for path in paths[:limit]:
-        for _item, _rec in ann._stream(models, root, [path]):  # one image, crops one per batch
-            pass
+        (result,) = ann.process(root, [path])  # one image; crops classified one per batch
         if kind == "original":
             # The original rebuilt the classifier for every box: charge one build per box.
-            boxes = _rec.detections if _rec is not None else ()
-            for _ in boxes:
-                from autolabel.models import build_model
-
-                build_model(cfg.classifier, "random" if cfg.classifier_weights == "random" else cfg.classifier_weights,
-                            "classifier", models.device)
+            for _ in getattr(result, "detections", ()):
+                build_model(cfg.classifier, cfg.classifier_weights, "classifier", device)
         n += 1
     dt = time.perf_counter() - t0
     return {"kind": kind, "images": n, "seconds": dt, "images_per_second": n / dt if dt else 0.0}
@@ -198,6 +197,7 @@ def run_bench(
         source = find_images(images)
         ann = Annotator(cfg)
         t_build = time.perf_counter()
+        torch.manual_seed(0)  # random weights: the same models as the baseline's
         models = ann.models
         build_s = time.perf_counter() - t_build
         device = models.device

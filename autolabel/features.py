@@ -149,6 +149,18 @@ class CNNMap:
         return f.flatten(2).transpose(1, 2)
 
 
+VIT_MODULES = ("vision_transformer", "deit", "eva")
+"""timm modules whose models are VisionTransformers that :class:`ViTKeys` reads."""
+
+
+def extractor_kwargs(name: str) -> dict[str, bool]:
+    """``timm.create_model`` arguments an extractor needs: ViTs take any image size
+    (``dynamic_img_size``); other models take none. Decided by timm's registry, not by name."""
+    from timm.models import get_arch_name, is_model_in_modules
+
+    return {"dynamic_img_size": True} if is_model_in_modules(get_arch_name(name), VIT_MODULES) else {}
+
+
 def make_extractor(built: BuiltModel) -> FeatureExtractor:
     """:class:`ViTKeys` for a VisionTransformer, else :class:`CNNMap`."""
     if hasattr(built.module, "blocks") and hasattr(built.module, "patch_embed") and hasattr(built.module, "_pos_embed"):

@@ -26,9 +26,9 @@ import torch
 from autolabel import __version__
 from autolabel.classify import Classifier, model_dtype
 from autolabel.config import PipelineConfig
-from autolabel.discovery.lost import Region, affinity, degree, lost_multi, lost_single
+from autolabel.discovery.lost import Region, lost_multi, lost_single_region
 from autolabel.errors import ImageError, ResumeMismatchError, RunError
-from autolabel.features import FeatureExtractor, Resized, make_extractor, prepare_image
+from autolabel.features import FeatureExtractor, Resized, extractor_kwargs, make_extractor, prepare_image
 from autolabel.intake import DecodedImage, ImageSource, decode_image, find_images
 from autolabel.models import BuiltModel, build_model, resolve_device
 from autolabel.store import RunStore
@@ -78,7 +78,7 @@ def load_models(cfg: PipelineConfig) -> Models:
     precision = resolve_precision(cfg.precision, device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    ex_kwargs = {"dynamic_img_size": True} if cfg.extractor.startswith(("vit_", "deit", "eva", "test_vit")) else {}
+    ex_kwargs = extractor_kwargs(cfg.extractor)
     extractor = build_model(cfg.extractor, cfg.extractor_weights, "extractor", device, **ex_kwargs)
     if (cfg.classifier, cfg.classifier_weights) == (cfg.extractor, cfg.extractor_weights) and not ex_kwargs:
         classifier = extractor
@@ -371,10 +371,7 @@ class Annotator:
     def _regions(self, keys: torch.Tensor, grid: tuple[int, int]) -> list[Region]:
         cfg = self.config
         if cfg.discovery == "single":
-            box = lost_single(keys, grid, cfg.k_patches)
-            deg = degree(affinity(keys))
-            seed = int(torch.argmin(deg))
-            return [Region(box, 1.0 - float(deg[seed]) / keys.shape[0], seed)]
+            return [lost_single_region(keys, grid, cfg.k_patches)]
         return lost_multi(
             keys, grid, num_seeds=cfg.num_seeds, k_patches=cfg.k_patches,
             threshold=cfg.affinity_threshold, nms_iou=cfg.nms_iou,

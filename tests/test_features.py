@@ -71,3 +71,17 @@ def test_cnn_map_is_stride_16_and_centred() -> None:
         keys = ex(torch.randn(1, 3, 64, 96))
     assert keys.shape[:2] == (1, 4 * 6)
     assert torch.allclose(keys.mean(dim=1), torch.zeros(1, keys.shape[2]), atol=1e-4)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("vit_small_patch16_224.dino", {"dynamic_img_size": True}),
+    ("deit3_small_patch16_224", {"dynamic_img_size": True}),
+    ("eva02_tiny_patch14_224.mim_in22k", {"dynamic_img_size": True}),
+    ("test_vit", {"dynamic_img_size": True}),
+    ("tf_efficientnet_lite0", {}),
+    ("convnext_tiny.fb_in22k", {}),
+])
+def test_extractor_kwargs_come_from_timms_registry(name: str, kwargs: dict) -> None:
+    from autolabel.features import extractor_kwargs
+
+    assert extractor_kwargs(name) == kwargs

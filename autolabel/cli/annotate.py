@@ -77,7 +77,6 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
     overrides["vocabulary"] = _classes_option(classes, vocabulary)
     actors = overrides.pop("workers") if engine == "ray" else None
     cfg = build_config(preset, config_file, overrides)
-    annotator = Annotator(cfg)
     show = not quiet and sys.stderr.isatty()
     bar = None
     state = {"boxes": 0, "failed": 0}
@@ -108,7 +107,7 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
             summary = annotate_ray(cfg, input_path, run_dir, options=opts, allow_config_change=allow_config_change,
                                    progress=progress, on_start=on_start)
         else:
-            summary = annotator.annotate(input_path, run_dir, previews=previews, allow_config_change=allow_config_change,
+            summary = Annotator(cfg).annotate(input_path, run_dir, previews=previews, allow_config_change=allow_config_change,
                                          progress=progress, on_start=on_start)
     finally:
         if bar is not None:

@@ -74,8 +74,22 @@ def _check(keys: torch.Tensor, grid_hw: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
-def lost_single(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 100) -> GridBox:
-    """LOST as published: one box in patch-grid coordinates ``(x1, y1, x2, y2)``, exclusive.
+@dataclass(frozen=True)
+class Region:
+    """One discovered object: its grid box and its objectness in [0, 1].
+
+    Objectness is ``1 - degree(seed) / N``: LOST's observation is that object patches
+    correlate with few other patches, so a seed similar to little of the image is likelier
+    an object than background.
+    """
+
+    box: GridBox
+    objectness: float
+    seed: int
+
+
+def lost_single_region(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 100) -> Region:
+    """LOST as published, with the box's objectness (see :class:`Region`) and seed.
 
     Args:
         keys: ``(N, C)`` patch keys, ``N = h * w``, row-major.
@@ -94,21 +108,18 @@ def lost_single(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 1
     box = component_box(mask, (seed // w, seed % w), connectivity=4)
     if box is None:  # the seed's own summed affinity is not positive: fall back to its cell
         box = (seed % w, seed // w, seed % w + 1, seed // w + 1)
-    return box
+    return Region(box, 1.0 - float(deg[seed]) / (h * w), seed)
 
 
-@dataclass(frozen=True)
-class Region:
-    """One discovered object: its grid box and its objectness in [0, 1].
+def lost_single(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 100) -> GridBox:
+    """LOST as published: one box in patch-grid coordinates ``(x1, y1, x2, y2)``, exclusive.
 
-    Objectness is ``1 - degree(seed) / N``: LOST's observation is that object patches
-    correlate with few other patches, so a seed similar to little of the image is likelier
-    an object than background.
+    Args:
+        keys: ``(N, C)`` patch keys, ``N = h * w``, row-major.
+        grid_hw: ``(h, w)`` grid size, height first.
+        k_patches: size of the seed-expansion candidate set.
     """
-
-    box: GridBox
-    objectness: float
-    seed: int
+    return lost_single_region(keys, grid_hw, k_patches).box
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

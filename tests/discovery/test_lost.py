@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from autolabel.discovery.lost import (
@@ -130,3 +131,14 @@ def test_box_iou_matches_hand_computation() -> None:
     a = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
     b = torch.tensor([[2.0, 2.0, 6.0, 6.0], [4.0, 4.0, 5.0, 5.0]])
     assert torch.allclose(box_iou(a, b), torch.tensor([[4 / 28, 0.0]]))
+
+
+def test_lost_single_region_scores_the_seed() -> None:
+    from autolabel.discovery.lost import lost_single_region
+
+    h, w = 4, 5
+    keys = grid_keys(h, w)
+    paint(keys, w, [(1, 2), (1, 3), (2, 2), (2, 3)], e(1))
+    r = lost_single_region(keys, (h, w))
+    assert r.box == lost_single(keys, (h, w)) == (2, 1, 4, 3)
+    assert r.seed == 1 * w + 2 and r.objectness == pytest.approx(1 - 4 / 20)

@@ -97,6 +97,12 @@ def project(label_studio: LabelStudio, ls_export: tuple[HandMadeRun, Path]) -> d
     return {"project": proj, "storage": storage, "import": report, "tasks": tasks}
 
 
+
+def run_autolabel(*args: str) -> subprocess.CompletedProcess:
+    """``python -m autolabel ARGS`` from this checkout, as a user runs it (output captured)."""
+    return subprocess.run([sys.executable, "-m", "autolabel", *args], capture_output=True, text=True,
+                          timeout=120, cwd=REPO, env=clean_env(PYTHONPATH=str(REPO)))
+
 def test_label_studio_parses_our_labeling_config(project):
     parsed = project["project"]["parsed_label_config"]
     assert list(parsed) == ["label"], parsed
@@ -193,14 +199,7 @@ def test_export_cli_prints_a_label_studio_setup_that_works(tmp_path):
     from urllib.parse import parse_qs, urlsplit
 
     run = make_run(tmp_path / "run", tmp_path / "data" / "photos")
-    r = subprocess.run(
-        [sys.executable, "-m", "autolabel", "export", str(run.run_dir), "-f", "labelstudio", "-o", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=clean_env(PYTHONPATH=str(REPO)),
-    )
+    r = run_autolabel("export", str(run.run_dir), "-f", "labelstudio", "-o", str(tmp_path / "out"))
     assert r.returncode == 0, r.stdout + r.stderr
     root = re.search(r"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=(\S+)", r.stdout)
     storage = re.search(r"Local Storage with path (\S+)", r.stdout)
@@ -400,14 +399,7 @@ def test_reviewer_corrections_come_back_as_a_revision(label_studio, ls_export, p
     export_file.write_text(json.dumps(exported), encoding="utf-8")
 
     original = (run.run_dir / "predictions.jsonl").read_bytes()
-    r = subprocess.run(
-        [sys.executable, "-m", "autolabel", "import", "labelstudio", str(run.run_dir), str(export_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=clean_env(PYTHONPATH=str(REPO)),
-    )
+    r = run_autolabel("import", "labelstudio", str(run.run_dir), str(export_file))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "wrote revision 001-labelstudio" in r.stdout, r.stdout
     assert f"{len(run.images) - 2} without annotation" in r.stdout, r.stdout
