@@ -351,7 +351,7 @@ class Annotator:
             batch = torch.stack([it.resized.tensor for it in group])  # type: ignore[union-attr]
             batch = batch.to(models.device, model_dtype(models.extractor.module))
             with self.clock("extractor", len(group)):
-                keys = models.features(batch).float()
+                keys = models.features(batch)  # discovery runs in the extractor's dtype
                 if keys.is_cuda:
                     torch.cuda.synchronize(keys.device)
             for it, k in zip(group, keys):

@@ -142,3 +142,30 @@ def test_lost_single_region_scores_the_seed() -> None:
     r = lost_single_region(keys, (h, w))
     assert r.box == lost_single(keys, (h, w)) == (2, 1, 4, 3)
     assert r.seed == 1 * w + 2 and r.objectness == pytest.approx(1 - 4 / 20)
+
+
+def _noisy_scene(h: int, w: int, dim: int = 64, seed: int = 0) -> torch.Tensor:
+    """Keys of a background plus two objects, each patch with its own noise (not hand-exact)."""
+    g = torch.Generator().manual_seed(seed)
+    bg, obj_a, obj_b = torch.randn(3, dim, generator=g)
+    keys = bg + 0.3 * torch.randn(h * w, dim, generator=g)
+    for rows, cols, vec in ((range(2, 6), range(3, 9), obj_a - 0.5 * bg), (range(9, 13), range(12, 17), obj_b - 0.5 * bg)):
+        for r in rows:
+            for c in cols:
+                keys[r * w + c] = vec + 0.3 * torch.randn(dim, generator=g)
+    return keys
+
+
+def test_discovery_runs_in_the_keys_dtype_and_bf16_finds_the_fp32_boxes() -> None:
+    from autolabel.discovery.lost import cosine_affinity, lost_single_region
+
+    h, w = 15, 20
+    keys16 = _noisy_scene(h, w).bfloat16()
+    keys32 = keys16.float()  # the same values: only the arithmetic differs
+    assert cosine_affinity(keys16).dtype == torch.bfloat16
+    assert affinity(keys16).dtype == torch.bfloat16
+    multi16 = lost_multi(keys16, (h, w), num_seeds=50, k_patches=40)
+    multi32 = lost_multi(keys32, (h, w), num_seeds=50, k_patches=40)
+    assert sorted(r.box for r in multi16) == sorted(r.box for r in multi32)
+    assert {(3, 2, 9, 6), (12, 9, 17, 13)} <= {r.box for r in multi16}
+    assert lost_single_region(keys16, (h, w), 40).box == lost_single_region(keys32, (h, w), 40).box
