@@ -14,7 +14,10 @@ Reported, all from one process:
 * ``memory``: peak RSS after the first ``rss_checkpoint`` images and at the end;
 * with ``baseline``: the same images through a reference loop of the original application's
   design (``original``: fp32, the classifier rebuilt for every box, crops one at a time;
-  ``fixed``: models built once, fp32, crops one at a time), and the speed-up over it.
+  ``fixed``: models built once, fp32, crops one at a time), the speed-up over it, and the
+  speed-up *ceiling*: the baseline's time per image over this run's GFLOP per image done at the
+  fastest matmul peak measured here. No implementation of the same work can beat the ceiling on
+  this machine, so a target above it needs other hardware (or less work), not other code.
 """
 
 from __future__ import annotations
@@ -286,11 +289,30 @@ def run_bench(
         if baseline:
             b = _baseline(baseline, cfg, source.root, list(source.paths), baseline_images)
             b["speedup"] = data["images_per_second"] / b["images_per_second"] if b["images_per_second"] else None
+            if peaks and b["images_per_second"]:
+                b["speedup_ceiling"] = speedup_ceiling(
+                    1.0 / b["images_per_second"], ex_gflop + clf_gflop * data["crops_per_image"], max(peaks.values()))
             data["baseline"] = b
         return BenchResult(data)
     finally:
         if tmp:
             tmp.cleanup()
+
+
+def speedup_ceiling(baseline_seconds_per_image: float, gflop_per_image: float, peak_gflops: float) -> float:
+    """The largest speed-up over a baseline any implementation of the same work could show here.
+
+    Args:
+        baseline_seconds_per_image: the baseline's measured time per image.
+        gflop_per_image: the model stages' floating-point work per image (extractor plus
+            classifier crops), in GFLOP.
+        peak_gflops: the fastest matmul rate measured on this device, in GFLOP/s.
+
+    Returns:
+        ``baseline_seconds_per_image / (gflop_per_image / peak_gflops)``: doing all the work at
+        the matmul peak, with nothing else taking time, is as fast as it gets.
+    """
+    return baseline_seconds_per_image * peak_gflops / gflop_per_image if gflop_per_image > 0 else float("inf")
 
 
 def _device_name(device: torch.device) -> str:
@@ -331,6 +353,7 @@ def format_report(r: BenchResult) -> str:
         lines.append(
             f"  baseline '{b['kind']}': {b['images_per_second']:.3f} images/s on {b['images']} images; "
             f"speed-up {b['speedup']:.1f}x"
+            + (f" (ceiling {b['speedup_ceiling']:.1f}x: all of this run's GFLOP at the matmul peak)" if "speedup_ceiling" in b else "")
         )
     return "\n".join(lines)
 

@@ -93,6 +93,10 @@ class PipelineConfig:
     """Images decoded and processed together; their crops are classified together."""
     workers: int = _runtime(2)
     """Background threads decoding images while the models run."""
+    inflight_megapixels: float = _runtime(100.0)
+    """Decoded images held at once (decoded ahead plus those in the models), in megapixels,
+    at 3 bytes per pixel (100 MP = 300 MB); at least one image is always held. Bounds memory
+    on folders of huge photos; 640x480 images never reach it."""
     threads: int = _runtime(0)
     """torch intra-op threads; 0 keeps torch's default (one per core)."""
 
@@ -110,6 +114,8 @@ class PipelineConfig:
             need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, "an integer >= 1")
         need(isinstance(self.workers, int) and self.workers >= 0, "workers", "an integer >= 0")
         need(isinstance(self.threads, int) and self.threads >= 0, "threads", "an integer >= 0")
+        need(isinstance(self.inflight_megapixels, (int, float)) and not isinstance(self.inflight_megapixels, bool)
+             and self.inflight_megapixels > 0, "inflight_megapixels", "a number of megapixels > 0")
         need(self.max_side >= 32, "max_side", "at least 32 pixels")
         for name in ("nms_iou", "min_objectness", "min_score"):
             v = getattr(self, name)

@@ -23,6 +23,9 @@ from autolabel.errors import ImageError, InputError
 
 log = logging.getLogger(__name__)
 
+_ORIENTATION = 0x0112
+"""The EXIF tag of the displayed orientation (1 = as stored)."""
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 """File extensions treated as images (compared case-insensitively)."""
 
@@ -116,6 +119,22 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def header_pixels(root: str | os.PathLike[str], rel_path: str) -> int:
+    """``width * height`` read from the file's header, without decoding its pixels.
+
+    What decoding the image will hold in memory (3 bytes per pixel as RGB); 0 for a file that
+    cannot be opened as an image (decoding it fails without holding anything).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(Path(root) / rel_path) as im:
+                w, h = im.size
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return 0
+    return int(w) * int(h)
+
+
 def decode_image(
     root: str | os.PathLike[str],
     rel_path: str,
@@ -161,12 +180,13 @@ def decode_image(
                 im.load()
                 img = im
                 try:
-                    img = ImageOps.exif_transpose(im) or im
+                    # Only an image that needs turning is copied: a huge photo is held once.
+                    if im.getexif().get(_ORIENTATION, 1) not in (None, 1):
+                        img = ImageOps.exif_transpose(im) or im
                 except Exception as e:  # malformed EXIF must not lose the image
                     log.warning("%s: ignoring unreadable EXIF orientation (%s)", rel_path, e)
+                # Leaving the with-block closes the file, not the loaded pixels.
                 rgb = _to_rgb(img)
-                if rgb is im:
-                    rgb = im.copy()
     except ImageError:
         raise
     except UnidentifiedImageError:

@@ -29,7 +29,7 @@ from autolabel.config import PipelineConfig
 from autolabel.discovery.lost import Region, lost_multi, lost_single_region
 from autolabel.errors import ImageError, ResumeMismatchError, RunError
 from autolabel.features import FeatureExtractor, Resized, extractor_kwargs, make_extractor, prepare_image
-from autolabel.intake import DecodedImage, ImageSource, decode_image, find_images
+from autolabel.intake import DecodedImage, ImageSource, decode_image, find_images, header_pixels
 from autolabel.models import BuiltModel, build_model, resolve_device
 from autolabel.store import RunStore
 from autolabel.timing import StageClock
@@ -123,6 +123,8 @@ class RunSummary:
 @dataclass
 class _Item:
     path: str
+    pixels: int = 0
+    """Pixels charged to the in-flight budget (from the file header) until the item is done."""
     decoded: DecodedImage | None = None
     resized: Resized | None = None
     failure: ImageFailure | None = None
@@ -289,10 +291,10 @@ class Annotator:
             yield item.failure if item.failure is not None else record  # type: ignore[misc]
 
     # -- stages --------------------------------------------------------------------------
-    def _decode(self, models: Models, root: Path, path: str) -> _Item:
+    def _decode(self, models: Models, root: Path, path: str, pixels: int = 0) -> _Item:
         cfg = self.config
         feats = models.features
-        item = _Item(path)
+        item = _Item(path, pixels)
         t0 = time.perf_counter()
         try:
             item.decoded = decode_image(root, path, max_pixels=cfg.max_pixels, min_side=feats.patch)
@@ -305,19 +307,27 @@ class Annotator:
         self.clock.add("decode", time.perf_counter() - t0)
         return item
 
-    def _chunks(self, models: Models, root: Path, paths: list[str], pool: ThreadPoolExecutor) -> Iterator[list[_Item]]:
-        """Decoded items in input order, ``image_batch`` at a time, decoding ahead of use."""
+    def _chunks(self, models: Models, root: Path, paths: list[str], pool: ThreadPoolExecutor,
+                budget: _PixelBudget) -> Iterator[list[_Item]]:
+        """Decoded items in input order, ``image_batch`` at a time, decoding ahead of use.
+
+        Decoding runs ahead by up to ``2 * image_batch`` images while the decoded images held
+        (ahead plus the chunk in the models, until :meth:`_stream` releases them) stay within
+        ``budget``; one image is always allowed, however large.
+        """
         size = self.config.image_batch
         window: collections.deque[Future[_Item]] = collections.deque()
-        it = iter(paths)
+        pending = collections.deque(paths)
         ahead = max(2 * size, self.config.workers)
+        max_pixels = self.config.max_pixels
 
         def fill() -> None:
-            while len(window) < ahead:
-                p = next(it, None)
-                if p is None:
+            while pending and len(window) < ahead:
+                p = header_pixels(root, pending[0])
+                p = p if p <= max_pixels else 0  # refused before decoding: holds nothing
+                if not budget.take(p):
                     return
-                window.append(pool.submit(self._decode, models, root, p))
+                window.append(pool.submit(self._decode, models, root, pending.popleft(), p))
 
         fill()
         while window:
@@ -327,17 +337,21 @@ class Annotator:
                     chunk.append(window.popleft().result())
                 fill()
             yield chunk
+            fill()  # the previous chunk's images were released while it was out
 
     def _stream(self, models: Models, root: Path, paths: list[str]) -> Iterator[tuple[_Item, ImageAnnotations | None]]:
         workers = max(1, self.config.workers)
+        budget = _PixelBudget(int(self.config.inflight_megapixels * 1_000_000))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
-            for chunk in self._chunks(models, root, paths, pool):
+            for chunk in self._chunks(models, root, paths, pool, budget):
                 good = [it for it in chunk if it.failure is None]
                 self._discover(models, good)
                 self._crop(models, good, pool)
                 records = self._label(models, good)
                 for it in chunk:
                     yield it, records.get(it.path)
+                    it.decoded = it.resized = None  # written: its pixels may go
+                    budget.release(it.pixels)
 
     @torch.inference_mode()
     def _discover(self, models: Models, items: list[_Item]) -> None:
@@ -418,6 +432,24 @@ class Annotator:
             draw_preview(decoded.image, record).save(_mkparent(target), quality=85)
         except OSError as e:
             log.warning("could not write preview %s: %s", target, e)
+
+
+class _PixelBudget:
+    """Pixels of the decoded images held at once (main thread only; no locking needed)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, pixels: int) -> bool:
+        """Charge ``pixels`` if they fit, or if nothing is held (one image always may go)."""
+        if self.held and self.held + pixels > self.limit:
+            return False
+        self.held += pixels
+        return True
+
+    def release(self, pixels: int) -> None:
+        self.held -= pixels
 
 
 def _mkparent(path: Path) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from autolabel.bench import count_flops, format_report, precision_agreement, run_bench, synthetic_images
+from autolabel.bench import count_flops, format_report, precision_agreement, run_bench, speedup_ceiling, synthetic_images
 from autolabel.cli import main
 
 
@@ -39,8 +39,15 @@ def test_run_bench_reports_every_stage(tmp_path: Path, tiny_config) -> None:
     assert set(r["memory"]) == {"start_mb", "peak_after_2_mb", "peak_end_mb"}
     assert r["memory"]["peak_end_mb"] >= r["memory"]["peak_after_2_mb"] > 0
     assert r["baseline"]["kind"] == "fixed" and r["baseline"]["images"] == 1 and r["baseline"]["speedup"] > 0
+    assert "speedup_ceiling" not in r["baseline"]  # no peak measured, no ceiling
     text = format_report(type("R", (), {"data": r})())
-    assert "images/s" in text and "baseline 'fixed'" in text
+    assert "images/s" in text and "baseline 'fixed'" in text and "ceiling" not in text
+
+
+def test_speedup_ceiling_is_the_baseline_time_over_the_work_at_peak() -> None:
+    # 10 s/image baseline; 1,600 GFLOP/image at 400 GFLOP/s cannot take less than 4 s: 2.5x at most.
+    assert speedup_ceiling(10.0, 1600.0, 400.0) == pytest.approx(2.5)
+    assert speedup_ceiling(10.0, 0.0, 400.0) == float("inf")
 
 
 @pytest.mark.slow
@@ -54,11 +61,15 @@ def test_bf16_agrees_with_fp32_on_real_weights(sample_data: Path, lite_config) -
 def test_bench_cli_json(tmp_path: Path) -> None:
     out = tmp_path / "b.json"
     r = CliRunner().invoke(main, ["bench", "--preset", "lite", "--synthetic", "2", "--size", "96x64", "--json",
-                                  "--output", str(out)])
+                                  "--output", str(out), "--baseline", "fixed", "--baseline-images", "1"])
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text())
     assert data["settings"]["extractor"] == "tf_efficientnet_lite0"
     assert data["settings"]["weights"]["extractor"] == "random"
     assert data["gflops"]["matmul_peak"]["bf16"] > 0
+    b = data["baseline"]
+    work = data["gflops"]["extractor_per_image"] + data["gflops"]["classifier_per_crop"] * data["crops_per_image"]
+    best = max(data["gflops"]["matmul_peak"].values())
+    assert b["speedup_ceiling"] == pytest.approx(best / work / b["images_per_second"])
     bad = CliRunner().invoke(main, ["bench", "--size", "big"])
     assert bad.exit_code == 1 and "option --size: expected WxH" in bad.output

@@ -122,3 +122,16 @@ def test_missing_file_is_image_error(tmp_path: Path) -> None:
     os.symlink(tmp_path / "nowhere.png", tmp_path / "dangling.png")
     with pytest.raises(ImageError, match="cannot read"):
         decode_image(tmp_path, "dangling.png")
+
+
+def test_header_pixels_reads_the_size_without_decoding(tmp_path: Path) -> None:
+    from autolabel.intake import header_pixels
+
+    write_image(tmp_path / "a.png", (40, 30))
+    data = (tmp_path / "a.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[:60])  # header intact, pixels gone
+    (tmp_path / "t.txt").write_text("hello")
+    assert header_pixels(tmp_path, "a.png") == 1200
+    assert header_pixels(tmp_path, "cut.png") == 1200
+    assert header_pixels(tmp_path, "t.txt") == 0
+    assert header_pixels(tmp_path, "missing.jpg") == 0

@@ -126,3 +126,47 @@ def test_lite_preset_finds_the_cat_and_the_cup(tmp_path: Path, sample_data: Path
     hits = [d for d in imgs["coffee.jpg"].detections
             if iou(d.box, cup_region) > 0.5 and cups & {a.label for a in d.topk}]
     assert hits, imgs["coffee.jpg"].detections
+
+
+def test_inflight_pixel_budget_bounds_decoded_images_and_changes_no_result(
+        tmp_path: Path, mixed_folder: Path, tiny_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    import autolabel.pipeline as pipeline
+
+    cfg = tiny_config.replace(max_pixels=500_000)
+    free = Annotator(cfg)  # 100 MP: every image of this folder fits at once
+    want = _summary(free.process(mixed_folder, _paths(mixed_folder)))
+
+    held: list[int] = []
+    take = pipeline._PixelBudget.take
+
+    def spy(self, pixels: int) -> bool:
+        ok = take(self, pixels)
+        held.append(self.held)
+        return ok
+
+    monkeypatch.setattr(pipeline._PixelBudget, "take", spy)
+    # 0.3 MP: the 512x512 astronaut (0.26 MP) fits alone, never with the 600x400 chelsea (0.24 MP).
+    tight = Annotator(cfg.replace(inflight_megapixels=0.3), models=free.models)
+    got = _summary(tight.process(mixed_folder, _paths(mixed_folder)))
+    assert got == want  # same boxes and labels, same order, failures included (smaller batches)
+    assert max(held) <= 300_000 < 512 * 512 + 600 * 400
+    # The bomb (900x900 > max_pixels) is refused unread, so it costs nothing.
+    huge = Annotator(cfg.replace(inflight_megapixels=0.0001), models=free.models)
+    assert [r.path for r in huge.process(mixed_folder, _paths(mixed_folder))] == _paths(mixed_folder)
+
+
+def _summary(results) -> list[tuple]:
+    """Per image: path and its (box, label, score to 4 decimals), or the failure's reason."""
+    out = []
+    for r in results:
+        if hasattr(r, "detections"):
+            out.append((r.path, [(d.box, d.label, round(d.score, 4)) for d in r.detections]))
+        else:
+            out.append((r.path, r.reason))
+    return out
+
+
+def _paths(folder: Path) -> list[str]:
+    from autolabel.intake import find_images
+
+    return list(find_images(folder).paths)
