@@ -41,6 +41,8 @@ def test_version(runner: CliRunner) -> None:
     (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--extractor", "nosuchnet", "--extractor-weights", "random"], 1,
      "error: unknown extractor model 'nosuchnet'"),
     (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--device", "tpu9"], 1, "error: option --device"),
+    (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--inflight-megapixels", "0"], 2,
+     "Invalid value for '--inflight-megapixels'"),
 ])
 def test_errors_are_one_line_with_exit_codes(runner: CliRunner, tmp_path: Path, args, code: int, msg: str) -> None:
     import re
@@ -63,7 +65,8 @@ def test_annotate_prints_summary_and_writes_run(runner: CliRunner, tmp_path: Pat
     assert "4 image(s) annotated, 1 failed" in r.output
     assert "failed: broken.jpg: not an image" in r.output
     assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 4
-    r2 = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run"), *TINY])
+    # A speed setting may change on resume.
+    r2 = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run"), *TINY, "--inflight-megapixels", "0.5"])
     assert r2.exit_code == 0 and "0 image(s) annotated, 0 failed, 0 boxes, 5 already done" in r2.output
     r3 = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run"), *TINY, "--max-boxes", "1"])
     assert r3.exit_code == 1 and "other settings (max_boxes" in r3.output
