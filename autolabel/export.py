@@ -369,7 +369,7 @@ def _commit(tmp: Path, final: Path) -> None:
     if final.exists() or final.is_symlink():
         if not final.is_dir() or final.is_symlink():
             raise ExportError(f"{final} exists and is not a folder; move it away or choose another output folder")
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-{os.getpid()}-", dir=final.parent))
         os.rmdir(old)
         os.rename(final, old)
     try:
@@ -380,6 +380,44 @@ def _commit(tmp: Path, final: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or not a pid we can judge: leave its folder alone
+    return True
+
+
+def recover_interrupted(out: Path, name: str) -> list[Path]:
+    """Clean up after an export of ``name`` into ``out`` that was killed (SIGKILL, power loss).
+
+    An export writes ``.<name>.tmp-<pid>-*`` and, while replacing an older export, moves that to
+    ``.<name>.old-<pid>-*`` for an instant. For such folders whose process is gone: an older
+    export is put back at ``<name>`` if nothing is there (the user never loses it), other
+    leftovers are deleted. Folders of live processes are left alone.
+
+    Returns:
+        The folders removed or restored.
+    """
+    done: list[Path] = []
+    final = out / name
+    for kind in ("old", "tmp"):  # restore an older export before deleting half-written ones
+        for p in sorted(out.glob(f".{name}.{kind}-*-*")):
+            pid = p.name[len(f".{name}.{kind}-"):].split("-", 1)[0]
+            if not pid.isdigit() or _pid_alive(int(pid)) or not p.is_dir():
+                continue
+            if kind == "old" and not (final.exists() or final.is_symlink()):
+                os.rename(p, final)
+                log.warning("restored %s from an export that was interrupted", final)
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+                log.info("removed %s, left by an export that was interrupted", p)
+            done.append(p)
+    return done
 
 
 def run_export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[str], out_dir: str | os.PathLike[str],
@@ -427,12 +465,14 @@ def run_export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[s
         raise ExportError(f"output {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
 
+    for n in names:
+        recover_interrupted(out, n)
     report = ExportReport(revision=rev_name, classes=info.classes, image_root=info.image_root)
     tmps: dict[str, Path] = {}
     exporters: dict[str, Exporter] = {}
     try:
         for n in names:
-            tmps[n] = Path(tempfile.mkdtemp(prefix=f".{n}.tmp-", dir=out))
+            tmps[n] = Path(tempfile.mkdtemp(prefix=f".{n}.tmp-{os.getpid()}-", dir=out))
             exporters[n] = classes_of[n](tmps[n], info, images=images_mode, split=split, **per_format[n])
         for e in exporters.values():
             e.open()

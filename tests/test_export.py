@@ -204,3 +204,37 @@ def test_empty_run_exports_every_format(tmp_path):
     doc = _coco(tmp_path / "out")
     assert doc["images"] == [] and doc["annotations"] == [] and doc["categories"][0]["name"] == "person"
     assert json.loads((tmp_path / "out/labelstudio/tasks.json").read_text()) == []
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_killed_export_is_recovered_by_the_next_one(run, tmp_path):
+    import subprocess
+
+    out = tmp_path / "out"
+    export(run, ["coco"], out)
+    previous = _all_files(out / "coco")
+    dead = _dead_pid()
+    # Killed while replacing: the older export moved aside, the new one half-written.
+    (out / "coco").rename(out / f".coco.old-{dead}-abc")
+    (out / f".coco.tmp-{dead}-def").mkdir()
+    (out / f".coco.tmp-{dead}-def" / "annotations.json").write_text("{half")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / f".coco.tmp-{live.pid}-ghi").mkdir()  # another export still running
+        (out / ".coco.tmp-nopid").mkdir()  # made by an older version: not ours to judge
+        restored = ex.recover_interrupted(out, "coco")
+        assert [p.name for p in restored] == [f".coco.old-{dead}-abc", f".coco.tmp-{dead}-def"]
+        assert _all_files(out / "coco") == previous  # the user's export is back where it was
+        assert sorted(p.name for p in out.iterdir()) == [f".coco.tmp-{live.pid}-ghi", ".coco.tmp-nopid", "coco"]
+        export(run, ["coco"], out)
+        assert (out / f".coco.tmp-{live.pid}-ghi").is_dir()
+    finally:
+        live.kill()
+        live.wait()
