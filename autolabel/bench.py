@@ -30,13 +30,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
 from autolabel.config import PipelineConfig
+
+if TYPE_CHECKING:
+    from autolabel.intake import DecodedImage
 
 log = logging.getLogger(__name__)
 
@@ -207,9 +210,8 @@ def run_bench(
 
         # FLOPs of the model stages on the real input shapes.
         from autolabel.features import prepare_image
-        from autolabel.intake import decode_image
 
-        first = decode_image(source.root, source.paths[0], max_pixels=cfg.max_pixels)
+        first = _first_readable(source.root, source.paths, cfg.max_pixels, models.features.patch)
         rz = prepare_image(first.image, cfg.max_side, models.features.patch, models.features.mean, models.features.std)
         from autolabel.classify import model_dtype
 
@@ -219,7 +221,7 @@ def run_bench(
         clf_gflop = count_flops(lambda: models.classify.module(crop))
 
         # Warm up on one image (allocator, oneDNN kernels), not counted.
-        list(ann.process(source.root, [source.paths[0]]))
+        list(ann.process(source.root, [first.path]))
         ann.clock.reset()
 
         run_dir = work / "run"
@@ -297,6 +299,24 @@ def run_bench(
     finally:
         if tmp:
             tmp.cleanup()
+
+
+def _first_readable(root: Path, paths: Sequence[str], max_pixels: int, min_side: int) -> DecodedImage:
+    """The first image of ``paths`` that decodes (the one FLOPs are counted and warmed up on).
+
+    Raises:
+        InputError: if none does, with the first file's reason.
+    """
+    from autolabel.errors import ImageError, InputError
+    from autolabel.intake import decode_image
+
+    first_error: ImageError | None = None
+    for p in paths:
+        try:
+            return decode_image(root, p, max_pixels=max_pixels, min_side=min_side)
+        except ImageError as e:
+            first_error = first_error or e
+    raise InputError(f"none of the {len(paths)} image(s) under {root} can be read (first: {first_error})")
 
 
 def speedup_ceiling(baseline_seconds_per_image: float, gflop_per_image: float, peak_gflops: float) -> float:

@@ -73,3 +73,20 @@ def test_bench_cli_json(tmp_path: Path) -> None:
     assert b["speedup_ceiling"] == pytest.approx(best / work / b["images_per_second"])
     bad = CliRunner().invoke(main, ["bench", "--size", "big"])
     assert bad.exit_code == 1 and "option --size: expected WxH" in bad.output
+
+
+def test_bench_on_a_folder_whose_first_file_is_broken(tmp_path: Path, tiny_config) -> None:
+    from autolabel.errors import InputError
+    from tests.conftest import write_image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a_broken.jpg").write_bytes(b"nope")
+    write_image(folder / "b.png", (160, 128))
+    write_image(folder / "c.png", (160, 128))
+    r = run_bench(tiny_config, images=folder, work_dir=tmp_path / "w", measure_peak=False).to_dict()
+    assert r["settings"]["image_size"] == [160, 128] and r["stages"]["extractor"]["count"] == 2
+    (folder / "b.png").write_bytes(b"")
+    (folder / "c.png").write_text("text")
+    with pytest.raises(InputError, match="none of the 3 image"):
+        run_bench(tiny_config, images=folder, work_dir=tmp_path / "w2", measure_peak=False)
