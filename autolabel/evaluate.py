@@ -45,7 +45,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -207,42 +207,37 @@ class GreedyMatcher:
     def for_image(cls, img: "EvalImage", iou_threshold: float = 0.5) -> "GreedyMatcher":
         return cls(img.pred_boxes, img.pred_scores, img.gt_boxes, img.gt_ignore, iou_threshold, img.pred_classes, img.gt_labels)
 
+    def _greedy(self, keep: Sequence[bool] | np.ndarray | None) -> Iterator[tuple[int, tuple[int, bool, bool] | None]]:
+        """Kept predictions by descending score, each with the first free candidate it takes
+        ``(gt index, loose, wrong class)``, or None when every candidate is taken."""
+        keep_l = [True] * self.num_pred if keep is None else [bool(k) for k in keep]
+        taken = [False] * self.num_gt
+        for p in self.order:
+            if not keep_l[p]:
+                continue
+            hit = next((c for c in self.candidates[p] if not taken[c[0]]), None)
+            if hit is not None:
+                taken[hit[0]] = True
+            yield p, hit
+
     def match(self, keep: Sequence[bool] | np.ndarray | None = None) -> np.ndarray:
         """``(P,)`` int: the matched GT index per prediction, or ``UNMATCHED`` (-1, a false
         positive), ``NEUTRAL`` (-2, on a crowd region) or ``DROPPED`` (-3, not in ``keep``)."""
         out = np.full(self.num_pred, DROPPED, dtype=np.int64)
-        keep_l = [True] * self.num_pred if keep is None else [bool(k) for k in keep]
-        taken = [False] * self.num_gt
-        for p in self.order:
-            if not keep_l[p]:
-                continue
-            for g, _, _ in self.candidates[p]:
-                if not taken[g]:
-                    taken[g] = True
-                    out[p] = g
-                    break
-            else:
-                out[p] = NEUTRAL if self.on_crowd[p] else UNMATCHED
+        for p, hit in self._greedy(keep):
+            out[p] = hit[0] if hit is not None else NEUTRAL if self.on_crowd[p] else UNMATCHED
         return out
 
     def count(self, keep: Sequence[bool] | np.ndarray | None = None) -> tuple[int, int, int, int, int]:
         """``(predictions, matched, delete, relabel, adjust)`` for the kept predictions."""
-        keep_l = [True] * self.num_pred if keep is None else [bool(k) for k in keep]
-        taken = [False] * self.num_gt
         matched = delete = relabel = adjust = 0
-        for p in self.order:
-            if not keep_l[p]:
-                continue
-            for g, loose, wrong in self.candidates[p]:
-                if not taken[g]:
-                    taken[g] = True
-                    matched += 1
-                    adjust += loose
-                    relabel += wrong
-                    break
-            else:
-                if not self.on_crowd[p]:
-                    delete += 1
+        for p, hit in self._greedy(keep):
+            if hit is not None:
+                matched += 1
+                adjust += hit[1]
+                relabel += hit[2]
+            elif not self.on_crowd[p]:
+                delete += 1
         return matched + delete, matched, delete, relabel, adjust
 
 

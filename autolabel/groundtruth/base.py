@@ -10,6 +10,7 @@ run image's size.
 from __future__ import annotations
 
 import math
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -135,3 +136,19 @@ def check_unique_paths(images: Sequence[GroundTruthImage], source: Path) -> None
         if img.path in seen:
             raise GroundTruthError(f"{source}: image {img.path!r} appears more than once")
         seen.add(img.path)
+
+
+def xml_root(path: Path, tag: str, what: str) -> ET.Element:
+    """The root element of the XML file ``path``, which must be ``<tag>``.
+
+    Raises:
+        GroundTruthError: naming ``path`` if it cannot be read or parsed (``what``: the format,
+            for the message), or if its root is another element.
+    """
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as e:
+        raise GroundTruthError(f"{path}: cannot parse {what} XML ({e})") from None
+    if root.tag != tag:
+        raise GroundTruthError(f"{path}: expected an <{tag}> root ({what}), got <{root.tag}>")
+    return root

@@ -12,7 +12,9 @@ import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from autolabel.groundtruth.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+from autolabel.groundtruth.base import (
+    GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +53,7 @@ def read_cvat(path: str | Path) -> GroundTruth:
     path = Path(path)
     if path.is_dir():
         path = find_cvat_xml(path)
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as e:
-        raise GroundTruthError(f"{path}: cannot parse CVAT XML ({e})") from None
-    if root.tag != "annotations":
-        raise GroundTruthError(f"{path}: expected an <annotations> root (CVAT for images 1.1), got <{root.tag}>")
+    root = xml_root(path, "annotations", "CVAT for images 1.1")
     images = root.findall("image")
     if not images and root.findall("track"):
         raise GroundTruthError(f"{path}: this is CVAT for video (tracks); export the task as 'CVAT for images 1.1'")

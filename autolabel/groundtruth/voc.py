@@ -18,7 +18,9 @@ import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from autolabel.groundtruth.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+from autolabel.groundtruth.base import (
+    GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +78,7 @@ def read_voc_xml(xml_path: Path, rel_dir: str = "", origin: str = "one") -> Grou
     """One VOC annotation file as a :class:`GroundTruthImage` (see the module doc for origins)."""
     if origin not in ORIGINS:
         raise GroundTruthError(f"VOC origin must be one of {ORIGINS}, got {origin!r}")
-    try:
-        root = ET.parse(xml_path).getroot()
-    except (OSError, ET.ParseError) as e:
-        raise GroundTruthError(f"{xml_path}: cannot parse VOC XML ({e})") from None
-    if root.tag != "annotation":
-        raise GroundTruthError(f"{xml_path}: expected an <annotation> root, got <{root.tag}>")
+    root = xml_root(xml_path, "annotation", "VOC")
     filename = _text(root, "filename") or xml_path.stem
     path = f"{rel_dir}/{filename}" if rel_dir else filename
     width, height = _size(root, str(xml_path))
