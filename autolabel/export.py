@@ -363,13 +363,24 @@ def filter_image(image: ImageAnnotations, classes: frozenset[str], min_score: fl
     return dataclasses.replace(image, detections=tuple(kept)), len(image.detections) - len(kept)
 
 
+def _scratch_prefix(name: str, kind: str) -> str:
+    """``.<name>.<kind>-``: the hidden folders an export of ``name`` works in (``kind`` ``tmp``
+    while writing, ``old`` while replacing), each followed by ``<pid>-`` and a random part."""
+    return f".{name}.{kind}-"
+
+
+def _scratch_dir(parent: Path, name: str, kind: str) -> Path:
+    """A new empty scratch folder in ``parent`` named for this process (see :func:`recover_interrupted`)."""
+    return Path(tempfile.mkdtemp(prefix=f"{_scratch_prefix(name, kind)}{os.getpid()}-", dir=parent))
+
+
 def _commit(tmp: Path, final: Path) -> None:
     """Put the finished ``tmp`` folder at ``final``, replacing an older export."""
     old: Path | None = None
     if final.exists() or final.is_symlink():
         if not final.is_dir() or final.is_symlink():
             raise ExportError(f"{final} exists and is not a folder; move it away or choose another output folder")
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-{os.getpid()}-", dir=final.parent))
+        old = _scratch_dir(final.parent, final.name, "old")
         os.rmdir(old)
         os.rename(final, old)
     try:
@@ -406,8 +417,9 @@ def recover_interrupted(out: Path, name: str) -> list[Path]:
     done: list[Path] = []
     final = out / name
     for kind in ("old", "tmp"):  # restore an older export before deleting half-written ones
-        for p in sorted(out.glob(f".{name}.{kind}-*-*")):
-            pid = p.name[len(f".{name}.{kind}-"):].split("-", 1)[0]
+        prefix = _scratch_prefix(name, kind)
+        for p in sorted(out.glob(f"{prefix}*-*")):
+            pid = p.name[len(prefix):].split("-", 1)[0]
             if not pid.isdigit() or _pid_alive(int(pid)) or not p.is_dir():
                 continue
             if kind == "old" and not (final.exists() or final.is_symlink()):
@@ -472,7 +484,7 @@ def run_export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[s
     exporters: dict[str, Exporter] = {}
     try:
         for n in names:
-            tmps[n] = Path(tempfile.mkdtemp(prefix=f".{n}.tmp-{os.getpid()}-", dir=out))
+            tmps[n] = _scratch_dir(out, n, "tmp")
             exporters[n] = classes_of[n](tmps[n], info, images=images_mode, split=split, **per_format[n])
         for e in exporters.values():
             e.open()

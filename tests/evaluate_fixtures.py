@@ -12,6 +12,14 @@ from autolabel.types import Detection, ImageAnnotations
 RunSample = Sequence[tuple[str, int, int, Sequence[tuple[tuple[float, float, float, float], str, float, float]]]]
 
 
+RUN: RunSample = [
+    ("a.jpg", 100, 80, [((10, 10, 50, 50), "dog", 0.9, 0.8), ((60, 10, 90, 40), "cat", 0.3, 0.2)]),
+    ("sub/b.jpg", 100, 80, [((0, 0, 40, 40), "cat", 0.7, 0.9)]),
+    ("c.jpg", 100, 80, []),
+]
+"""Three images: a dog and a low-score cat, a cat, and an empty image (the evaluate tests' run)."""
+
+
 def annotations(sample: RunSample) -> list[ImageAnnotations]:
     out = []
     for path, w, h, dets in sample:

@@ -4,14 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from autolabel.cli import main
-from tests.evaluate_fixtures import annotations, make_run
+from tests.evaluate_fixtures import RUN, annotations, make_run
 from tests.groundtruth.writers import write_all, write_coco, write_voc
 
-RUN = [
-    ("a.jpg", 100, 80, [((10, 10, 50, 50), "dog", 0.9, 0.8), ((60, 10, 90, 40), "cat", 0.3, 0.2)]),
-    ("sub/b.jpg", 100, 80, [((0, 0, 40, 40), "cat", 0.7, 0.9)]),
-    ("c.jpg", 100, 80, []),
-]
 GT = [
     ("a.jpg", 100, 80, [((10, 10, 50, 50), "dog")]),
     ("sub/b.jpg", 100, 80, [((0, 0, 40, 30), "dog")]),
