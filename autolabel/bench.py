@@ -388,7 +388,7 @@ def precision_agreement(cfg: PipelineConfig, images: Path, iou_threshold: float 
         ``boxes_fp32``, ``boxes_bf16``, ``box_agreement`` and ``label_agreement`` (shares of the
         fp32 boxes), ``max_score_diff`` over agreeing boxes.
     """
-    from autolabel.discovery.lost import box_iou
+    from autolabel.geometry import box_iou
     from autolabel.intake import find_images
     from autolabel.pipeline import Annotator
 

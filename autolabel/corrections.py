@@ -35,7 +35,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from autolabel.types import Box, Detection, ImageAnnotations, clip_box
+from autolabel.geometry import clip_box
+from autolabel.types import Box, Detection, ImageAnnotations
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+import torch
 
+from autolabel import geometry
 from autolabel.errors import ConfigError
 from autolabel.groundtruth import GroundTruth, GroundTruthImage, pair_paths
 from autolabel.groundtruth.matching import RULES
@@ -139,21 +141,10 @@ class EvalImage:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` ``(A, 4)`` with every box in ``b`` ``(B, 4)``: ``(A, B)``."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    inter = _intersection(a, b)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
-
-
-def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    w = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    h = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    return np.clip(w, 0, None) * np.clip(h, 0, None)
+    """IoU of every box in ``a`` ``(A, 4)`` with every box in ``b`` ``(B, 4)``: ``(A, B)`` float64."""
+    ta = torch.as_tensor(np.asarray(a, dtype=np.float64).reshape(-1, 4))
+    tb = torch.as_tensor(np.asarray(b, dtype=np.float64).reshape(-1, 4))
+    return geometry.box_iou(ta, tb).numpy()
 
 
 UNMATCHED = -1
@@ -197,8 +188,8 @@ class GreedyMatcher:
                 cands.append((g, bool(row[g] < ADJUST_IOU), wrong))
             self.candidates.append(cands)
         if (~normal).any() and self.num_pred:
-            areas = (pred_boxes[:, 2] - pred_boxes[:, 0]) * (pred_boxes[:, 3] - pred_boxes[:, 1])
-            cover = _intersection(pred_boxes, gt_boxes[~normal]) / areas[:, None]
+            cover = geometry.box_containment(torch.as_tensor(np.asarray(pred_boxes, dtype=np.float64)),
+                                             torch.as_tensor(np.asarray(gt_boxes[~normal], dtype=np.float64))).numpy()
             self.on_crowd = [bool(v) for v in (cover >= iou_threshold).any(axis=1)]
         else:
             self.on_crowd = [False] * self.num_pred

@@ -34,7 +34,8 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from autolabel.errors import ExportError
 from autolabel.store import LATEST, ORIGINAL, RunStore
-from autolabel.types import Detection, ImageAnnotations, RunInfo, clip_box
+from autolabel.geometry import clip_box
+from autolabel.types import Detection, ImageAnnotations, RunInfo
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from autolabel.intake import DecodedImage, ImageSource, decode_image, find_image
 from autolabel.models import BuiltModel, build_model, resolve_device
 from autolabel.store import RunStore
 from autolabel.timing import StageClock
-from autolabel.types import Detection, ImageAnnotations, ImageFailure, clip_box
+from autolabel.geometry import clip_box
+from autolabel.types import Detection, ImageAnnotations, ImageFailure
 from autolabel.vocabulary import Labeler, build_labeler, get_label_space
 
 log = logging.getLogger(__name__)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 from autolabel.corrections import ReviewedBox, correct_images, label_id_map
 from autolabel.errors import ConfigError, RunError
 from autolabel.store import LATEST, ORIGINAL, RunStore, write_json_atomic
+from autolabel.geometry import iou, relative_to_xyxy, xyxy_to_relative
 from autolabel.types import Box, Detection, ImageAnnotations
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,29 +77,6 @@ def default_dataset_name(run_name: str) -> str:
     return f"autolabel-{run_name}"
 
 
-def to_relative(box: Sequence[float], width: int, height: int) -> list[float]:
-    """Pixel ``(x1, y1, x2, y2)`` -> FiftyOne ``[x, y, w, h]`` in ``[0, 1]`` of the image size."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return [x1 / width, y1 / height, (x2 - x1) / width, (y2 - y1) / height]
-
-
-def to_pixels(bounding_box: Sequence[float], width: int, height: int) -> Box:
-    """FiftyOne ``[x, y, w, h]`` (relative) -> pixel ``(x1, y1, x2, y2)`` (not clipped)."""
-    x, y, w, h = (float(v) for v in bounding_box)
-    return (x * width, y * height, (x + w) * width, (y + h) * height)
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two pixel ``(x1, y1, x2, y2)`` boxes (0 if disjoint)."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def overlaps(detections: Sequence[Detection], threshold: float = OVERLAP_IOU) -> tuple[list[float], int]:
     """Each box's highest IoU with another box of the image, and the number of pairs >= ``threshold``."""
     best = [0.0] * len(detections)
@@ -116,7 +94,7 @@ def detection_fields(det: Detection, width: int, height: int, max_iou: float = 0
     """The keyword arguments of the ``fo.Detection`` that shows ``det`` (tag ``ok`` if reviewed)."""
     return {
         "label": det.label,
-        "bounding_box": to_relative(det.box, width, height),
+        "bounding_box": list(xyxy_to_relative(det.box, width, height)),
         "confidence": det.score,
         "tags": ["ok"] if det.reviewed else [],
         "autolabel_id": det.id,
@@ -143,7 +121,7 @@ def reviewed_box(
         return None
     return ReviewedBox(
         id=autolabel_id or None,
-        box=to_pixels(bounding_box, width, height),
+        box=relative_to_xyxy(bounding_box, width, height),
         label=label or None,
         tags=frozenset(tags or ()),
         key=key,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from autolabel.errors import RecordError
 
@@ -36,16 +36,6 @@ def _prob(name: str, value: Any) -> float:
     _require(math.isfinite(v) and 0.0 <= v <= 1.0, f"{name} must be in [0, 1], got {v!r}")
     return v
 
-
-def clip_box(box: Iterable[float], width: int, height: int) -> Box:
-    """Clamp ``box`` (x1, y1, x2, y2 px) to ``[0, width] x [0, height]``."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return (
-        min(max(x1, 0.0), float(width)),
-        min(max(y1, 0.0), float(height)),
-        min(max(x2, 0.0), float(width)),
-        min(max(y2, 0.0), float(height)),
-    )
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,10 @@ from pathlib import Path
 import pytest
 
 from autolabel.errors import ResumeMismatchError
+from autolabel.geometry import iou
 from autolabel.pipeline import Annotator
 from autolabel.store import RunStore
 from tests.conftest import write_image
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from autolabel.errors import RecordError
-from autolabel.types import Alternative, Detection, ImageAnnotations, RunInfo, clip_box
+from autolabel.geometry import clip_box
+from autolabel.types import Alternative, Detection, ImageAnnotations, RunInfo
 
 
 def det(**kw) -> Detection:

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from autolabel.geometry import nms
+
 GridBox = tuple[int, int, int, int]
 
 _FOUR = ndimage.generate_binary_structure(2, 1)
@@ -126,41 +128,6 @@ def lost_single(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 1
     """
     return lost_single_region(keys, grid_hw, k_patches).box
 
-
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of boxes ``a`` ``(M, 4)`` and ``b`` ``(K, 4)`` (x1, y1, x2, y2) -> ``(M, K)``."""
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(dim=2)
-    area_a = (a[:, 2:] - a[:, :2]).prod(dim=1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(dim=1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-12)
-
-
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Class-agnostic non-maximum suppression on corner boxes.
-
-    Args:
-        boxes: ``(M, 4)`` ``(x1, y1, x2, y2)`` corners (any unit; IoU does not depend on it).
-        scores: ``(M,)``; higher is kept first, ties keep the lower index.
-        iou_threshold: a box overlapping a kept one by more than this is dropped.
-
-    Returns:
-        Indices of kept boxes, by descending score.
-    """
-    if boxes.numel() == 0:
-        return torch.zeros(0, dtype=torch.long)
-    boxes = boxes.float()
-    order = torch.sort(-scores.float(), stable=True).indices
-    iou = box_iou(boxes, boxes)
-    keep: list[int] = []
-    suppressed = torch.zeros(boxes.shape[0], dtype=torch.bool)
-    for i in order.tolist():
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= iou[i] > iou_threshold
-    return torch.tensor(keep, dtype=torch.long)
 
 
 def lost_multi(

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from autolabel.discovery.lost import (
-    affinity, box_iou, component_box, degree, degree_order, lost_multi, lost_single, nms,
+    affinity, component_box, degree, degree_order, lost_multi, lost_single,
 )
 
 
@@ -116,21 +116,6 @@ def test_lost_multi_merges_adjacent_seeds_into_one_box() -> None:
     paint(keys, w, [(1, 1), (1, 2), (2, 1), (2, 2)], e(1))
     regions = lost_multi(keys, (h, w), num_seeds=4, nms_iou=1.0)  # NMS off: merging alone
     assert [r.box for r in regions] == [(1, 1, 3, 3)]
-
-
-def test_nms_uses_corners_not_widths() -> None:
-    # As corners, B covers 40% of A: both kept. Read as (x, y, w, h) they would overlap by 94%.
-    boxes = torch.tensor([[100.0, 100.0, 110.0, 110.0], [100.0, 100.0, 105.0, 108.0]])
-    assert nms(boxes, torch.tensor([0.9, 0.8]), 0.5).tolist() == [0, 1]
-    # A real duplicate is suppressed, the higher score kept.
-    dup = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.5, 0.5, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0]])
-    assert nms(dup, torch.tensor([0.7, 0.9, 0.1]), 0.5).tolist() == [1, 2]
-
-
-def test_box_iou_matches_hand_computation() -> None:
-    a = torch.tensor([[0.0, 0.0, 4.0, 4.0]])
-    b = torch.tensor([[2.0, 2.0, 6.0, 6.0], [4.0, 4.0, 5.0, 5.0]])
-    assert torch.allclose(box_iou(a, b), torch.tensor([[4 / 28, 0.0]]))
 
 
 def test_lost_single_region_scores_the_seed() -> None:
