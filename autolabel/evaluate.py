@@ -52,8 +52,8 @@ import torch
 
 from autolabel import geometry
 from autolabel.errors import ConfigError
-from autolabel.groundtruth import GroundTruth, GroundTruthImage, pair_paths
-from autolabel.groundtruth.matching import RULES
+from autolabel.formats import GroundTruth, GroundTruthImage, pair_paths
+from autolabel.formats.matching import RULES
 from autolabel.store import LATEST, RunStore, atomic_write, write_json_atomic
 from autolabel.types import ImageAnnotations
 
@@ -629,7 +629,7 @@ def evaluate_run(
 
     Args:
         run_dir: the run (or its :class:`RunStore`).
-        gt: ground truth from :func:`autolabel.groundtruth.read_groundtruth`.
+        gt: ground truth from :func:`autolabel.formats.read_groundtruth`.
         revision: ``"latest"`` (corrected revision if any), ``"original"`` or a revision name.
         iou: IoU for a match in the correction cost, sweep and per-class precision/recall.
         score_threshold: threshold for the correction cost; None = the recommended one.

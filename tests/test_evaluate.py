@@ -25,9 +25,9 @@ from autolabel.evaluate import (
     sweep_thresholds,
     write_evaluation,
 )
-from autolabel.groundtruth import GroundTruth, GroundTruthImage, read_groundtruth
+from autolabel.formats import GroundTruth, GroundTruthImage, read_groundtruth
 from tests.evaluate_fixtures import RUN, annotations, make_run
-from tests.groundtruth.writers import write_all
+from tests.formats.writers import write_all
 
 
 def img(path, gt, preds=(), ignore=None, to_gt=None):

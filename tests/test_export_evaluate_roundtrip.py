@@ -12,7 +12,7 @@ import pytest
 
 from autolabel.evaluate import evaluate_run
 from autolabel.export import export
-from autolabel.groundtruth import read_groundtruth
+from autolabel.formats import read_groundtruth
 from autolabel.pipeline import Annotator
 from autolabel.store import RunStore
 

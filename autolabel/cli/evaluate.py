@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import click
 
-from autolabel.groundtruth import GT_FORMATS, VOC_ORIGINS
+from autolabel.formats import GT_FORMATS, VOC_ORIGINS
 
 
 def _f(v: float | None, nd: int = 3) -> str:
@@ -126,7 +126,7 @@ def evaluate(run_dir: Path, gt_path: Path, gt_format: str | None, voc_origin: st
     Writes evaluation.json and evaluation.png into the run."""
     from autolabel.errors import ConfigError
     from autolabel.evaluate import evaluate_run, load_class_map, write_evaluation
-    from autolabel.groundtruth import GroundTruthError, read_groundtruth
+    from autolabel.formats import GroundTruthError, read_groundtruth
     from autolabel.store import open_run
 
     if original and revision not in ("latest", "original"):

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from autolabel.cli import main
 from tests.evaluate_fixtures import RUN, annotations, make_run
-from tests.groundtruth.writers import write_all, write_coco, write_voc
+from tests.formats.writers import write_all, write_coco, write_voc
 
 GT = [
     ("a.jpg", 100, 80, [((10, 10, 50, 50), "dog")]),

@@ -1,4 +1,4 @@
-from autolabel.groundtruth import pair_paths
+from autolabel.formats import pair_paths
 
 
 def test_exact_paths_first_then_without_extension_then_file_names():

@@ -12,7 +12,7 @@ import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from autolabel.groundtruth.base import (
+from autolabel.formats.base import (
     GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
 )
 

@@ -1,9 +1,9 @@
 import pytest
 
-from autolabel.groundtruth import GroundTruthError
-from autolabel.groundtruth.voc import read_voc
-from tests.groundtruth.conftest import CLASSES, FLAT, NESTED, boxes_of, expected_boxes
-from tests.groundtruth.writers import write_voc
+from autolabel.formats import GroundTruthError
+from autolabel.formats.voc import read_voc
+from tests.formats.conftest import CLASSES, FLAT, NESTED, boxes_of, expected_boxes
+from tests.formats.writers import write_voc
 
 
 def test_devkit_one_based_boxes_become_exclusive_pixel_boxes(tmp_path):

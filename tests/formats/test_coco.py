@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from autolabel.groundtruth import GroundTruthError
-from autolabel.groundtruth.coco import read_coco
-from tests.groundtruth.conftest import CLASSES, FLAT, boxes_of, datumaro_boxes, expected_boxes
-from tests.groundtruth.writers import write_coco
+from autolabel.formats import GroundTruthError
+from autolabel.formats.coco import read_coco
+from tests.formats.conftest import CLASSES, FLAT, boxes_of, datumaro_boxes, expected_boxes
+from tests.formats.writers import write_coco
 
 
 def test_reads_boxes_sizes_and_declared_classes(tmp_path):

@@ -1,10 +1,10 @@
 import pytest
 import yaml
 
-from autolabel.groundtruth import GroundTruthError
-from autolabel.groundtruth.yolo import read_yolo
-from tests.groundtruth.conftest import CLASSES, FLAT, NESTED, boxes_of, datumaro_boxes, expected_boxes
-from tests.groundtruth.writers import write_yolo
+from autolabel.formats import GroundTruthError
+from autolabel.formats.yolo import read_yolo
+from tests.formats.conftest import CLASSES, FLAT, NESTED, boxes_of, datumaro_boxes, expected_boxes
+from tests.formats.writers import write_yolo
 
 
 def _pixels(gt, sizes):

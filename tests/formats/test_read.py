@@ -2,9 +2,9 @@ import zipfile
 
 import pytest
 
-from autolabel.groundtruth import GroundTruthError, GroundTruthImage, detect_format, read_groundtruth
-from tests.groundtruth.conftest import CLASSES, FLAT, boxes_of, expected_boxes
-from tests.groundtruth.writers import write_all, write_cvat
+from autolabel.formats import GroundTruthError, GroundTruthImage, detect_format, read_groundtruth
+from tests.formats.conftest import CLASSES, FLAT, boxes_of, expected_boxes
+from tests.formats.writers import write_all, write_cvat
 
 
 def test_formats_are_detected_from_the_path(tmp_path):

@@ -1,9 +1,9 @@
 import pytest
 
-from autolabel.groundtruth import GroundTruthError
-from autolabel.groundtruth.cvat import read_cvat
-from tests.groundtruth.conftest import CLASSES, FLAT, NESTED, boxes_of, datumaro_boxes, expected_boxes
-from tests.groundtruth.writers import write_cvat
+from autolabel.formats import GroundTruthError
+from autolabel.formats.cvat import read_cvat
+from tests.formats.conftest import CLASSES, FLAT, NESTED, boxes_of, datumaro_boxes, expected_boxes
+from tests.formats.writers import write_cvat
 
 
 def test_reads_boxes_sizes_and_meta_classes(tmp_path):

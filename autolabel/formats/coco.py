@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from autolabel.groundtruth.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
 
 log = logging.getLogger(__name__)
 

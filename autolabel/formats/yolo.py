@@ -11,7 +11,7 @@ Lines are ``class xc yc w h`` in fractions of the image size; a polygon line
 (``class x1 y1 x2 y2 x3 y3 ...``) counts as its bounding box. The image's path is its path below
 the split's image folder (``a/b.jpg``); when the image file is absent the extension is unknown
 and the path is ``a/b`` (it is then matched to a run image by stem). The boxes stay normalised
-until the image's size is known (:meth:`~autolabel.groundtruth.base.GroundTruthImage.fit_to`).
+until the image's size is known (:meth:`~autolabel.formats.base.GroundTruthImage.fit_to`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from autolabel.groundtruth.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
 
 log = logging.getLogger(__name__)
 

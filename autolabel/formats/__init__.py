@@ -14,13 +14,13 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from autolabel.groundtruth.base import GroundTruth, GroundTruthError, GroundTruthImage
-from autolabel.groundtruth.coco import read_coco
-from autolabel.groundtruth.cvat import read_cvat
-from autolabel.groundtruth.matching import PathPairing, pair_paths
-from autolabel.groundtruth.voc import ORIGINS as VOC_ORIGINS
-from autolabel.groundtruth.voc import read_voc
-from autolabel.groundtruth.yolo import find_data_yaml, read_yolo
+from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage
+from autolabel.formats.coco import read_coco
+from autolabel.formats.cvat import read_cvat
+from autolabel.formats.matching import PathPairing, pair_paths
+from autolabel.formats.voc import ORIGINS as VOC_ORIGINS
+from autolabel.formats.voc import read_voc
+from autolabel.formats.yolo import find_data_yaml, read_yolo
 
 __all__ = [
     "GT_FORMATS",
