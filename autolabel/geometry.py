@@ -90,16 +90,22 @@ def relative_to_xyxy(box: Sequence[float], width: float, height: float) -> Box:
 def xyxy_to_percent(box: Sequence[float], width: float, height: float) -> Box:
     """Pixel ``(x1, y1, x2, y2)`` -> ``(x, y, width, height)`` in percent of the image (Label Studio).
 
-    ``x, y`` is the top-left corner, not the centre.
+    ``x, y`` is the top-left corner, not the centre. Computed as ``100 * x1 / width`` (the
+    order Label Studio exports have always been written with, so output stays byte-stable).
     """
-    x, y, w, h = xyxy_to_relative(box, width, height)
-    return (100.0 * x, 100.0 * y, 100.0 * w, 100.0 * h)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return (100.0 * x1 / width, 100.0 * y1 / height, 100.0 * (x2 - x1) / width, 100.0 * (y2 - y1) / height)
 
 
 def percent_to_xyxy(box: Sequence[float], width: float, height: float) -> Box:
-    """Percent ``(x, y, width, height)`` -> pixel ``(x1, y1, x2, y2)`` (not clipped)."""
-    x, y, w, h = (float(v) / 100.0 for v in box)
-    return relative_to_xyxy((x, y, w, h), width, height)
+    """Percent ``(x, y, width, height)`` -> pixel ``(x1, y1, x2, y2)`` (not clipped).
+
+    ``x1 = x * width / 100``, ``x2 = x1 + w * width / 100`` (the order the Label Studio import
+    has always used, so imported boxes stay byte-stable).
+    """
+    x, y, w, h = (float(v) for v in box)
+    x1, y1 = x * width / 100.0, y * height / 100.0
+    return (x1, y1, x1 + w * width / 100.0, y1 + h * height / 100.0)
 
 
 def xyxy_to_yolo(box: Sequence[float], width: float, height: float) -> Box:

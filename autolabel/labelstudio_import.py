@@ -45,19 +45,17 @@ review uses, and :meth:`autolabel.store.RunStore.write_revision` stores it (see
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from autolabel.errors import InputError
-from autolabel.types import Box, ImageAnnotations
+from autolabel.formats.labelstudio import clean_region_id, percent_to_box, region_id, url_to_relpath
+from autolabel.types import ImageAnnotations
 
 if TYPE_CHECKING:  # pragma: no cover
     from autolabel.corrections import ReviewedBox
@@ -68,7 +66,6 @@ log = logging.getLogger(__name__)
 SOURCE = "labelstudio"
 """Revision source name: revisions are stored as ``revisions/NNN-labelstudio.jsonl``."""
 
-LOCAL_FILES_PREFIX = "/data/local-files/"
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 _LABEL_KEYS = ("rectanglelabels", "labels")
 REVIEWED_TAGS = frozenset({"ok"})
@@ -76,25 +73,6 @@ REVIEWED_TAGS = frozenset({"ok"})
 
 
 # -- task -> image ----------------------------------------------------------------------------
-
-
-def url_to_relpath(url: str) -> str:
-    """The file path a Label Studio image URL points at, ``/``-separated, without a leading ``/``.
-
-    ``/data/local-files/?d=images/a%20b.jpg`` -> ``images/a b.jpg`` (``d`` is decoded like a
-    query value, so ``+`` is a space); ``https://host/x/y.jpg?sig=..`` -> ``x/y.jpg``;
-    ``s3://bucket/k/y.jpg`` -> ``k/y.jpg``; a bare path is returned unquoted.
-    """
-    url = url.strip()
-    parts = urlsplit(url)
-    query = parse_qs(parts.query, keep_blank_values=True)
-    if "d" in query and query["d"]:
-        path = query["d"][0]
-    elif parts.scheme or parts.netloc:
-        path = unquote(parts.path)
-    else:
-        path = unquote(parts.path or url)
-    return path.replace("\\", "/").lstrip("/")
 
 
 class ImageMatcher:
@@ -127,62 +105,6 @@ class ImageMatcher:
 
 
 # -- regions ---------------------------------------------------------------------------------
-
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def region_id(detection_id: str) -> str:
-    """The Label Studio region id our ``labelstudio`` exporter gives a detection id.
-
-    The id itself when it is made of letters, digits, ``_`` and ``-`` (the pipeline's
-    ``<stem>-<n>`` ids usually are); else those characters kept (others become ``_``) plus
-    ``-`` and the first 8 hex digits of the id's SHA-1. Never contains ``#``, which Label
-    Studio rewrites. (Same rule as ``exporters.labelstudio.region_id``; a test keeps them equal.)
-    """
-    if _SAFE_ID.match(detection_id):
-        return detection_id
-    clean = re.sub(r"[^A-Za-z0-9_-]", "_", detection_id)
-    return f"{clean}-{hashlib.sha1(detection_id.encode('utf-8')).hexdigest()[:8]}"
-
-
-def clean_region_id(region_id: Any) -> str | None:
-    """A region id without the ``#suffix`` Label Studio may rewrite; ``None`` if absent."""
-    if region_id is None:
-        return None
-    s = str(region_id).split("#", 1)[0]
-    return s or None
-
-
-def percent_to_box(value: Mapping[str, Any], width: int, height: int) -> tuple[Box, bool]:
-    """Pixel box ``(x1, y1, x2, y2)`` of a Label Studio rectangle ``value`` (percent, top-left corner).
-
-    Returns ``(box, rotated)``. A rotated rectangle (``rotation`` degrees clockwise about its
-    top-left corner) is replaced by the axis-aligned box around its four corners. The box is
-    not clipped here.
-
-    Raises:
-        ValueError: ``x``, ``y``, ``width`` or ``height`` missing or not finite.
-    """
-    try:
-        x, y, w, h = (float(value[k]) for k in ("x", "y", "width", "height"))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"rectangle needs numeric x, y, width, height; got {dict(value)!r}") from None
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise ValueError(f"rectangle has a non-finite value: {dict(value)!r}")
-    x1, y1 = x * width / 100.0, y * height / 100.0
-    pw, ph = w * width / 100.0, h * height / 100.0
-    angle = float(value.get("rotation") or 0.0) % 360.0
-    if angle == 0.0:
-        return (x1, y1, x1 + pw, y1 + ph), False
-    t = math.radians(angle)
-    c, s = math.cos(t), math.sin(t)
-    xs, ys = [], []
-    for dx, dy in ((0.0, 0.0), (pw, 0.0), (pw, ph), (0.0, ph)):
-        # y points down, so a positive angle turns clockwise on screen
-        xs.append(x1 + dx * c - dy * s)
-        ys.append(y1 + dx * s + dy * c)
-    return (min(xs), min(ys), max(xs), max(ys)), True
 
 
 @dataclass(frozen=True)

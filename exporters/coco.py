@@ -8,8 +8,9 @@ Layout::
     coco/results-<split>.json                  (with coco_results: a list for COCO.loadRes)
 
 Image ``file_name`` keeps the path relative to the run's image root (``cam1/0001.jpg``), so
-nested folders with repeated basenames stay distinct. Categories are ``class_id + 1`` for every
-class of the run; annotation ids start at 1; ``bbox`` is ``[x, y, w, h]`` float pixels.
+nested folders with repeated basenames stay distinct. The entries (categories ``class_id + 1``
+for every class of the run, ``bbox`` ``[x, y, w, h]`` float pixels, ...) come from
+:mod:`autolabel.formats.coco`; this module only streams them to disk. Annotation ids start at 1.
 """
 
 from __future__ import annotations
@@ -20,55 +21,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from autolabel.export import Exporter, Option
-from autolabel.types import Detection, ImageAnnotations
+from autolabel.formats.coco import (
+    ANNOTATIONS_DIR, category_id, coco_annotation, coco_category, coco_image, coco_result, instances_filename,
+)
+from autolabel.types import ImageAnnotations
 
 log = logging.getLogger(__name__)
 
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
-
-
-def coco_category(class_id: int, name: str) -> dict[str, Any]:
-    """Category entry for 0-based ``class_id`` (COCO id ``class_id + 1``: id 0 loses its label
-    in datumaro and CVAT)."""
-    return {"id": class_id + 1, "name": name, "supercategory": ""}
-
-
-def coco_image(image_id: int, file_name: str, width: int, height: int) -> dict[str, Any]:
-    """Image entry; ``width``/``height`` ints (the displayed size)."""
-    return {"id": image_id, "file_name": file_name, "width": int(width), "height": int(height)}
-
-
-def coco_bbox(box: tuple[float, float, float, float]) -> list[float]:
-    """``(x1, y1, x2, y2)`` px -> COCO ``[x, y, w, h]`` px (top-left corner, floats rounded to
-    1e-6 px so that float noise such as ``30.599999999999998`` does not show)."""
-    x1, y1, x2, y2 = box
-    return [round(float(x1), 6), round(float(y1), 6), round(float(x2 - x1), 6), round(float(y2 - y1), 6)]
-
-
-def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
-    """Annotation entry: xywh ``bbox``, ``area = w*h``, ``iscrowd`` 0, empty ``segmentation``
-    (a non-empty one turns the box into a polygon in CVAT), plus ``score``, ``objectness`` and
-    ``autolabel_id`` (our stable detection id: COCO ids are renumbered by every tool)."""
-    bbox = coco_bbox(det.box)
-    return {
-        "id": ann_id,
-        "image_id": image_id,
-        "category_id": category_id,
-        "bbox": bbox,
-        "area": round(bbox[2] * bbox[3], 6),
-        "iscrowd": 0,
-        "segmentation": [],
-        "score": det.score,
-        "objectness": det.objectness,
-        "autolabel_id": det.id,
-    }
-
-
-def coco_result(image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
-    """Entry of a pycocotools results list (``COCO.loadRes``)."""
-    return {"image_id": image_id, "category_id": category_id, "bbox": coco_bbox(det.box), "score": det.score}
 
 
 class _JsonList:
@@ -99,7 +61,7 @@ class CocoExporter(Exporter):
 
     def open(self) -> None:
         super().open()
-        (self.out_dir / "annotations").mkdir()
+        (self.out_dir / ANNOTATIONS_DIR).mkdir()
         self._images = _JsonList(self.out_dir / ".images.part")
         self._anns = _JsonList(self.out_dir / ".annotations.part")
         self._results = _JsonList(self.out_dir / ".results.part") if self.opts["coco_results"] else None
@@ -109,7 +71,7 @@ class CocoExporter(Exporter):
         self._image_id += 1
         self._images.add(coco_image(self._image_id, image.path, image.width, image.height))
         for det in image.detections:
-            cat = self.run.class_id(det.label) + 1
+            cat = category_id(self.run.class_id(det.label))
             self._anns.add(coco_annotation(self._anns.n + 1, self._image_id, cat, det))
             if self._results is not None:
                 self._results.add(coco_result(self._image_id, cat, det))
@@ -119,7 +81,7 @@ class CocoExporter(Exporter):
         parts = [self._images, self._anns] + ([self._results] if self._results else [])
         for p in parts:
             p.close()
-        target = self.out_dir / "annotations" / f"instances_{self.split}.json"
+        target = self.out_dir / ANNOTATIONS_DIR / instances_filename(self.split)
         info = {
             "description": f"autolabel run {self.run.name}",
             "version": self.run.model_version,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,14 @@ from click.testing import CliRunner
 
 from autolabel.cli import main
 from autolabel.errors import InputError
+from autolabel.formats.labelstudio import region_id
 from autolabel.labelstudio_import import (
     ImageMatcher,
-    clean_region_id,
     import_labelstudio,
     latest_annotation,
     load_export,
     parse_export,
-    percent_to_box,
-    region_id,
     regions_of,
-    url_to_relpath,
 )
 from autolabel.store import RunStore
 from autolabel.types import Alternative, Detection, ImageAnnotations
@@ -119,23 +115,6 @@ def reviewed_export():
 # -- URL -> image ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "url, rel",
-    [
-        ("/data/local-files/?d=images/cam1/0001.jpg", "images/cam1/0001.jpg"),
-        ("/data/local-files/?d=dir%20with%20space/a%2Bb.jpg", "dir with space/a+b.jpg"),
-        ("/data/local-files/?d=dir+with+space/a%2Bb.jpg", "dir with space/a+b.jpg"),  # '+' is a space in d=
-        ("http://127.0.0.1:8080/data/local-files/?d=x/y.jpg", "x/y.jpg"),
-        ("https://bucket.example.com/data/cam1/0001.jpg?X-Amz-Signature=abc", "data/cam1/0001.jpg"),
-        ("s3://bucket/cam1/0001.jpg", "cam1/0001.jpg"),
-        ("/data/upload/3/1a2b3c4d-0001.jpg", "data/upload/3/1a2b3c4d-0001.jpg"),
-        ("cam1\\0001.jpg", "cam1/0001.jpg"),
-    ],
-)
-def test_url_to_relpath(url, rel):
-    assert url_to_relpath(url) == rel
-
-
 def test_matcher_prefers_the_longest_path_suffix_and_never_swaps_same_named_files():
     m = ImageMatcher(["cam1/0001.jpg", "cam2/0001.jpg", "0001.jpg", "dir with space/a+b.jpg", "solo.png"])
     assert m.match("/data/local-files/?d=root/images/cam1/0001.jpg") == "cam1/0001.jpg"
@@ -159,36 +138,6 @@ def test_matcher_refuses_an_ambiguous_basename():
 # -- regions --------------------------------------------------------------------------------
 
 
-def test_percent_to_box_inverts_the_export_formula():
-    box = (12.5, 7.25, 333.3, 479.0)
-    r = region("a", box, "person", 640, 480)
-    got, rotated = percent_to_box(r["value"], 640, 480)
-    assert not rotated
-    assert got == pytest.approx(box, abs=1e-9)
-
-
-def test_percent_to_box_uses_the_given_size_not_original_width():
-    r = region("a", (10.0, 10.0, 20.0, 20.0), "person", 640, 480)
-    got, _ = percent_to_box(r["value"], 1280, 960)  # the run's displayed size wins
-    assert got == pytest.approx((20.0, 20.0, 40.0, 40.0))
-
-
-def test_rotated_box_becomes_its_axis_aligned_hull():
-    # 100x50 px box at (200, 100) turned 90 degrees clockwise about its top-left corner
-    value = {"x": 200 / 6.4, "y": 100 / 4.8, "width": 100 / 6.4, "height": 50 / 4.8, "rotation": 90}
-    got, rotated = percent_to_box(value, 640, 480)
-    assert rotated
-    assert got == pytest.approx((150.0, 100.0, 200.0, 200.0), abs=1e-9)
-    value["rotation"] = 360
-    assert percent_to_box(value, 640, 480)[1] is False
-
-
-@pytest.mark.parametrize("bad", [{"x": 1, "y": 2, "width": 3}, {"x": "a", "y": 2, "width": 3, "height": 4}, {"x": math.nan, "y": 0, "width": 1, "height": 1}])
-def test_percent_to_box_rejects_incomplete_values(bad):
-    with pytest.raises(ValueError):
-        percent_to_box(bad, 10, 10)
-
-
 def test_regions_merge_items_sharing_an_id_and_skip_non_boxes():
     result = [
         {"id": "r1", "type": "rectangle", "from_name": "box", "to_name": "image", "value": {"x": 1, "y": 2, "width": 3, "height": 4}},
@@ -203,21 +152,6 @@ def test_regions_merge_items_sharing_an_id_and_skip_non_boxes():
     assert ignored == 2
     only, ignored = regions_of(result, from_name="other")
     assert only == [] and ignored == len(result)
-
-
-def test_clean_region_id_drops_the_suffix_label_studio_rewrites():
-    assert clean_region_id("0001-0#3") == "0001-0"
-    assert clean_region_id("0001-0") == "0001-0"
-    assert clean_region_id(None) is None
-
-
-def test_region_id_keeps_safe_ids_and_hashes_the_others():
-    assert region_id("0001-0") == "0001-0"
-    assert region_id("img_003-12") == "img_003-12"
-    a, b = region_id("img 003-0"), region_id("img_003-0 ")
-    assert a.startswith("img_003-0-") and len(a) == len("img_003-0-") + 8
-    assert a != b and a != "img_003-0"
-    assert "#" not in region_id("cam#1-0")
 
 
 def test_regions_with_derived_ids_map_to_their_detections():
@@ -441,12 +375,6 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 # -- against our own exporter ---------------------------------------------------------------
-
-
-def test_region_id_rule_equals_the_exporters():
-    ls = pytest.importorskip("exporters.labelstudio")
-    for det_id in ("0001-0", "img_003-12", "img 003-0", "cam#1-0", "é-1", "a/b-2", "x" * 80, "-", "0001-0#3"):
-        assert region_id(det_id) == ls.region_id(det_id), det_id
 
 
 def test_exported_tasks_read_back_unchanged(tmp_path):

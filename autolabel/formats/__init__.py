@@ -1,4 +1,23 @@
-"""Ground truth in the formats the exporters write: COCO JSON, Pascal VOC, YOLO, CVAT 1.1 XML.
+"""Per-format facts and ground-truth readers: COCO, Pascal VOC, YOLO, CVAT 1.1, Label Studio.
+
+One module per format holds what the format is (names, ids, origins, URL prefixes, folder
+layout, how one box or image is spelled) and, where the format carries ground truth, its
+reader. The exporters (:mod:`exporters`), the Label Studio import and ``evaluate`` import these
+facts from here; nothing here knows FiftyOne or writes an export.
+
+=====================  ====================================================================
+module                 holds
+=====================  ====================================================================
+:mod:`.base`           :class:`GroundTruth`, :class:`GroundTruthImage`, shared reader helpers
+:mod:`.coco`           category/image/annotation entries, COCO JSON reader
+:mod:`.voc`            origin rules, bndbox, labelmap, VOC folder reader
+:mod:`.yolo`           label lines, ``data.yaml``, YOLO folder reader
+:mod:`.cvat`           ``<meta>``/``<image>``/``<box>``, label specs, CVAT XML reader
+:mod:`.labelstudio`    URLs, region ids, percent boxes, tasks and config (no ground truth)
+:mod:`.names`          flat unique image names and ``image_names.csv``
+:mod:`.text`           float spelling, label colours
+:mod:`.matching`       pairing ground-truth paths with run paths
+=====================  ====================================================================
 
 Each reader returns a :class:`GroundTruth`: one :class:`GroundTruthImage` per labelled image
 with pixel ``(x1, y1, x2, y2)`` boxes (``x2`` exclusive), class names and the image's relative
@@ -14,6 +33,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
+from autolabel.formats import coco, cvat, voc
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage
 from autolabel.formats.coco import read_coco
 from autolabel.formats.cvat import read_cvat
@@ -64,11 +84,11 @@ def detect_format(path: str | Path) -> str:
         return fmt
     if find_data_yaml(path) is not None:
         return "yolo"
-    if (path / "Annotations").is_dir():
+    if (path / voc.ANNOTATIONS_DIR).is_dir():
         return "voc"
-    if (path / "annotations.xml").is_file():
+    if (path / cvat.ANNOTATIONS_XML).is_file():
         return "cvat"
-    if (path / "annotations").is_dir() and any((path / "annotations").glob("*.json")):
+    if (path / coco.ANNOTATIONS_DIR).is_dir() and any((path / coco.ANNOTATIONS_DIR).glob("*.json")):
         return "coco"
     raise GroundTruthError(
         f"cannot tell the ground-truth format of folder {path}: expected data.yaml (YOLO), Annotations/ (VOC), "

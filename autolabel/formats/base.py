@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from autolabel.errors import AutolabelError
-
-Box = tuple[float, float, float, float]
+from autolabel.geometry import clip_box
+from autolabel.types import Box
 
 
 class GroundTruthError(AutolabelError):
@@ -86,10 +86,7 @@ class GroundTruthImage:
         labels: list[str] = []
         ignore: list[bool] = []
         for b, lab, ig in zip(self.boxes, self.labels, self.ignore):
-            x1 = min(max(b[0] * sx, 0.0), float(width))
-            y1 = min(max(b[1] * sy, 0.0), float(height))
-            x2 = min(max(b[2] * sx, 0.0), float(width))
-            y2 = min(max(b[3] * sy, 0.0), float(height))
+            x1, y1, x2, y2 = clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), width, height)
             if x2 > x1 and y2 > y1:
                 boxes.append((x1, y1, x2, y2))
                 labels.append(lab)
@@ -115,10 +112,6 @@ class GroundTruth:
     classes: tuple[str, ...]
     images: tuple[GroundTruthImage, ...]
     notes: tuple[str, ...] = ()
-
-    @property
-    def num_boxes(self) -> int:
-        return sum(len(i.boxes) for i in self.images)
 
 
 def class_list(declared: Sequence[str], images: Iterable[GroundTruthImage]) -> tuple[str, ...]:

@@ -1,9 +1,15 @@
-"""CVAT for images 1.1 XML ground truth (``annotations.xml``).
+"""CVAT for images 1.1 XML: the format's facts and its ground-truth reader.
 
-Each ``<image name=... width=... height=...>`` is one labelled image; its ``<box label xtl ytl
-xbr ybr>`` children are the boxes (corners in pixels, the run's convention). Other shapes
-(polygons, points, tags) are skipped and counted in the notes. Classes come from
-``<meta>/<task|project>/<labels>/<label>/<name>`` in order, then any other used label.
+Facts (FORMATS.md section 4): one ``annotations.xml``; ``<meta>`` declares every label, each with
+read-only number attributes ``score`` and ``objectness`` (CVAT drops undeclared attributes
+silently); one ``<image id name width height>`` per image, ids 0.. in the task's (sorted) order,
+names exactly as uploaded; ``<box>`` holds absolute corners ``xtl ytl xbr ybr`` with 2 decimals
+(the run's convention, x2 exclusive), attribute values with 3.
+
+Reader: each ``<image name=... width=... height=...>`` is one labelled image; its ``<box label
+xtl ytl xbr ybr>`` children are the boxes. Other shapes (polygons, points, tags) are skipped and
+counted in the notes. Classes come from ``<meta>/<task|project>/<labels>/<label>/<name>`` in
+order, then any other used label.
 """
 
 from __future__ import annotations
@@ -11,20 +17,94 @@ from __future__ import annotations
 import logging
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any, Sequence
 
 from autolabel.formats.base import (
     GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
 )
+from autolabel.formats.text import label_color
+from autolabel.types import Detection, ImageAnnotations
 
 log = logging.getLogger(__name__)
 
+ANNOTATIONS_XML = "annotations.xml"
 SHAPES = ("polygon", "polyline", "points", "ellipse", "mask", "cuboid", "skeleton", "tag")
+"""Shapes other than ``box``: the reader skips them."""
+
+SCORE_ATTRIBUTES = ("score", "objectness")
+"""Number attributes (0..1, step 0.001) declared on every label and set on every box."""
+
+
+def cvat_attribute_spec(name: str) -> dict[str, Any]:
+    """Label-constructor spec of a read-only number attribute in [0, 1] with step 0.001."""
+    return {"name": name, "mutable": False, "input_type": "number", "default_value": "0", "values": ["0", "1", "0.001"]}
+
+
+def cvat_label_specs(classes: Sequence[str]) -> list[dict[str, Any]]:
+    """CVAT label constructor JSON ("Raw" tab): one rectangle label per class, in order."""
+    return [
+        {"name": c, "color": label_color(i), "type": "rectangle",
+         "attributes": [cvat_attribute_spec(a) for a in SCORE_ATTRIBUTES]}
+        for i, c in enumerate(classes)
+    ]
+
+
+def cvat_meta(classes: Sequence[str], task_name: str, size: int) -> ET.Element:
+    """The ``<meta>`` element: task name, image count, and every label with its attributes."""
+    meta = ET.Element("meta")
+    task = ET.SubElement(meta, "task")
+    ET.SubElement(task, "name").text = task_name
+    ET.SubElement(task, "size").text = str(size)
+    ET.SubElement(task, "mode").text = "annotation"
+    ET.SubElement(task, "overlap").text = "0"
+    labels = ET.SubElement(task, "labels")
+    for spec in cvat_label_specs(classes):
+        label = ET.SubElement(labels, "label")
+        ET.SubElement(label, "name").text = spec["name"]
+        ET.SubElement(label, "color").text = spec["color"]
+        ET.SubElement(label, "type").text = spec["type"]
+        attrs = ET.SubElement(label, "attributes")
+        for a in spec["attributes"]:
+            attr = ET.SubElement(attrs, "attribute")
+            ET.SubElement(attr, "name").text = a["name"]
+            ET.SubElement(attr, "mutable").text = "True" if a["mutable"] else "False"
+            ET.SubElement(attr, "input_type").text = a["input_type"]
+            ET.SubElement(attr, "default_value").text = a["default_value"]
+            ET.SubElement(attr, "values").text = "\n".join(a["values"])
+    return meta
+
+
+def cvat_box(det: Detection) -> ET.Element:
+    """``<box>`` for one detection: absolute corners with 2 decimals, score attributes with 3."""
+    x1, y1, x2, y2 = det.box
+    box = ET.Element("box", {
+        "label": det.label,
+        "source": "auto" if det.source == "auto" else "manual",
+        "occluded": "0",
+        "xtl": f"{x1:.2f}", "ytl": f"{y1:.2f}", "xbr": f"{x2:.2f}", "ybr": f"{y2:.2f}",
+        "z_order": "0",
+    })
+    for name in SCORE_ATTRIBUTES:
+        ET.SubElement(box, "attribute", {"name": name}).text = f"{getattr(det, name):.3f}"
+    return box
+
+
+def cvat_image(frame: int, image: ImageAnnotations) -> ET.Element:
+    """``<image>`` for frame ``frame`` (0-based, in sorted name order) with its boxes."""
+    el = ET.Element("image", {"id": str(frame), "name": image.path,
+                              "width": str(image.width), "height": str(image.height)})
+    for det in image.detections:
+        el.append(cvat_box(det))
+    return el
+
+
+# -- reading ground truth --------------------------------------------------------------------
 
 
 def find_cvat_xml(folder: Path) -> Path:
     """``annotations.xml`` in ``folder``, or its only ``*.xml``."""
-    if (folder / "annotations.xml").is_file():
-        return folder / "annotations.xml"
+    if (folder / ANNOTATIONS_XML).is_file():
+        return folder / ANNOTATIONS_XML
     xmls = sorted(folder.glob("*.xml"))
     if len(xmls) != 1:
         raise GroundTruthError(f"{folder}: expected annotations.xml (CVAT for images 1.1), found {', '.join(map(str, xmls)) or 'no XML file'}")

@@ -1,30 +1,138 @@
-"""Pascal VOC ground truth: a folder with ``Annotations/*.xml`` (one file per image).
+"""Pascal VOC: the format's facts and its ground-truth reader.
 
-Every XML under ``Annotations/`` (sub-folders included) is one labelled image. Its path is the
-XML's sub-folder joined with ``<filename>`` (or the XML's stem when ``<filename>`` is missing).
-Classes come from ``labelmap.txt`` (``name:color:parts:actions`` lines) when present, else from
-the objects.
+Layout (devkit, as datumaro, CVAT and fiftyone read it; FORMATS.md section 2)::
 
-Origin: the VOC devkit numbers pixels from 1 and ``xmax``/``ymax`` name the last pixel inside
-the box, so the box ``(x1, y1, x2, y2)`` with exclusive ``x2`` is ``(xmin - 1, ymin - 1, xmax,
-ymax)`` (``origin="one"``, the default). Files written by tools that store 0-based values (CVAT,
-fiftyone, datumaro's default) are read with ``origin="zero"``: ``(xmin, ymin, xmax, ymax)``.
+    Annotations/<stem>.xml        one <annotation> per image
+    JPEGImages/<file>
+    ImageSets/Main/<split>.txt    one <stem> per line: the item list
+    labelmap.txt                  "<name>:::" per line (name:color:parts:actions)
+
+Origin, the one rule both directions follow (:func:`first_pixel`): the VOC devkit numbers pixels
+from 1 and ``xmax``/``ymax`` name the last pixel inside the box (``origin="one"``, the default),
+so the box ``(x1, y1, x2, y2)`` with exclusive ``x2`` is ``(xmin - 1, ymin - 1, xmax, ymax)``.
+Tools that store 0-based values (CVAT, fiftyone, datumaro's default) are ``origin="zero"``:
+``(xmin, ymin, xmax, ymax)``. Writing (:func:`voc_bndbox`) makes integers that cover every
+pixel the float box touches; reading (:func:`bndbox_to_box`) undoes the origin.
+
+Reader: every XML under ``Annotations/`` (sub-folders included) is one labelled image. Its path
+is the XML's sub-folder joined with ``<filename>`` (or the XML's stem when ``<filename>`` is
+missing). Classes come from ``labelmap.txt`` when present, else from the objects.
 ``difficult`` objects are kept as ordinary boxes (LOST's CorLoc protocol keeps them too).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Sequence
 
+from autolabel.errors import ConfigError, ExportError
 from autolabel.formats.base import (
     GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
 )
+from autolabel.formats.text import fmt_float
+from autolabel.types import Box, Detection, ImageAnnotations
 
 log = logging.getLogger(__name__)
 
 ORIGINS = ("one", "zero")
+"""Pixel origins of ``bndbox``: ``one`` (devkit, 1-based inclusive) or ``zero`` (read as is)."""
+ANNOTATIONS_DIR = "Annotations"
+IMAGES_DIR = "JPEGImages"
+IMAGESETS_DIR = "ImageSets/Main"
+LABELMAP = "labelmap.txt"
+
+BndBox = tuple[int, int, int, int]
+
+
+def first_pixel(origin: str) -> int:
+    """The index of the first pixel under ``origin``: 1 for ``one``, 0 for ``zero``.
+
+    Raises:
+        ConfigError: ``origin`` is not one of :data:`ORIGINS`.
+    """
+    if origin not in ORIGINS:
+        raise ConfigError(f"VOC origin must be one of {ORIGINS}, got {origin!r}")
+    return 1 if origin == "one" else 0
+
+
+def voc_bndbox(box: Box, width: int, height: int, origin: str = "one") -> BndBox:
+    """Float ``(x1, y1, x2, y2)`` (x2 exclusive) -> integer ``(xmin, ymin, xmax, ymax)``.
+
+    ``origin="one"``: devkit, 1-based inclusive pixels (``xmin >= 1``, ``xmax <= W``).
+    ``origin="zero"``: ``xmin = floor(x1)`` (>= 0), ``xmax`` unchanged (exclusive, <= W).
+    The result covers every pixel the float box touches, so it is at most 1 px larger per side,
+    and never less than one pixel.
+    """
+    x1, y1, x2, y2 = box
+    off = first_pixel(origin)
+    xmin = min(max(math.floor(x1), 0), width - 1) + off
+    ymin = min(max(math.floor(y1), 0), height - 1) + off
+    xmax = max(min(math.ceil(x2), width), xmin + 1 - off)
+    ymax = max(min(math.ceil(y2), height), ymin + 1 - off)
+    return xmin, ymin, xmax, ymax
+
+
+def bndbox_to_box(bndbox: Sequence[float], origin: str = "one") -> Box:
+    """``(xmin, ymin, xmax, ymax)`` as a VOC file holds them -> ``(x1, y1, x2, y2)``, x2 exclusive."""
+    off = first_pixel(origin)
+    xmin, ymin, xmax, ymax = (float(v) for v in bndbox)
+    return (xmin - off, ymin - off, xmax, ymax)
+
+
+def voc_truncated(bndbox: BndBox, width: int, height: int, origin: str = "one") -> int:
+    """1 if the integer box covers a pixel of the image's border rows/columns, else 0."""
+    xmin, ymin, xmax, ymax = bndbox
+    first = first_pixel(origin)
+    return int(xmin <= first or ymin <= first or xmax >= width or ymax >= height)
+
+
+def voc_object(det: Detection, width: int, height: int, origin: str = "one") -> ET.Element:
+    """The ``<object>`` element for one detection (text escaped by ElementTree); score and
+    objectness go into ``<attributes>``, which datumaro and fiftyone read."""
+    bb = voc_bndbox(det.box, width, height, origin)
+    obj = ET.Element("object")
+    for tag, text in (("name", det.label), ("pose", "Unspecified"),
+                      ("truncated", str(voc_truncated(bb, width, height, origin))),
+                      ("difficult", "0"), ("occluded", "0")):
+        ET.SubElement(obj, tag).text = text
+    bndbox = ET.SubElement(obj, "bndbox")
+    for tag, v in zip(("xmin", "ymin", "xmax", "ymax"), bb):
+        ET.SubElement(bndbox, tag).text = str(v)
+    attrs = ET.SubElement(obj, "attributes")
+    for name, value in (("score", det.score), ("objectness", det.objectness)):
+        a = ET.SubElement(attrs, "attribute")
+        ET.SubElement(a, "name").text = name
+        ET.SubElement(a, "value").text = fmt_float(value)
+    return obj
+
+
+def voc_annotation(image: ImageAnnotations, filename: str, origin: str = "one") -> ET.Element:
+    """The ``<annotation>`` root for one image; ``filename`` is the exported image file name."""
+    root = ET.Element("annotation")
+    ET.SubElement(root, "folder").text = IMAGES_DIR
+    ET.SubElement(root, "filename").text = filename
+    size = ET.SubElement(root, "size")
+    ET.SubElement(size, "width").text = str(image.width)
+    ET.SubElement(size, "height").text = str(image.height)
+    ET.SubElement(size, "depth").text = "3"
+    ET.SubElement(root, "segmented").text = "0"
+    for det in image.detections:
+        root.append(voc_object(det, image.width, image.height, origin))
+    return root
+
+
+def voc_labelmap_line(name: str) -> str:
+    """A ``labelmap.txt`` line (``name:color:parts:actions`` with the last three empty)."""
+    if ":" in name or "\n" in name or name.startswith("#"):
+        raise ExportError(f"VOC cannot declare class {name!r}: labelmap.txt splits on ':' and skips '#' lines; "
+                          "leave it out with --classes or use another format")
+    return f"{name}:::\n"
+
+
+# -- reading ground truth --------------------------------------------------------------------
 
 
 def _text(el: ET.Element | None, tag: str) -> str | None:
@@ -62,7 +170,8 @@ def _size(root: ET.Element, where: str) -> tuple[int | None, int | None]:
 
 
 def read_labelmap(path: Path) -> list[str]:
-    """Class names from a datumaro/CVAT ``labelmap.txt`` (first ``:``-separated field per line)."""
+    """Class names from a datumaro/CVAT ``labelmap.txt`` (first ``:``-separated field per line;
+    ``#`` comments and ``background`` skipped)."""
     names = []
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
@@ -76,13 +185,11 @@ def read_labelmap(path: Path) -> list[str]:
 
 def read_voc_xml(xml_path: Path, rel_dir: str = "", origin: str = "one") -> GroundTruthImage:
     """One VOC annotation file as a :class:`GroundTruthImage` (see the module doc for origins)."""
-    if origin not in ORIGINS:
-        raise GroundTruthError(f"VOC origin must be one of {ORIGINS}, got {origin!r}")
+    first_pixel(origin)  # an unknown origin fails before any file is read
     root = xml_root(xml_path, "annotation", "VOC")
     filename = _text(root, "filename") or xml_path.stem
     path = f"{rel_dir}/{filename}" if rel_dir else filename
     width, height = _size(root, str(xml_path))
-    shift = 1.0 if origin == "one" else 0.0
     boxes, labels = [], []
     for i, obj in enumerate(root.findall("object")):
         where = f"{xml_path}: object {i}"
@@ -92,8 +199,7 @@ def read_voc_xml(xml_path: Path, rel_dir: str = "", origin: str = "one") -> Grou
         bnd = obj.find("bndbox")
         if bnd is None:
             raise GroundTruthError(f"{where} ({name}) has no <bndbox>")
-        xmin, ymin, xmax, ymax = (_number(bnd, t, where) for t in ("xmin", "ymin", "xmax", "ymax"))
-        boxes.append((xmin - shift, ymin - shift, xmax, ymax))
+        boxes.append(bndbox_to_box(tuple(_number(bnd, t, where) for t in ("xmin", "ymin", "xmax", "ymax")), origin))
         labels.append(name)
     return GroundTruthImage(path, width, height, tuple(boxes), tuple(labels))
 
@@ -101,7 +207,7 @@ def read_voc_xml(xml_path: Path, rel_dir: str = "", origin: str = "one") -> Grou
 def read_voc(path: str | Path, origin: str = "one") -> GroundTruth:
     """Read a VOC folder (``Annotations/`` inside it) as ground truth."""
     path = Path(path)
-    ann_dir = path / "Annotations"
+    ann_dir = path / ANNOTATIONS_DIR
     if not ann_dir.is_dir():
         raise GroundTruthError(f"{path}: not a Pascal VOC folder (no Annotations/ inside)")
     records = []
@@ -112,6 +218,6 @@ def read_voc(path: str | Path, origin: str = "one") -> GroundTruth:
         raise GroundTruthError(f"{ann_dir}: no .xml annotation files")
     records.sort(key=lambda r: r.path)
     check_unique_paths(records, path)
-    labelmap = path / "labelmap.txt"
+    labelmap = path / LABELMAP
     declared = read_labelmap(labelmap) if labelmap.is_file() else []
     return GroundTruth("voc", path, class_list(declared, records), tuple(records))

@@ -1,17 +1,25 @@
-"""YOLO (Ultralytics layout) ground truth: a folder with ``data.yaml`` and ``labels/``.
+"""YOLO (Ultralytics layout): the format's facts and its ground-truth reader.
 
-``data.yaml`` gives ``names`` (a dict ``{0: name, ...}`` or a list) and the splits (``train``,
-``val``, ``test``: an image folder or a ``.txt`` list of images, relative to the yaml's folder,
-or to ``path`` when given). The label file of ``images/<split>/a/b.jpg`` is
+Layout (FORMATS.md section 3)::
+
+    data.yaml                    train/val: images/<split>; names: {0: name, ...}; no path: key
+    images/<split>/<file>
+    labels/<split>/<stem>.txt    one per image; an empty file means no boxes
+
+A label line is ``class xc yc w h``: the box centre and size in fractions of the image size
+(:func:`autolabel.geometry.xyxy_to_yolo`), 6 decimals, single spaces, exactly 5 columns for
+training (a 6th, the score, is Ultralytics' prediction form only).
+
+Reader: ``data.yaml`` gives ``names`` (a dict ``{0: name, ...}`` or a list) and the splits
+(``train``, ``val``, ``test``: an image folder or a ``.txt`` list of images, relative to the
+yaml's folder, or to ``path`` when given). The label file of ``images/<split>/a/b.jpg`` is
 ``labels/<split>/a/b.txt`` (the last ``images`` folder becomes ``labels``); each file is one
 labelled image, an empty file an image with nothing in it. Without split entries the folder's
-``labels/`` tree is read.
-
-Lines are ``class xc yc w h`` in fractions of the image size; a polygon line
-(``class x1 y1 x2 y2 x3 y3 ...``) counts as its bounding box. The image's path is its path below
-the split's image folder (``a/b.jpg``); when the image file is absent the extension is unknown
-and the path is ``a/b`` (it is then matched to a run image by stem). The boxes stay normalised
-until the image's size is known (:meth:`~autolabel.formats.base.GroundTruthImage.fit_to`).
+``labels/`` tree is read. A polygon line (``class x1 y1 x2 y2 x3 y3 ...``) counts as its bounding
+box. The image's path is its path below the split's image folder (``a/b.jpg``); when the image
+file is absent the extension is unknown and the path is ``a/b`` (it is then matched to a run
+image by stem). The boxes stay normalised until the image's size is known
+(:meth:`~autolabel.formats.base.GroundTruthImage.fit_to`).
 """
 
 from __future__ import annotations
@@ -19,17 +27,49 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+from autolabel.formats.text import fmt_float
+from autolabel.geometry import xyxy_to_yolo, yolo_to_xyxy
+from autolabel.types import Box
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".JPG", ".JPEG", ".PNG")
 SPLIT_KEYS = ("train", "val", "test")
-YAML_NAMES = ("data.yaml", "dataset.yaml")
+DATA_YAML = "data.yaml"
+"""The name CVAT's importer requires; Ultralytics and fiftyone take any."""
+YAML_NAMES = (DATA_YAML, "dataset.yaml")
+IMAGES_DIR = "images"
+LABELS_DIR = "labels"
+"""Ultralytics finds a label file by replacing the last ``images`` folder of the image path with this."""
+
+
+def yolo_line(class_id: int, box: Box, width: int, height: int, score: float | None = None) -> str:
+    """One label line (``\\n``-terminated): ``class xc yc w h`` (+ `` score`` if given), each
+    value with 6 decimals and never in exponent notation (datumaro's probe rejects ``1e-05``)."""
+    fields = [str(class_id)] + [fmt_float(v) for v in xyxy_to_yolo(box, width, height)]
+    if score is not None:
+        fields.append(fmt_float(score))
+    return " ".join(fields) + "\n"
+
+
+def yolo_data_yaml(classes: Sequence[str], split: str) -> str:
+    """``data.yaml`` text: ``train``/``val`` folders and ``names`` as ``{0: name, ...}`` in key
+    order (datumaro takes the values in file order), written with ``yaml.safe_dump``. No
+    ``path:`` key, so Ultralytics and fiftyone resolve the folders next to the file."""
+    data = {
+        "train": f"{IMAGES_DIR}/{split}",
+        "val": f"{IMAGES_DIR}/{split}",
+        "names": {i: c for i, c in enumerate(classes)},
+    }
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+# -- reading ground truth --------------------------------------------------------------------
 
 
 def find_data_yaml(folder: Path) -> Path | None:
@@ -64,8 +104,8 @@ def _to_labels_dir(p: Path) -> Path:
     """Replace the last ``images`` component of ``p`` with ``labels`` (Ultralytics' rule)."""
     parts = list(p.parts)
     for i in range(len(parts) - 1, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
+        if parts[i] == IMAGES_DIR:
+            parts[i] = LABELS_DIR
             return Path(*parts)
     raise GroundTruthError(f"{p}: a YOLO image path needs an 'images' folder to find its labels")
 
@@ -77,7 +117,7 @@ def _find_image(images_dir: Path, rel_stem: str) -> str | None:
     return None
 
 
-def parse_label_file(txt: Path, names: list[str]) -> tuple[tuple[tuple[float, float, float, float], ...], tuple[str, ...]]:
+def parse_label_file(txt: Path, names: list[str]) -> tuple[tuple[Box, ...], tuple[str, ...]]:
     """Normalised ``(x1, y1, x2, y2)`` boxes and class names of one YOLO label file."""
     boxes, labels = [], []
     try:
@@ -96,8 +136,7 @@ def parse_label_file(txt: Path, names: list[str]) -> tuple[tuple[tuple[float, fl
         if not 0 <= cls < len(names):
             raise GroundTruthError(f"{txt}: line {n}: class {cls} is not in data.yaml's names (0..{len(names) - 1})")
         if len(vals) in (4, 5):  # a 6th column is a confidence: ignored
-            xc, yc, w, h = vals[:4]
-            box = (xc - w / 2, yc - h / 2, xc + w / 2, yc + h / 2)
+            box = yolo_to_xyxy(vals[:4], 1.0, 1.0)  # normalised: fit_to scales it
         elif len(vals) >= 6 and len(vals) % 2 == 0:
             xs, ys = vals[0::2], vals[1::2]
             box = (min(xs), min(ys), max(xs), max(ys))
@@ -158,8 +197,8 @@ def read_yolo(path: str | Path) -> GroundTruth:
     names = _names(data, yaml_path)
     base = _base_dir(data, yaml_path.parent)
     sources = _label_sources(data, base)
-    if not sources and (base / "labels").is_dir():
-        sources = [(base / "images", base / "labels", None)]
+    if not sources and (base / LABELS_DIR).is_dir():
+        sources = [(base / IMAGES_DIR, base / LABELS_DIR, None)]
     seen: set[Path] = set()
     records: list[GroundTruthImage] = []
     for images_dir, labels_dir, listed in sources:

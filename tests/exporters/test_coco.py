@@ -1,5 +1,5 @@
-"""COCO exporter: converters table-tested; the export read back by pycocotools (COCO and
-loadRes), fiftyone's COCODetectionDataset and datumaro."""
+"""COCO exporter: the export read back by pycocotools (COCO and loadRes), fiftyone's
+COCODetectionDataset and datumaro (the entries are tested in ``tests/formats/test_coco.py``)."""
 
 from __future__ import annotations
 
@@ -9,43 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from autolabel.types import Detection
-from exporters.coco import coco_annotation, coco_bbox, coco_category, coco_image, coco_result
 from tests.exporters.sample import (IMAGES, RUN_CLASSES, assert_same_boxes, datumaro_boxes, expected_boxes,
                                       fiftyone_boxes)
-
-
-def _det(box, score=0.5, objectness=0.25, label="person"):
-    return Detection(id="a-0", box=box, label=label, score=score, objectness=objectness)
-
-
-@pytest.mark.parametrize("box, bbox", [
-    ((0.0, 0.0, 64.0, 48.0), [0.0, 0.0, 64.0, 48.0]),          # whole image
-    ((10.3, 12.7, 40.9, 30.1), [10.3, 12.7, 30.6, 17.4]),      # float noise rounded away
-    ((5.0, 6.0, 5.5, 6.25), [5.0, 6.0, 0.5, 0.25]),            # sub-pixel box
-])
-def test_coco_bbox_is_xywh(box, bbox):
-    assert coco_bbox(box) == pytest.approx(bbox, abs=1e-9)
-    assert coco_bbox(box)[0] + coco_bbox(box)[2] == pytest.approx(box[2])
-
-
-def test_coco_category_is_one_based():
-    assert coco_category(0, "salt & pepper, shaker") == {"id": 1, "name": "salt & pepper, shaker", "supercategory": ""}
-
-
-def test_coco_image_sizes_are_ints():
-    img = coco_image(3, "cam1/0001.jpg", 64, 48)
-    assert img == {"id": 3, "file_name": "cam1/0001.jpg", "width": 64, "height": 48}
-    assert all(type(img[k]) is int for k in ("id", "width", "height"))
-
-
-def test_coco_annotation_fields():
-    ann = coco_annotation(7, 2, 4, _det((1.0, 2.0, 11.0, 7.0), score=0.875, objectness=0.3))
-    assert ann == {"id": 7, "image_id": 2, "category_id": 4, "bbox": [1.0, 2.0, 10.0, 5.0], "area": 50.0,
-                   "iscrowd": 0, "segmentation": [], "score": 0.875, "objectness": 0.3,
-                   "autolabel_id": "a-0"}
-    assert coco_result(2, 4, _det((1.0, 2.0, 11.0, 7.0), score=0.875)) == {
-        "image_id": 2, "category_id": 4, "bbox": [1.0, 2.0, 10.0, 5.0], "score": 0.875}
 
 
 def test_file_layout_and_ids(exported: Path):

@@ -1,5 +1,6 @@
-"""Label Studio exporter: converters table-tested; tasks and config validated by
-label-studio-sdk's ``LabelInterface`` in its own interpreter (its pins clash with ours).
+"""Label Studio exporter: tasks and config validated by label-studio-sdk's ``LabelInterface``
+in its own interpreter (its pins clash with ours); the converters are tested in
+``tests/formats/test_labelstudio.py``.
 
 The interpreter is ``$AUTOLABEL_LS_PYTHON`` (default ``<repo>/.venv-ls/bin/python``). Without it
 the SDK tests are skipped, or fail when ``$CI`` is set.
@@ -11,61 +12,10 @@ import json
 from pathlib import Path
 from urllib.parse import unquote
 
-import pytest
 
 from autolabel.export import export
-from autolabel.types import Detection, ImageAnnotations
-from exporters.labelstudio import LOCAL_FILES_PREFIX, image_url, ls_config, ls_task, percent_box, region_id
+from autolabel.formats.labelstudio import LOCAL_FILES_URL_PREFIX
 from tests.exporters.sample import IMAGES, RUN_CLASSES, assert_same_boxes, expected_boxes, validate_with_ls_sdk
-
-
-@pytest.mark.parametrize("rel, prefix, url", [
-    ("cam1/0001.jpg", LOCAL_FILES_PREFIX, "/data/local-files/?d=cam1/0001.jpg"),
-    ("img 003.jpg", LOCAL_FILES_PREFIX, "/data/local-files/?d=img%20003.jpg"),
-    ("ünïcode ß/fötö 1+2.jpg", LOCAL_FILES_PREFIX, "/data/local-files/?d=%C3%BCn%C3%AFcode%20%C3%9F/f%C3%B6t%C3%B6%201%2B2.jpg"),
-    ("a&b#c?.jpg", "https://example.org/imgs/", "https://example.org/imgs/a%26b%23c%3F.jpg"),
-])
-def test_image_url(rel, prefix, url):
-    assert image_url(rel, prefix) == url
-
-
-@pytest.mark.parametrize("box, w, h, pct", [
-    ((0.0, 0.0, 320.0, 240.0), 320, 240, {"x": 0.0, "y": 0.0, "width": 100.0, "height": 100.0}),
-    ((80.0, 60.0, 160.0, 240.0), 320, 240, {"x": 25.0, "y": 25.0, "width": 25.0, "height": 75.0}),  # top-left, not centre
-    ((10.3, 12.7, 64.0, 48.0), 64, 48, {"x": 16.09375, "y": 26.458333, "width": 83.90625, "height": 73.541667}),
-])
-def test_percent_box(box, w, h, pct):
-    got = percent_box(box, w, h)
-    assert got == pytest.approx(pct, abs=1e-6)
-    assert got["x"] + got["width"] <= 100.0 and got["y"] + got["height"] <= 100.0
-
-
-@pytest.mark.parametrize("det_id, rid", [
-    ("0001-3", "0001-3"),
-    ("img 003-0", "img_003-0-" + __import__("hashlib").sha1(b"img 003-0").hexdigest()[:8]),
-])
-def test_region_id(det_id, rid):
-    assert region_id(det_id) == rid
-
-
-def test_region_ids_stay_unique():
-    # "a b-0" and "a_b-0" both sanitise to "a_b-0"; the hash keeps them apart.
-    dets = (Detection(id="a b-0", box=(0, 0, 5, 5), label="x", score=0.5, objectness=0.5),
-            Detection(id="a_b-0", box=(1, 1, 5, 5), label="x", score=0.25, objectness=0.5))
-    task = ls_task(ImageAnnotations("a.jpg", 10, 10, dets), "/u", "m1")
-    ids = [r["id"] for r in task["predictions"][0]["result"]]
-    assert len(set(ids)) == 2
-    assert task["predictions"][0]["score"] == 0.25 and task["predictions"][0]["model_version"] == "m1"
-
-
-def test_ls_config_escapes_labels():
-    cfg = ls_config(["salt & pepper, shaker", "jack-o'-lantern"])
-    assert 'value="salt &amp; pepper, shaker"' in cfg
-    import xml.etree.ElementTree as ET
-
-    root = ET.fromstring(cfg)
-    assert [lab.get("value") for lab in root.iter("Label")] == ["salt & pepper, shaker", "jack-o'-lantern"]
-    assert root.find("Image").get("value") == "$image"
 
 
 def _tasks(folder: Path) -> list[dict]:
@@ -77,9 +27,9 @@ def test_tasks_give_back_the_run(exported: Path):
     got = {}
     for t in tasks:
         url = t["data"]["image"]
-        assert url.startswith(LOCAL_FILES_PREFIX) and " " not in url and "+" not in url
+        assert url.startswith(LOCAL_FILES_URL_PREFIX) and " " not in url and "+" not in url
         # relative to Label Studio's document root, the image folder's parent: "<folder>/<path>"
-        folder, path = unquote(url[len(LOCAL_FILES_PREFIX):]).split("/", 1)
+        folder, path = unquote(url[len(LOCAL_FILES_URL_PREFIX):]).split("/", 1)
         assert folder == "images" and path == t["data"]["path"]
         assert (exported / "labelstudio/images" / path).is_file()
         (pred,) = t["predictions"]

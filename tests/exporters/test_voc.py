@@ -1,59 +1,15 @@
-"""VOC exporter: converters table-tested; the export read back by ElementTree, fiftyone's
-VOCDetectionDataset and datumaro (both pixel-origin modes)."""
+"""VOC exporter: the export read back by ElementTree, fiftyone's VOCDetectionDataset and
+datumaro (both pixel-origin modes); the origin rules are tested in ``tests/formats/test_voc.py``."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 
-from autolabel.errors import ExportError
 from autolabel.export import export
-from autolabel.types import Detection, ImageAnnotations
-from exporters.voc import voc_annotation, voc_bndbox, voc_labelmap_line, voc_truncated
 from tests.exporters.sample import (IMAGES, RUN_CLASSES, assert_same_boxes, datumaro_boxes, expected_boxes,
                                       fiftyone_boxes, flat_names, image_root_of, read_names_table)
-
-
-@pytest.mark.parametrize("box, one, zero", [
-    ((0.0, 0.0, 64.0, 48.0), (1, 1, 64, 48), (0, 0, 64, 48)),          # whole image
-    ((0.0, 0.0, 20.5, 15.25), (1, 1, 21, 16), (0, 0, 21, 16)),         # left/top border: never 0 in devkit
-    ((10.3, 12.7, 40.9, 30.1), (11, 13, 41, 31), (10, 12, 41, 31)),
-    ((30.2, 20.6, 64.0, 48.0), (31, 21, 64, 48), (30, 20, 64, 48)),    # right/bottom border: <= W, H
-    ((5.2, 5.2, 5.6, 5.7), (6, 6, 6, 6), (5, 5, 6, 6)),                # sub-pixel box keeps one pixel
-    ((63.5, 47.5, 64.0, 48.0), (64, 48, 64, 48), (63, 47, 64, 48)),    # last pixel
-])
-def test_voc_bndbox(box, one, zero):
-    assert voc_bndbox(box, 64, 48, "one") == one
-    assert voc_bndbox(box, 64, 48, "zero") == zero
-
-
-@pytest.mark.parametrize("bb, origin, expected", [
-    ((1, 5, 10, 20), "one", 1), ((2, 1, 10, 20), "one", 1), ((2, 2, 64, 20), "one", 1),
-    ((2, 2, 10, 48), "one", 1), ((2, 2, 63, 47), "one", 0),
-    ((0, 5, 10, 20), "zero", 1), ((1, 1, 63, 47), "zero", 0), ((1, 1, 64, 47), "zero", 1),
-])
-def test_voc_truncated(bb, origin, expected):
-    assert voc_truncated(bb, 64, 48, origin) == expected
-
-
-def test_voc_annotation_escapes_and_carries_scores():
-    img = ImageAnnotations("a/b & c.jpg", 64, 48, (
-        Detection(id="x-0", box=(0.0, 0.0, 10.0, 10.0), label="salt & pepper, shaker", score=0.125, objectness=0.5),))
-    root = voc_annotation(img, "a__b_&_c.jpg")
-    text = ET.tostring(root, encoding="unicode")
-    assert "salt &amp; pepper, shaker" in text and "a__b_&amp;_c.jpg" in text
-    obj = ET.fromstring(text).find("object")
-    assert obj.findtext("name") == "salt & pepper, shaker"
-    assert {a.findtext("name"): float(a.findtext("value")) for a in obj.iter("attribute")} == {"score": 0.125, "objectness": 0.5}
-    assert [obj.findtext(k) for k in ("truncated", "difficult", "occluded")] == ["1", "0", "0"]
-
-
-def test_voc_labelmap_rejects_colons():
-    assert voc_labelmap_line("salt & pepper, shaker") == "salt & pepper, shaker:::\n"
-    with pytest.raises(ExportError, match="labelmap"):
-        voc_labelmap_line("ratio 1:2")
 
 
 def test_layout_names_and_labelmap(exported: Path):

@@ -1,45 +1,15 @@
-"""YOLO exporter: converters table-tested; the export read back by fiftyone's YOLOv5Dataset
-and datumaro (detected as ``yolo_ultralytics``)."""
+"""YOLO exporter: the export read back by fiftyone's YOLOv5Dataset and datumaro (detected as
+``yolo_ultralytics``); lines and ``data.yaml`` are tested in ``tests/formats/test_yolo.py``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
 from autolabel.export import export
-from exporters.yolo import yolo_data_yaml, yolo_line, yolo_xywhn
 from tests.exporters.sample import (IMAGES, RUN_CLASSES, assert_same_boxes, datumaro_boxes, expected_boxes,
                                     fiftyone_boxes, flat_names, read_names_table)
-
-
-@pytest.mark.parametrize("cls, box, w, h, line", [
-    (0, (0.0, 0.0, 64.0, 48.0), 64, 48, "0 0.500000 0.500000 1.000000 1.000000\n"),      # every border
-    (3, (0.0, 0.0, 16.0, 12.0), 64, 48, "3 0.125000 0.125000 0.250000 0.250000\n"),      # top-left corner
-    (5, (48.0, 36.0, 64.0, 48.0), 64, 48, "5 0.875000 0.875000 0.250000 0.250000\n"),    # bottom-right corner
-    (1, (10.0, 10.0, 10.0001, 10.0001), 100, 100, "1 0.100000 0.100000 0.000001 0.000001\n"),  # never 1e-06
-])
-def test_yolo_line(cls, box, w, h, line):
-    assert yolo_line(cls, box, w, h) == line
-    fields = line.split()
-    assert len(fields) == 5 and all(f.replace(".", "").isdigit() for f in fields)  # datumaro's probe
-
-
-def test_yolo_line_with_score_has_six_columns():
-    assert yolo_line(2, (0.0, 0.0, 32.0, 24.0), 64, 48, score=0.9125) == "2 0.250000 0.250000 0.500000 0.500000 0.912500\n"
-
-
-def test_yolo_xywhn_is_centre_based():
-    assert yolo_xywhn((10.0, 20.0, 30.0, 60.0), 100, 80) == pytest.approx((0.2, 0.5, 0.2, 0.5))
-
-
-def test_data_yaml_names_in_key_order():
-    text = yolo_data_yaml(["b: colon", "salt & pepper, shaker", "jack-o'-lantern", "[x]", "#hash"], "train")
-    data = yaml.safe_load(text)
-    assert "path" not in data
-    assert data["train"] == data["val"] == "images/train"
-    assert list(data["names"].items()) == list(enumerate(["b: colon", "salt & pepper, shaker", "jack-o'-lantern", "[x]", "#hash"]))
 
 
 def test_layout(exported: Path):

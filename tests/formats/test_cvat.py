@@ -1,7 +1,12 @@
+"""CVAT for images 1.1: the elements the exporter writes (table-tested) and the ground-truth reader."""
+
+import xml.etree.ElementTree as ET
+
 import pytest
 
 from autolabel.formats import GroundTruthError
-from autolabel.formats.cvat import read_cvat
+from autolabel.formats.cvat import cvat_box, cvat_image, cvat_label_specs, cvat_meta, read_cvat
+from autolabel.types import Detection, ImageAnnotations
 from tests.formats.conftest import CLASSES, FLAT, NESTED, boxes_of, datumaro_boxes, expected_boxes
 from tests.formats.writers import write_cvat
 
@@ -42,3 +47,62 @@ def test_bad_coordinates_are_named(tmp_path):
     p.write_text('<annotations><image id="0" name="x.jpg"><box label="cat" xtl="one" ytl="1" xbr="5" ybr="5"/></image></annotations>')
     with pytest.raises(GroundTruthError, match=r"a\.xml: image 'x.jpg': attribute xtl must be a number"):
         read_cvat(p)
+
+
+# -- the elements the exporter writes -------------------------------------------------------
+
+
+@pytest.mark.parametrize("box, corners", [
+    ((0.0, 0.0, 320.0, 240.0), ("0.00", "0.00", "320.00", "240.00")),
+    ((10.254, 3.3333, 20.5, 7.125), ("10.25", "3.33", "20.50", "7.12")),
+])
+def test_cvat_box(box, corners):
+    det = Detection(id="a-0", box=box, label="salt & pepper, shaker", score=0.9876, objectness=0.25)
+    el = ET.fromstring(ET.tostring(cvat_box(det)))
+    assert (el.get("xtl"), el.get("ytl"), el.get("xbr"), el.get("ybr")) == corners
+    assert el.get("label") == "salt & pepper, shaker" and el.get("source") == "auto" and el.get("occluded") == "0"
+    assert el.get("rotation") is None
+    assert {a.get("name"): a.text for a in el.findall("attribute")} == {"score": "0.988", "objectness": "0.250"}
+
+
+def test_human_boxes_are_manual():
+    det = Detection(id="a-0", box=(0, 0, 1, 1), label="x", score=1.0, objectness=1.0, source="human")
+    assert cvat_box(det).get("source") == "manual"
+
+
+def test_cvat_image_keeps_relative_name():
+    img = ImageAnnotations("cam1/img 1.jpg", 64, 48)
+    el = cvat_image(3, img)
+    assert (el.get("id"), el.get("name"), el.get("width"), el.get("height")) == ("3", "cam1/img 1.jpg", "64", "48")
+
+
+def test_meta_declares_every_label_with_score_attributes():
+    meta = ET.fromstring(ET.tostring(cvat_meta(["a & b", "c'd"], "task", 2)))
+    labels = meta.findall("task/labels/label")
+    assert [lab.findtext("name") for lab in labels] == ["a & b", "c'd"]
+    for lab in labels:
+        attrs = {a.findtext("name"): (a.findtext("input_type"), a.findtext("values")) for a in lab.iter("attribute")}
+        assert attrs == {"score": ("number", "0\n1\n0.001"), "objectness": ("number", "0\n1\n0.001")}
+    assert meta.findtext("task/size") == "2"
+
+
+def test_label_specs_for_the_raw_editor():
+    specs = cvat_label_specs(["person", "salt & pepper, shaker"])
+    assert [s["name"] for s in specs] == ["person", "salt & pepper, shaker"]
+    assert all(s["type"] == "rectangle" and [a["name"] for a in s["attributes"]] == ["score", "objectness"] for s in specs)
+    assert specs[0]["attributes"][0] == {"name": "score", "mutable": False, "input_type": "number",
+                                         "default_value": "0", "values": ["0", "1", "0.001"]}
+
+
+def test_written_elements_read_back_as_ground_truth(tmp_path):
+    img = ImageAnnotations("cam1/img 1.jpg", 64, 48, (
+        Detection(id="a-0", box=(1.5, 2.25, 30.0, 48.0), label="a & b", score=0.5, objectness=0.5),))
+    root = ET.Element("annotations")
+    root.append(cvat_meta(["a & b", "unused"], "task", 1))
+    root.append(cvat_image(0, img))
+    ET.ElementTree(root).write(tmp_path / "annotations.xml", encoding="utf-8")
+    gt = read_cvat(tmp_path)
+    assert gt.classes == ("a & b", "unused")
+    (rec,) = gt.images
+    assert (rec.path, rec.width, rec.height, rec.labels) == ("cam1/img 1.jpg", 64, 48, ("a & b",))
+    assert rec.boxes == ((1.5, 2.25, 30.0, 48.0),)

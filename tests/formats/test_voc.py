@@ -1,7 +1,16 @@
+"""Pascal VOC: the origin rules both ways, the elements the exporter writes, the ground-truth reader."""
+
+import xml.etree.ElementTree as ET
+
 import pytest
 
+from autolabel.errors import ConfigError, ExportError
 from autolabel.formats import GroundTruthError
-from autolabel.formats.voc import read_voc
+from autolabel.formats.voc import (
+    ORIGINS, bndbox_to_box, first_pixel, read_labelmap, read_voc, read_voc_xml, voc_annotation, voc_bndbox,
+    voc_labelmap_line, voc_truncated,
+)
+from autolabel.types import Detection, ImageAnnotations
 from tests.formats.conftest import CLASSES, FLAT, NESTED, boxes_of, expected_boxes
 from tests.formats.writers import write_voc
 
@@ -64,3 +73,74 @@ def test_bad_files_are_named(tmp_path):
         "<annotation><object><name>x</name><bndbox><xmin>a</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>")
     with pytest.raises(GroundTruthError, match=r"b\.xml: object 0: <xmin> must be a number, got 'a'"):
         read_voc(tmp_path / "voc")
+
+
+# -- the origin rule, both ways, and the elements the exporter writes -----------------------
+
+
+@pytest.mark.parametrize("box, one, zero", [
+    ((0.0, 0.0, 64.0, 48.0), (1, 1, 64, 48), (0, 0, 64, 48)),          # whole image
+    ((0.0, 0.0, 20.5, 15.25), (1, 1, 21, 16), (0, 0, 21, 16)),         # left/top border: never 0 in devkit
+    ((10.3, 12.7, 40.9, 30.1), (11, 13, 41, 31), (10, 12, 41, 31)),
+    ((30.2, 20.6, 64.0, 48.0), (31, 21, 64, 48), (30, 20, 64, 48)),    # right/bottom border: <= W, H
+    ((5.2, 5.2, 5.6, 5.7), (6, 6, 6, 6), (5, 5, 6, 6)),                # sub-pixel box keeps one pixel
+    ((63.5, 47.5, 64.0, 48.0), (64, 48, 64, 48), (63, 47, 64, 48)),    # last pixel
+])
+def test_voc_bndbox(box, one, zero):
+    assert voc_bndbox(box, 64, 48, "one") == one
+    assert voc_bndbox(box, 64, 48, "zero") == zero
+
+
+@pytest.mark.parametrize("bb, origin, expected", [
+    ((1, 5, 10, 20), "one", 1), ((2, 1, 10, 20), "one", 1), ((2, 2, 64, 20), "one", 1),
+    ((2, 2, 10, 48), "one", 1), ((2, 2, 63, 47), "one", 0),
+    ((0, 5, 10, 20), "zero", 1), ((1, 1, 63, 47), "zero", 0), ((1, 1, 64, 47), "zero", 1),
+])
+def test_voc_truncated(bb, origin, expected):
+    assert voc_truncated(bb, 64, 48, origin) == expected
+
+
+def test_voc_annotation_escapes_and_carries_scores():
+    img = ImageAnnotations("a/b & c.jpg", 64, 48, (
+        Detection(id="x-0", box=(0.0, 0.0, 10.0, 10.0), label="salt & pepper, shaker", score=0.125, objectness=0.5),))
+    root = voc_annotation(img, "a__b_&_c.jpg")
+    text = ET.tostring(root, encoding="unicode")
+    assert "salt &amp; pepper, shaker" in text and "a__b_&amp;_c.jpg" in text
+    obj = ET.fromstring(text).find("object")
+    assert obj.findtext("name") == "salt & pepper, shaker"
+    assert {a.findtext("name"): float(a.findtext("value")) for a in obj.iter("attribute")} == {"score": 0.125, "objectness": 0.5}
+    assert [obj.findtext(k) for k in ("truncated", "difficult", "occluded")] == ["1", "0", "0"]
+
+
+def test_voc_labelmap_rejects_colons():
+    assert voc_labelmap_line("salt & pepper, shaker") == "salt & pepper, shaker:::\n"
+    with pytest.raises(ExportError, match="labelmap"):
+        voc_labelmap_line("ratio 1:2")
+
+
+def test_first_pixel_names_the_origin():
+    assert [first_pixel(o) for o in ORIGINS] == [1, 0]
+    with pytest.raises(ConfigError, match="origin"):
+        first_pixel("two")
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+@pytest.mark.parametrize("box", [(0.0, 0.0, 64.0, 48.0), (10.3, 12.7, 40.9, 30.1), (5.2, 5.2, 5.6, 5.7), (63.5, 47.5, 64.0, 48.0)])
+def test_written_bndbox_reads_back_as_the_pixels_the_box_touches(box, origin):
+    back = bndbox_to_box(voc_bndbox(box, 64, 48, origin), origin)
+    assert back[0] <= box[0] < back[0] + 1 and back[1] <= box[1] < back[1] + 1
+    assert back[2] - 1 < box[2] <= back[2] and back[3] - 1 < box[3] <= back[3]
+
+
+def test_written_annotation_and_labelmap_read_back_as_ground_truth(tmp_path):
+    img = ImageAnnotations("a/b & c.jpg", 64, 48, (
+        Detection(id="x-0", box=(0.0, 0.0, 10.0, 10.0), label="salt & pepper, shaker", score=0.125, objectness=0.5),))
+    for origin in ORIGINS:
+        xml = tmp_path / f"{origin}.xml"
+        ET.ElementTree(voc_annotation(img, "a__b_&_c.jpg", origin)).write(xml, encoding="utf-8")
+        rec = read_voc_xml(xml, origin=origin)
+        assert (rec.path, rec.width, rec.height, rec.labels) == ("a__b_&_c.jpg", 64, 48, ("salt & pepper, shaker",))
+        assert rec.boxes == ((0.0, 0.0, 10.0, 10.0),)
+    labelmap = tmp_path / "labelmap.txt"
+    labelmap.write_text("".join(voc_labelmap_line(c) for c in ("person", "salt & pepper, shaker")), encoding="utf-8")
+    assert read_labelmap(labelmap) == ["person", "salt & pepper, shaker"]

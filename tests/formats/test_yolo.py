@@ -1,8 +1,11 @@
+"""YOLO: label lines and ``data.yaml`` as the exporter writes them (table-tested) and the
+ground-truth reader."""
+
 import pytest
 import yaml
 
 from autolabel.formats import GroundTruthError
-from autolabel.formats.yolo import read_yolo
+from autolabel.formats.yolo import parse_label_file, read_yolo, yolo_data_yaml, yolo_line
 from tests.formats.conftest import CLASSES, FLAT, NESTED, boxes_of, datumaro_boxes, expected_boxes
 from tests.formats.writers import write_yolo
 
@@ -71,3 +74,44 @@ def test_no_label_files_is_an_error(tmp_path):
     (tmp_path / "images" / "train").mkdir(parents=True)
     with pytest.raises(GroundTruthError, match="no YOLO label files found"):
         read_yolo(tmp_path)
+
+
+# -- what the exporter writes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls, box, w, h, line", [
+    (0, (0.0, 0.0, 64.0, 48.0), 64, 48, "0 0.500000 0.500000 1.000000 1.000000\n"),      # every border
+    (3, (0.0, 0.0, 16.0, 12.0), 64, 48, "3 0.125000 0.125000 0.250000 0.250000\n"),      # top-left corner
+    (5, (48.0, 36.0, 64.0, 48.0), 64, 48, "5 0.875000 0.875000 0.250000 0.250000\n"),    # bottom-right corner
+    (1, (10.0, 10.0, 10.0001, 10.0001), 100, 100, "1 0.100000 0.100000 0.000001 0.000001\n"),  # never 1e-06
+])
+def test_yolo_line(cls, box, w, h, line):
+    assert yolo_line(cls, box, w, h) == line
+    fields = line.split()
+    assert len(fields) == 5 and all(f.replace(".", "").isdigit() for f in fields)  # datumaro's probe
+
+
+def test_yolo_line_with_score_has_six_columns():
+    assert yolo_line(2, (0.0, 0.0, 32.0, 24.0), 64, 48, score=0.9125) == "2 0.250000 0.250000 0.500000 0.500000 0.912500\n"
+
+
+def test_yolo_line_is_centre_based():
+    assert yolo_line(0, (10.0, 20.0, 30.0, 60.0), 100, 80) == "0 0.200000 0.500000 0.200000 0.500000\n"
+
+
+def test_data_yaml_names_in_key_order():
+    text = yolo_data_yaml(["b: colon", "salt & pepper, shaker", "jack-o'-lantern", "[x]", "#hash"], "train")
+    data = yaml.safe_load(text)
+    assert "path" not in data
+    assert data["train"] == data["val"] == "images/train"
+    assert list(data["names"].items()) == list(enumerate(["b: colon", "salt & pepper, shaker", "jack-o'-lantern", "[x]", "#hash"]))
+
+
+def test_written_lines_read_back_as_the_same_boxes(tmp_path):
+    boxes = [(0.0, 0.0, 64.0, 48.0), (10.5, 12.25, 40.0, 30.0)]
+    txt = tmp_path / "a.txt"
+    txt.write_text(yolo_line(1, boxes[0], 64, 48) + yolo_line(0, boxes[1], 64, 48, score=0.5), encoding="utf-8")
+    got, labels = parse_label_file(txt, ["person", "dog"])
+    assert labels == ("dog", "person")
+    for (x1, y1, x2, y2), want in zip(got, boxes):
+        assert (x1 * 64, y1 * 48, x2 * 64, y2 * 48) == pytest.approx(want, abs=1e-4)  # 6 decimals

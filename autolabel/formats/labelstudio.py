@@ -1,0 +1,211 @@
+"""Label Studio: the format's facts, shared by the exporter (tasks with predictions) and the
+import of a reviewed project (:mod:`autolabel.labelstudio_import`).
+
+Tasks (FORMATS.md section 5): one per image, ``{"data": {"image": URL, "path": run path},
+"predictions": [{"model_version", "score", "result": [...]}]}``. Each result item is a
+``rectanglelabels`` region whose ``value`` holds percentages of the displayed image: ``x``/``y``
+the top-left corner, ``width``/``height`` the size, ``rotation`` degrees clockwise about the
+top-left corner. The labeling config names the controls: ``<Image name="image"
+value="$image">`` and ``<RectangleLabels name="label" toName="image">``.
+
+Image URLs: Label Studio serves Local Storage files under :data:`LOCAL_FILES_ENDPOINT`, the file
+named by the ``d`` query parameter relative to ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``; an
+image URL is :data:`LOCAL_FILES_URL_PREFIX` + the percent-encoded path (:func:`image_url`).
+Label Studio refuses a storage whose path is the document root itself, so the default prefix
+names the image folder (:func:`default_url_prefix`).
+
+Region ids: :func:`region_id` turns a detection id into the region id the exporter writes and
+the import looks for; Label Studio may append ``#suffix`` to ids it rewrites
+(:func:`clean_region_id`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from autolabel.formats.names import digest
+from autolabel.formats.text import label_color
+from autolabel.geometry import clip_box, percent_to_xyxy, xyxy_to_percent
+from autolabel.types import Box, Detection, ImageAnnotations
+
+LOCAL_FILES_ENDPOINT = "/data/local-files/"
+"""The URL path under which Label Studio serves files of a Local Storage."""
+LOCAL_FILES_URL_PREFIX = LOCAL_FILES_ENDPOINT + "?d="
+"""Prefix of a local-files image URL; the percent-encoded path below the document root follows."""
+FROM_NAME = "label"
+"""``name`` of the ``RectangleLabels`` control (``from_name`` of every region)."""
+TO_NAME = "image"
+"""``name`` of the ``Image`` object (``to_name`` of every region)."""
+DATA_KEY = "image"
+"""Task ``data`` key of the image URL (``<Image value="$image">``)."""
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+# -- image URLs ------------------------------------------------------------------------------
+
+
+def image_url(relpath: str, prefix: str = LOCAL_FILES_URL_PREFIX) -> str:
+    """``prefix`` + ``relpath`` percent-encoded (UTF-8; ``/`` kept; space -> ``%20``,
+    ``+`` -> ``%2B``, so Label Studio's ``d=`` parameter decodes back to the exact path)."""
+    return prefix + quote(relpath, safe="/")
+
+
+def default_url_prefix(image_root: Path) -> str:
+    """``/data/local-files/?d=<image folder name>/``: URLs relative to the folder's parent, which
+    is the document root Label Studio needs (it refuses a storage at the document root itself)."""
+    name = Path(image_root).name
+    return LOCAL_FILES_URL_PREFIX + (quote(name, safe="") + "/" if name else "")
+
+
+def url_to_relpath(url: str) -> str:
+    """The file path a Label Studio image URL points at, ``/``-separated, without a leading ``/``.
+
+    ``/data/local-files/?d=images/a%20b.jpg`` -> ``images/a b.jpg`` (``d`` is decoded like a
+    query value, so ``+`` is a space); ``https://host/x/y.jpg?sig=..`` -> ``x/y.jpg``;
+    ``s3://bucket/k/y.jpg`` -> ``k/y.jpg``; a bare path is returned unquoted.
+    """
+    url = url.strip()
+    parts = urlsplit(url)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if "d" in query and query["d"]:
+        path = query["d"][0]
+    elif parts.scheme or parts.netloc:
+        path = unquote(parts.path)
+    else:
+        path = unquote(parts.path or url)
+    return path.replace("\\", "/").lstrip("/")
+
+
+# -- region ids ------------------------------------------------------------------------------
+
+
+def region_id(detection_id: str) -> str:
+    """The Label Studio region id of a detection id.
+
+    The id itself when it is made of letters, digits, ``_`` and ``-`` (the pipeline's
+    ``<stem>-<n>`` ids usually are); else those characters kept (others become ``_``) plus
+    ``-`` and the first 8 hex digits of the id's SHA-1, so different detection ids never share
+    a region id. Never contains ``#``, which Label Studio rewrites.
+    """
+    if _SAFE_ID.match(detection_id):
+        return detection_id
+    clean = re.sub(r"[^A-Za-z0-9_-]", "_", detection_id)
+    return f"{clean}-{digest(detection_id, 8)}"
+
+
+def clean_region_id(region_id: Any) -> str | None:
+    """A region id without the ``#suffix`` Label Studio may rewrite; ``None`` if absent."""
+    if region_id is None:
+        return None
+    s = str(region_id).split("#", 1)[0]
+    return s or None
+
+
+# -- boxes -----------------------------------------------------------------------------------
+
+
+def percent_box(box: Box, width: int, height: int) -> dict[str, float]:
+    """``(x1, y1, x2, y2)`` px -> ``{"x", "y", "width", "height"}`` in percent of the image
+    (top-left corner). The box is clipped to the image first; each value is in [0, 100] and
+    ``x + width <= 100`` also after rounding (Label Studio's SDK rejects a region outside)."""
+    px, py, pw, ph = xyxy_to_percent(clip_box(box, width, height), width, height)
+    x = min(max(px, 0.0), 100.0)
+    y = min(max(py, 0.0), 100.0)
+    w = min(max(pw, 0.0), 100.0 - x)
+    h = min(max(ph, 0.0), 100.0 - y)
+    return {"x": x, "y": y, "width": w, "height": h}
+
+
+def percent_to_box(value: Mapping[str, Any], width: int, height: int) -> tuple[Box, bool]:
+    """Pixel box ``(x1, y1, x2, y2)`` of a Label Studio rectangle ``value`` (percent, top-left corner).
+
+    Returns ``(box, rotated)``. A rotated rectangle (``rotation`` degrees clockwise about its
+    top-left corner) is replaced by the axis-aligned box around its four corners. The box is
+    not clipped here.
+
+    Raises:
+        ValueError: ``x``, ``y``, ``width`` or ``height`` missing or not finite.
+    """
+    try:
+        x, y, w, h = (float(value[k]) for k in ("x", "y", "width", "height"))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"rectangle needs numeric x, y, width, height; got {dict(value)!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise ValueError(f"rectangle has a non-finite value: {dict(value)!r}")
+    box = percent_to_xyxy((x, y, w, h), width, height)
+    angle = float(value.get("rotation") or 0.0) % 360.0
+    if angle == 0.0:
+        return box, False
+    x1, y1 = box[0], box[1]
+    _, _, pw, ph = percent_to_xyxy((0.0, 0.0, w, h), width, height)  # the size in pixels
+    t = math.radians(angle)
+    c, s = math.cos(t), math.sin(t)
+    xs, ys = [], []
+    for dx, dy in ((0.0, 0.0), (pw, 0.0), (pw, ph), (0.0, ph)):
+        # y points down, so a positive angle turns clockwise on screen
+        xs.append(x1 + dx * c - dy * s)
+        ys.append(y1 + dx * s + dy * c)
+    return (min(xs), min(ys), max(xs), max(ys)), True
+
+
+# -- tasks and config ------------------------------------------------------------------------
+
+
+def ls_region(det: Detection, width: int, height: int) -> dict[str, Any]:
+    """One ``rectanglelabels`` result for a detection (label unescaped: escaping is the
+    config XML's business)."""
+    value: dict[str, Any] = percent_box(det.box, width, height)
+    value["rotation"] = 0
+    value["rectanglelabels"] = [det.label]
+    return {
+        "id": region_id(det.id),
+        "type": "rectanglelabels",
+        "from_name": FROM_NAME,
+        "to_name": TO_NAME,
+        "original_width": width,
+        "original_height": height,
+        "image_rotation": 0,
+        "value": value,
+        "score": det.score,
+        "meta": {"objectness": det.objectness},
+    }
+
+
+def ls_task(image: ImageAnnotations, url: str, model_version: str) -> dict[str, Any]:
+    """One task: the image URL (plus its run path) and one prediction with every box.
+
+    Region ids are unique within the task; the prediction's ``score`` is the lowest region
+    score (so sorting the Data Manager by prediction score shows the doubtful images first).
+    """
+    result = []
+    used: set[str] = set()
+    for det in image.detections:
+        region = ls_region(det, image.width, image.height)
+        rid, n = region["id"], 1
+        while rid in used:  # only if two sanitised ids collide; stays deterministic
+            rid, n = f"{region['id']}_{n}", n + 1
+        region["id"] = rid
+        used.add(rid)
+        result.append(region)
+    prediction: dict[str, Any] = {"model_version": model_version}
+    if result:
+        prediction["score"] = min(d.score for d in image.detections)
+    prediction["result"] = result
+    return {"data": {DATA_KEY: url, "path": image.path}, "predictions": [prediction]}
+
+
+def ls_config(classes: Sequence[str]) -> str:
+    """The labeling config XML: an Image ``$image`` and RectangleLabels with every class."""
+    view = ET.Element("View")
+    ET.SubElement(view, "Image", {"name": TO_NAME, "value": f"${DATA_KEY}"})
+    rl = ET.SubElement(view, "RectangleLabels", {"name": FROM_NAME, "toName": TO_NAME})
+    for i, c in enumerate(classes):
+        ET.SubElement(rl, "Label", {"value": c, "background": label_color(i)})
+    ET.indent(view)
+    return ET.tostring(view, encoding="unicode") + "\n"
