@@ -192,6 +192,7 @@ def run_bench(
         work_dir: where synthetic images and the run go (a temporary folder by default).
         measure_peak: measure the matmul peaks (about 2 s).
     """
+    from autolabel.engines.local import annotate
     from autolabel.intake import find_images
     from autolabel.pipeline import Annotator
 
@@ -239,7 +240,7 @@ def run_bench(
             if done["n"] == rss_checkpoint:
                 rss[f"peak_after_{rss_checkpoint}_mb"] = vm_hwm_mb()
 
-        summary = ann.annotate(source.root, run_dir, progress=progress)
+        summary = annotate(cfg, source.root, run_dir, progress=progress, annotator=ann)
         # The peak over the whole run is at least the checkpoint's (VmHWM can read a hair lower
         # after the kernel trims pages).
         rss["peak_end_mb"] = max(vm_hwm_mb(), rss.get(f"peak_after_{rss_checkpoint}_mb", 0.0))
