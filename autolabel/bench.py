@@ -28,7 +28,7 @@ import platform
 import resource
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -136,16 +136,147 @@ def synthetic_images(folder: Path, n: int, size: tuple[int, int], seed: int = 0)
 
 
 @dataclass
-class BenchResult:
-    """The numbers of one benchmark run (``to_dict`` for JSON)."""
+class BenchSettings:
+    """What was measured, where: models, device, sizes, versions."""
 
-    data: dict[str, Any]
+    extractor: str
+    classifier: str
+    weights: dict[str, str]
+    """Weight source per role (``extractor``, ``classifier``)."""
+    device: str
+    device_name: str
+    precision: str
+    threads: int
+    batch_size: int
+    image_batch: int
+    workers: int
+    max_side: int
+    num_seeds: int
+    max_boxes: int
+    images: str
+    """The folder of images measured."""
+    image_count: int
+    image_size: list[int]
+    """``[width, height]`` of the first readable image, in pixels."""
+    grid_hw: list[int]
+    """Patch grid ``[h, w]`` of that image, height first."""
+    torch: str
+    python: str
+    cpu_count: int | None
+
+
+@dataclass
+class StageTime:
+    """One pipeline stage: seconds in it, share of the wall time, how many calls/items."""
+
+    seconds: float
+    share: float
+    count: int
+
+
+@dataclass
+class FlopReport:
+    """Model work (GFLOP per image / per crop) and achieved rates (GFLOP/s)."""
+
+    extractor_per_image: float
+    classifier_per_crop: float
+    model_stages_gflop_per_second: float
+    extractor_gflop_per_second: float
+    classifier_gflop_per_second: float
+    matmul_peak: dict[str, float] = field(default_factory=dict)
+    """``fp32`` and ``bf16`` matmul GFLOP/s measured here; empty when not measured."""
+
+    @property
+    def model_stages_share_of_bf16_peak(self) -> float | None:
+        bf16 = self.matmul_peak.get("bf16")
+        return self.model_stages_gflop_per_second / bf16 if bf16 else None
 
     def to_dict(self) -> dict[str, Any]:
-        return self.data
+        d = asdict(self)
+        if self.model_stages_share_of_bf16_peak is not None:
+            d["model_stages_share_of_bf16_peak"] = self.model_stages_share_of_bf16_peak
+        return d
 
 
-def _baseline(kind: str, cfg: PipelineConfig, root: Path, paths: list[str], limit: int) -> dict[str, Any]:
+@dataclass
+class BaselineReport:
+    """The reference loop of the original design on the same images and models."""
+
+    kind: str
+    """``original`` or ``fixed``."""
+    images: int
+    seconds: float
+    images_per_second: float
+    speedup: float | None = None
+    """This run's images/s over the baseline's."""
+    speedup_ceiling: float | None = None
+    """The most any implementation could gain here (see :func:`speedup_ceiling`); None when
+    no matmul peak was measured."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.speedup_ceiling is None:
+            del d["speedup_ceiling"]
+        return d
+
+
+@dataclass
+class BenchReport:
+    """The numbers of one benchmark run; :meth:`to_dict` is the ``--json`` output."""
+
+    settings: BenchSettings
+    images_per_second: float
+    seconds_per_image: float
+    wall_seconds: float
+    model_build_seconds: float
+    boxes: int
+    crops_per_image: float
+    stages: dict[str, StageTime]
+    gflops: FlopReport
+    memory: dict[str, float]
+    """Peak RSS in MiB: ``start_mb``, ``peak_after_<n>_mb``, ``peak_end_mb``."""
+    discovery_share: float
+    """Share of the wall time spent in discovery."""
+    baseline: BaselineReport | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "settings": asdict(self.settings),
+            "images_per_second": self.images_per_second,
+            "seconds_per_image": self.seconds_per_image,
+            "wall_seconds": self.wall_seconds,
+            "model_build_seconds": self.model_build_seconds,
+            "boxes": self.boxes,
+            "crops_per_image": self.crops_per_image,
+            "stages": {k: asdict(v) for k, v in self.stages.items()},
+            "gflops": self.gflops.to_dict(),
+            "memory": dict(self.memory),
+            "discovery_share": self.discovery_share,
+        }
+        if self.baseline is not None:
+            d["baseline"] = self.baseline.to_dict()
+        return d
+
+
+@dataclass
+class AgreementReport:
+    """bf16 against fp32 on the same images, box by box (see :func:`precision_agreement`)."""
+
+    images: int
+    boxes_fp32: int
+    boxes_bf16: int
+    box_agreement: float
+    """Share of the fp32 boxes that a bf16 box overlaps with IoU >= ``iou_threshold``."""
+    label_agreement: float
+    """Share of the fp32 boxes whose agreeing bf16 box has the same top-1 label."""
+    max_score_diff: float
+    iou_threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _baseline(kind: str, cfg: PipelineConfig, root: Path, paths: list[str], limit: int) -> BaselineReport:
     """The original application's loop: fp32, crops one at a time (and the classifier
     rebuilt for every box when ``kind == 'original'``). Returns images/s on ``limit`` images.
 
@@ -167,7 +298,7 @@ def _baseline(kind: str, cfg: PipelineConfig, root: Path, paths: list[str], limi
                 build_model(cfg.classifier, cfg.classifier_weights, "classifier", device)
         n += 1
     dt = time.perf_counter() - t0
-    return {"kind": kind, "images": n, "seconds": dt, "images_per_second": n / dt if dt else 0.0}
+    return BaselineReport(kind, n, dt, n / dt if dt else 0.0)
 
 
 def run_bench(
@@ -180,7 +311,7 @@ def run_bench(
     rss_checkpoint: int = 50,
     work_dir: Path | None = None,
     measure_peak: bool = True,
-) -> BenchResult:
+) -> BenchReport:
     """Run the pipeline on ``images`` (or ``synthetic`` generated images of ``size``) and measure.
 
     Args:
@@ -192,6 +323,7 @@ def run_bench(
         work_dir: where synthetic images and the run go (a temporary folder by default).
         measure_peak: measure the matmul peaks (about 2 s).
     """
+    from autolabel.engines.local import annotate
     from autolabel.intake import find_images
     from autolabel.pipeline import Annotator
 
@@ -239,7 +371,7 @@ def run_bench(
             if done["n"] == rss_checkpoint:
                 rss[f"peak_after_{rss_checkpoint}_mb"] = vm_hwm_mb()
 
-        summary = ann.annotate(source.root, run_dir, progress=progress)
+        summary = annotate(cfg, source.root, run_dir, progress=progress, annotator=ann)
         # The peak over the whole run is at least the checkpoint's (VmHWM can read a hair lower
         # after the kernel trims pages).
         rss["peak_end_mb"] = max(vm_hwm_mb(), rss.get(f"peak_after_{rss_checkpoint}_mb", 0.0))
@@ -256,46 +388,45 @@ def run_bench(
                 "fp32": matmul_peak(torch.float32, device),
                 "bf16": matmul_peak(torch.bfloat16, device),
             }
-        data: dict[str, Any] = {
-            "settings": {
-                "extractor": cfg.extractor, "classifier": cfg.classifier,
-                "weights": {"extractor": models.extractor.weights, "classifier": models.classifier.weights},
-                "device": str(device), "device_name": _device_name(device), "precision": models.precision,
-                "threads": torch.get_num_threads(), "batch_size": cfg.batch_size, "image_batch": cfg.image_batch,
-                "workers": cfg.workers, "max_side": cfg.max_side, "num_seeds": cfg.num_seeds, "max_boxes": cfg.max_boxes,
-                "images": str(images), "image_count": n, "image_size": [first.width, first.height],
-                "grid_hw": list(rz.grid), "torch": torch.__version__, "python": platform.python_version(),
-                "cpu_count": os.cpu_count(),
-            },
-            "images_per_second": n / wall if wall else 0.0,
-            "seconds_per_image": wall / n if n else 0.0,
-            "wall_seconds": wall,
-            "model_build_seconds": build_s,
-            "boxes": summary.boxes,
-            "crops_per_image": crops / n if n else 0.0,
-            "stages": {k: {"seconds": v, "share": v / wall if wall else 0.0, "count": counts.get(k, 0)} for k, v in sorted(st.items())},
-            "gflops": {
-                "extractor_per_image": ex_gflop,
-                "classifier_per_crop": clf_gflop,
-                "model_stages_gflop_per_second": model_gflop / model_s if model_s else 0.0,
-                "extractor_gflop_per_second": ex_gflop * counts.get("extractor", 0) / st["extractor"] if st.get("extractor") else 0.0,
-                "classifier_gflop_per_second": clf_gflop * crops / st["classify"] if st.get("classify") else 0.0,
-                "matmul_peak": peaks,
-            },
-            "memory": rss,
-        }
-        if peaks:
-            data["gflops"]["model_stages_share_of_bf16_peak"] = data["gflops"]["model_stages_gflop_per_second"] / peaks["bf16"]
-        disc = st.get("discovery", 0.0)
-        data["discovery_share"] = disc / wall if wall else 0.0
+        settings = BenchSettings(
+            extractor=cfg.extractor, classifier=cfg.classifier,
+            weights={"extractor": models.extractor.weights, "classifier": models.classifier.weights},
+            device=str(device), device_name=_device_name(device), precision=models.precision,
+            threads=torch.get_num_threads(), batch_size=cfg.batch_size, image_batch=cfg.image_batch,
+            workers=cfg.workers, max_side=cfg.max_side, num_seeds=cfg.num_seeds, max_boxes=cfg.max_boxes,
+            images=str(images), image_count=n, image_size=[first.width, first.height],
+            grid_hw=list(rz.grid), torch=torch.__version__, python=platform.python_version(),
+            cpu_count=os.cpu_count(),
+        )
+        flops = FlopReport(
+            extractor_per_image=ex_gflop,
+            classifier_per_crop=clf_gflop,
+            model_stages_gflop_per_second=model_gflop / model_s if model_s else 0.0,
+            extractor_gflop_per_second=ex_gflop * counts.get("extractor", 0) / st["extractor"] if st.get("extractor") else 0.0,
+            classifier_gflop_per_second=clf_gflop * crops / st["classify"] if st.get("classify") else 0.0,
+            matmul_peak=peaks,
+        )
+        report = BenchReport(
+            settings=settings,
+            images_per_second=n / wall if wall else 0.0,
+            seconds_per_image=wall / n if n else 0.0,
+            wall_seconds=wall,
+            model_build_seconds=build_s,
+            boxes=summary.boxes,
+            crops_per_image=crops / n if n else 0.0,
+            stages={k: StageTime(v, v / wall if wall else 0.0, counts.get(k, 0)) for k, v in sorted(st.items())},
+            gflops=flops,
+            memory=rss,
+            discovery_share=st.get("discovery", 0.0) / wall if wall else 0.0,
+        )
         if baseline:
             b = _baseline(baseline, cfg, source.root, list(source.paths), baseline_images)
-            b["speedup"] = data["images_per_second"] / b["images_per_second"] if b["images_per_second"] else None
-            if peaks and b["images_per_second"]:
-                b["speedup_ceiling"] = speedup_ceiling(
-                    1.0 / b["images_per_second"], ex_gflop + clf_gflop * data["crops_per_image"], max(peaks.values()))
-            data["baseline"] = b
-        return BenchResult(data)
+            b.speedup = report.images_per_second / b.images_per_second if b.images_per_second else None
+            if peaks and b.images_per_second:
+                b.speedup_ceiling = speedup_ceiling(
+                    1.0 / b.images_per_second, ex_gflop + clf_gflop * report.crops_per_image, max(peaks.values()))
+            report.baseline = b
+        return report
     finally:
         if tmp:
             tmp.cleanup()
@@ -341,52 +472,15 @@ def _device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-def format_report(r: BenchResult) -> str:
-    """A readable multi-line report of a :class:`BenchResult`."""
-    d = r.data
-    s = d["settings"]
-    g = d["gflops"]
-    lines = [
-        f"{s['extractor']} + {s['classifier']} on {s['device']} ({s['device_name']}), {s['precision']}, "
-        f"{s['threads']} threads; {s['image_count']} images of {s['image_size'][0]}x{s['image_size'][1]} (grid {s['grid_hw'][0]}x{s['grid_hw'][1]})",
-        f"  images/s: {d['images_per_second']:.2f}  ({d['seconds_per_image'] * 1000:.0f} ms/image, "
-        f"{d['crops_per_image']:.1f} crops/image, {d['boxes']} boxes)",
-        "  stages (s, share of wall time):",
-    ]
-    for k, v in d["stages"].items():
-        lines.append(f"    {k:<12} {v['seconds']:8.2f}  {v['share'] * 100:5.1f}%  ({v['count']})")
-    lines.append(f"  discovery share: {d['discovery_share'] * 100:.1f}%")
-    lines.append(
-        f"  work: extractor {g['extractor_per_image']:.1f} GFLOP/image, classifier {g['classifier_per_crop']:.1f} GFLOP/crop; "
-        f"achieved {g['model_stages_gflop_per_second']:.0f} GFLOP/s in model stages "
-        f"(extractor {g['extractor_gflop_per_second']:.0f}, classifier {g['classifier_gflop_per_second']:.0f})"
-    )
-    if g["matmul_peak"]:
-        lines.append(
-            f"  matmul peak here: fp32 {g['matmul_peak']['fp32']:.0f} GFLOP/s, bf16 {g['matmul_peak']['bf16']:.0f} GFLOP/s; "
-            f"model stages at {g.get('model_stages_share_of_bf16_peak', 0) * 100:.0f}% of the bf16 peak"
-        )
-    m = d["memory"]
-    lines.append("  peak RSS: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in m.items()))
-    if "baseline" in d:
-        b = d["baseline"]
-        lines.append(
-            f"  baseline '{b['kind']}': {b['images_per_second']:.3f} images/s on {b['images']} images; "
-            f"speed-up {b['speedup']:.1f}x"
-            + (f" (ceiling {b['speedup_ceiling']:.1f}x: all of this run's GFLOP at the matmul peak)" if "speedup_ceiling" in b else "")
-        )
-    return "\n".join(lines)
-
-
-def precision_agreement(cfg: PipelineConfig, images: Path, iou_threshold: float = 0.9) -> dict[str, Any]:
+def precision_agreement(cfg: PipelineConfig, images: Path, iou_threshold: float = 0.9) -> AgreementReport:
     """Run ``images`` in fp32 and in bf16 and compare the results box by box.
 
     A fp32 box *agrees* if a bf16 box of the same image overlaps it with IoU >= ``iou_threshold``;
     its label agrees if that box also has the same top-1 label.
 
     Returns:
-        ``boxes_fp32``, ``boxes_bf16``, ``box_agreement`` and ``label_agreement`` (shares of the
-        fp32 boxes), ``max_score_diff`` over agreeing boxes.
+        Box counts, ``box_agreement`` and ``label_agreement`` (shares of the fp32 boxes), and
+        ``max_score_diff`` over agreeing boxes.
     """
     from autolabel.geometry import box_iou
     from autolabel.intake import find_images
@@ -415,12 +509,12 @@ def precision_agreement(cfg: PipelineConfig, images: Path, iou_threshold: float 
                 if b.detections[j].label == d.label:
                     label_ok += 1
                     max_diff = max(max_diff, abs(b.detections[j].score - d.score))
-    return {
-        "images": len(runs["fp32"]),
-        "boxes_fp32": n32,
-        "boxes_bf16": n16,
-        "box_agreement": box_ok / n32 if n32 else 1.0,
-        "label_agreement": label_ok / n32 if n32 else 1.0,
-        "max_score_diff": max_diff,
-        "iou_threshold": iou_threshold,
-    }
+    return AgreementReport(
+        images=len(runs["fp32"]),
+        boxes_fp32=n32,
+        boxes_bf16=n16,
+        box_agreement=box_ok / n32 if n32 else 1.0,
+        label_agreement=label_ok / n32 if n32 else 1.0,
+        max_score_diff=max_diff,
+        iou_threshold=iou_threshold,
+    )

@@ -7,13 +7,17 @@ normalise). Crops of many images share batches.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from PIL import Image
 
-from autolabel.models import BuiltModel
+from autolabel.errors import ModelError
+from autolabel.models import BuiltModel, head_classes
 from autolabel.types import Box
+
+if TYPE_CHECKING:
+    from autolabel.vocabulary import LabelSpace
 
 
 REDUCING_GAP = 3
@@ -97,3 +101,21 @@ def model_dtype(module: torch.nn.Module) -> torch.dtype:
         if p.is_floating_point():
             return p.dtype
     return torch.float32
+
+
+def label_space_of(classifier: str) -> LabelSpace:
+    """The label space of classifier ``classifier`` (timm name), named from its head size as
+    timm configures it (21841: ImageNet-21k, 11821: 12k, 1000: 1k; other sizes ``class_<i>``),
+    without building the model.
+
+    Raises:
+        ModelError: unknown name, or a model with no classification head.
+    """
+    from timm.data import infer_imagenet_subset
+
+    from autolabel.vocabulary import get_label_space
+
+    n = head_classes(classifier)
+    if n <= 0:
+        raise ModelError(f"classifier {classifier!r} has no classification head (num_classes=0); pick a classifier model")
+    return get_label_space(infer_imagenet_subset({"num_classes": n}), n)

@@ -213,7 +213,3 @@ def load_config(path: str | Path) -> PipelineConfig:
     base = get_preset(str(data.pop("preset"))) if "preset" in data else PipelineConfig()
     return PipelineConfig.from_dict({**base.to_dict(), **data}, source=f"--config {p}")
 
-
-def dump_config(cfg: PipelineConfig) -> str:
-    """YAML text of every field of ``cfg`` (what ``configs/*.yaml`` hold)."""
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -77,6 +77,44 @@ def check_model_name(name: str, role: str) -> None:
     raise ModelError(f"unknown {role} model {name!r} (not a timm model name){hint}")
 
 
+def weight_source(weights: str | None, role: str) -> str:
+    """The weight source a run records for ``weights`` (see the module docstring), without
+    loading anything: ``hub``, ``random``, ``package:...`` or the absolute path of a file.
+
+    Raises:
+        WeightsError: ``weights`` names a file that does not exist.
+    """
+    if weights in (None, "", HUB):
+        return HUB
+    source = str(weights)
+    if source == RANDOM or source.startswith(PACKAGE_PREFIX):
+        return source
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"{_OPTION.get(role, '--weights')} {source}: no such file")
+    return str(path.resolve())
+
+
+def head_classes(name: str, role: str = "classifier") -> int:
+    """Outputs of the classification head timm gives model ``name`` (0: none), from its
+    pretrained config, without building it or loading weights.
+
+    Raises:
+        ModelError: unknown name.
+    """
+    check_model_name(name, role)
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    n = getattr(cfg, "num_classes", None) if cfg is not None else None
+    if isinstance(n, int):
+        return n
+    import timm  # no pretrained config: build the module on the meta device (no memory, no weights)
+
+    with torch.device("meta"):
+        return int(getattr(timm.create_model(name, pretrained=False), "num_classes", 0) or 0)
+
+
 def _hub_id(name: str) -> str:
     try:
         from timm.models import get_pretrained_cfg
@@ -129,7 +167,7 @@ def build_model(name: str, weights: str | None, role: str, device: torch.device,
 
     check_model_name(name, role)
     option = _OPTION.get(role, "--weights")
-    source = HUB if weights in (None, "", HUB) else str(weights)
+    source = weight_source(weights, role)
     try:
         if source == RANDOM:
             module = timm.create_model(name, pretrained=False, **kwargs)
@@ -152,10 +190,6 @@ def build_model(name: str, weights: str | None, role: str, device: torch.device,
                     f"huggingface cache (HF_HOME); the offline preset 'lite' needs no download"
                 ) from None
         else:
-            path = Path(source).expanduser()
-            if not path.is_file():
-                raise WeightsError(f"{option} {source}: no such file")
-            source = str(path.resolve())
             try:
                 module = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": source}, **kwargs)
             except (RuntimeError, KeyError, ValueError, OSError) as e:

@@ -1,13 +1,15 @@
-"""The annotation pipeline: intake -> features -> discovery -> classify -> labels -> run store.
+"""Streaming compute: images in, one record per image out (intake -> features -> discovery ->
+classify -> labels). What an engine runs on a worker; it writes nothing.
 
 :class:`Annotator` builds the models once, then streams images through the stages:
 
 * background threads decode images (EXIF, RGB) and resize them for the extractor while the
   models run on the previous chunk;
-* the extractor runs on batches of same-size images, discovery on each image's keys;
+* the extractor runs on batches of same-size images, discovery (:func:`discover_regions`) on
+  each image's keys;
 * crops of a whole chunk of images are classified together, ``batch_size`` at a time;
-* each image's record is appended to ``predictions.jsonl`` (flushed) in input order, so a
-  killed run loses at most the images in flight, and re-running resumes where it stopped.
+* results come out in input order, one :class:`ImageAnnotations` or :class:`ImageFailure` per
+  path, so an engine can append each as it comes (see :mod:`autolabel.engines`).
 """
 
 from __future__ import annotations
@@ -17,30 +19,33 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 
-from autolabel import __version__
-from autolabel.classify import Classifier, model_dtype
+from autolabel.classify import Classifier, label_space_of, model_dtype
 from autolabel.config import PipelineConfig
 from autolabel.discovery.lost import Region, lost_multi, lost_single_region
-from autolabel.errors import ImageError, ResumeMismatchError, RunError
-from autolabel.features import FeatureExtractor, Resized, extractor_kwargs, make_extractor, prepare_image
-from autolabel.intake import DecodedImage, ImageSource, decode_image, find_images, header_pixels
-from autolabel.models import BuiltModel, build_model, resolve_device
-from autolabel.store import RunStore
-from autolabel.timing import StageClock
+from autolabel.errors import ImageError, ModelError
+from autolabel.features import (
+    FeatureExtractor,
+    Resized,
+    extractor_kwargs,
+    make_extractor,
+    prepare_image,
+)
 from autolabel.geometry import clip_box
+from autolabel.intake import DecodedImage, decode_image, header_pixels
+from autolabel.models import BuiltModel, build_model, resolve_device
+from autolabel.timing import StageClock
 from autolabel.types import Detection, ImageAnnotations, ImageFailure
-from autolabel.vocabulary import Labeler, build_labeler, get_label_space
+from autolabel.vocabulary import Labeler, build_labeler
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int, int], None]
-"""``progress(images_finished, boxes_written, images_failed)`` increments, called per image."""
+Result = ImageAnnotations | ImageFailure
+"""What the pipeline gives for one image path."""
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -74,7 +79,11 @@ class Models:
 
 
 def load_models(cfg: PipelineConfig) -> Models:
-    """Build the extractor, the classifier (shared if they are the same model) and the labeler."""
+    """Build the extractor, the classifier (shared if they are the same model) and the labeler.
+
+    Raises:
+        ModelError, WeightsError, ConfigError (vocabulary).
+    """
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     if cfg.threads > 0:
@@ -91,34 +100,11 @@ def load_models(cfg: PipelineConfig) -> Models:
         extractor.module.to(torch.bfloat16)
         classifier.module.to(torch.bfloat16)
     clf = Classifier(classifier)
-    if clf.num_classes <= 0:
-        raise RunError(f"classifier {cfg.classifier!r} has no classification head (num_classes=0); pick a classifier model")
-    from timm.data import infer_imagenet_subset
-
-    subset = infer_imagenet_subset(classifier.module)
-    space = get_label_space(subset, clf.num_classes)
+    space = label_space_of(cfg.classifier)  # the run's classes come from the config alone
+    if clf.num_classes != len(space):
+        raise ModelError(f"classifier {cfg.classifier!r} has {clf.num_classes} outputs, its timm config {len(space)}")
     labeler = build_labeler(space, cfg.vocabulary, cfg.topk)
     return Models(extractor, classifier, make_extractor(extractor), clf, labeler, precision)
-
-
-@dataclass
-class RunSummary:
-    """What one ``annotate`` call did."""
-
-    run_dir: Path
-    total: int
-    """Images found in the input."""
-    skipped: int
-    """Already in the run (done or failed earlier) and not processed again."""
-    processed: int = 0
-    failed: int = 0
-    boxes: int = 0
-    seconds: float = 0.0
-    failures: list[ImageFailure] = field(default_factory=list)
-
-    @property
-    def images_per_second(self) -> float:
-        return self.processed / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -134,7 +120,7 @@ class _Item:
 
 
 class Annotator:
-    """Annotates folders of images into run directories with one configuration.
+    """Turns images into records with one configuration: the compute an engine runs.
 
     Args:
         config: the pipeline settings.
@@ -154,142 +140,16 @@ class Annotator:
             self._models = load_models(self.config)
         return self._models
 
-    # -- manifest ------------------------------------------------------------------------
-    def _manifest(self, source: ImageSource, input_path: Path) -> dict:
-        m = self.models
-        return {
-            "autolabel_version": __version__,
-            "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-            "input": str(input_path.resolve()),
-            "image_root": str(source.root),
-            "config": self.config.to_dict(),
-            "models": {
-                "extractor": {"name": m.extractor.name, "weights": m.extractor.weights},
-                "classifier": {"name": m.classifier.name, "weights": m.classifier.weights},
-            },
-            "label_space": m.labeler.space.subset,
-            "classes": list(m.labeler.classes) if m.labeler.classes is not None else None,
-            "vocabulary": m.labeler.describe(),
-        }
-
-    def _check_resume(self, store: RunStore, source: ImageSource, allow_config_change: bool) -> None:
-        manifest = store.read_manifest()
-        if Path(manifest.get("image_root", "")) != source.root:
-            raise ResumeMismatchError(
-                f"run {store.run_dir} holds images from {manifest.get('image_root')}, not {source.root}; "
-                "use another -o to annotate a different folder"
-            )
-        stored = manifest.get("config", {})
-        diffs = self.config.differences(stored)
-        if diffs and not allow_config_change:
-            detail = "; ".join(f"{k}: {stored.get(k)!r} in the run, {getattr(self.config, k)!r} now" for k in diffs)
-            raise ResumeMismatchError(
-                f"run {store.run_dir} was made with other settings ({detail}). Resume with the same "
-                "options, start over with a new -o directory (or delete this one), or pass "
-                "--allow-config-change to continue with mixed settings"
-            )
-        if diffs:
-            log.warning("continuing run %s with changed settings: %s", store.run_dir, ", ".join(diffs))
-
-    # -- the run ---------------------------------------------------------------------------
-    def annotate(
-        self,
-        input_path: str | Path,
-        run_dir: str | Path,
-        *,
-        previews: bool = False,
-        allow_config_change: bool = False,
-        progress: ProgressFn | None = None,
-        on_start: Callable[[int, int], None] | None = None,
-    ) -> RunSummary:
-        """Annotate every image under ``input_path`` into ``run_dir`` (created or resumed).
-
-        Args:
-            input_path: folder (searched recursively) or one image file.
-            run_dir: the run directory; an existing run is resumed (done and failed images
-                skipped) if its settings match.
-            previews: also draw each image's boxes into ``run_dir/previews/``.
-            allow_config_change: resume even if result-affecting settings differ.
-            progress: called once per finished image (see :data:`ProgressFn`).
-            on_start: called once with ``(images to process, images skipped)``.
-
-        Raises:
-            InputError, ResumeMismatchError, RunLockedError, ModelError, WeightsError.
-        """
-        input_path = Path(input_path)
-        source = find_images(input_path)
-        store = RunStore(run_dir)
-        with store.lock():
-            todo, summary = self.start_run(store, source, input_path, allow_config_change)
-            if on_start:
-                on_start(len(todo), summary.skipped)
-            if not todo:
-                return summary
-            t0 = time.perf_counter()
-            with store.prediction_writer() as preds, store.failure_writer() as fails:
-                for item, record in self._stream(self.models, source.root, todo):
-                    with self.clock("write"):
-                        self._record(store, summary, preds, fails, item.failure or record, previews, item.decoded, progress)
-            summary.seconds = time.perf_counter() - t0
-        return summary
-
-    def start_run(self, store: RunStore, source: ImageSource, input_path: Path,
-                  allow_config_change: bool = False) -> tuple[list[str], RunSummary]:
-        """Create the run (manifest) or check that it may be resumed; the caller holds the lock.
-
-        Returns:
-            The images still to do, in input order, and a summary counting the skipped ones.
-            Builds the models first when there is work, so a bad model writes nothing.
-        """
-        resuming = store.exists()
-        if resuming:
-            self._check_resume(store, source, allow_config_change)
-        done = store.done_paths() if resuming else set()
-        todo = [p for p in source.paths if p not in done]
-        summary = RunSummary(store.run_dir, len(source.paths), len(source.paths) - len(todo))
-        if todo and not resuming:
-            self.models  # noqa: B018 - build now: a model error must leave no half-made run
-            store.write_manifest(self._manifest(source, input_path))
-        elif todo and not allow_config_change:
-            # The vocabulary option is a path: its file may have changed since the run began.
-            stored = store.read_manifest().get("vocabulary")
-            now = self.models.labeler.describe()
-            if stored != now:
-                raise ResumeMismatchError(
-                    f"run {store.run_dir} was made with another class vocabulary than "
-                    f"{self.config.vocabulary or 'none'} resolves to now (was the file edited?); start "
-                    "over with a new -o, or pass --allow-config-change to continue with mixed classes"
-                )
-        return todo, summary
-
-    def _record(self, store: RunStore, summary: RunSummary, preds, fails,
-                result: ImageAnnotations | ImageFailure | None, previews: bool,
-                decoded: DecodedImage | None, progress: ProgressFn | None) -> None:
-        """Append one image's result and count it."""
-        if isinstance(result, ImageFailure):
-            fails.append(result.to_dict())
-            summary.failed += 1
-            summary.failures.append(result)
-            log.warning("skipped %s: %s", result.path, result.reason)
-            n_boxes = 0
-        else:
-            assert result is not None
-            preds.append(result.to_dict())
-            n_boxes = len(result.detections)
-            if previews and decoded is not None:
-                self._preview(store, decoded, result)
-        summary.processed += 1
-        summary.boxes += n_boxes
-        if progress:
-            progress(1, n_boxes, 1 if isinstance(result, ImageFailure) else 0)
-
-    def process(self, root: Path, paths: list[str]) -> Iterator[ImageAnnotations | ImageFailure]:
-        """Run every stage on ``paths`` (relative to ``root``); one result per path, in order.
-
-        Writes nothing: this is the unit of work a distributed engine runs on a worker.
-        """
+    def stream(self, root: str | Path, paths: list[str]) -> Iterator[tuple[Result, DecodedImage | None]]:
+        """Run every stage on ``paths`` (relative to ``root``): one result per path, in order,
+        with its decoded image (None for a failure), valid until the next result is taken."""
         for item, record in self._stream(self.models, Path(root), list(paths)):
-            yield item.failure if item.failure is not None else record  # type: ignore[misc]
+            yield (item.failure if item.failure is not None else record), item.decoded  # type: ignore[misc]
+
+    def process(self, root: str | Path, paths: list[str]) -> Iterator[Result]:
+        """Run every stage on ``paths`` (relative to ``root``); one result per path, in order."""
+        for result, _ in self.stream(root, paths):
+            yield result
 
     # -- stages --------------------------------------------------------------------------
     def _decode(self, models: Models, root: Path, path: str, pixels: int = 0) -> _Item:
@@ -373,7 +233,7 @@ class Annotator:
                 rz = it.resized
                 assert rz is not None and it.decoded is not None
                 with self.clock("discovery"):
-                    regions = self._regions(k, rz.grid)
+                    regions = discover_regions(k, rz.grid, cfg)
                 W, H = it.decoded.width, it.decoded.height
                 boxes = []
                 for reg in regions:
@@ -382,15 +242,6 @@ class Annotator:
                         continue
                     boxes.append((px, reg.objectness))
                 it.regions = boxes[: cfg.max_boxes]
-
-    def _regions(self, keys: torch.Tensor, grid: tuple[int, int]) -> list[Region]:
-        cfg = self.config
-        if cfg.discovery == "single":
-            return [lost_single_region(keys, grid, cfg.k_patches)]
-        return lost_multi(
-            keys, grid, num_seeds=cfg.num_seeds, k_patches=cfg.k_patches,
-            threshold=cfg.affinity_threshold, nms_iou=cfg.nms_iou,
-        )
 
     def _crop(self, models: Models, items: list[_Item], pool: ThreadPoolExecutor) -> None:
         """Classifier inputs for every region (in the decode threads)."""
@@ -425,15 +276,6 @@ class Annotator:
             it.crops = []
         return out
 
-    def _preview(self, store: RunStore, decoded: DecodedImage, record: ImageAnnotations) -> None:
-        from autolabel.previews import draw_preview
-
-        target = store.previews_dir / (record.path + ".jpg")
-        try:
-            draw_preview(decoded.image, record).save(_mkparent(target), quality=85)
-        except OSError as e:
-            log.warning("could not write preview %s: %s", target, e)
-
 
 class _PixelBudget:
     """Pixels of the decoded images held at once (main thread only; no locking needed)."""
@@ -453,11 +295,20 @@ class _PixelBudget:
         self.held -= pixels
 
 
-def _mkparent(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+def discover_regions(keys: torch.Tensor, grid: tuple[int, int], cfg: PipelineConfig) -> list[Region]:
+    """The object regions of one image, by the discovery method ``cfg.discovery`` names.
 
+    Args:
+        keys: ``(h * w, d)`` patch keys of the image, row-major over ``grid``.
+        grid: ``(h, w)`` patches, height first.
+        cfg: the method and its parameters.
 
-def annotate(input_path: str | Path, run_dir: str | Path, config: PipelineConfig, **kwargs) -> RunSummary:
-    """Shortcut: ``Annotator(config).annotate(input_path, run_dir, **kwargs)``."""
-    return Annotator(config).annotate(input_path, run_dir, **kwargs)
+    Returns:
+        Regions with boxes in patch units of ``grid`` and an objectness score each.
+    """
+    if cfg.discovery == "single":
+        return [lost_single_region(keys, grid, cfg.k_patches)]
+    return lost_multi(
+        keys, grid, num_seeds=cfg.num_seeds, k_patches=cfg.k_patches,
+        threshold=cfg.affinity_threshold, nms_iou=cfg.nms_iou,
+    )

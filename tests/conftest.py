@@ -71,3 +71,17 @@ def write_image(path: Path, size: tuple[int, int] = (64, 48), mode: str = "RGB",
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, format=fmt, **save)
     return path
+
+
+@pytest.fixture
+def mixed_folder(sample_copy: Path) -> Path:
+    """Sample photos in nested folders with the same basename, plus every kind of bad file."""
+    (sample_copy / "sub").mkdir()
+    shutil.copy(sample_copy / "coffee.jpg", sample_copy / "sub" / "chelsea.jpg")
+    (sample_copy / "empty.jpg").write_bytes(b"")
+    (sample_copy / "not_an_image.png").write_text("hello")
+    data = (sample_copy / "rocket.jpg").read_bytes()
+    (sample_copy / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    write_image(sample_copy / "tiny.png", (10, 10))
+    write_image(sample_copy / "bomb.png", (900, 900))
+    return sample_copy

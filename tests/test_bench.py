@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from autolabel.bench import count_flops, format_report, precision_agreement, run_bench, speedup_ceiling, synthetic_images
+from autolabel.bench import (
+    BenchReport,
+    count_flops,
+    precision_agreement,
+    run_bench,
+    speedup_ceiling,
+    synthetic_images,
+)
 from autolabel.cli import main
+from autolabel.cli.bench import format_agreement, format_report
 
 
 def test_synthetic_images_are_deterministic(tmp_path: Path) -> None:
@@ -27,8 +35,11 @@ def test_count_flops_of_a_matmul() -> None:
 
 
 def test_run_bench_reports_every_stage(tmp_path: Path, tiny_config) -> None:
-    r = run_bench(tiny_config, synthetic=4, size=(160, 128), work_dir=tmp_path, rss_checkpoint=2,
-                  baseline="fixed", baseline_images=1, measure_peak=False).to_dict()
+    report = run_bench(tiny_config, synthetic=4, size=(160, 128), work_dir=tmp_path, rss_checkpoint=2,
+                       baseline="fixed", baseline_images=1, measure_peak=False)
+    assert isinstance(report, BenchReport) and report.baseline is not None and report.baseline.speedup_ceiling is None
+    r = report.to_dict()
+    assert json.loads(json.dumps(r)) == r
     assert r["settings"]["image_count"] == 4 and r["settings"]["grid_hw"] == [6, 8]  # 160x128 -> 128x96 at max_side 128
     assert r["images_per_second"] > 0
     assert set(r["stages"]) >= {"decode", "extractor", "discovery", "crop", "classify", "write"}
@@ -40,8 +51,10 @@ def test_run_bench_reports_every_stage(tmp_path: Path, tiny_config) -> None:
     assert r["memory"]["peak_end_mb"] >= r["memory"]["peak_after_2_mb"] > 0
     assert r["baseline"]["kind"] == "fixed" and r["baseline"]["images"] == 1 and r["baseline"]["speedup"] > 0
     assert "speedup_ceiling" not in r["baseline"]  # no peak measured, no ceiling
-    text = format_report(type("R", (), {"data": r})())
+    assert "model_stages_share_of_bf16_peak" not in r["gflops"]
+    text = format_report(report)
     assert "images/s" in text and "baseline 'fixed'" in text and "ceiling" not in text
+    assert f"{r['images_per_second']:.2f}" in text and "matmul peak" not in text
 
 
 def test_speedup_ceiling_is_the_baseline_time_over_the_work_at_peak() -> None:
@@ -52,7 +65,9 @@ def test_speedup_ceiling_is_the_baseline_time_over_the_work_at_peak() -> None:
 
 @pytest.mark.slow
 def test_bf16_agrees_with_fp32_on_real_weights(sample_data: Path, lite_config) -> None:
-    res = precision_agreement(lite_config, sample_data)
+    report = precision_agreement(lite_config, sample_data)
+    assert "% of boxes agree" in format_agreement(report)
+    res = report.to_dict()
     assert res["images"] == 4 and res["boxes_fp32"] > 0 and res["boxes_bf16"] > 0
     assert 0.5 <= res["label_agreement"] <= res["box_agreement"] <= 1.0
     assert res["max_score_diff"] < 0.1
@@ -71,6 +86,8 @@ def test_bench_cli_json(tmp_path: Path) -> None:
     work = data["gflops"]["extractor_per_image"] + data["gflops"]["classifier_per_crop"] * data["crops_per_image"]
     best = max(data["gflops"]["matmul_peak"].values())
     assert b["speedup_ceiling"] == pytest.approx(best / work / b["images_per_second"])
+    assert data["gflops"]["model_stages_share_of_bf16_peak"] == pytest.approx(
+        data["gflops"]["model_stages_gflop_per_second"] / data["gflops"]["matmul_peak"]["bf16"])
     bad = CliRunner().invoke(main, ["bench", "--size", "big"])
     assert bad.exit_code == 1 and "option --size: expected WxH" in bad.output
 

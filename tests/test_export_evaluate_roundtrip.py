@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from autolabel.engines.local import annotate
 from autolabel.evaluate import evaluate_run
 from autolabel.export import export
 from autolabel.formats import read_groundtruth
-from autolabel.pipeline import Annotator
 from autolabel.store import RunStore
 
 
@@ -22,7 +22,7 @@ def run_and_exports(tmp_path_factory, tiny_config):
     from tests.conftest import SAMPLE_DATA
 
     tmp = tmp_path_factory.mktemp("rt")
-    Annotator(tiny_config.replace(max_boxes=4)).annotate(SAMPLE_DATA, tmp / "run")
+    annotate(tiny_config.replace(max_boxes=4), SAMPLE_DATA, tmp / "run")
     out = tmp / "export"
     export(tmp / "run", ["coco", "voc", "yolo", "cvat"], out)
     return tmp / "run", out

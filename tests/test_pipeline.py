@@ -1,115 +1,63 @@
-"""The whole pipeline: tiny random models, real lite weights on sample_data, bad files, resume."""
+"""The streaming compute: tiny random models and real lite weights on sample_data, bad files,
+filters, discovery methods, the in-flight pixel budget. (Writing runs: tests/engines/.)"""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from autolabel.errors import ResumeMismatchError
 from autolabel.geometry import iou
 from autolabel.pipeline import Annotator
-from autolabel.store import RunStore
-from tests.conftest import write_image
+from autolabel.types import ImageAnnotations, ImageFailure
 
 
-@pytest.fixture
-def mixed_folder(sample_copy: Path) -> Path:
-    """Sample photos in nested folders with the same basename, plus every kind of bad file."""
-    (sample_copy / "sub").mkdir()
-    shutil.copy(sample_copy / "coffee.jpg", sample_copy / "sub" / "chelsea.jpg")
-    (sample_copy / "empty.jpg").write_bytes(b"")
-    (sample_copy / "not_an_image.png").write_text("hello")
-    data = (sample_copy / "rocket.jpg").read_bytes()
-    (sample_copy / "truncated.jpg").write_bytes(data[: len(data) // 3])
-    write_image(sample_copy / "tiny.png", (10, 10))
-    write_image(sample_copy / "bomb.png", (900, 900))
-    return sample_copy
-
-
-def test_tiny_models_whole_pipeline_with_bad_files(tmp_path: Path, mixed_folder: Path, tiny_config) -> None:
+def test_every_path_gives_one_result_in_input_order(mixed_folder: Path, tiny_config) -> None:
     cfg = tiny_config.replace(max_pixels=500_000)
-    summary = Annotator(cfg).annotate(mixed_folder, tmp_path / "run")
-    store = RunStore(tmp_path / "run")
-    good = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg", "sub/chelsea.jpg"]
-    assert [i.path for i in store.iter_images()] == good
-    reasons = {f.path: f.reason for f in store.iter_failures()}
-    assert set(reasons) == {"empty.jpg", "not_an_image.png", "truncated.jpg", "tiny.png", "bomb.png"}
-    assert "empty" in reasons["empty.jpg"] and "not an image" in reasons["not_an_image.png"]
-    assert "truncated" in reasons["truncated.jpg"] and "patch" in reasons["tiny.png"]
-    assert "over the limit" in reasons["bomb.png"]
-    assert (summary.total, summary.processed, summary.failed) == (10, 10, 5)
-    sizes = {"astronaut.jpg": (512, 512), "chelsea.jpg": (451, 300), "sub/chelsea.jpg": (600, 400)}
-    for img in store.iter_images():
-        if img.path in sizes:
-            assert (img.width, img.height) == sizes[img.path]
-        assert 1 <= len(img.detections) <= cfg.max_boxes
-        for d in img.detections:
-            x1, y1, x2, y2 = d.box
-            assert 0 <= x1 < x2 <= img.width and 0 <= y1 < y2 <= img.height
-            assert d.label and d.label_id and len(d.topk) == cfg.topk
-            assert d.topk[0].label == d.label and d.topk[0].score == d.score
-            assert d.id.startswith(Path(img.path).stem + "-")
-    m = store.read_manifest()
-    assert m["models"]["extractor"] == {"name": "test_vit", "weights": "random"}
-    assert m["image_root"] == str(mixed_folder.resolve()) and m["created"].endswith("Z")
-    assert m["config"]["max_pixels"] == 500_000
+    paths = _paths(mixed_folder)
+    results = list(Annotator(cfg).process(mixed_folder, paths))
+    assert [r.path for r in results] == paths
+    failed = {r.path for r in results if isinstance(r, ImageFailure)}
+    assert failed == {"empty.jpg", "not_an_image.png", "truncated.jpg", "tiny.png", "bomb.png"}
+    for r in results:
+        if isinstance(r, ImageAnnotations):
+            assert 1 <= len(r.detections) <= cfg.max_boxes
+            for d in r.detections:
+                x1, y1, x2, y2 = d.box
+                assert 0 <= x1 < x2 <= r.width and 0 <= y1 < y2 <= r.height
 
 
-def test_resume_skips_done_and_failed_and_refuses_other_settings(tmp_path: Path, sample_copy: Path, tiny_config) -> None:
-    (sample_copy / "empty.jpg").write_bytes(b"")
-    hold = tmp_path / "later"
-    hold.mkdir()
-    shutil.move(sample_copy / "rocket.jpg", hold / "rocket.jpg")
-    a = Annotator(tiny_config)
-    first = a.annotate(sample_copy, tmp_path / "run")
-    assert (first.processed, first.failed) == (4, 1)
-    created = RunStore(tmp_path / "run").read_manifest()["created"]
-    shutil.move(hold / "rocket.jpg", sample_copy / "rocket.jpg")
-    second = a.annotate(sample_copy, tmp_path / "run")
-    assert (second.skipped, second.processed, second.failed) == (4, 1, 0)
-    store = RunStore(tmp_path / "run")
-    lines = [json.loads(x)["path"] for x in store.predictions_path.read_text().splitlines()]
-    assert sorted(lines) == ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg"]
-    assert store.read_manifest()["created"] == created  # set once
-    # Speed settings may change; result settings may not.
-    assert Annotator(tiny_config.replace(batch_size=3, workers=1)).annotate(sample_copy, tmp_path / "run").processed == 0
-    with pytest.raises(ResumeMismatchError, match=r"max_boxes: 10 in the run, 2 now.*new -o"):
-        Annotator(tiny_config.replace(max_boxes=2)).annotate(sample_copy, tmp_path / "run")
-    write_image(hold / "other.png")
-    with pytest.raises(ResumeMismatchError, match="holds images from"):
-        Annotator(tiny_config).annotate(hold, tmp_path / "run")
-
-
-def test_filters_limit_boxes(tmp_path: Path, sample_data: Path, tiny_config) -> None:
+def test_filters_limit_boxes(sample_data: Path, tiny_config) -> None:
     cfg = tiny_config.replace(max_boxes=1, min_box_size=40.0)
-    Annotator(cfg).annotate(sample_data, tmp_path / "run")
-    for img in RunStore(tmp_path / "run").iter_images():
+    images = list(Annotator(cfg).process(sample_data, _paths(sample_data)))
+    assert len(images) == 4
+    for img in images:
         assert len(img.detections) <= 1
         for d in img.detections:
             assert min(d.width, d.height) >= 40.0
 
 
-def test_single_discovery_gives_one_box_per_image(tmp_path: Path, sample_data: Path, tiny_config) -> None:
-    Annotator(tiny_config.replace(discovery="single")).annotate(sample_data, tmp_path / "run")
-    assert [len(i.detections) for i in RunStore(tmp_path / "run").iter_images()] == [1, 1, 1, 1]
+def test_single_discovery_gives_one_box_per_image(sample_data: Path, tiny_config) -> None:
+    images = Annotator(tiny_config.replace(discovery="single")).process(sample_data, _paths(sample_data))
+    assert [len(i.detections) for i in images] == [1, 1, 1, 1]
 
 
-def test_previews_are_drawn(tmp_path: Path, sample_data: Path, tiny_config) -> None:
-    from PIL import Image
+def test_discover_regions_runs_the_configured_method(tiny_config) -> None:
+    import torch
 
-    Annotator(tiny_config).annotate(sample_data, tmp_path / "run", previews=True)
-    p = tmp_path / "run" / "previews" / "chelsea.jpg.jpg"
-    with Image.open(p) as im:
-        assert im.size == (451, 300)
+    from autolabel.discovery.lost import lost_single_region
+    from autolabel.pipeline import discover_regions
+
+    keys = torch.randn(6 * 8, 16, generator=torch.Generator().manual_seed(0))
+    single = discover_regions(keys, (6, 8), tiny_config.replace(discovery="single"))
+    assert single == [lost_single_region(keys, (6, 8), tiny_config.k_patches)]
+    multi = discover_regions(keys, (6, 8), tiny_config.replace(discovery="multi", num_seeds=4))
+    assert 1 <= len(multi) <= 4
 
 
 @pytest.mark.slow
-def test_lite_preset_finds_the_cat_and_the_cup(tmp_path: Path, sample_data: Path, lite_config) -> None:
-    Annotator(lite_config).annotate(sample_data, tmp_path / "run")
-    imgs = {i.path: i for i in RunStore(tmp_path / "run").iter_images()}
+def test_lite_preset_finds_the_cat_and_the_cup(sample_data: Path, lite_config) -> None:
+    imgs = {i.path: i for i in Annotator(lite_config).process(sample_data, _paths(sample_data))}
     cat_region = (40, 20, 451, 300)   # Chelsea fills the right three quarters of her photo
     cats = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
     hits = [d for d in imgs["chelsea.jpg"].detections

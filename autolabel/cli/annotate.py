@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from autolabel.config import PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
+from autolabel.engines import DEFAULT_ENGINE, engine_spec, list_engines
 from autolabel.errors import ConfigError
 
 
@@ -31,6 +32,7 @@ def _classes_option(classes: str | None, vocabulary: str | None) -> str | None:
 
 
 PRESETS_TEXT = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
+ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_engines())
 
 
 @click.command(context_settings={"show_default": True})
@@ -54,30 +56,32 @@ PRESETS_TEXT = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default=None, help="Model precision.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Crops per classifier batch.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="Image decoding threads; with --engine ray: Ray actors (default: as many as the cluster holds).")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="The engine's workers: local: image decoding threads; ray: Ray actors (default: as many as the cluster holds).")
 @click.option("--threads", type=click.IntRange(min=0), default=None, help="torch threads (0: torch's default).")
 @click.option("--inflight-megapixels", type=click.FloatRange(min=0, min_open=True), default=None, help="Decoded images held in memory at once, in megapixels (3 bytes each); bounds memory on huge photos.")
 @click.option("--previews", is_flag=True, help="Also draw boxes into RUN/previews/.")
 @click.option("--export", "export_formats", multiple=True, help="Export the run at the end (repeatable): coco, voc, yolo, cvat, labelstudio.")
 @click.option("--export-dir", type=click.Path(path_type=Path), default=None, help="Where --export writes (default: RUN/export).")
 @click.option("--allow-config-change", is_flag=True, help="Resume a run even though its settings differ (mixes results).")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", help="Run here, or on a Ray cluster (pip install 'autolabel-dino[ray]').")
+@click.option("--engine", type=click.Choice(list_engines()), default=DEFAULT_ENGINE, help=f"Where to run. {ENGINES_TEXT}.")
 @click.option("--ray-address", default=None, help="--engine ray: cluster to join (auto, ray://head:10001); default: RAY_ADDRESS or a local Ray.")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0.0, help="--engine ray: GPUs per actor (0.5: two actors share a GPU; 0: CPU).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: str | None, classes: str | None,
              vocabulary: str | None, previews: bool, export_formats: tuple[str, ...], export_dir: Path | None,
              allow_config_change: bool, engine: str, ray_address: str | None, gpus_per_worker: float,
-             quiet: bool, **overrides: object) -> None:
+             workers: int | None, quiet: bool, **overrides: object) -> None:
     """Find and name the objects in every image under INPUT; write them to a run directory.
 
     Re-running the same command resumes: images already done (or failed) are skipped.
     """
-    from autolabel.pipeline import Annotator
+    from autolabel.engines import EngineOptions, get_engine
 
     overrides["vocabulary"] = _classes_option(classes, vocabulary)
-    actors = overrides.pop("workers") if engine == "ray" else None
     cfg = build_config(preset, config_file, overrides)
+    run_engine = get_engine(engine)
+    options = EngineOptions(previews=previews, allow_config_change=allow_config_change, workers=workers,
+                            address=ray_address, gpus_per_worker=gpus_per_worker)
     show = not quiet and sys.stderr.isatty()
     bar = None
     state = {"boxes": 0, "failed": 0}
@@ -99,17 +103,7 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
             bar.update(n)
 
     try:
-        if engine == "ray":
-            from autolabel.engines.ray_engine import RayOptions, annotate_ray
-
-            if previews:
-                raise ConfigError("--previews is not available with --engine ray; run without it")
-            opts = RayOptions(address=ray_address, workers=actors or None, gpus_per_worker=gpus_per_worker)
-            summary = annotate_ray(cfg, input_path, run_dir, options=opts, allow_config_change=allow_config_change,
-                                   progress=progress, on_start=on_start)
-        else:
-            summary = Annotator(cfg).annotate(input_path, run_dir, previews=previews, allow_config_change=allow_config_change,
-                                         progress=progress, on_start=on_start)
+        summary = run_engine(cfg, input_path, run_dir, options, progress=progress, on_start=on_start)
     finally:
         if bar is not None:
             bar.close()

@@ -4,11 +4,59 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from autolabel.config import list_presets
 from autolabel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from autolabel.bench import AgreementReport, BenchReport
+
+
+def format_report(r: BenchReport) -> str:
+    """The readable multi-line report of a benchmark run."""
+    s = r.settings
+    g = r.gflops
+    lines = [
+        (f"{s.extractor} + {s.classifier} on {s.device} ({s.device_name}), {s.precision}, "
+         f"{s.threads} threads; {s.image_count} images of {s.image_size[0]}x{s.image_size[1]} "
+         f"(grid {s.grid_hw[0]}x{s.grid_hw[1]})"),
+        (f"  images/s: {r.images_per_second:.2f}  ({r.seconds_per_image * 1000:.0f} ms/image, "
+         f"{r.crops_per_image:.1f} crops/image, {r.boxes} boxes)"),
+        "  stages (s, share of wall time):",
+    ]
+    for k, v in r.stages.items():
+        lines.append(f"    {k:<12} {v.seconds:8.2f}  {v.share * 100:5.1f}%  ({v.count})")
+    lines.append(f"  discovery share: {r.discovery_share * 100:.1f}%")
+    lines.append(
+        f"  work: extractor {g.extractor_per_image:.1f} GFLOP/image, classifier {g.classifier_per_crop:.1f} GFLOP/crop; "
+        f"achieved {g.model_stages_gflop_per_second:.0f} GFLOP/s in model stages "
+        f"(extractor {g.extractor_gflop_per_second:.0f}, classifier {g.classifier_gflop_per_second:.0f})"
+    )
+    if g.matmul_peak:
+        lines.append(
+            f"  matmul peak here: fp32 {g.matmul_peak['fp32']:.0f} GFLOP/s, bf16 {g.matmul_peak['bf16']:.0f} GFLOP/s; "
+            f"model stages at {(g.model_stages_share_of_bf16_peak or 0) * 100:.0f}% of the bf16 peak"
+        )
+    lines.append("  peak RSS: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in r.memory.items()))
+    b = r.baseline
+    if b is not None:
+        speedup = f"{b.speedup:.1f}x" if b.speedup is not None else "n/a"
+        lines.append(
+            f"  baseline '{b.kind}': {b.images_per_second:.3f} images/s on {b.images} images; speed-up {speedup}"
+            + (f" (ceiling {b.speedup_ceiling:.1f}x: all of this run's GFLOP at the matmul peak)"
+               if b.speedup_ceiling is not None else "")
+        )
+    return "\n".join(lines)
+
+
+def format_agreement(a: AgreementReport) -> str:
+    """One line: how far bf16 results agree with fp32 ones."""
+    return (f"bf16 vs fp32 on {a.images} images: {a.boxes_fp32} fp32 boxes, {a.boxes_bf16} bf16 boxes; "
+            f"{a.box_agreement * 100:.1f}% of boxes agree (IoU >= {a.iou_threshold}), "
+            f"{a.label_agreement * 100:.1f}% with the same top-1 label; max score difference {a.max_score_diff:.3f}")
 
 
 def _size(value: str) -> tuple[int, int]:
@@ -40,7 +88,7 @@ def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: 
           batch_size: int | None, threads: int | None, baseline: str | None, baseline_images: int,
           agreement: bool, as_json: bool, output: Path | None) -> None:
     """Images/s, time per stage, GFLOP/s against this machine's matmul peak, peak memory."""
-    from autolabel.bench import format_report, run_bench
+    from autolabel.bench import run_bench
     from autolabel.config import get_preset
 
     cfg = get_preset(preset).replace(device=device, precision=precision, batch_size=batch_size, threads=threads)
@@ -51,14 +99,11 @@ def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: 
 
         if images is None:
             raise ConfigError("--agreement needs --images DIR (e.g. sample_data) and real weights (--weights preset)")
-        res = precision_agreement(cfg, images)
-        text = json.dumps(res, indent=2)
+        agreement_report = precision_agreement(cfg, images)
+        text = json.dumps(agreement_report.to_dict(), indent=2)
         if output:
             output.write_text(text + "\n")
-        click.echo(text if as_json else (
-            f"bf16 vs fp32 on {res['images']} images: {res['boxes_fp32']} fp32 boxes, {res['boxes_bf16']} bf16 boxes; "
-            f"{res['box_agreement'] * 100:.1f}% of boxes agree (IoU >= {res['iou_threshold']}), "
-            f"{res['label_agreement'] * 100:.1f}% with the same top-1 label; max score difference {res['max_score_diff']:.3f}"))
+        click.echo(text if as_json else format_agreement(agreement_report))
         return
     result = run_bench(cfg, images=images, synthetic=synthetic, size=_size(size), baseline=baseline,
                        baseline_images=baseline_images)

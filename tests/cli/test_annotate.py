@@ -122,3 +122,37 @@ def test_second_process_on_same_run_is_refused(runner: CliRunner, tmp_path: Path
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_engine_choices_come_from_the_registry_and_options_reach_the_engine(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import autolabel.engines as engines
+    from autolabel.config import PipelineConfig
+    from autolabel.run import RunSummary
+
+    help_text = runner.invoke(main, ["annotate", "--help"]).output
+    assert "[" + "|".join(engines.list_engines()) + "]" in help_text
+    calls = []
+
+    def fake_engine(config, input_path, run_dir, options, *, progress=None, on_start=None):
+        calls.append((config, options))
+        on_start(1, 0)
+        progress(1, 2, 0)
+        return RunSummary(Path(run_dir), 1, 0, processed=1, boxes=2, seconds=1.0)
+
+    monkeypatch.setattr(engines, "get_engine", lambda name: calls.append(name) or fake_engine)
+    write_image(tmp_path / "imgs" / "a.png")
+    for name in engines.list_engines():
+        calls.clear()
+        r = runner.invoke(main, ["annotate", str(tmp_path / "imgs"), "-o", str(tmp_path / "run"), *TINY,
+                                 "--engine", name, "--workers", "3", "--previews", "--allow-config-change",
+                                 "--ray-address", "auto", "--gpus-per-worker", "0.5"])
+        assert r.exit_code == 0, r.output
+        assert "1 image(s) annotated, 0 failed, 2 boxes" in r.output
+        assert calls[0] == name
+        config, options = calls[1]
+        assert options == engines.EngineOptions(previews=True, allow_config_change=True, workers=3, address="auto",
+                                                gpus_per_worker=0.5)
+        assert config.workers == PipelineConfig().workers  # --workers is the engine's to use
+    bad = runner.invoke(main, ["annotate", str(tmp_path / "imgs"), "-o", str(tmp_path / "run"), "--engine", "spark"])
+    assert bad.exit_code == 2 and "Invalid value for '--engine'" in bad.output

@@ -1,14 +1,15 @@
 """Run the pipeline on a Ray cluster with Ray Data; the run directory comes out the same.
 
-How a job runs (the driver is the process that calls :func:`annotate_ray`)::
+How a job runs (the driver is the process that calls :func:`annotate`)::
 
     driver: lock RUN -> merge leftover parts of a killed job -> list the images once ->
-            create or check the run (Annotator.start_run) -> images still to do
+            create or check the run (autolabel.run.start_run; no model is loaded here) ->
+            images still to do
     Ray Data: from_items(paths) split into blocks
               -> map_batches(AnnotateActor, actor pool of N, CPU or GPU per actor)
                  each actor builds the models once; each call runs Annotator.process on a
                  batch of paths (decoding in the actor's background threads) and writes the
-                 results to RUN/parts/<uuid>.jsonl, one flushed line per image
+                 results to a part file (autolabel.store.parts), one flushed line per image
     driver: progress as small per-image rows come back -> merge every part into
             predictions.jsonl / failures.jsonl (sorted by path, each image once) -> remove parts
 
@@ -25,30 +26,27 @@ inside the functions that need it.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import Any, Iterator
 
 from autolabel.config import PipelineConfig
-from autolabel.errors import AutolabelError, ConfigError, RecordError, RunError
+from autolabel.engines import EngineOptions
+from autolabel.errors import AutolabelError, ConfigError, RunError
 from autolabel.intake import find_images
-from autolabel.pipeline import Annotator, Models, ProgressFn, RunSummary, load_models
-from autolabel.store import JsonlAppender, RunStore
-from autolabel.types import ImageAnnotations, ImageFailure
+from autolabel.pipeline import Annotator
+from autolabel.run import ProgressFn, RunSummary, StartFn, start_run
+from autolabel.store import RunStore
+from autolabel.store.parts import PartWriter, merge_parts
+from autolabel.types import ImageFailure
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'autolabel-dino[ray]'"
-PARTS = "parts"
-"""Folder inside the run where actors write their results until the driver merges them."""
-PREDICTION = "prediction"
-FAILURE = "failure"
 
 
 def require_ray() -> Any:
@@ -98,152 +96,6 @@ class RayOptions:
             raise ConfigError(f"cpus_per_worker: expected a number > 0, got {self.cpus_per_worker!r}")
         if not isinstance(self.batch_images, int) or self.batch_images < 1:
             raise ConfigError(f"batch_images: expected an integer >= 1, got {self.batch_images!r}")
-
-
-# -- parts: written by actors, merged by the driver ----------------------------------------------
-class PartWriter(JsonlAppender):
-    """Writes one actor call's results to a new ``RUN/parts/<uuid>.jsonl``.
-
-    Each line is ``{"kind": "prediction"|"failure", "record": <to_dict()>}``, flushed at once, so
-    a killed actor leaves whole lines (and at most one torn last line, which the merge skips).
-    """
-
-    def __init__(self, parts_dir: str | os.PathLike[str]) -> None:
-        path = Path(parts_dir) / f"{uuid.uuid4().hex}.jsonl"
-        open(path, "x").close()  # a fresh name per call: never append to another call's part
-        super().__init__(path)
-
-    def add(self, result: ImageAnnotations | ImageFailure) -> None:
-        kind = FAILURE if isinstance(result, ImageFailure) else PREDICTION
-        self.append({"kind": kind, "record": result.to_dict()})
-
-
-@dataclass
-class MergeResult:
-    """What one merge added to the run."""
-
-    parts: int = 0
-    """Part files merged (and removed)."""
-    processed: int = 0
-    """Images added (annotated + failed)."""
-    failed: int = 0
-    boxes: int = 0
-    duplicates: int = 0
-    """Records dropped because their image was already in the run or in another part."""
-    failures: list[ImageFailure] = field(default_factory=list)
-
-
-def _scan_part(path: Path) -> Iterator[tuple[int, str, str]]:
-    """``(byte offset, kind, image path)`` of every whole line of a part file."""
-    with open(path, "rb") as f:
-        offset = 0
-        for line_no, raw in enumerate(f, 1):
-            start = offset
-            offset += len(raw)
-            if not raw.endswith(b"\n"):
-                log.warning("%s: ignoring a torn last line left by an interrupted worker", path)
-                return
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-                kind, rel = obj["kind"], obj["record"]["path"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                log.warning("%s: line %d is not a part record; ignored", path, line_no)
-                continue
-            if kind not in (PREDICTION, FAILURE) or not isinstance(rel, str):
-                log.warning("%s: line %d is not a part record; ignored", path, line_no)
-                continue
-            yield start, kind, rel
-
-
-class _LineReader:
-    """Reads lines at offsets from many files, keeping a bounded number of them open."""
-
-    def __init__(self, max_open: int = 64) -> None:
-        self._open: dict[Path, IO[bytes]] = {}
-        self._max = max_open
-
-    def read(self, path: Path, offset: int) -> bytes:
-        f = self._open.pop(path, None)
-        if f is None:
-            if len(self._open) >= self._max:
-                oldest = next(iter(self._open))
-                self._open.pop(oldest).close()
-            f = open(path, "rb")
-        self._open[path] = f  # most recently used last
-        f.seek(offset)
-        return f.readline()
-
-    def close(self) -> None:
-        for f in self._open.values():
-            f.close()
-        self._open.clear()
-
-
-def part_files(store: RunStore) -> list[Path]:
-    """The part files waiting in ``store``'s run, sorted by name."""
-    d = store.run_dir / PARTS
-    return sorted(d.glob("*.jsonl")) if d.is_dir() else []
-
-
-def merge_parts(store: RunStore) -> MergeResult:
-    """Append every part's results to ``predictions.jsonl`` / ``failures.jsonl``, then remove the parts.
-
-    Images are appended sorted by path, each once: a path already in the run is skipped, a path
-    in several parts (a task Ray retried) is written once, a prediction winning over a failure.
-    The caller holds the run's lock. If this is interrupted, the parts stay and the next merge
-    skips what was already appended.
-    """
-    result = MergeResult()
-    parts = part_files(store)
-    if not parts:
-        with contextlib.suppress(OSError):
-            (store.run_dir / PARTS).rmdir()  # an empty folder left by a job that wrote nothing
-        return result
-    done = store.done_paths()
-    chosen: dict[str, tuple[str, Path, int]] = {}
-    for part in parts:
-        for offset, kind, rel in _scan_part(part):
-            if rel in done:
-                result.duplicates += 1
-                continue
-            prev = chosen.get(rel)
-            if prev is not None:
-                result.duplicates += 1
-                if not (prev[0] == FAILURE and kind == PREDICTION):
-                    continue
-            chosen[rel] = (kind, part, offset)
-    reader = _LineReader()
-    try:
-        with store.prediction_writer() as preds, store.failure_writer() as fails:
-            for rel in sorted(chosen):
-                kind, part, offset = chosen[rel]
-                record = json.loads(reader.read(part, offset))["record"]
-                try:
-                    if kind == FAILURE:
-                        failure = ImageFailure.from_dict(record)
-                        fails.append(failure.to_dict())
-                        result.failed += 1
-                        result.failures.append(failure)
-                    else:
-                        image = ImageAnnotations.from_dict(record)
-                        preds.append(image.to_dict())
-                        result.boxes += len(image.detections)
-                except RecordError as e:
-                    raise RunError(f"{part}: the record of {rel!r} does not validate ({e})") from None
-                result.processed += 1
-    finally:
-        reader.close()
-    for part in parts:
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()
-    with contextlib.suppress(OSError):
-        (store.run_dir / PARTS).rmdir()
-    result.parts = len(parts)
-    log.info("merged %d part(s) into %s: %d image(s), %d duplicate(s) dropped",
-             result.parts, store.run_dir, result.processed, result.duplicates)
-    return result
 
 
 # -- the actor ---------------------------------------------------------------------------------
@@ -319,17 +171,6 @@ def _error_from_text(text: str) -> AutolabelError:
     if not (isinstance(cls, type) and issubclass(cls, AutolabelError)) or cls is errors.ImageError:
         cls = RunError
     return cls(f"on Ray node {host}: {message}")
-
-
-class _DriverAnnotator(Annotator):
-    """The driver's Annotator: it builds the models (on CPU, whatever ``device`` says: the head
-    node may have no GPU) only to write a new run's manifest; the actors do the work."""
-
-    @property
-    def models(self) -> Models:
-        if self._models is None:
-            self._models = load_models(self.config.replace(device="cpu"))
-        return self._models
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -430,7 +271,7 @@ def _quiet_ray_data(ray: Any) -> Iterator[None]:
 def _run_dataset(ray: Any, cfg: PipelineConfig, root: Path, store: RunStore, todo: list[str], opts: RayOptions,
                  progress: ProgressFn | None) -> None:
     """Annotate ``todo`` on the cluster; results land in ``RUN/parts/``."""
-    parts_dir = store.run_dir / PARTS
+    parts_dir = store.parts_dir
     parts_dir.mkdir(parents=True, exist_ok=True)
     batches = math.ceil(len(todo) / opts.batch_images)
     min_size, max_size = _pool_size(ray, opts, batches)
@@ -473,12 +314,13 @@ def annotate_ray(
     options: RayOptions | None = None,
     allow_config_change: bool = False,
     progress: ProgressFn | None = None,
-    on_start: Callable[[int, int], None] | None = None,
+    on_start: StartFn | None = None,
 ) -> RunSummary:
     """Annotate every image under ``input_path`` into ``run_dir`` on a Ray cluster.
 
-    The run is the one :meth:`Annotator.annotate` writes for the same images and settings
-    (created, or resumed with done and failed images skipped).
+    The run is the one the local engine writes for the same images and settings (created, or
+    resumed with done and failed images skipped). The driver loads no model: a new run's
+    manifest comes from the config, and the actors build the models.
 
     Args:
         config: the pipeline settings (``workers`` = decoding threads inside each actor).
@@ -505,7 +347,7 @@ def annotate_ray(
             leftover = merge_parts(store)
             if leftover.parts:
                 log.info("kept %d image(s) that a previous job finished before it stopped", leftover.processed)
-        todo, summary = _DriverAnnotator(config).start_run(store, source, input_path, allow_config_change)
+        todo, summary = start_run(store, config, source, input_path, allow_config_change=allow_config_change)
         if on_start:
             on_start(len(todo), summary.skipped)
         if not todo:
@@ -523,3 +365,28 @@ def annotate_ray(
             summary.seconds = time.perf_counter() - t0
     return summary
 
+
+
+def annotate(
+    config: PipelineConfig,
+    input_path: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str],
+    options: EngineOptions | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    on_start: StartFn | None = None,
+) -> RunSummary:
+    """The ``ray`` engine's entry (see :class:`~autolabel.engines.Engine`): :func:`annotate_ray`
+    with ``options.workers`` actors (None or 0: as many as the cluster holds),
+    ``options.gpus_per_worker`` and ``options.address``.
+
+    Raises:
+        ConfigError: ``options.previews`` (not available on Ray), and as :func:`annotate_ray`.
+    """
+    options = options or EngineOptions()
+    if options.previews:
+        raise ConfigError("--previews is not available with --engine ray; run without it")
+    ray_options = RayOptions(address=options.address, workers=options.workers or None,
+                             gpus_per_worker=options.gpus_per_worker)
+    return annotate_ray(config, input_path, run_dir, options=ray_options,
+                        allow_config_change=options.allow_config_change, progress=progress, on_start=on_start)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from autolabel.errors import RunError, RunLockedError
-from autolabel.store import RunStore, open_run, repair_jsonl
+from autolabel.store import RunStore, open_run
+from autolabel.store.jsonl import repair_jsonl
 from autolabel.types import Detection, ImageAnnotations, ImageFailure
 
 

@@ -1,8 +1,8 @@
 """``--engine ray``: the same run as the local engine, on a local 2-CPU Ray cluster.
 
 The models are tiny timm models with random weights saved to files once (so the driver, the
-local engine and every Ray actor load the very same weights). Parts merging is tested without
-Ray; the Ray tests start one local cluster for the whole module.
+local engine and every Ray actor load the very same weights). Parts merging is tested in
+tests/store/test_parts.py; the Ray tests start one local cluster for the whole module.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import pytest
 from click.testing import CliRunner
 
 from autolabel.cli import main
-from autolabel.engines.ray_engine import INSTALL_HINT, PARTS, PartWriter, RayOptions, annotate_ray, merge_parts, require_ray
+from autolabel.engines import EngineOptions, get_engine
+from autolabel.engines.local import annotate as annotate_local
+from autolabel.engines.ray import INSTALL_HINT, RayOptions, annotate_ray, require_ray
 from autolabel.errors import ConfigError
-from autolabel.pipeline import Annotator
-from autolabel.store import RunStore
-from autolabel.types import Alternative, Detection, ImageAnnotations, ImageFailure
+from autolabel.store import PARTS, RunStore
+from autolabel.store.parts import PartWriter
+from autolabel.types import ImageFailure
 from tests.conftest import SAMPLE_DATA, write_image
 
 TOL = 1e-4
@@ -88,7 +90,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def local_run(tmp_path_factory: pytest.TempPathFactory, images: Path, cfg) -> Path:
     """The reference: the same images and settings through the local engine."""
     run = tmp_path_factory.mktemp("local") / "run"
-    summary = Annotator(cfg).annotate(images, run)
+    summary = annotate_local(cfg, images, run)
     assert (summary.total, summary.processed, summary.failed) == (31, 31, 3)
     return run
 
@@ -141,61 +143,6 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert ma[key] == mb[key], key
 
 
-# -- merging parts (no Ray needed) ------------------------------------------------------------
-def _image(path: str, n: int = 1) -> ImageAnnotations:
-    dets = tuple(
-        Detection(id=f"{Path(path).stem}-{i}", box=(1.0 + i, 2.0, 10.0 + i, 12.0), label="cat", score=0.5,
-                  objectness=0.25, label_id="n02123045", topk=(Alternative("cat", "n02123045", 0.5),))
-        for i in range(n)
-    )
-    return ImageAnnotations(path, 20, 20, dets)
-
-
-def _new_run(tmp_path: Path) -> RunStore:
-    store = RunStore(tmp_path / "run")
-    store.write_manifest({"image_root": str(tmp_path), "config": {}, "classes": None})
-    (store.run_dir / PARTS).mkdir()
-    return store
-
-
-def test_merge_sorts_dedupes_skips_present_and_removes_parts(tmp_path: Path) -> None:
-    store = _new_run(tmp_path)
-    with store.prediction_writer() as w:
-        w.append(_image("b.jpg", 3).to_dict())
-    parts = store.run_dir / PARTS
-    with PartWriter(parts) as p:
-        for r in (_image("d.jpg", 2), ImageFailure("c.jpg", "empty file (0 bytes)"), _image("b.jpg", 1)):
-            p.add(r)
-    with PartWriter(parts) as p:  # a retried task: d.jpg again, and a.jpg
-        p.add(_image("d.jpg", 2))
-        p.add(_image("a.jpg", 1))
-    with PartWriter(parts) as p:  # a killed worker: one whole line, one torn line
-        p.add(_image("e.jpg", 4))
-    with open(p.path, "a") as f:
-        f.write('{"kind":"prediction","record":{"path":"f.jp')
-    res = merge_parts(store)
-    assert (res.parts, res.processed, res.failed, res.boxes, res.duplicates) == (3, 4, 1, 7, 2)
-    assert [f.path for f in res.failures] == ["c.jpg"]
-    lines = _lines(store.predictions_path)
-    assert [r["path"] for r in lines] == ["b.jpg", "a.jpg", "d.jpg", "e.jpg"]  # appended, sorted within the merge
-    assert len(lines[0]["detections"]) == 3  # the run's own record of b.jpg is kept
-    assert [r["path"] for r in _lines(store.failures_path)] == ["c.jpg"]
-    assert not parts.exists()
-    assert [i.path for i in store.iter_images()] == ["a.jpg", "b.jpg", "d.jpg", "e.jpg"]
-    assert merge_parts(store).processed == 0  # nothing left: a second merge is a no-op
-
-
-def test_merge_prefers_a_prediction_over_a_failure_of_the_same_image(tmp_path: Path) -> None:
-    store = _new_run(tmp_path)
-    with PartWriter(store.run_dir / PARTS) as p:
-        p.add(ImageFailure("a.jpg", "cannot read the file (Stale file handle)"))
-    with PartWriter(store.run_dir / PARTS) as p:
-        p.add(_image("a.jpg", 2))
-    res = merge_parts(store)
-    assert (res.processed, res.failed, res.boxes) == (1, 0, 2)
-    assert [i.path for i in store.iter_images()] == ["a.jpg"] and list(store.iter_failures()) == []
-
-
 def test_without_ray_the_engine_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ConfigError, match=r"pip install 'autolabel-dino\[ray\]'"):
@@ -231,17 +178,54 @@ class _FakeRay:
     ({"CPU": 64.0, "GPU": 4.0}, RayOptions(workers=2, gpus_per_worker=1), 100, (2, 2)),
 ])
 def test_actor_pool_size(resources, opts, batches, expected) -> None:
-    from autolabel.engines.ray_engine import _pool_size
+    from autolabel.engines.ray import _pool_size
 
     assert _pool_size(_FakeRay(**resources), opts, batches) == expected
 
 
 def test_gpus_asked_on_a_cluster_without_gpus() -> None:
-    from autolabel.engines.ray_engine import _pool_size
+    from autolabel.engines.ray import _pool_size
 
     for workers in (None, 2):
         with pytest.raises(ConfigError, match=r"--gpus-per-worker 1: the Ray cluster has 0 GPU"):
             _pool_size(_FakeRay(CPU=8.0), RayOptions(workers=workers, gpus_per_worker=1), 10)
+
+
+def test_the_driver_starts_and_merges_a_run_without_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          cfg) -> None:
+    """No Ray: fake actors write part files. The driver writes the manifest from the config
+    (no model is built on it), then merges the parts into the run."""
+    import contextlib
+
+    import autolabel.engines.ray as ray_engine
+    import autolabel.models
+    from autolabel.types import ImageAnnotations
+
+    def no_model(*a, **k):
+        raise AssertionError("the driver built a model")
+
+    def fake_actors(ray, config, root, store, todo, opts, progress):
+        assert store.exists() and opts.workers == 3 and opts.gpus_per_worker == 0.5
+        store.parts_dir.mkdir()
+        with PartWriter(store.parts_dir) as part:
+            for rel in todo:
+                part.add(ImageAnnotations(rel, 64, 48, ()))
+                progress(1, 0, 0)
+
+    monkeypatch.setattr(autolabel.models, "build_model", no_model)
+    monkeypatch.setattr(ray_engine, "require_ray", lambda: type("Ray", (), {"is_initialized": staticmethod(lambda: True)}))
+    monkeypatch.setattr(ray_engine, "_connected", lambda ray, address: contextlib.nullcontext())
+    monkeypatch.setattr(ray_engine, "_run_dataset", fake_actors)
+    for name in ("b.png", "a.png"):
+        write_image(tmp_path / "imgs" / name)
+    seen = []
+    summary = get_engine("ray")(cfg, tmp_path / "imgs", tmp_path / "run", EngineOptions(workers=3, gpus_per_worker=0.5),
+                                progress=lambda *a: seen.append(a))
+    assert (summary.total, summary.processed, summary.failed) == (2, 2, 0) and len(seen) == 2
+    store = RunStore(tmp_path / "run")
+    assert store.read_manifest()["models"]["classifier"] == {"name": "test_convnext", "weights": cfg.classifier_weights}
+    assert [r["path"] for r in _lines(store.predictions_path)] == ["a.png", "b.png"]
+    assert not store.parts_dir.exists()
 
 
 # -- on a local Ray cluster ---------------------------------------------------------------------
@@ -324,7 +308,7 @@ def test_an_error_on_a_worker_is_raised_by_the_driver(ray_cluster, tmp_path: Pat
     run.write_manifest({**RunStore(local_run).read_manifest(), "config": cfg2.to_dict()})
     gone.unlink()
     with pytest.raises(WeightsError, match=rf"on Ray node .*: --classifier-weights {gone}: no such file"):
-        # allow_config_change: the driver skips its vocabulary check, so only the workers load models
+        # resuming: the driver does not look at weight files, only the workers load models
         annotate_ray(cfg2, images, run.run_dir, options=RayOptions(workers=1, batch_images=16), allow_config_change=True)
     assert run.done_paths() == set() and not (run.run_dir / PARTS).exists()
 
@@ -340,7 +324,7 @@ def test_an_unreachable_cluster_fails_fast(tmp_path: Path) -> None:
     import socket
     import time
 
-    from autolabel.engines.ray_engine import check_reachable
+    from autolabel.engines.ray import check_reachable
     from autolabel.errors import RunError
 
     with socket.socket() as s:  # a port nobody listens on

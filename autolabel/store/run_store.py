@@ -1,4 +1,4 @@
-"""The run directory: the contract between annotating, exporting, reviewing and evaluating.
+"""One run directory: the contract between annotating, exporting, reviewing and evaluating.
 
 Layout::
 
@@ -9,6 +9,8 @@ Layout::
     <run>/revisions/NNN-<source>.jsonl   corrected copies of the predictions (review, imports)
     <run>/revisions/NNN-<source>.json    what the correction changed (counts)
     <run>/previews/              optional drawings of the boxes
+    <run>/parts/<id>.jsonl       a distributed engine's results until they are merged in
+                                 (see :mod:`autolabel.store.parts`)
     <run>/.lock                  held (flock) by the one process writing the run
 
 Appending one line per image, flushed at once, makes a run crash-safe: a ``kill -9`` loses at
@@ -25,11 +27,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from autolabel.errors import RecordError, RunError, RunLockedError
+from autolabel.store.atomic import atomic_write, write_json_atomic
+from autolabel.store.jsonl import JsonlAppender, LineReader, dumps_line, iter_jsonl
 from autolabel.types import ImageAnnotations, ImageFailure, RunInfo
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ MANIFEST = "manifest.json"
 PREDICTIONS = "predictions.jsonl"
 FAILURES = "failures.jsonl"
 REVISIONS = "revisions"
+PARTS = "parts"
 LOCK = ".lock"
 
 ORIGINAL = "original"
@@ -47,116 +51,6 @@ LATEST = "latest"
 """Revision name that selects the newest corrected revision, or the original if none."""
 
 _REVISION_RE = re.compile(r"^(\d{3,})-([A-Za-z0-9_.-]+)$")
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], binary: bool = False) -> Iterator[IO[Any]]:
-    """Open a temporary sibling of ``path`` for writing; on success it is fsynced and renamed
-    onto ``path``, on any error removed. Readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` through a temporary sibling and a rename."""
-    with atomic_write(path) as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False, sort_keys=False)
-        f.write("\n")
-
-
-def _dumps(obj: Mapping[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
-def repair_jsonl(path: Path) -> bool:
-    """Cut a torn last line (no trailing newline) off ``path``. Returns True if it cut."""
-    path = Path(path)
-    if not path.exists():
-        return False
-    size = path.stat().st_size
-    if size == 0:
-        return False
-    with open(path, "rb+") as f:
-        f.seek(-1, os.SEEK_END)
-        if f.read(1) == b"\n":
-            return False
-        # Walk back to the last newline; everything after it is a partial record.
-        pos = size
-        chunk = 1 << 16
-        keep = 0
-        while pos > 0:
-            start = max(0, pos - chunk)
-            f.seek(start)
-            buf = f.read(pos - start)
-            i = buf.rfind(b"\n")
-            if i >= 0:
-                keep = start + i + 1
-                break
-            pos = start
-        f.truncate(keep)
-    log.warning("%s: removed a torn last line (%d bytes) left by an interrupted run", path, size - keep)
-    return True
-
-
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """Yield ``(line_no, byte_offset, record)``; a torn last line is skipped with a warning."""
-    if not path.exists():
-        return
-    with open(path, "rb") as f:
-        offset = 0
-        line_no = 0
-        for raw in f:
-            line_no += 1
-            start = offset
-            offset += len(raw)
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError as e:
-                if not raw.endswith(b"\n"):
-                    log.warning("%s: ignoring torn last line %d", path, line_no)
-                    return
-                raise RunError(f"{path}: line {line_no} is not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise RunError(f"{path}: line {line_no} is not a JSON object")
-            yield line_no, start, rec
-
-
-class JsonlAppender:
-    """Appends records to a JSONL file, one flushed line each (crash-safe)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        repair_jsonl(self.path)
-        self._f: IO[str] = open(self.path, "a", encoding="utf-8")
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        self._f.write(_dumps(record) + "\n")
-        self._f.flush()
-
-    def close(self) -> None:
-        if not self._f.closed:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-
-    def __enter__(self) -> "JsonlAppender":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class RunStore:
@@ -186,6 +80,10 @@ class RunStore:
     @property
     def previews_dir(self) -> Path:
         return self.run_dir / "previews"
+
+    @property
+    def parts_dir(self) -> Path:
+        return self.run_dir / PARTS
 
     def exists(self) -> bool:
         """True if the directory holds a manifest."""
@@ -250,17 +148,17 @@ class RunStore:
     # -- reading ---------------------------------------------------------------------------
     def done_paths(self) -> set[str]:
         """Relative paths that already have a prediction or a failure record."""
-        done = {rec["path"] for _, _, rec in _iter_jsonl(self.predictions_path) if "path" in rec}
-        done |= {rec["path"] for _, _, rec in _iter_jsonl(self.failures_path) if "path" in rec}
+        done = {rec["path"] for _, _, rec in iter_jsonl(self.predictions_path) if "path" in rec}
+        done |= {rec["path"] for _, _, rec in iter_jsonl(self.failures_path) if "path" in rec}
         return done
 
     def iter_failures(self) -> Iterator[ImageFailure]:
         """Failures, one per path (last wins), sorted by path, minus paths that later succeeded."""
         last: dict[str, ImageFailure] = {}
-        for _, _, rec in _iter_jsonl(self.failures_path):
+        for _, _, rec in iter_jsonl(self.failures_path):
             f = ImageFailure.from_dict(rec)
             last[f.path] = f
-        ok = {rec.get("path") for _, _, rec in _iter_jsonl(self.predictions_path)}
+        ok = {rec.get("path") for _, _, rec in iter_jsonl(self.predictions_path)}
         for p in sorted(last):
             if p not in ok:
                 yield last[p]
@@ -303,7 +201,7 @@ class RunStore:
         in_order = len(sources) == 1
         prev: str | None = None
         for n, path in enumerate(sources):
-            for line_no, offset, rec in _iter_jsonl(path):
+            for line_no, offset, rec in iter_jsonl(path):
                 p = rec.get("path")
                 if not isinstance(p, str):
                     raise RunError(f"{path}: line {line_no} has no image path")
@@ -312,18 +210,13 @@ class RunStore:
                 index[p] = (n, offset)
                 prev = p
         if in_order:  # the common case: one file, already sorted and unique -- just stream it
-            for line_no, _, rec in _iter_jsonl(sources[0]):
+            for line_no, _, rec in iter_jsonl(sources[0]):
                 yield self._parse(sources[0], line_no, rec)
             return
-        files = [open(p, "rb") for p in sources]
-        try:
+        with LineReader() as reader:
             for p in sorted(index):
                 n, offset = index[p]
-                files[n].seek(offset)
-                yield self._parse(sources[n], None, json.loads(files[n].readline()))
-        finally:
-            for f in files:
-                f.close()
+                yield self._parse(sources[n], None, reader.read(sources[n], offset))
 
     @staticmethod
     def _parse(path: Path, line_no: int | None, rec: dict[str, Any]) -> ImageAnnotations:
@@ -377,7 +270,7 @@ class RunStore:
         self.revisions_dir.mkdir(parents=True, exist_ok=True)
         with atomic_write(self.revisions_dir / f"{name}.jsonl") as f:
             for img in sorted(images, key=lambda i: i.path):
-                f.write(_dumps(img.to_dict()) + "\n")
+                f.write(dumps_line(img.to_dict()) + "\n")
             # The summary goes first: the revision exists (is listed) only once both are whole.
             write_json_atomic(self.revisions_dir / f"{name}.json", {"revision": name, "source": source, **summary})
         return name

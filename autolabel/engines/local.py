@@ -1,0 +1,109 @@
+"""The local engine: annotate in this process, appending each image's result as it finishes.
+
+Streams the images still to do through :class:`~autolabel.pipeline.Annotator` and appends
+every result (flushed) to ``predictions.jsonl`` or ``failures.jsonl`` in input order, so a
+killed run loses at most the images in flight, and re-running resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from autolabel.config import PipelineConfig
+from autolabel.engines import EngineOptions
+from autolabel.errors import ConfigError
+from autolabel.intake import DecodedImage, find_images
+from autolabel.pipeline import Annotator, Result
+from autolabel.run import ProgressFn, RunSummary, StartFn, start_run
+from autolabel.store import JsonlAppender, RunStore
+from autolabel.types import ImageAnnotations, ImageFailure
+
+log = logging.getLogger(__name__)
+
+
+def annotate(
+    config: PipelineConfig,
+    input_path: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str],
+    options: EngineOptions | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    on_start: StartFn | None = None,
+    annotator: Annotator | None = None,
+) -> RunSummary:
+    """Annotate every image under ``input_path`` into ``run_dir`` here (see :class:`~autolabel.engines.Engine`).
+
+    Args:
+        config: the pipeline settings.
+        input_path: folder (searched recursively) or one image file.
+        run_dir: the run directory; an existing run is resumed (done and failed images
+            skipped) if its settings match.
+        options: ``previews``, ``allow_config_change``; ``workers`` = decoding threads.
+        progress: called once per finished image.
+        on_start: called once with ``(images to process, images skipped)``.
+        annotator: the compute to use (its models and stage clock), e.g. one already warm;
+            built from ``config`` by default.
+
+    Raises:
+        ConfigError (an option only another engine takes), InputError, ResumeMismatchError,
+        RunLockedError, ModelError, WeightsError.
+    """
+    options = options or EngineOptions()
+    if options.address or options.gpus_per_worker:
+        raise ConfigError("the local engine runs in this process: a cluster address and GPUs per worker "
+                          "are for --engine ray")
+    if options.workers is not None:
+        config = config.replace(workers=options.workers)
+    ann = annotator if annotator is not None else Annotator(config)
+    input_path = Path(input_path)
+    source = find_images(input_path)
+    store = RunStore(run_dir)
+    with store.lock():
+        # Models load before a new run's manifest is written: a bad model leaves no run.
+        todo, summary = start_run(store, config, source, input_path,
+                                  allow_config_change=options.allow_config_change, prepare=lambda: ann.models)
+        if on_start:
+            on_start(len(todo), summary.skipped)
+        if not todo:
+            return summary
+        t0 = time.perf_counter()
+        with store.prediction_writer() as preds, store.failure_writer() as fails:
+            for result, decoded in ann.stream(source.root, todo):
+                with ann.clock("write"):
+                    _append(store, summary, preds, fails, result, decoded if options.previews else None, progress)
+        summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _append(store: RunStore, summary: RunSummary, preds: JsonlAppender, fails: JsonlAppender, result: Result,
+            preview_of: DecodedImage | None, progress: ProgressFn | None) -> None:
+    """Append one image's result, count it, and draw its preview if ``preview_of`` is given."""
+    if isinstance(result, ImageFailure):
+        fails.append(result.to_dict())
+        summary.failed += 1
+        summary.failures.append(result)
+        log.warning("skipped %s: %s", result.path, result.reason)
+        n_boxes = 0
+    else:
+        preds.append(result.to_dict())
+        n_boxes = len(result.detections)
+        if preview_of is not None:
+            _preview(store, preview_of, result)
+    summary.processed += 1
+    summary.boxes += n_boxes
+    if progress:
+        progress(1, n_boxes, 1 if isinstance(result, ImageFailure) else 0)
+
+
+def _preview(store: RunStore, decoded: DecodedImage, record: ImageAnnotations) -> None:
+    from autolabel.previews import draw_preview
+
+    target = store.previews_dir / (record.path + ".jpg")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        draw_preview(decoded.image, record).save(target, quality=85)
+    except OSError as e:
+        log.warning("could not write preview %s: %s", target, e)
