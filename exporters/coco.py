@@ -56,15 +56,16 @@ class CocoExporter(Exporter):
     description = "COCO detection JSON (annotations/instances_<split>.json) with score and objectness"
     default_split = "default"
     options = {
-        "coco_results": Option(False, "also write results-<split>.json, a list for pycocotools COCO.loadRes"),
+        "coco_results": Option(False, "also write results-<split>.json, a list for pycocotools COCO.loadRes",
+                               flag="--coco-results"),
     }
 
     def open(self) -> None:
         super().open()
         (self.out_dir / ANNOTATIONS_DIR).mkdir()
-        self._images = _JsonList(self.out_dir / ".images.part")
-        self._anns = _JsonList(self.out_dir / ".annotations.part")
-        self._results = _JsonList(self.out_dir / ".results.part") if self.opts["coco_results"] else None
+        self._images = self.track(_JsonList(self.out_dir / ".images.part"))
+        self._anns = self.track(_JsonList(self.out_dir / ".annotations.part"))
+        self._results = self.track(_JsonList(self.out_dir / ".results.part")) if self.opts["coco_results"] else None
         self._image_id = 0
 
     def write(self, image: ImageAnnotations) -> None:

@@ -45,7 +45,7 @@ class CvatExporter(Exporter):
     def open(self) -> None:
         super().open()
         self._body_path = self.out_dir / ".images.part"
-        self._body: IO[str] = open(self._body_path, "w", encoding="utf-8")
+        self._body: IO[str] = self.open_file(self._body_path)
         self._frame = 0
 
     def write(self, image: ImageAnnotations) -> None:

@@ -42,13 +42,13 @@ class LabelStudioExporter(Exporter):
     options = {
         "image_url_prefix": Option("", "prefix of image URLs; the percent-encoded path relative to the image "
                                    "root is appended (default: Label Studio's local-files form "
-                                   "/data/local-files/?d=<image folder name>/)"),
+                                   "/data/local-files/?d=<image folder name>/)", flag="--image-url-prefix"),
     }
 
     def open(self) -> None:
         super().open()
         self._tasks_path = self.out_dir / "tasks.json"
-        self._f: IO[str] = open(self._tasks_path, "w", encoding="utf-8")
+        self._f: IO[str] = self.open_file(self._tasks_path)
         self._f.write("[")
         self._n = 0
 
@@ -68,3 +68,12 @@ class LabelStudioExporter(Exporter):
         if self.images != "none":
             written.append(self.out_dir / "images")
         return written
+
+    def notes(self) -> list[str]:
+        """With the default URL prefix: how to start Label Studio so that the task URLs resolve."""
+        if self.opts["image_url_prefix"]:
+            return []
+        root = self.run.image_root
+        return ["start Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
+                f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root.parent} and add a Local Storage with path {root} "
+                "(treat every file as a source: off; do not sync), then import tasks.json."]

@@ -39,7 +39,7 @@ class VocExporter(Exporter):
     default_split = "default"
     options = {
         "voc_origin": Option("one", "pixel origin of bndbox: 'one' (devkit) or 'zero' (CVAT/fiftyone read it as is)",
-                             choices=("one", "zero")),
+                             choices=("one", "zero"), flag="--voc-origin"),
     }
 
     def open(self) -> None:
@@ -48,8 +48,8 @@ class VocExporter(Exporter):
         (self.out_dir / ANNOTATIONS_DIR).mkdir()
         (self.out_dir / IMAGESETS_DIR).mkdir(parents=True)
         self._namer = FlatNamer()
-        self._list: IO[str] = open(self.out_dir / IMAGESETS_DIR / f"{self.split}.txt", "w", encoding="utf-8")
-        self._names = NamesTable(self.out_dir / NamesTable.FILENAME)
+        self._list: IO[str] = self.open_file(self.out_dir / IMAGESETS_DIR / f"{self.split}.txt")
+        self._names = self.track(NamesTable(self.out_dir / NamesTable.FILENAME))
 
     def write(self, image: ImageAnnotations) -> None:
         stem = self._namer(image.path)

@@ -34,7 +34,8 @@ class YoloExporter(Exporter):
     description = "YOLO, Ultralytics layout (data.yaml, images/<split>, labels/<split>/*.txt)"
     default_split = "train"
     options = {
-        "yolo_scores": Option(False, "add the score as a 6th column (prediction form; not loadable for training)"),
+        "yolo_scores": Option(False, "add the score as a 6th column (prediction form; not loadable for training)",
+                              flag="--yolo-scores"),
     }
 
     def open(self) -> None:
@@ -42,7 +43,7 @@ class YoloExporter(Exporter):
         self._labels = self.out_dir / LABELS_DIR / self.split
         self._labels.mkdir(parents=True)
         self._namer = FlatNamer()
-        self._names = NamesTable(self.out_dir / NamesTable.FILENAME)
+        self._names = self.track(NamesTable(self.out_dir / NamesTable.FILENAME))
 
     def write(self, image: ImageAnnotations) -> None:
         stem = self._namer(image.path)

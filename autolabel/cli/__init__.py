@@ -24,7 +24,7 @@ from autolabel.errors import AutolabelError
 COMMANDS: dict[str, str] = {
     "annotate": "autolabel.cli.annotate:annotate",
     "export": "autolabel.cli.export:export",
-    "formats": "autolabel.cli.export:formats",
+    "formats": "autolabel.cli.formats:formats",
     "review": "autolabel.cli.review:review",
     "import": "autolabel.cli.importing:import_",
     "evaluate": "autolabel.cli.evaluate:evaluate",
@@ -70,7 +70,7 @@ class LazyGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, verbose: int) -> None:
     """Pre-annotate a folder of images: DINO + LOST find the objects, an ImageNet classifier
-    names them, and exporters write COCO, VOC, YOLO, CVAT or Label Studio files."""
+    names them, and exporters write them for labeling platforms (`autolabel formats`)."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from autolabel.cli.export import parse_format_options, print_report
 from autolabel.config import PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
 from autolabel.engines import DEFAULT_ENGINE, engine_spec, list_engines
 from autolabel.errors import ConfigError
@@ -60,8 +61,11 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
 @click.option("--threads", type=click.IntRange(min=0), default=None, help="torch threads (0: torch's default).")
 @click.option("--inflight-megapixels", type=click.FloatRange(min=0, min_open=True), default=None, help="Decoded images held in memory at once, in megapixels (3 bytes each); bounds memory on huge photos.")
 @click.option("--previews", is_flag=True, help="Also draw boxes into RUN/previews/.")
-@click.option("--export", "export_formats", multiple=True, help="Export the run at the end (repeatable): coco, voc, yolo, cvat, labelstudio.")
+@click.option("--export", "export_formats", multiple=True, metavar="FORMAT",
+              help="Export the run at the end (repeatable; see `autolabel formats`).")
 @click.option("--export-dir", type=click.Path(path_type=Path), default=None, help="Where --export writes (default: RUN/export).")
+@click.option("-O", "--export-option", "export_options", multiple=True, metavar="[FORMAT.]NAME=VALUE",
+              help="A format option for --export, as `autolabel export -O` takes it (repeatable).")
 @click.option("--allow-config-change", is_flag=True, help="Resume a run even though its settings differ (mixes results).")
 @click.option("--engine", type=click.Choice(list_engines()), default=DEFAULT_ENGINE, help=f"Where to run. {ENGINES_TEXT}.")
 @click.option("--ray-address", default=None, help="--engine ray: cluster to join (auto, ray://head:10001); default: RAY_ADDRESS or a local Ray.")
@@ -69,6 +73,7 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: str | None, classes: str | None,
              vocabulary: str | None, previews: bool, export_formats: tuple[str, ...], export_dir: Path | None,
+             export_options: tuple[str, ...],
              allow_config_change: bool, engine: str, ray_address: str | None, gpus_per_worker: float,
              workers: int | None, quiet: bool, **overrides: object) -> None:
     """Find and name the objects in every image under INPUT; write them to a run directory.
@@ -77,6 +82,13 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
     """
     from autolabel.engines import EngineOptions, get_engine
 
+    format_options = parse_format_options(export_options, "-O/--export-option")
+    if export_options and not export_formats:
+        raise click.UsageError("-O/--export-option needs --export FORMAT")
+    if export_formats:  # a wrong format or option fails now, not after the images are done
+        from autolabel.export import resolve_formats
+
+        resolve_formats(list(export_formats), format_options)
     overrides["vocabulary"] = _classes_option(classes, vocabulary)
     cfg = build_config(preset, config_file, overrides)
     run_engine = get_engine(engine)
@@ -118,10 +130,9 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
         if summary.failed > 10:
             click.echo(f"  ... {summary.failed - 10} more in {summary.run_dir / 'failures.jsonl'}", err=True)
     if export_formats:
-        from autolabel.export import export
+        from autolabel.export import run_export
 
-        out = export_dir or (run_dir / "export")
-        written = export(run_dir, list(export_formats), out)
+        report = run_export(run_dir, list(export_formats), export_dir or (run_dir / "export"),
+                            format_options=format_options)
         if not quiet:
-            for fmt, files in written.items():
-                click.echo(f"exported {fmt}: {out / fmt} ({len(files)} file(s))")
+            print_report(report, files=False)

@@ -1,17 +1,33 @@
-"""``autolabel export`` and ``autolabel formats``."""
+"""``autolabel export``: write a stored run in one or more formats.
+
+Format options reach exporters one way, built-in or plugin alike: ``-O NAME=VALUE`` (or
+``-O FORMAT.NAME=VALUE``), parsed by the option's declared click type. An option that declares a
+``flag`` also gets that flag here (``--some-flag X`` = ``-O FORMAT.NAME=X``); the flags
+are generated from the registered exporters' declarations when the command runs, so nothing
+here names a format.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from autolabel.cli import echo
 from autolabel.errors import ExportError
 
+if TYPE_CHECKING:
+    from autolabel.export import ExportReport
 
-def _read_classes(values: tuple[str, ...]) -> list[str] | None:
+log = logging.getLogger(__name__)
+
+_ALIASES = "autolabel.export.aliases"  # ctx.meta key: FORMAT.NAME -> value given through a flag
+
+
+def read_classes(values: tuple[str, ...]) -> list[str] | None:
     """``--classes`` values: one class per option; ``@file`` reads one class per line."""
     if not values:
         return None
@@ -29,18 +45,91 @@ def _read_classes(values: tuple[str, ...]) -> list[str] | None:
     return out
 
 
-def _parse_kv(values: tuple[str, ...]) -> dict[str, str]:
+def parse_format_options(values: tuple[str, ...], hint: str = "-O/--option") -> dict[str, str]:
+    """``("origin=zero", "fmt.results=true")`` -> ``{"origin": "zero", "fmt.results": "true"}``.
+
+    Values stay strings: the driver parses each with its option's click type. A name given
+    twice keeps the last value.
+
+    Raises:
+        click.BadParameter: an item without ``=`` or without a name.
+    """
     opts: dict[str, str] = {}
     for v in values:
         key, sep, value = v.partition("=")
-        key = key.strip().replace("-", "_")
+        key = key.strip()
         if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {v!r}", param_hint="-O/--option")
+            raise click.BadParameter(f"expected NAME=VALUE or FORMAT.NAME=VALUE, got {v!r}", param_hint=hint)
         opts[key] = value
     return opts
 
 
-@click.command("export")
+def print_report(report: ExportReport, files: bool = True) -> None:
+    """What an export wrote: each format's folder (and files), then the formats' notes."""
+    for name, folder in report.dirs.items():
+        if files:
+            echo(f"{name}: {folder}")
+            for p in report.files[name]:
+                echo(f"  {p.relative_to(folder)}{'/' if p.is_dir() else ''}")
+        else:
+            echo(f"exported {name}: {folder} ({len(report.files[name])} file(s))")
+    for name, lines in report.notes.items():
+        for line in lines:
+            echo(f"{name}: {line}")
+
+
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            ctx.meta.setdefault(_ALIASES, {})[key] = value
+    return callback
+
+
+def alias_options(taken: set[str]) -> list[click.Option]:
+    """One click option per declared :attr:`Option.flag` of the registered exporters.
+
+    A flag already in ``taken`` (the command's own, or an earlier format's) is skipped with a
+    warning; that option stays reachable with ``-O``. Formats that fail to load are skipped
+    (``autolabel formats`` shows why).
+    """
+    from autolabel.export import loadable_exporters
+
+    params: list[click.Option] = []
+    for fmt, cls in loadable_exporters().items():
+        for name, opt in cls.options.items():
+            if not opt.flag:
+                continue
+            if opt.flag in taken:
+                log.warning("format %r option %r: flag %s is taken; use -O %s.%s=VALUE", fmt, name, opt.flag, fmt, name)
+                continue
+            taken.add(opt.flag)
+            key = f"{fmt}.{name}"
+            help_text = f"{fmt}: {opt.help}"
+            if opt.is_flag:
+                param = click.Option([opt.flag], is_flag=True, flag_value=True, default=None, expose_value=False,
+                                     callback=_remember(key), help=help_text)
+            else:
+                param = click.Option([opt.flag], type=opt.param_type, default=None, expose_value=False,
+                                     callback=_remember(key), help=help_text)
+            params.append(param)
+    return params
+
+
+class ExportCommand(click.Command):
+    """A command whose format flags are generated, when it runs, from the exporters' declarations."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        base = super().get_params(ctx)
+        key = f"{_ALIASES}.params"
+        if key not in ctx.meta:
+            taken = {o for p in base if isinstance(p, click.Option) for o in (*p.opts, *p.secondary_opts)}
+            ctx.meta[key] = alias_options(taken)
+        extra: list[click.Parameter] = ctx.meta[key]
+        help_option = self.get_help_option(ctx)  # keep --help last
+        return [p for p in base if p is not help_option] + extra + [p for p in base if p is help_option]
+
+
+@click.command("export", cls=ExportCommand)
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
 @click.option("-f", "--format", "formats", multiple=True, required=True, metavar="FORMAT",
               help="Format to write (repeat or comma-separate; 'all' = every installed format). See `autolabel formats`.")
@@ -54,21 +143,14 @@ def _parse_kv(values: tuple[str, ...]) -> dict[str, str]:
               help="Export only this class (repeat for more; @FILE reads one per line). Declared order stays the run's.")
 @click.option("--copy-images", is_flag=True, help="Copy the images into the export.")
 @click.option("--link-images", is_flag=True, help="Hard-link the images into the export (symbolic links across file systems).")
-@click.option("--split", default=None, metavar="NAME",
-              help="Split/subset name (default: 'default'; YOLO: 'train').")
-@click.option("--coco-results", is_flag=True, default=None, help="COCO: also write results-<split>.json for pycocotools loadRes.")
-@click.option("--voc-origin", type=click.Choice(["one", "zero"]), default=None,
-              help="VOC: 'one' = devkit 1-based pixels (default), 'zero' = what CVAT/fiftyone assume.")
-@click.option("--yolo-scores", is_flag=True, default=None, help="YOLO: add the score as a 6th column (prediction form).")
-@click.option("--image-url-prefix", default=None, metavar="URL",
-              help="Label Studio: prefix of image URLs (default: /data/local-files/?d=<image folder name>/).")
-@click.option("-O", "--option", "extra", multiple=True, metavar="KEY=VALUE",
-              help="A format option by name (for plugins), e.g. -O voc_origin=zero.")
+@click.option("--split", default=None, metavar="NAME", help="Split/subset name (default: each format's own).")
+@click.option("-O", "--option", "extra", multiple=True, metavar="[FORMAT.]NAME=VALUE",
+              help="Set a format option (repeatable); FORMAT. only when two selected formats declare NAME. "
+                   "`autolabel formats` lists every option.")
 def export(run: Path, formats: tuple[str, ...], out_dir: Path, revision: str | None, original: bool,
            min_score: float | None, classes: tuple[str, ...], copy_images: bool, link_images: bool,
-           split: str | None, coco_results: bool | None, voc_origin: str | None, yolo_scores: bool | None,
-           image_url_prefix: str | None, extra: tuple[str, ...]) -> None:
-    """Write the boxes of RUN in one or more formats (COCO, VOC, YOLO, CVAT, Label Studio, plugins)."""
+           split: str | None, extra: tuple[str, ...]) -> None:
+    """Write the boxes of RUN in one or more formats (built-in or plugin; see `autolabel formats`)."""
     from autolabel.export import run_export
     from autolabel.store import LATEST, ORIGINAL, open_run
 
@@ -76,52 +158,17 @@ def export(run: Path, formats: tuple[str, ...], out_dir: Path, revision: str | N
         raise click.UsageError("use either --original or --revision, not both")
     if copy_images and link_images:
         raise click.UsageError("use either --copy-images or --link-images, not both")
-    options: dict[str, Any] = {}
-    for key, value in (("coco_results", coco_results), ("voc_origin", voc_origin),
-                       ("yolo_scores", yolo_scores), ("image_url_prefix", image_url_prefix)):
-        if value is not None:
-            options[key] = value
-    options.update(_parse_kv(extra))
+    options: dict[str, Any] = dict(click.get_current_context().meta.get(_ALIASES, {}))
+    options.update(parse_format_options(extra))
     store = open_run(run)
     report = run_export(
         store, list(formats), out_dir,
-        revision=ORIGINAL if original else (revision or LATEST),
-        min_score=min_score, classes=_read_classes(classes), copy_images=copy_images,
-        link_images=link_images, split=split, **options,
+        revision=ORIGINAL if original else (revision or LATEST), format_options=options,
+        min_score=min_score, classes=read_classes(classes), copy_images=copy_images,
+        link_images=link_images, split=split,
     )
     rev = report.revision
     echo(f"revision: {rev}" + (" (the pipeline's predictions)" if rev == ORIGINAL else " (corrected)"))
     dropped = f", {report.dropped} left out by filters" if report.dropped else ""
     echo(f"{report.images} images, {report.boxes} boxes{dropped}, {len(report.classes)} classes")
-    for name, folder in report.dirs.items():
-        echo(f"{name}: {folder}")
-        for p in report.files[name]:
-            echo(f"  {p.relative_to(folder)}{'/' if p.is_dir() else ''}")
-    if "labelstudio" in report.dirs and image_url_prefix is None and "image_url_prefix" not in options:
-        root = report.image_root
-        echo("Label Studio: start it with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
-             f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root.parent} and add a Local Storage with path {root} "
-             "(treat every file as a source: off; do not sync), then import tasks.json.")
-
-
-@click.command("formats")
-def formats() -> None:
-    """List the export formats: built-in ones and installed plugins."""
-    from autolabel.export import entry_point_origin, exporter_entry_points, get_exporter
-
-    eps = exporter_entry_points()
-    if not eps:
-        echo("no export formats are registered (is autolabel-dino installed? try `pip install -e .`)")
-        return
-    width = max(len(n) for n in eps)
-    for name, ep in eps.items():
-        origin = entry_point_origin(ep)
-        try:
-            cls = get_exporter(name)
-        except ExportError as e:
-            echo(f"{name:<{width}}  [{origin}] cannot be loaded: {e}")
-            continue
-        echo(f"{name:<{width}}  {cls.description or cls.__doc__ or ''}  [{origin}]")
-        for opt_name, opt in cls.options.items():
-            choices = f" ({'|'.join(map(str, opt.choices))})" if opt.choices else ""
-            echo(f"{'':<{width}}    {opt_name}{choices}: {opt.help} [default: {opt.default}]")
+    print_report(report)

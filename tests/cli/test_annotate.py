@@ -43,6 +43,12 @@ def test_version(runner: CliRunner) -> None:
     (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--device", "tpu9"], 1, "error: option --device"),
     (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--inflight-megapixels", "0"], 2,
      "Invalid value for '--inflight-megapixels'"),
+    (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--export", "cooc"], 1, "error: unknown format 'cooc'; available: coco"),
+    (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--export", "coco", "-O", "coco_results=maybe"], 1,
+     "error: format 'coco' option 'coco_results': 'maybe' is not a valid boolean"),
+    (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "-O", "coco_results=1"], 2, "-O/--export-option needs --export FORMAT"),
+    (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--export", "coco", "-O", "coco_results"], 2,
+     "expected NAME=VALUE or FORMAT.NAME=VALUE, got 'coco_results'"),
 ])
 def test_errors_are_one_line_with_exit_codes(runner: CliRunner, tmp_path: Path, args, code: int, msg: str) -> None:
     import re
@@ -65,9 +71,14 @@ def test_annotate_prints_summary_and_writes_run(runner: CliRunner, tmp_path: Pat
     assert "4 image(s) annotated, 1 failed" in r.output
     assert "failed: broken.jpg: not an image" in r.output
     assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 4
-    # A speed setting may change on resume.
-    r2 = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run"), *TINY, "--inflight-megapixels", "0.5"])
+    # A speed setting may change on resume; --export goes through the exporters' options and notes.
+    r2 = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run"), *TINY, "--inflight-megapixels", "0.5",
+                              "--export", "coco,labelstudio", "-O", "coco_results=true"])
     assert r2.exit_code == 0 and "0 image(s) annotated, 0 failed, 0 boxes, 5 already done" in r2.output
+    export = tmp_path / "run" / "export"
+    assert f"exported coco: {export / 'coco'} (2 file(s))" in r2.output
+    assert (export / "coco" / "results-default.json").is_file()
+    assert "labelstudio: start Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true" in r2.output
     r3 = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run"), *TINY, "--max-boxes", "1"])
     assert r3.exit_code == 1 and "other settings (max_boxes" in r3.output
 

@@ -1,105 +1,27 @@
-"""The exporter seam: registry over entry points, options, filters, and the driver's atomic,
-deterministic writing."""
+"""The export driver: filters, options assigned per format, the atomic and deterministic
+writing, and the clean-up on every failure (exporters aborted, scratch folders removed)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
 import autolabel.export as ex
 from autolabel.errors import ExportError
-from autolabel.export import Exporter, Option, export, filter_image, get_exporter, list_exporters, run_export
+from autolabel.export import Exporter, export, filter_image, resolve_formats, run_export
 from autolabel.store import RunStore
 from autolabel.types import Detection, ImageAnnotations
+from tests.export.plugins import OPENED, with_plugins
 from tests.exporters.sample import IMAGES, build_run, image_root_of
 
 BUILT_INS = ["coco", "cvat", "labelstudio", "voc", "yolo"]
 
 
-class FailingExporter(Exporter):
-    """Writes a file per image and fails on the third image."""
-
-    name = "failing"
-
-    def write(self, image: ImageAnnotations) -> None:
-        n = len(list(self.out_dir.iterdir()))
-        if n == 2:
-            raise RuntimeError("disk on fire")
-        (self.out_dir / f"{n}.txt").write_text(image.path)
-
-
-class NotAnExporter:
-    pass
-
-
-def _with_extra_entry_points(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
-    real = ex._entry_points()
-    fake = [EntryPoint(name=n, value=v, group=ex.ENTRY_POINT_GROUP) for n, v in extra.items()]
-    monkeypatch.setattr(ex, "_entry_points", lambda: real + fake)
-
-
 def _all_files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-# -- registry ---------------------------------------------------------------------------------
-def test_built_ins_are_registered_through_entry_points_and_listing_imports_nothing(monkeypatch):
-    for name in BUILT_INS:
-        monkeypatch.delitem(sys.modules, f"exporters.{name}", raising=False)
-    assert list_exporters() == BUILT_INS
-    assert not any(f"exporters.{name}" in sys.modules for name in BUILT_INS)
-    eps = ex.exporter_entry_points()
-    assert {n: ex.entry_point_origin(ep) for n, ep in eps.items()} == {n: "built-in" for n in BUILT_INS}
-    cls = get_exporter("coco")
-    assert issubclass(cls, Exporter) and cls.name == "coco" and "exporters.coco" in sys.modules
-
-
-def test_every_built_in_names_itself_and_describes_itself():
-    for name in BUILT_INS:
-        cls = get_exporter(name)
-        assert cls.name == name and cls.description
-
-
-def test_unknown_format_lists_the_available_ones():
-    with pytest.raises(ExportError, match=r"unknown format 'cooc'; available: coco, cvat, labelstudio, voc, yolo"):
-        get_exporter("cooc")
-
-
-def test_plugin_that_is_not_an_exporter(monkeypatch):
-    _with_extra_entry_points(monkeypatch, notone="tests.test_export:NotAnExporter", broken="no_such_module_xyz:Thing")
-    assert "notone" in list_exporters() and "broken" in list_exporters()
-    with pytest.raises(ExportError, match="'notone'.*is not an autolabel Exporter subclass"):
-        get_exporter("notone")
-    with pytest.raises(ExportError, match="'broken'.*failed to load: ModuleNotFoundError"):
-        get_exporter("broken")
-
-
-# -- options and filters ----------------------------------------------------------------------
-@pytest.mark.parametrize("opt, given, expected", [
-    (Option(False), "true", True), (Option(False), "0", False), (Option(True), False, False),
-    (Option(1), "3", 3), (Option(0.5), "0.25", 0.25), (Option("one", choices=("one", "zero")), "zero", "zero"),
-])
-def test_option_converts(opt, given, expected):
-    assert opt.convert("x", given) == expected
-
-
-@pytest.mark.parametrize("opt, given, match", [
-    (Option(False), "maybe", "expects a bool"), (Option(1), "x", "expects a int"),
-    (Option("one", choices=("one", "zero")), "two", "must be one of 'one', 'zero'"),
-])
-def test_option_rejects(opt, given, match):
-    with pytest.raises(ExportError, match=match):
-        opt.convert("x", given)
-
-
-def test_exporter_rejects_options_it_does_not_declare(tmp_path):
-    run = RunStore(build_run(tmp_path)).info()
-    with pytest.raises(ExportError, match="does not take option.*voc_origin"):
-        get_exporter("coco")(tmp_path / "o", run, voc_origin="zero")
 
 
 def test_filter_image():
@@ -188,7 +110,7 @@ def test_a_failed_export_keeps_the_previous_one(run, tmp_path, monkeypatch):
     out = tmp_path / "out"
     export(run, ["coco", "yolo"], out)
     before = _all_files(out)
-    _with_extra_entry_points(monkeypatch, failing="tests.test_export:FailingExporter")
+    with_plugins(monkeypatch, failing="tests.export.plugins:FailingExporter")
     with pytest.raises(RuntimeError, match="disk on fire"):
         export(run, ["coco", "failing"], out, revision="original")
     assert _all_files(out) == before
@@ -238,3 +160,98 @@ def test_a_killed_export_is_recovered_by_the_next_one(run, tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+# -- failures: every opened exporter aborted, nothing half-written left ------------------------
+@pytest.fixture()
+def aborted(monkeypatch: pytest.MonkeyPatch) -> list[Exporter]:
+    """Every exporter instance whose abort() the driver calls, in call order."""
+    seen: list[Exporter] = []
+    real = Exporter.abort
+
+    def spy(self: Exporter) -> None:
+        seen.append(self)
+        real(self)
+
+    monkeypatch.setattr(Exporter, "abort", spy)
+    OPENED.clear()
+    return seen
+
+
+def _left_behind(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir())
+
+
+def test_a_plugin_failing_in_write_is_aborted_with_every_other_format(run, tmp_path, monkeypatch, aborted):
+    out = tmp_path / "out"
+    export(run, ["labelstudio"], out)
+    before = _all_files(out)
+    with_plugins(monkeypatch, leaky="tests.export.plugins:LeakyExporter")
+    with pytest.raises(OSError, match="disk full"):
+        export(run, ["coco", "labelstudio", "leaky"], out, coco_results=True)
+    assert [type(e).name for e in aborted] == ["coco", "labelstudio", "leaky"]
+    leaky_file = OPENED[0]
+    assert leaky_file.closed  # the plugin's handle, opened with open_file()
+    coco, ls = aborted[0], aborted[1]
+    assert coco._images.f.closed and coco._anns.f.closed and coco._results.f.closed
+    assert ls._f.closed
+    assert not Path(leaky_file.name).exists()  # its half-written file went with the scratch folder
+    assert _left_behind(out) == ["labelstudio"] and _all_files(out) == before  # the older export untouched
+
+
+def test_a_failing_open_is_aborted_too(run, tmp_path, monkeypatch, aborted):
+    with_plugins(monkeypatch, leaky="tests.export.plugins:LeakyExporter")
+    with pytest.raises(PermissionError):
+        export(run, ["cvat", "leaky"], tmp_path / "out", format_options={"fail_at": "-1"})
+    assert [type(e).name for e in aborted] == ["cvat", "leaky"]
+    assert aborted[0]._body.closed and OPENED[0].closed
+    assert _left_behind(tmp_path / "out") == []
+
+
+def test_keyboard_interrupt_in_close_aborts_plain_file_handles(run, tmp_path, monkeypatch, aborted):
+    with_plugins(monkeypatch, rawfile="tests.export.plugins:RawFileExporter")
+    with pytest.raises(KeyboardInterrupt):
+        export(run, ["voc", "rawfile"], tmp_path / "out")
+    assert [type(e).name for e in aborted] == ["voc", "rawfile"]
+    assert OPENED[0].closed and aborted[0]._list.closed and aborted[0]._names._f.closed
+    assert _left_behind(tmp_path / "out") == []
+
+
+def test_an_abort_that_raises_does_not_hide_the_error_or_stop_the_clean_up(run, tmp_path, monkeypatch, caplog):
+    def broken_abort(self: Exporter) -> None:
+        raise RuntimeError("abort broke")
+
+    with_plugins(monkeypatch, failing="tests.export.plugins:FailingExporter")
+    monkeypatch.setattr(Exporter, "abort", broken_abort)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        export(run, ["yolo", "failing"], tmp_path / "out")
+    assert _left_behind(tmp_path / "out") == [] and "abort() failed: RuntimeError: abort broke" in caplog.text
+
+
+# -- format options ---------------------------------------------------------------------------
+def test_format_options_by_bare_or_qualified_name(run, tmp_path, monkeypatch):
+    with_plugins(monkeypatch, leaky="tests.export.plugins:LeakyExporter", shared="tests.export.plugins:SharedNameExporter")
+    with pytest.raises(ExportError, match=r"option 'fail_at' is declared by leaky and shared; say which: leaky.fail_at="):
+        resolve_formats(["leaky", "shared"], {"fail_at": "0"})
+    plan = resolve_formats("leaky,shared", {"leaky.fail_at": "0", "shared.fail_at": "3", "level": "7"})
+    assert {n: opts for n, (_, opts) in plan.items()} == {"leaky": {"fail_at": 0}, "shared": {"fail_at": 3, "level": 7}}
+    export(run, ["leaky", "shared"], tmp_path, format_options={"leaky.fail_at": "0", "shared.fail_at": "3", "level": "7"})
+    assert (tmp_path / "shared/opts.txt").read_text() == "3 7\n"
+    assert len((tmp_path / "leaky/rows.txt").read_text().splitlines()) == len(IMAGES)
+    with pytest.raises(ExportError, match="format 'voc' option 'voc_origin': 'two' is not one of 'one', 'zero'"):
+        export(run, "voc", tmp_path / "x", format_options={"voc.voc_origin": "two"})
+    with pytest.raises(ExportError, match="option 'yolo.yolo_scores' is for format 'yolo', which is not selected"):
+        export(run, "voc", tmp_path / "x", format_options={"yolo.yolo_scores": "true"})
+    assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_notes_come_from_the_exporter(run, tmp_path):
+    report = run_export(run, ["labelstudio", "coco"], tmp_path / "a")
+    root = image_root_of(run)
+    assert list(report.notes) == ["labelstudio"]
+    (line,) = report.notes["labelstudio"]
+    assert f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root.parent} " in line and f"Local Storage with path {root} " in line
+    report = run_export(run, "labelstudio", tmp_path / "b", format_options={"image_url_prefix": "https://h/i/"})
+    assert report.notes == {}
+    tasks = json.loads((tmp_path / "b/labelstudio/tasks.json").read_text(encoding="utf-8"))
+    assert tasks[0]["data"]["image"].startswith("https://h/i/")
