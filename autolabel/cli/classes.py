@@ -55,7 +55,7 @@ def search(text: str, model: str, limit: int, covering: bool, as_json: bool) -> 
     definition. Exact word matches come first, in WordNet's sense order.
     """
     from autolabel.vocabulary import label_space_for_model, space_coverage
-    from autolabel.wordnet import get_wordnet
+    from autolabel.vocabulary.wordnet import get_wordnet
 
     space = label_space_for_model(model)
     wn = get_wordnet()
