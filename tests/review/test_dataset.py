@@ -1,22 +1,22 @@
 """FiftyOne review: the dataset built from a run, a simulated reviewer, pulling corrections back.
 
 The pure helpers are tested without a database; everything else runs against a real
-``mongod`` started for this module (see ``tests/review_support.py``).
+``mongod`` started for this module (see ``tests/review/support.py``).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
 
-from autolabel import review
+from autolabel.review import app
+from autolabel.review import dataset as review
 from autolabel.errors import ConfigError, RunError
 from autolabel.store import RunStore
 from autolabel.types import Detection
-from tests.review_support import CLASSES, make_run, sample_records, use_private_fiftyone
+from tests.review.support import CLASSES, make_run, sample_records, use_private_fiftyone
 
 
 # -- pure helpers (no database) -----------------------------------------------------------------
@@ -57,7 +57,7 @@ def test_label_schema_shape():
 
 def test_names_hint_and_port_check(tmp_path):
     assert review.default_dataset_name("run1") == "autolabel-run1"
-    assert "ssh -N -L 5151:127.0.0.1:5151" in review.ssh_hint(5151)
+    assert "ssh -N -L 5151:127.0.0.1:5151" in app.ssh_hint(5151)
     store = RunStore(make_run(tmp_path / "r"))
     assert review.resolve_dataset_name(store) == "autolabel-r"
     assert review.resolve_dataset_name(store, "mine") == "mine"
@@ -69,9 +69,9 @@ def test_names_hint_and_port_check(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         with pytest.raises(ConfigError, match="in use"):
-            review.check_port_free(s.getsockname()[1])
+            app.check_port_free(s.getsockname()[1])
     with pytest.raises(ConfigError, match="--port"):
-        review.check_port_free(70000)
+        app.check_port_free(70000)
 
 
 # -- with a real database ---------------------------------------------------------------------------
@@ -176,7 +176,8 @@ def test_review_and_pull_corrections(fo, tmp_path):
 
     res = review.pull(store)
     assert res.revision == "001-fiftyone"
-    s = res.summary
+    assert res.dataset == "autolabel-pull" and res.corrections.relabeled == 2
+    s = res.to_dict()
     assert {k: s[k] for k in ("kept", "relabeled", "moved", "rejected", "added", "reviewed")} == {
         "kept": 2, "relabeled": 2, "moved": 1, "rejected": 2, "added": 1, "reviewed": 1
     }
@@ -245,7 +246,7 @@ def test_new_images_start_from_the_latest_revision(fo, tmp_path):
     assert rocket.autolabel_revision == "001-labelstudio"
     assert [d["autolabel_id"] for d in rocket.predictions.detections] == ["rocket-0"]
     res = review.pull(store)  # nothing changed in FiftyOne: compared with the revision it came from
-    assert res.summary["rejected"] == 0 and res.summary["kept"] == 6
+    assert res.corrections.rejected == 0 and res.corrections.kept == 6
     assert [d.id for d in next(i for i in store.iter_images() if i.path == "rocket.jpg").detections] == ["rocket-0"]
 
 
@@ -257,7 +258,7 @@ def test_dataset_names_and_errors(fo, tmp_path):
     with pytest.raises(RunError, match="--dataset"):
         review.build_dataset(b)  # same run name, other run: no silent mixing
     assert review.build_dataset(b, "same-b").dataset == "same-b"
-    assert review.pull(b).summary["dataset"] == "same-b"  # remembered in review.json
+    assert review.pull(b).dataset == "same-b"  # remembered in review.json
     c = RunStore(make_run(tmp_path / "c"))
     with pytest.raises(RunError, match="autolabel review"):
         review.pull(c)
@@ -269,7 +270,7 @@ def test_label_space_ids():
     assert review.label_space_ids("unknown") == {} and review.label_space_ids(None) == {}
     assert review.label_space_ids("no-such-space") == {}
     # an empty run map still falls back to the label space (loaded only when needed)
-    from autolabel.corrections import ReviewedBox, correct_image
+    from autolabel.review.corrections import ReviewedBox, correct_image
     from autolabel.types import ImageAnnotations
 
     lazy = review._LabelIds({}, "imagenet-1k")
@@ -389,7 +390,7 @@ def test_empty_run_then_images_arrive(fo, tmp_path):
     store = RunStore(make_run(tmp_path / "empty", []))
     assert review.build_dataset(store).added == 0
     assert fo.load_dataset("autolabel-empty").active_label_schemas == ["predictions"]
-    assert review.pull(store).summary["boxes_after"] == 0
+    assert review.pull(store).corrections.boxes_after == 0
     with store.prediction_writer() as w:
         w.append(sample_records()[1])
     assert review.build_dataset(store).added == 1
