@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from autolabel.errors import ConfigError
 from autolabel.vocabulary.resolve import Resolution, resolve_term
@@ -66,6 +66,34 @@ class CompiledVocabulary:
     def unmapped_count(self) -> int:
         """Model classes that belong to no user class."""
         return sum(1 for o in self.owner if o < 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole resolution as JSON (what ``autolabel classes show --json`` prints): the
+        vocabulary's settings, per class its synsets, model classes, ceded counts and how each
+        term was read, then the classes covering nothing and the problems."""
+        v, space = self.vocabulary, self.space
+        return {
+            "source": v.source,
+            "label_space": space.subset,
+            "model_classes": len(space),
+            "unmapped": v.unmapped,
+            "min_score": v.min_score,
+            "run_classes": list(self.run_classes),
+            "classes": [
+                {
+                    "name": c.name,
+                    "synsets": list(c.synsets),
+                    "covers": len(c.indices),
+                    "model_classes": [space.names[i] for i in c.indices],
+                    "ceded": dict(c.ceded),
+                    "terms": [r.to_dict() for r in c.resolutions],
+                }
+                for c in self.classes
+            ],
+            "not_covered": [c.name for c in self.classes if not c.indices],
+            "unmapped_model_classes": self.unmapped_count(),
+            "problems": list(self.problems),
+        }
 
 
 def compile_vocabulary(vocabulary: Vocabulary, space: LabelSpace, *, strict: bool = True) -> CompiledVocabulary:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from autolabel.vocabulary.space import LabelSpace, space_coverage
 
@@ -54,6 +54,18 @@ class Resolution:
     others: tuple[Sense, ...] = ()
     lemma: str | None = None
     error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The term, the synset and sense taken (None if none), the other senses, the error and
+        the one-line description."""
+        return {
+            "term": self.term,
+            "synset": self.chosen.synset if self.chosen else None,
+            "sense": self.chosen.sense if self.chosen else None,
+            "other_senses": [{"synset": o.synset, "sense": o.sense, "covers": o.covers} for o in self.others],
+            "error": self.error,
+            "text": self.describe(),
+        }
 
     def describe(self) -> str:
         """One line: what was taken, which other senses exist."""
@@ -157,3 +169,55 @@ def resolve_term(term: str, space: LabelSpace) -> Resolution:
             "name a synset with `autolabel classes search`",
         )
     return Resolution(term, chosen_or_none, tuple(s for s in all_senses if s is not chosen_or_none), lemma)
+
+
+@dataclass(frozen=True)
+class SynsetMatch:
+    """A WordNet noun synset found by :func:`search_synsets`.
+
+    Attributes:
+        id: wnid; sense: its sense name (``cat.n.01``), usable in a vocabulary like the id;
+        depth: hypernym edges below WordNet's root; covers: model classes at or below it;
+        names: its lemmas; definition: WordNet's gloss.
+    """
+
+    id: str
+    sense: str
+    depth: int
+    covers: int
+    names: tuple[str, ...]
+    definition: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "sense": self.sense, "depth": self.depth, "covers": self.covers,
+                "names": list(self.names), "definition": self.definition}
+
+
+def _matched_lemma(lemmas: tuple[str, ...], text: str) -> int:
+    t = " ".join(text.replace("_", " ").split()).lower()
+    for i, w in enumerate(lemmas):
+        if w.lower() == t:
+            return i
+    for i, w in enumerate(lemmas):
+        if t in w.lower():
+            return i
+    return 0
+
+
+def search_synsets(text: str, space: LabelSpace, *, covering: bool = False) -> list[SynsetMatch]:
+    """Noun synsets whose id is ``text`` or one of whose words contains it (exact word matches
+    first, in WordNet's sense order), with how many of ``space``'s classes each covers;
+    ``covering`` keeps only those that cover at least one."""
+    from autolabel.vocabulary.wordnet import get_wordnet
+
+    wn = get_wordnet()
+    cov = space_coverage(space)
+    out = []
+    for wnid in wn.search(text):
+        n = len(cov.get(wnid, ()))
+        if covering and n == 0:
+            continue
+        s = wn.synset(wnid)
+        out.append(SynsetMatch(wnid, s.sense_name(_matched_lemma(s.lemmas, text)), wn.depth(wnid), n,
+                               tuple(s.lemmas), s.definition))
+    return out

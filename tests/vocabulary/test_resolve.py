@@ -62,3 +62,13 @@ def test_unknown_words_and_uncovered_synsets_are_errors(in1k):
         build_labeler(in1k, "cat,catt,hombre")
     msg = str(e.value)
     assert "class 'catt'" in msg and "class 'hombre'" in msg and "class 'cat'" not in msg
+
+
+def test_search_synsets_puts_exact_words_first_and_counts_coverage(in1k):
+    from autolabel.vocabulary.resolve import search_synsets
+
+    found = search_synsets("cat", in1k)
+    assert found[0].id == CAT and found[0].sense == "cat.n.01" and found[0].covers > 0
+    covering = search_synsets("cat", in1k, covering=True)
+    assert covering and all(m.covers > 0 for m in covering) and len(covering) < len(found)
+    assert found[0].to_dict()["names"][0] == "cat"
