@@ -8,8 +8,20 @@ samples, saved views, label schema, pull), :mod:`~autolabel.review.app` (the Fif
 Nothing here prints; FiftyOne is imported only by the functions that need it.
 """
 
-from autolabel.review.app import DEFAULT_PORT, app_url, check_port_free, close_app, launch_app, ssh_hint
-from autolabel.review.corrections import CorrectionSummary, ReviewedBox, correct_image, correct_images
+from autolabel.review.app import (
+    DEFAULT_PORT,
+    app_url,
+    check_port_free,
+    close_app,
+    launch_app,
+    ssh_hint,
+)
+from autolabel.review.corrections import (
+    CorrectionSummary,
+    ReviewedBox,
+    correct_image,
+    correct_images,
+)
 from autolabel.review.dataset import VIEWS, BuildResult, PullResult, build_dataset, pull
 from autolabel.review.labelstudio import ImportResult, import_labelstudio
 

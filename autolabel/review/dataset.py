@@ -14,7 +14,8 @@
 Coordinates: FiftyOne boxes are ``[x, y, w, h]`` relative to the image size; ours are pixel
 ``(x1, y1, x2, y2)``. Both use the displayed (EXIF-transposed) size stored in the run.
 
-FiftyOne is imported inside the functions that need it; the pure helpers at the top work
+FiftyOne is imported inside the functions that need it; the conversions and the label schema
+(:mod:`autolabel.review.fields`) and the review state (:mod:`autolabel.review.state`) work
 without it (and without a database).
 """
 
@@ -22,31 +23,38 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from autolabel.errors import RunError
-from autolabel.review.corrections import CorrectionSummary, ReviewedBox, correct_images, label_id_map
+from autolabel.review.corrections import (
+    CorrectionSummary,
+    ReviewedBox,
+    correct_images,
+    label_id_map,
+)
+from autolabel.review.fields import (
+    ATTRIBUTES,
+    FIELD,
+    OVERLAP_IOU,
+    detection_fields,
+    label_schema,
+    overlaps,
+    reviewed_box,
+)
+from autolabel.review.state import STATE_FILE, resolve_dataset_name
 from autolabel.store import LATEST, ORIGINAL, RunStore, write_json_atomic
-from autolabel.geometry import iou, relative_to_xyxy, xyxy_to_relative
-from autolabel.types import Detection, ImageAnnotations
+from autolabel.types import ImageAnnotations
 
 if TYPE_CHECKING:  # pragma: no cover
     import fiftyone as fo
 
 log = logging.getLogger(__name__)
 
-FIELD = "predictions"
-"""The sample field that holds the boxes."""
 REVISION_SOURCE = "fiftyone"
 """Source name of the revisions :func:`pull` writes (``revisions/NNN-fiftyone.jsonl``)."""
-STATE_FILE = "review.json"
-"""Per-run review state (the dataset's name), in the run directory."""
-OVERLAP_IOU = 0.5
-"""Two boxes of one image with at least this IoU count as an overlapping pair."""
 
 VIEWS: dict[str, str] = {
     "low-confidence": "every box as a patch, lowest class probability first",
@@ -57,95 +65,8 @@ VIEWS: dict[str, str] = {
 }
 """Saved views, in the order a reviewer should work through them."""
 
-# attributes on each detection besides label / bounding_box / confidence / tags
-_ATTRS: dict[str, str] = {
-    "autolabel_id": "str",
-    "objectness": "float",
-    "label_id": "str",
-    "topk": "list<str>",
-    "topk_scores": "list<float>",
-    "source": "str",
-    "max_iou": "float",
-}
 
-
-# -- pure helpers ---------------------------------------------------------------------------
-def default_dataset_name(run_name: str) -> str:
-    """The dataset name used for a run when none is given: ``autolabel-<run name>``."""
-    return f"autolabel-{run_name}"
-
-
-def overlaps(detections: Sequence[Detection], threshold: float = OVERLAP_IOU) -> tuple[list[float], int]:
-    """Each box's highest IoU with another box of the image, and the number of pairs >= ``threshold``."""
-    best = [0.0] * len(detections)
-    pairs = 0
-    for i, a in enumerate(detections):
-        for j in range(i + 1, len(detections)):
-            v = iou(a.box, detections[j].box)
-            best[i] = max(best[i], v)
-            best[j] = max(best[j], v)
-            pairs += v >= threshold
-    return best, pairs
-
-
-def detection_fields(det: Detection, width: int, height: int, max_iou: float = 0.0) -> dict[str, Any]:
-    """The keyword arguments of the ``fo.Detection`` that shows ``det`` (tag ``ok`` if reviewed)."""
-    return {
-        "label": det.label,
-        "bounding_box": list(xyxy_to_relative(det.box, width, height)),
-        "confidence": det.score,
-        "tags": ["ok"] if det.reviewed else [],
-        "autolabel_id": det.id,
-        "objectness": det.objectness,
-        "label_id": det.label_id,
-        "topk": [a.label for a in det.topk],
-        "topk_scores": [a.score for a in det.topk],
-        "source": det.source,
-        "max_iou": round(max_iou, 6),
-    }
-
-
-def reviewed_box(
-    label: str | None,
-    bounding_box: Sequence[float] | None,
-    tags: Iterable[str] | None,
-    autolabel_id: str | None,
-    width: int,
-    height: int,
-    key: str | None = None,
-) -> ReviewedBox | None:
-    """A FiftyOne detection's values as a :class:`ReviewedBox` (``None`` if it has no box)."""
-    if bounding_box is None or len(bounding_box) != 4:
-        return None
-    return ReviewedBox(
-        id=autolabel_id or None,
-        box=relative_to_xyxy(bounding_box, width, height),
-        label=label or None,
-        tags=frozenset(tags or ()),
-        key=key,
-    )
-
-
-def label_schema(classes: Sequence[str]) -> dict[str, Any]:
-    """The App's annotation schema for :data:`FIELD`.
-
-    Labels come from ``classes`` (a dropdown); boxes can be moved, drawn and deleted; tags are
-    two checkboxes, ``ok`` and ``reject``; every score and id is read-only.
-    """
-    attributes: list[dict[str, Any]] = [
-        {"name": "id", "type": "id", "component": "text", "read_only": True},
-        {"name": "confidence", "type": "float", "component": "text", "read_only": True},
-        {"name": "tags", "type": "list<str>", "component": "checkboxes", "values": ["ok", "reject"]},
-    ]
-    attributes += [{"name": n, "type": t, "component": "text", "read_only": True} for n, t in _ATTRS.items()]
-    schema: dict[str, Any] = {"type": "detections", "attributes": attributes}
-    if classes:
-        schema.update(component="dropdown", classes=list(classes))
-    else:
-        schema["component"] = "text"
-    return schema
-
-
+# -- label ids for relabels -----------------------------------------------------------------------
 def label_space_ids(subset: str | None) -> dict[str, str]:
     """Readable name -> synset for every class of the classifier's label space (``{}`` if unknown).
 
@@ -192,28 +113,9 @@ MAX_DROPDOWN = 1000
 """An open-vocabulary run offers its classifier's whole label space in the App if it is no larger."""
 
 
-# -- review state -----------------------------------------------------------------------------
-def read_state(store: RunStore) -> dict[str, Any]:
-    """``<run>/review.json`` as a dict (empty if absent)."""
-    p = store.run_dir / STATE_FILE
-    if not p.is_file():
-        return {}
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{p}: cannot read the review state ({e}); delete it to start over") from None
-    return data if isinstance(data, dict) else {}
-
-
-def resolve_dataset_name(store: RunStore, dataset: str | None = None) -> str:
-    """``dataset`` if given, else the one recorded in ``review.json``, else the default."""
-    if dataset:
-        return dataset
-    return str(read_state(store).get("dataset") or default_dataset_name(store.run_dir.name))
-
-
 # -- FiftyOne -------------------------------------------------------------------------------
 def import_fiftyone() -> Any:
+    """The ``fiftyone`` module (a slow import, done on first use); :class:`RunError` if missing."""
     try:
         import fiftyone as fo
     except ImportError as e:  # pragma: no cover - fiftyone is a dependency
@@ -264,7 +166,7 @@ def _declare_fields(ds: "fo.Dataset") -> None:
         ds.add_sample_field("overlaps", fo.IntField)
     if FIELD not in schema:
         ds.add_sample_field(FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
-    for name, t in _ATTRS.items():
+    for name, t in ATTRIBUTES.items():
         path = f"{FIELD}.detections.{name}"
         if path not in schema:
             ftype, sub = types[t]

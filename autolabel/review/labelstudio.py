@@ -58,7 +58,12 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from autolabel.errors import InputError
-from autolabel.review.corrections import CorrectionSummary, ReviewedBox, correct_images, label_id_map
+from autolabel.review.corrections import (
+    CorrectionSummary,
+    ReviewedBox,
+    correct_images,
+    label_id_map,
+)
 from autolabel.types import Box, ImageAnnotations
 
 if TYPE_CHECKING:  # pragma: no cover

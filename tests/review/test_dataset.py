@@ -1,7 +1,7 @@
 """FiftyOne review: the dataset built from a run, a simulated reviewer, pulling corrections back.
 
-The pure helpers are tested without a database; everything else runs against a real
-``mongod`` started for this module (see ``tests/review/support.py``).
+Everything here runs against a real ``mongod`` started for this module (see
+``tests/review/support.py``); the pure helpers are in ``test_fields.py`` and ``test_state.py``.
 """
 
 from __future__ import annotations
@@ -11,67 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from autolabel.review import app
+from autolabel.errors import RunError
 from autolabel.review import dataset as review
-from autolabel.errors import ConfigError, RunError
 from autolabel.store import RunStore
 from autolabel.types import Detection
 from tests.review.support import CLASSES, make_run, sample_records, use_private_fiftyone
-
-
-# -- pure helpers (no database) -----------------------------------------------------------------
-def test_overlaps_counts_pairs_and_best_iou():
-    dets = [
-        Detection("a-0", (0, 0, 10, 10), "x", 0.5, 0.5),
-        Detection("a-1", (0, 0, 10, 8), "x", 0.5, 0.5),  # IoU 0.8 with a-0
-        Detection("a-2", (20, 20, 30, 30), "x", 0.5, 0.5),
-    ]
-    best, pairs = review.overlaps(dets)
-    assert pairs == 1
-    assert best == pytest.approx([0.8, 0.8, 0.0])
-
-
-def test_detection_fields_and_reviewed_box():
-    rec = sample_records()[2]["detections"][0]
-    det = Detection.from_dict({**rec, "reviewed": True})
-    f = review.detection_fields(det, 600, 400, 0.25)
-    assert f["autolabel_id"] == "coffee-0" and f["confidence"] == 0.8 and f["objectness"] == 0.7
-    assert f["topk"] == ["coffee mug", "cup"] and f["topk_scores"] == [0.8, 0.15]
-    assert f["tags"] == ["ok"] and f["label_id"] == "n03063599" and f["max_iou"] == 0.25
-    rb = review.reviewed_box(f["label"], f["bounding_box"], ["ok"], "coffee-0", 600, 400, key="abc")
-    assert rb.id == "coffee-0" and rb.tags == frozenset({"ok"}) and rb.key == "abc"
-    assert rb.box == pytest.approx(det.box)
-    assert review.reviewed_box("x", None, [], None, 10, 10) is None
-    assert review.reviewed_box("", [0, 0, 0.5, 0.5], None, "", 10, 10).id is None
-
-
-def test_label_schema_shape():
-    s = review.label_schema(["a", "b"])
-    assert s["type"] == "detections" and s["component"] == "dropdown" and s["classes"] == ["a", "b"]
-    attrs = {a["name"]: a for a in s["attributes"]}
-    assert attrs["tags"]["values"] == ["ok", "reject"] and not attrs["tags"].get("read_only")
-    for name in ("confidence", "objectness", "autolabel_id", "label_id", "topk", "topk_scores", "id"):
-        assert attrs[name]["read_only"] is True
-    assert review.label_schema([])["component"] == "text"
-
-
-def test_names_hint_and_port_check(tmp_path):
-    assert review.default_dataset_name("run1") == "autolabel-run1"
-    assert "ssh -N -L 5151:127.0.0.1:5151" in app.ssh_hint(5151)
-    store = RunStore(make_run(tmp_path / "r"))
-    assert review.resolve_dataset_name(store) == "autolabel-r"
-    assert review.resolve_dataset_name(store, "mine") == "mine"
-    (tmp_path / "r" / "review.json").write_text('{"dataset": "kept"}')
-    assert review.resolve_dataset_name(store) == "kept"
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        with pytest.raises(ConfigError, match="in use"):
-            app.check_port_free(s.getsockname()[1])
-    with pytest.raises(ConfigError, match="--port"):
-        app.check_port_free(70000)
 
 
 # -- with a real database ---------------------------------------------------------------------------
