@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -157,12 +156,7 @@ def test_lite_model_probabilities_on_sample_images(in1k):
     assert other["coffee"].label == "other" and other["chelsea"].label == "cat"
 
 
-# -- end to end through the CLI (needs the pipeline's `autolabel annotate`) -------------------
-
-needs_annotate = pytest.mark.skipif(
-    importlib.util.find_spec("autolabel.cli.annotate") is None,
-    reason="`autolabel annotate` (the core pipeline) is not in this checkout yet",
-)
+# -- end to end through the CLI (`autolabel annotate`) ------------------------------------------
 
 
 def _annotate(run: Path, *extra: str):
@@ -183,7 +177,6 @@ def plain_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@needs_annotate
 def test_annotate_lite_with_classes(tmp_path, plain_run):
     store, images = _annotate(tmp_path / "vocab", "--classes", "cat,rocket")
     assert store.read_manifest()["classes"] == ["cat", "rocket"]
@@ -205,7 +198,6 @@ def test_annotate_lite_with_classes(tmp_path, plain_run):
 
 
 @pytest.mark.slow
-@needs_annotate
 def test_annotate_lite_with_vocabulary_file_other(tmp_path, plain_run):
     vocab = tmp_path / "vocab.yaml"
     vocab.write_text("classes:\n  cat: [n02121620]\n  rocket: [rocket]\nunmapped: other\n")
