@@ -17,7 +17,7 @@ from autolabel.evaluate.matching import EvalImage, GreedyMatcher, box_iou
 CORLOC_IOU = 0.5
 
 
-def _r(v: float | None, nd: int = 6) -> float | None:
+def rounded(v: float | None, nd: int = 6) -> float | None:
     """``v`` rounded to ``nd`` decimals for the report (None stays None)."""
     return None if v is None else round(float(v), nd)
 
@@ -66,16 +66,19 @@ class Counts:
         return {
             "images": self.images, "gt_boxes": self.gt, "predictions": self.predictions, "matched": self.matched,
             "delete": self.delete, "draw": self.draw, "relabel": self.relabel, "adjust": self.adjust,
-            "edits": self.edits, "edits_per_image": _r(self.edits_per_image),
-            "precision": _r(self.precision), "recall": _r(self.recall), "f1": _r(self.f1),
+            "edits": self.edits, "edits_per_image": rounded(self.edits_per_image),
+            "precision": rounded(self.precision), "recall": rounded(self.recall), "f1": rounded(self.f1),
         }
 
 
-def _matchers(images: Sequence[EvalImage], iou: float, matchers: Sequence[GreedyMatcher] | None) -> Sequence[GreedyMatcher]:
+def matchers_for(images: Sequence[EvalImage], iou: float, matchers: Sequence[GreedyMatcher] | None) -> Sequence[GreedyMatcher]:
+    """``matchers`` if given (built once by the caller), else one :class:`GreedyMatcher` per image."""
     return matchers if matchers is not None else [GreedyMatcher.for_image(i, iou) for i in images]
 
 
-def _counts(images: int, gt: int, row: Sequence[int]) -> Counts:
+def counts_from_row(images: int, gt: int, row: Sequence[int]) -> Counts:
+    """:class:`Counts` from a ``(predictions, matched, delete, relabel, adjust)`` row
+    (:meth:`GreedyMatcher.count`); ``draw`` is the ground truth left unmatched."""
     predictions, matched, delete, relabel, adjust = (int(v) for v in row)
     return Counts(images, gt, predictions, matched, delete, gt - matched, relabel, adjust)
 
@@ -83,12 +86,12 @@ def _counts(images: int, gt: int, row: Sequence[int]) -> Counts:
 def correction_cost(images: Sequence[EvalImage], score_threshold: float = 0.0, objectness_threshold: float = 0.0,
                     iou: float = 0.5, matchers: Sequence[GreedyMatcher] | None = None) -> Counts:
     """Edits needed to turn the kept predictions into the ground truth (module doc), summed."""
-    matchers = _matchers(images, iou, matchers)
+    matchers = matchers_for(images, iou, matchers)
     total = np.zeros(5, dtype=np.int64)
     for img, m in zip(images, matchers):
         keep = (img.pred_scores >= score_threshold) & (img.pred_objectness >= objectness_threshold)
         total += m.count(keep.tolist())
-    return _counts(len(images), sum(m.num_gt_found for m in matchers), total)
+    return counts_from_row(len(images), sum(m.num_gt_found for m in matchers), total)
 
 # --------------------------------------------------------------------------------------------
 # CorLoc

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autolabel.evaluate.classmap import ClassMapping
-from autolabel.evaluate.metrics import Counts, _r
+from autolabel.evaluate.metrics import Counts, rounded
 
 SCHEMA = "autolabel.evaluation/1"
 
@@ -105,8 +105,8 @@ class BoxQuality:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ap50": _r(self.ap50), "ar100": _r(self.ar100), "ranked_by": self.ranked_by,
-            "corloc": _r(self.corloc), "corloc_hits": self.corloc_hits, "corloc_images": self.corloc_images,
+            "ap50": rounded(self.ap50), "ar100": rounded(self.ar100), "ranked_by": self.ranked_by,
+            "corloc": rounded(self.corloc), "corloc_hits": self.corloc_hits, "corloc_images": self.corloc_images,
         }
 
 
@@ -125,8 +125,8 @@ class ClassResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_labels": list(self.run_labels), "gt_boxes": self.gt_boxes, "predictions": self.predictions,
-            "matched": self.matched, "precision": _r(self.precision), "recall": _r(self.recall),
-            "ap50": _r(self.ap50),
+            "matched": self.matched, "precision": rounded(self.precision), "recall": rounded(self.recall),
+            "ap50": rounded(self.ap50),
         }
 
 
@@ -146,7 +146,7 @@ class LabelQuality:
     ranked_by: str = "score"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ap50": _r(self.ap50), "ranked_by": self.ranked_by,
+        return {"ap50": rounded(self.ap50), "ranked_by": self.ranked_by,
                 "classes": {c: r.to_dict() for c, r in self.classes.items()},
                 "unmapped_predictions": self.unmapped_predictions}
 

@@ -8,7 +8,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from autolabel.evaluate.matching import EvalImage, GreedyMatcher
-from autolabel.evaluate.metrics import Counts, _counts, _matchers
+from autolabel.evaluate.metrics import Counts, counts_from_row, matchers_for
 
 MAX_SWEEP_POINTS = 200
 """At most this many distinct thresholds per sweep (spread over the observed values)."""
@@ -53,7 +53,7 @@ def sweep(images: Sequence[EvalImage], key: str, thresholds: Iterable[float], *,
     """
     if key not in ("score", "objectness"):
         raise ValueError(f"sweep key must be 'score' or 'objectness', got {key!r}")
-    matchers = _matchers(images, iou, matchers)
+    matchers = matchers_for(images, iou, matchers)
     other = "objectness" if key == "score" else "score"
     floor = float((fixed or {}).get(other, 0.0))
     ts = np.asarray([float(t) for t in thresholds], dtype=np.float64)
@@ -67,7 +67,7 @@ def sweep(images: Sequence[EvalImage], key: str, thresholds: Iterable[float], *,
             table[j] = m.count((base & (vals >= v)).tolist())
         totals += table[np.searchsorted(levels, ts, side="left")]
     gt = sum(m.num_gt_found for m in matchers)
-    return [(float(t), _counts(len(images), gt, row)) for t, row in zip(ts, totals)]
+    return [(float(t), counts_from_row(len(images), gt, row)) for t, row in zip(ts, totals)]
 
 
 def recommend(points: Sequence[tuple[float, Counts]], values: np.ndarray) -> float:
