@@ -37,7 +37,7 @@ def run_and_exports(tmp_path_factory, tiny_config):
 def test_run_scores_perfectly_against_its_own_export(run_and_exports, fmt: str, rel: str) -> None:
     run, out = run_and_exports
     gt = read_groundtruth(out / rel)
-    report = evaluate_run(run, gt, score_threshold=0.0)
+    report = evaluate_run(run, gt, score_threshold=0.0).to_dict()
     n_boxes = sum(len(i.detections) for i in RunStore(run).iter_images())
     assert report["images"]["evaluated"] == 4
     assert report["images"]["gt_boxes"] == n_boxes > 0

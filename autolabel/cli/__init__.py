@@ -10,7 +10,6 @@ one line); 2 a usage error (click's own); 130 interrupted.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import sys
 from typing import Any
@@ -20,7 +19,7 @@ import click
 from autolabel import __version__
 from autolabel.errors import AutolabelError
 
-# command name -> "module:attribute"; a module that does not exist yet is simply not listed.
+# command name -> "module:attribute"; every one is listed, and one that cannot be loaded is an error.
 COMMANDS: dict[str, str] = {
     "annotate": "autolabel.cli.annotate:annotate",
     "export": "autolabel.cli.export:export",
@@ -34,22 +33,36 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _available(spec: str) -> bool:
-    return importlib.util.find_spec(spec.split(":")[0]) is not None
+def load_command(name: str, spec: str) -> click.Command:
+    """Import the command ``spec`` (``"module:attribute"``) registered as ``name``.
+
+    Raises:
+        click.ClickException: the module cannot be imported or lacks the attribute (a broken
+            installation); the message names the command, the module and the cause.
+    """
+    mod, attr = spec.split(":")
+    try:
+        cmd = getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError) as e:
+        raise click.ClickException(
+            f"command {name!r} cannot be loaded: {mod}:{attr} failed ({type(e).__name__}: {e}); "
+            "the installation is incomplete, reinstall autolabel"
+        ) from e
+    if not isinstance(cmd, click.Command):
+        raise click.ClickException(f"command {name!r} cannot be loaded: {mod}:{attr} is not a click command")
+    return cmd
 
 
 class LazyGroup(click.Group):
-    """A click group that imports a command's module only when that command runs."""
+    """A click group that imports a command's module only when that command runs (or ``--help``
+    lists it). A command that cannot be imported fails loudly; it is never silently left out."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(n for n, s in COMMANDS.items() if _available(s))
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         spec = COMMANDS.get(cmd_name)
-        if spec is None or not _available(spec):
-            return None
-        mod, attr = spec.split(":")
-        return getattr(importlib.import_module(mod), attr)
+        return None if spec is None else load_command(cmd_name, spec)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

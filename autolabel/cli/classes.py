@@ -11,11 +11,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
 from autolabel.config import PRESETS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from autolabel.vocabulary import CompiledVocabulary, LabelSpace
+    from autolabel.vocabulary.resolve import SynsetMatch
 
 DEFAULT_MODEL = PRESETS["default"].classifier
 MODEL_HELP = (
@@ -28,17 +32,6 @@ MODEL_HELP = (
 def classes() -> None:
     """Find WordNet synsets and check a class vocabulary (which model classes each user class
     covers)."""
-
-
-def _matched_lemma(lemmas: tuple[str, ...], text: str) -> int:
-    t = " ".join(text.replace("_", " ").split()).lower()
-    for i, w in enumerate(lemmas):
-        if w.lower() == t:
-            return i
-    for i, w in enumerate(lemmas):
-        if t in w.lower():
-            return i
-    return 0
 
 
 @classes.command("search")
@@ -54,45 +47,15 @@ def search(text: str, model: str, limit: int, covering: bool, as_json: bool) -> 
     WordNet's root, how many of the model's classes lie at or below it, its words and
     definition. Exact word matches come first, in WordNet's sense order.
     """
-    from autolabel.vocabulary import label_space_for_model, space_coverage
-    from autolabel.wordnet import get_wordnet
+    from autolabel.vocabulary import label_space_for_model
+    from autolabel.vocabulary.resolve import search_synsets
 
     space = label_space_for_model(model)
-    wn = get_wordnet()
-    cov = space_coverage(space)
-    rows: list[dict[str, Any]] = []
-    for wnid in wn.search(text):
-        n = len(cov.get(wnid, ()))
-        if covering and n == 0:
-            continue
-        s = wn.synset(wnid)
-        rows.append(
-            {
-                "id": wnid,
-                "sense": s.sense_name(_matched_lemma(s.lemmas, text)),
-                "depth": wn.depth(wnid),
-                "covers": n,
-                "names": list(s.lemmas),
-                "definition": s.definition,
-            }
-        )
-    total = len(rows)
-    rows = rows[:limit]
+    found = search_synsets(text, space, covering=covering)
     if as_json:
-        click.echo(json.dumps(rows, indent=1))
-        return
-    click.echo(f"{total} synset(s) match {text!r}; model classes counted in {space.subset} ({len(space)} classes)")
-    if not rows:
-        click.echo("nothing found: try a shorter word, a singular form, or `autolabel classes search` with a synonym")
-        return
-    w_sense = max(len(r["sense"]) for r in rows)
-    for r in rows:
-        click.echo(
-            f"{r['id']}  {r['sense']:<{w_sense}}  depth {r['depth']:>2}  covers {r['covers']:>5}  "
-            f"{', '.join(r['names'])}: {r['definition']}"
-        )
-    if total > limit:
-        click.echo(f"... {total - limit} more (--limit)")
+        click.echo(json.dumps([m.to_dict() for m in found[:limit]], indent=1))
+    else:
+        click.echo(format_search(text, space, found, limit))
 
 
 @classes.command("show")
@@ -112,68 +75,52 @@ def show(vocabulary: str, model: str, list_all: bool, as_json: bool) -> None:
 
     space = label_space_for_model(model)
     compiled = compile_vocabulary(parse_vocabulary(vocabulary), space, strict=False)
-    v = compiled.vocabulary
-    report = {
-        "source": v.source,
-        "label_space": space.subset,
-        "model_classes": len(space),
-        "unmapped": v.unmapped,
-        "min_score": v.min_score,
-        "run_classes": list(compiled.run_classes),
-        "classes": [
-            {
-                "name": c.name,
-                "synsets": list(c.synsets),
-                "covers": len(c.indices),
-                "model_classes": [space.names[i] for i in c.indices],
-                "ceded": dict(c.ceded),
-                "terms": [
-                    {
-                        "term": r.term,
-                        "synset": r.chosen.synset if r.chosen else None,
-                        "sense": r.chosen.sense if r.chosen else None,
-                        "other_senses": [
-                            {"synset": o.synset, "sense": o.sense, "covers": o.covers} for o in r.others
-                        ],
-                        "error": r.error,
-                        "text": r.describe(),
-                    }
-                    for r in c.resolutions
-                ],
-            }
-            for c in compiled.classes
-        ],
-        "not_covered": [c.name for c in compiled.classes if not c.indices],
-        "unmapped_model_classes": compiled.unmapped_count(),
-        "problems": list(compiled.problems),
-    }
     if as_json:
-        click.echo(json.dumps(report, indent=1))
+        click.echo(json.dumps(compiled.to_dict(), indent=1))
     else:
-        _print_report(report, list_all)
+        click.echo(format_vocabulary(compiled, list_all))
+        for p in compiled.problems:
+            click.echo(f"problem: {p}", err=True)
     if compiled.problems:
         raise click.exceptions.Exit(1)
 
 
-def _print_report(report: dict[str, Any], list_all: bool) -> None:
-    click.echo(
-        f"{report['source']}: {len(report['classes'])} class(es) on {report['label_space']} "
-        f"({report['model_classes']} model classes); unmapped: {report['unmapped']}, min_score: {report['min_score']}"
-    )
-    click.echo(f"run class list: {', '.join(report['run_classes'])}")
-    width = max(len(c["name"]) for c in report["classes"])
-    for c in report["classes"]:
-        names = c["model_classes"]
+def format_search(text: str, space: LabelSpace, found: Sequence[SynsetMatch], limit: int) -> str:
+    """What ``autolabel classes search`` prints: one line per synset (at most ``limit``)."""
+    lines = [f"{len(found)} synset(s) match {text!r}; model classes counted in {space.subset} ({len(space)} classes)"]
+    if not found:
+        lines.append("nothing found: try a shorter word, a singular form, or `autolabel classes search` with a synonym")
+        return "\n".join(lines)
+    rows = found[:limit]
+    w_sense = max(len(r.sense) for r in rows)
+    for r in rows:
+        lines.append(f"{r.id}  {r.sense:<{w_sense}}  depth {r.depth:>2}  covers {r.covers:>5}  "
+                     f"{', '.join(r.names)}: {r.definition}")
+    if len(found) > limit:
+        lines.append(f"... {len(found) - limit} more (--limit)")
+    return "\n".join(lines)
+
+
+def format_vocabulary(compiled: CompiledVocabulary, list_all: bool) -> str:
+    """What ``autolabel classes show`` prints (the problems go to stderr separately)."""
+    v, space = compiled.vocabulary, compiled.space
+    lines = [
+        f"{v.source}: {len(compiled.classes)} class(es) on {space.subset} "
+        f"({len(space)} model classes); unmapped: {v.unmapped}, min_score: {v.min_score}",
+        f"run class list: {', '.join(compiled.run_classes)}",
+    ]
+    width = max(len(c.name) for c in compiled.classes)
+    for c in compiled.classes:
+        names = [space.names[i] for i in c.indices]
         shown = names if list_all else names[:6]
         more = f", ... {len(names) - len(shown)} more" if len(names) > len(shown) else ""
-        click.echo(f"{c['name']:<{width}}  covers {c['covers']:>5}  {', '.join(shown)}{more}")
-        for t in c["terms"]:
-            click.echo(f"{'':<{width}}    {t['text']}")
-        if c["ceded"]:
-            gone = ", ".join(f"{n} to {k!r}" for k, n in c["ceded"].items())
-            click.echo(f"{'':<{width}}    model classes below it that went to other classes (more specific or nearer): {gone}")
-    click.echo(f"model classes in no user class: {report['unmapped_model_classes']}")
-    if report["not_covered"]:
-        click.echo(f"classes covering no model class: {', '.join(report['not_covered'])}")
-    for p in report["problems"]:
-        click.echo(f"problem: {p}", err=True)
+        lines.append(f"{c.name:<{width}}  covers {len(c.indices):>5}  {', '.join(shown)}{more}")
+        lines += [f"{'':<{width}}    {r.describe()}" for r in c.resolutions]
+        if c.ceded:
+            gone = ", ".join(f"{n} to {k!r}" for k, n in c.ceded.items())
+            lines.append(f"{'':<{width}}    model classes below it that went to other classes (more specific or nearer): {gone}")
+    lines.append(f"model classes in no user class: {compiled.unmapped_count()}")
+    not_covered = [c.name for c in compiled.classes if not c.indices]
+    if not_covered:
+        lines.append(f"classes covering no model class: {', '.join(not_covered)}")
+    return "\n".join(lines)

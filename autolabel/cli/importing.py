@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from autolabel.cli import echo
+from autolabel.cli.review import format_corrections
+
+if TYPE_CHECKING:  # pragma: no cover
+    from autolabel.review.labelstudio import ImportResult
+
+
+def format_import(result: ImportResult, dry_run: bool) -> str:
+    """What ``autolabel import labelstudio`` prints: what changed, and what the tasks held."""
+    t = result.tasks
+    what = "would write" if dry_run else f"wrote revision {result.revision}"
+    return "\n".join([
+        f"{what} from {result.export} (base: {result.base_revision or 'original'}): {format_corrections(result.corrections)}",
+        f"tasks: {t.tasks} in the export, {t.tasks_annotated} annotated"
+        f" ({result.corrections.images_reviewed} image(s) corrected), {t.tasks_unannotated} without annotation"
+        f" and {t.tasks_cancelled} skipped (their predictions kept unchanged)"
+        + (f", {t.tasks_unmatched} matching no image of the run (ignored)" if t.tasks_unmatched else "")
+        + (f", {t.tasks_duplicate} duplicate(s) of an image (newest annotation used)" if t.tasks_duplicate else ""),
+    ])
 
 
 @click.group(name="import")
@@ -41,23 +60,13 @@ def labelstudio(
     decides the image's boxes: a box deleted there is rejected, a new label or a moved box is
     taken over, a drawn box is added. Tasks without an annotation keep their predictions.
     """
-    from autolabel.corrections import format_summary
-    from autolabel.labelstudio_import import import_labelstudio
+    from autolabel.review.labelstudio import import_labelstudio
     from autolabel.store import open_run
 
     store = open_run(run_dir)
     result = import_labelstudio(
         store, export_file, base_revision=base_revision, image_key=image_key, from_name=from_name, dry_run=dry_run
     )
-    s = result.summary
-    what = "would write" if dry_run else f"wrote revision {result.revision}"
-    echo(f"{what} from {export_file.name} (base: {s['base_revision']}): {format_summary(s)}")
-    echo(
-        f"tasks: {s['tasks']} in the export, {s['tasks_annotated']} annotated"
-        f" ({s['images_reviewed']} image(s) corrected), {s['tasks_unannotated']} without annotation"
-        f" and {s['tasks_cancelled']} skipped (their predictions kept unchanged)"
-        + (f", {s['tasks_unmatched']} matching no image of the run (ignored)" if s["tasks_unmatched"] else "")
-        + (f", {s['tasks_duplicate']} duplicate(s) of an image (newest annotation used)" if s["tasks_duplicate"] else "")
-    )
-    if s.get("regions_rotated"):
-        echo(f"note: {s['regions_rotated']} rotated box(es) were replaced by the axis-aligned box around them", err=True)
+    echo(format_import(result, dry_run))
+    if result.tasks.regions_rotated:
+        echo(f"note: {result.tasks.regions_rotated} rotated box(es) were replaced by the axis-aligned box around them", err=True)

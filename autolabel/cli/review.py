@@ -5,10 +5,44 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from autolabel.cli import echo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from autolabel.review import BuildResult, CorrectionSummary, PullResult
+
+
+def format_corrections(c: CorrectionSummary) -> str:
+    """One line: ``kept 12, relabeled 2, moved 1, rejected 3, added 1, reviewed 5`` (and
+    ``invalid N`` when some boxes were dropped as invalid)."""
+    parts = [("kept", c.kept), ("relabeled", c.relabeled), ("moved", c.moved), ("rejected", c.rejected),
+             ("added", c.added), ("reviewed", c.reviewed)]
+    if c.invalid:
+        parts.append(("invalid", c.invalid))
+    return ", ".join(f"{k} {v}" for k, v in parts)
+
+
+def format_pull(res: PullResult, run: Path) -> str:
+    """What ``autolabel review RUN --pull`` prints."""
+    c = res.corrections
+    return "\n".join([
+        f"pulled {res.dataset} into revision {res.revision} ({c.images_reviewed} images, {c.boxes_before} -> {c.boxes_after} boxes)",
+        format_corrections(c),
+        f"`autolabel export {run} -f FORMAT -o DIR` now exports it; --original exports the raw predictions",
+    ])
+
+
+def format_build(built: BuildResult, views: dict[str, str]) -> str:
+    """What ``autolabel review RUN`` prints once the dataset is ready (before the App starts)."""
+    verb = "created" if built.created else "updated"
+    lines = [f"dataset {built.dataset} {verb}: {built.added} new sample(s), {built.existing} already there",
+             "saved views, likeliest mistakes first:"]
+    lines += [f"  {name:16s} {what}" for name, what in views.items()]
+    lines.append("tags: `reject` removes a box, `ok` marks it reviewed; relabel, move, delete and draw in the Annotate tab")
+    return "\n".join(lines)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -31,43 +65,35 @@ def review(run: Path, pull: bool, port: int, no_launch: bool, dataset: str | Non
     `autolabel review RUN --pull`; `autolabel export` uses the corrected
     revision from then on (`--original` exports the raw predictions).
     """
-    from autolabel import review as rv
-    from autolabel.corrections import format_summary
+    from autolabel.review import app
+    from autolabel.review.dataset import VIEWS, build_dataset
+    from autolabel.review.dataset import pull as pull_corrections
     from autolabel.store import open_run
 
     store = open_run(run)
     if pull:
-        res = rv.pull(store, dataset)
-        s = res.summary
-        echo(f"pulled {s['dataset']} into revision {res.revision} ({s['images_reviewed']} images, {s['boxes_before']} -> {s['boxes_after']} boxes)")
-        echo(format_summary(s))
-        echo(f"`autolabel export {run} -f FORMAT -o DIR` now exports it; --original exports the raw predictions")
+        echo(format_pull(pull_corrections(store, dataset), run))
         return
 
     if not no_launch:
-        rv.check_port_free(port)  # fail before the slow part
-    built = rv.build_dataset(store, dataset)
-    verb = "created" if built.created else "updated"
-    echo(f"dataset {built.dataset} {verb}: {built.added} new sample(s), {built.existing} already there")
-    echo("saved views, likeliest mistakes first:")
-    for name, what in rv.VIEWS.items():
-        echo(f"  {name:16s} {what}")
-    echo("tags: `reject` removes a box, `ok` marks it reviewed; relabel, move, delete and draw in the Annotate tab")
+        app.check_port_free(port)  # fail before the slow part
+    built = build_dataset(store, dataset)
+    echo(format_build(built, VIEWS))
     if no_launch:
         echo(f"start the App with: autolabel review {run}")
         return
 
-    session = rv.launch_app(built.dataset, port=port)
+    session = app.launch_app(built.dataset, port=port)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        echo(f"App: {rv.app_url(port)}")
-        echo(f"from another machine: {rv.ssh_hint(port)}")
+        echo(f"App: {app.app_url(port)}")
+        echo(f"from another machine: {app.ssh_hint(port)}")
         echo(f"Ctrl-C stops the App; then: autolabel review {run} --pull")
         while True:
             time.sleep(0.5)
     except KeyboardInterrupt:
         echo("stopping the App ...")
     finally:
-        rv.close_app(session)
+        app.close_app(session)
         signal.signal(signal.SIGTERM, previous)
     echo("stopped")

@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from autolabel.cli import main
-from tests.evaluate_fixtures import RUN, annotations, make_run
+from tests.evaluate.fixtures import RUN, annotations, make_run
 from tests.formats.writers import write_all, write_coco, write_voc
 
 GT = [

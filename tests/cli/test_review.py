@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from autolabel.cli import main
 from autolabel.store import RunStore
-from tests.review_support import fiftyone_env, free_port, make_run, use_private_fiftyone
+from tests.review.support import fiftyone_env, free_port, make_run, use_private_fiftyone
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +95,7 @@ def test_app_serves_edits_and_stops_cleanly(fo_uri, tmp_path):
     psutil = pytest.importorskip("psutil")
     import fiftyone as fo
 
-    from autolabel import review
+    from autolabel.review import dataset as review
 
     run = make_run(tmp_path / "app")
     port = free_port()
@@ -156,7 +156,15 @@ def test_app_serves_edits_and_stops_cleanly(fo_uri, tmp_path):
 
     # the App's edit kept our id and comes back as a relabel + move
     res = review.pull(RunStore(run))
-    assert (res.summary["relabeled"], res.summary["moved"], res.summary["kept"]) == (1, 1, 6)
+    assert (res.corrections.relabeled, res.corrections.moved, res.corrections.kept) == (1, 1, 6)
     det = next(d for i in RunStore(run).iter_images() for d in i.detections if d.id == "chelsea-1")
     assert det.label == "tabby" and det.label_id == "n02123045" and det.source == "human"
     assert det.box == pytest.approx((0.2 * 451, 0.1 * 300, 0.7 * 451, 0.7 * 300))
+
+
+def test_format_corrections_names_invalid_boxes_only_when_there_are_some():
+    from autolabel.cli.review import format_corrections
+    from autolabel.review.corrections import CorrectionSummary
+
+    assert format_corrections(CorrectionSummary(kept=3, relabeled=1)) == "kept 3, relabeled 1, moved 0, rejected 0, added 0, reviewed 0"
+    assert format_corrections(CorrectionSummary(invalid=2)).endswith(", reviewed 0, invalid 2")

@@ -11,9 +11,15 @@ from pathlib import Path
 import pytest
 from timm.data import ImageNetInfo
 
-from autolabel.wordnet import DATA_FILE, ROOT, get_wordnet, is_wnid, normalize_word
+from autolabel.vocabulary.wordnet import (
+    DATA_FILE,
+    ROOT,
+    get_wordnet,
+    is_wnid,
+    normalize_word,
+)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WORDNET_DIR = Path("/usr/share/wordnet")
 
 DOG = "n02084071"

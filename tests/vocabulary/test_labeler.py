@@ -1,214 +1,29 @@
-"""Vocabularies: parsing, WordNet name resolution, class assignment and summed scoring."""
+"""Labelers: summed scores over each class's subtree, the unmapped policies, real probabilities, the CLI."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import logging
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from autolabel.errors import ConfigError
-from autolabel.vocabulary import (
-    Labeler,
-    LabelSpace,
-    VocabularyLabeler,
-    build_labeler,
-    compile_vocabulary,
-    get_label_space,
-    load_vocabulary,
-    parse_vocabulary,
-    resolve_term,
-    vocabulary_from_dict,
-    vocabulary_from_names,
+from autolabel.vocabulary import Labeler, build_labeler, vocabulary_from_dict
+from tests.vocabulary.spaces import (
+    BEAGLE,
+    CAT,
+    DOG,
+    EGYPTIAN_CAT,
+    ESPRESSO,
+    ROCKET,
+    SAMPLE,
+    TABBY,
+    TIGER_CAT,
+    labeler,
+    probs,
+    small_space,
 )
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "sample_data"
-
-TABBY, TIGER_CAT, EGYPTIAN_CAT = "n02123045", "n02123159", "n02124075"
-BEAGLE, MISSILE, ESPRESSO = "n02088364", "n03773504", "n07920052"
-CAT, BIG_CAT, DOG, ROCKET = "n02121620", "n02127808", "n02084071", "n04099429"
-CUP_CONTAINER, CUP_IMAGENET = "n03147509", "n07930864"
-
-
-@pytest.fixture(scope="module")
-def in1k() -> LabelSpace:
-    return get_label_space("imagenet-1k", 1000)
-
-
-@pytest.fixture(scope="module")
-def in22k() -> LabelSpace:
-    return get_label_space("imagenet-22k", 21841)
-
-
-def small_space() -> LabelSpace:
-    """Six real ImageNet synsets as a toy label space (columns of the hand-made vectors)."""
-    synsets = (TABBY, TIGER_CAT, EGYPTIAN_CAT, BEAGLE, MISSILE, ESPRESSO)
-    names = ("tabby", "tiger cat", "Egyptian cat", "beagle", "missile", "espresso")
-    return LabelSpace("test", synsets, names, names)
-
-
-def probs(*rows: list[float]) -> torch.Tensor:
-    return torch.tensor(rows, dtype=torch.float32)
-
-
-def labeler(classes: dict, topk: int = 1, **kw) -> VocabularyLabeler:
-    lab = build_labeler(small_space(), vocabulary_from_dict({"classes": classes, **kw}), topk=topk)
-    assert isinstance(lab, VocabularyLabeler)
-    return lab
-
-
-# -- parsing ---------------------------------------------------------------------------------
-
-
-def test_quick_form_and_yaml_forms(tmp_path):
-    v = parse_vocabulary(" cat, rocket ,dog,")
-    assert v.names == ("cat", "rocket", "dog") and v.unmapped == "drop" and v.min_score == 0.0
-    assert [c.terms for c in v.classes] == [("cat",), ("rocket",), ("dog",)]
-
-    f = tmp_path / "v.yaml"
-    f.write_text(
-        "classes:\n  dog: [n02084071]\n  cat:\n  apple: n07739125\n  cup: [cup, mug]\n  '1': [n02084071]\n"
-        "unmapped: other\nmin_score: 0.25\nother: misc\n"
-    )
-    v = parse_vocabulary(str(f))
-    assert v.names == ("dog", "cat", "apple", "cup", "1")  # file order
-    assert [c.terms for c in v.classes] == [("n02084071",), ("cat",), ("n07739125",), ("cup", "mug"), ("n02084071",)]
-    assert (v.unmapped, v.min_score, v.other) == ("other", 0.25, "misc")
-    assert v.source == f"vocabulary {f}"
-
-    g = tmp_path / "list_form"  # an existing file is read as YAML whatever its suffix
-    g.write_text("classes: [cat, dog]\n")
-    assert parse_vocabulary(str(g)).names == ("cat", "dog")
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("classes: {cat: [a], cat: [b]}\n", "given twice"),
-        ("classes: {no: [n02084071]}\n", "quote it"),
-        ("classes: {cat: {x: 1}}\n", "expected a list of synset ids or words"),
-        ("classes: {cat: }\nunmapped: ignore\n", "unmapped must be one of drop, keep, other"),
-        ("classes: {cat: }\nmin_score: 2\n", "min_score must be a number in [0, 1]"),
-        ("classes: {cat: }\ncolour: red\n", "unknown key(s) colour"),
-        ("classes: {other: , cat: }\nunmapped: other\n", "catch-all class 'other' is also a user class"),
-        ("classes: {}\n", "no classes given"),
-        ("classes: cat\n", "'classes' must be a mapping"),
-        ("classes: {cat: [\n", "not valid YAML"),
-        ("- cat\n", "expected a mapping with 'classes'"),
-    ],
-)
-def test_bad_vocabulary_files_name_the_file_and_the_problem(tmp_path, text, message):
-    f = tmp_path / "bad.yaml"
-    f.write_text(text)
-    with pytest.raises(ConfigError) as e:
-        load_vocabulary(f)
-    assert message in str(e.value) and str(f) in str(e.value)
-
-
-def test_missing_yaml_file_and_empty_quick_form(tmp_path):
-    with pytest.raises(ConfigError, match="file not found"):
-        parse_vocabulary(str(tmp_path / "nope.yml"))
-    with pytest.raises(ConfigError, match="no classes given"):
-        parse_vocabulary(" , ")
-    with pytest.raises(ConfigError, match="'cat' is listed twice"):
-        parse_vocabulary("cat,dog,cat")
-
-
-# -- name resolution -------------------------------------------------------------------------
-
-
-def test_cup_takes_the_first_sense_that_covers_a_model_class(in1k, in22k):
-    r = resolve_term("cup", in1k)
-    assert r.chosen.synset == CUP_IMAGENET and r.chosen.sense == 6 and r.chosen.covers == 1
-    others = {o.synset: o for o in r.others}
-    assert others[CUP_CONTAINER].sense == 1 and others[CUP_CONTAINER].covers == 0
-    assert "sense 6 n07930864" in r.describe() and "sense 1 n03147509" in r.describe()
-    # ImageNet-22k has cups under the container sense, so there sense 1 is taken
-    r22 = resolve_term("cup", in22k)
-    assert r22.chosen.synset == CUP_CONTAINER and r22.chosen.sense == 1 and r22.chosen.covers > 0
-
-
-def test_cat_sense_one_and_big_cat(in1k):
-    r = resolve_term("cat", in1k)
-    assert (r.chosen.synset, r.chosen.sense, r.chosen.covers) == (CAT, 1, 7)
-    assert {o.synset: o.covers for o in r.others}[BIG_CAT] == 6
-    assert resolve_term("cats", in1k).chosen.synset == CAT  # plural
-    big = resolve_term("cat.n.07", in1k)  # a sense named like nltk does
-    assert (big.chosen.synset, big.chosen.covers) == (BIG_CAT, 6)
-    assert "cat.n.01" in resolve_term("cat.n.03", in1k).error
-
-
-def test_rocket_covers_missile(in1k):
-    r = resolve_term("rocket", in1k)
-    assert r.chosen.synset == ROCKET and r.chosen.sense == 1
-    c = compile_vocabulary(vocabulary_from_names("rocket"), in1k)
-    assert [in1k.names[i] for i in c.classes[0].indices] == ["missile"]
-
-
-def test_unknown_words_and_uncovered_synsets_are_errors(in1k):
-    r = resolve_term("catt", in1k)
-    assert r.chosen is None and "nearest: cat" in r.error
-    r = resolve_term("hombre", in1k)  # a WordNet noun whose only sense (a man) has no 1k class
-    assert r.chosen is None and "none of its senses covers" in r.error and "n10153414" in r.error
-    r = resolve_term(CUP_CONTAINER, in1k)  # an explicit synset id with nothing below it in 1k
-    assert r.chosen is None and "covers none of the model's 1000 classes" in r.error
-    assert resolve_term("n00000001", in1k).chosen is None
-    assert resolve_term(DOG.upper(), in1k).chosen.synset == DOG
-    with pytest.raises(ConfigError) as e:
-        build_labeler(in1k, "cat,catt,hombre")
-    msg = str(e.value)
-    assert "class 'catt'" in msg and "class 'hombre'" in msg and "class 'cat'" not in msg
-
-
-# -- class assignment ------------------------------------------------------------------------
-
-
-def test_nested_classes_the_more_specific_wins_in_any_order(in1k):
-    for names in ("dog,animal", "animal,dog"):
-        c = compile_vocabulary(vocabulary_from_names(names), in1k)
-        by = {m.name: m for m in c.classes}
-        assert len(by["dog"].indices) == 118
-        assert set(by["dog"].indices) == set(range(151, 269))
-        assert not set(by["dog"].indices) & set(by["animal"].indices)
-        assert by["animal"].ceded == {"dog": 118}
-        assert c.ambiguous == ()
-
-
-def test_incomparable_overlap_goes_to_the_nearer_synset_with_a_warning(in1k, caplog):
-    # greyhounds are both "dog" (4 edges up) and "racer" n02384858 (2 edges up)
-    with caplog.at_level(logging.WARNING, logger="autolabel.vocabulary"):
-        c = compile_vocabulary(vocabulary_from_dict({"classes": {"dog": None, "racer": ["n02384858"]}}), in1k)
-    racer = [in1k.names[i] for i in c.classes[1].indices]
-    assert sorted(racer) == ["Italian greyhound", "whippet"]
-    assert len(c.classes[0].indices) == 116 and c.classes[0].ceded == {"racer": 2}
-    assert {(w, l) for _, w, l in c.ambiguous} == {("racer", "dog")}
-    assert "neither more specific" in caplog.text
-
-
-def test_same_synset_under_two_classes_is_an_error(in1k):
-    with pytest.raises(ConfigError, match="n02084071 .* is in both 'dog' and 'hound'"):
-        compile_vocabulary(vocabulary_from_dict({"classes": {"dog": [DOG], "hound": ["dog"]}}), in1k)
-
-
-def test_class_whose_model_classes_all_go_elsewhere_is_reported(in1k):
-    v = vocabulary_from_dict({"classes": {"rocket": [ROCKET], "missile": [MISSILE]}})
-    with pytest.raises(ConfigError, match="'rocket' covers none of the model's 1000 classes \\(all went to missile\\)"):
-        compile_vocabulary(v, in1k)
-    c = compile_vocabulary(v, in1k, strict=False)
-    assert len(c.problems) == 1 and c.classes[0].indices == ()
-
-
-def test_vocabulary_needs_an_imagenet_label_space():
-    space = get_label_space(None, 5)
-    with pytest.raises(ConfigError, match="needs an ImageNet classifier"):
-        build_labeler(space, "cat")
-    assert type(build_labeler(space, None)) is Labeler
-
 
 # -- scoring on hand-made probability vectors -----------------------------------------------
 
@@ -341,12 +156,7 @@ def test_lite_model_probabilities_on_sample_images(in1k):
     assert other["coffee"].label == "other" and other["chelsea"].label == "cat"
 
 
-# -- end to end through the CLI (needs the pipeline's `autolabel annotate`) -------------------
-
-needs_annotate = pytest.mark.skipif(
-    importlib.util.find_spec("autolabel.cli.annotate") is None,
-    reason="`autolabel annotate` (the core pipeline) is not in this checkout yet",
-)
+# -- end to end through the CLI (`autolabel annotate`) ------------------------------------------
 
 
 def _annotate(run: Path, *extra: str):
@@ -367,7 +177,6 @@ def plain_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@needs_annotate
 def test_annotate_lite_with_classes(tmp_path, plain_run):
     store, images = _annotate(tmp_path / "vocab", "--classes", "cat,rocket")
     assert store.read_manifest()["classes"] == ["cat", "rocket"]
@@ -389,7 +198,6 @@ def test_annotate_lite_with_classes(tmp_path, plain_run):
 
 
 @pytest.mark.slow
-@needs_annotate
 def test_annotate_lite_with_vocabulary_file_other(tmp_path, plain_run):
     vocab = tmp_path / "vocab.yaml"
     vocab.write_text("classes:\n  cat: [n02121620]\n  rocket: [rocket]\nunmapped: other\n")

@@ -37,7 +37,7 @@ What this module does (pure; no file is written here):
   is informational). A rotated box becomes the axis-aligned box around it (Label Studio
   rotates clockwise about the top-left corner), with a warning.
 
-The result feeds :func:`autolabel.corrections.correct_images`, the same core the FiftyOne
+The result feeds :func:`autolabel.review.corrections.correct_images`, the same core the FiftyOne
 review uses, and :meth:`autolabel.store.RunStore.write_revision` stores it (see
 :func:`import_labelstudio`).
 """
@@ -45,6 +45,7 @@ review uses, and :meth:`autolabel.store.RunStore.write_revision` stores it (see
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -54,11 +55,16 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from autolabel.errors import InputError
+from autolabel.review.corrections import (
+    CorrectionSummary,
+    ReviewedBox,
+    correct_images,
+    label_id_map,
+)
 from autolabel.formats.labelstudio import clean_region_id, percent_to_box, region_id, url_to_relpath
 from autolabel.types import ImageAnnotations
 
 if TYPE_CHECKING:  # pragma: no cover
-    from autolabel.corrections import ReviewedBox
     from autolabel.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -69,7 +75,9 @@ SOURCE = "labelstudio"
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 _LABEL_KEYS = ("rectanglelabels", "labels")
 REVIEWED_TAGS = frozenset({"ok"})
-"""Tags given to every box of a submitted annotation (``autolabel.corrections.OK``)."""
+"""Tags given to every box of a submitted annotation (``autolabel.review.corrections.OK``)."""
+
+
 
 
 # -- task -> image ----------------------------------------------------------------------------
@@ -205,41 +213,55 @@ def latest_annotation(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 @dataclass
+class TaskStats:
+    """Counts of what an export held (mutable: :func:`parse_export` counts into it).
+
+    Attributes:
+        tasks: tasks in the export; tasks_annotated: with an annotation that decides the image;
+        tasks_unannotated: no annotation (predictions kept); tasks_cancelled: only skipped
+            annotations (predictions kept); tasks_unmatched: no run image; tasks_duplicate: a
+            second task for an image already seen (the newer annotation wins).
+        regions: rectangles read; regions_matched: to our detection ids; regions_new: drawn;
+            regions_rotated: rotated (replaced by the axis-aligned box around them).
+        items_ignored: result items that are not rectangles (or of another control).
+    """
+
+    tasks: int = 0
+    tasks_annotated: int = 0
+    tasks_unannotated: int = 0
+    tasks_cancelled: int = 0
+    tasks_unmatched: int = 0
+    tasks_duplicate: int = 0
+    regions: int = 0
+    regions_matched: int = 0
+    regions_new: int = 0
+    regions_rotated: int = 0
+    items_ignored: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in STAT_KEYS}
+
+
+STAT_KEYS = tuple(TaskStats.__dataclass_fields__)
+"""The keys of :meth:`TaskStats.to_dict`, in order."""
+
+
+@dataclass
 class LabelStudioReview:
     """What a Label Studio export says about a run.
 
     Attributes:
         reviews: image path -> the boxes of its task's chosen annotation (annotated tasks only),
-            ready for :func:`autolabel.corrections.correct_images`.
-        stats: ``tasks`` (in the export), ``tasks_annotated``, ``tasks_unannotated`` (no
-            annotation: predictions kept), ``tasks_cancelled`` (only skipped annotations:
-            predictions kept), ``tasks_unmatched`` (no run image), ``tasks_duplicate`` (a second
-            task for an image already seen; the newer annotation wins), ``regions``,
-            ``regions_matched`` (to our detection ids), ``regions_new``, ``regions_rotated``,
-            ``items_ignored`` (result items that are not rectangles).
+            ready for :func:`autolabel.review.corrections.correct_images`.
+        stats: what the export held (:class:`TaskStats`).
         annotation_ids: image path -> Label Studio annotation id used.
         unmatched: image URLs of the tasks that match no run image.
     """
 
     reviews: dict[str, list["ReviewedBox"]] = field(default_factory=dict)
-    stats: dict[str, int] = field(default_factory=dict)
+    stats: TaskStats = field(default_factory=TaskStats)
     annotation_ids: dict[str, Any] = field(default_factory=dict)
     unmatched: list[str] = field(default_factory=list)
-
-
-STAT_KEYS = (
-    "tasks",
-    "tasks_annotated",
-    "tasks_unannotated",
-    "tasks_cancelled",
-    "tasks_unmatched",
-    "tasks_duplicate",
-    "regions",
-    "regions_matched",
-    "regions_new",
-    "regions_rotated",
-    "items_ignored",
-)
 
 
 def _task_run_path(task: Mapping[str, Any], base: Mapping[str, ImageAnnotations]) -> str | None:
@@ -282,13 +304,11 @@ def parse_export(
     Raises:
         InputError: the export is not a list of tasks, or no task matches a run image.
     """
-    from autolabel.corrections import ReviewedBox
-
     if not isinstance(tasks, Sequence) or isinstance(tasks, (str, bytes)):
         raise InputError(f"{source_name}: expected a JSON list of Label Studio tasks, got {type(tasks).__name__}")
     base = {img.path: img for img in images}
     matcher = ImageMatcher(base)
-    stats = {k: 0 for k in STAT_KEYS}
+    stats = TaskStats()
     out = LabelStudioReview(stats=stats)
     chosen: dict[str, tuple[tuple[float, float, float], Any, list[ReviewedBox]]] = {}
     for n, task in enumerate(tasks):
@@ -298,21 +318,21 @@ def parse_export(
                 f"{source_name}: item {n} is not a Label Studio task (no 'data'; looks like {kind}); "
                 "export the project with the 'JSON' format, not 'JSON-MIN' or CSV"
             )
-        stats["tasks"] += 1
+        stats.tasks += 1
         url = _task_image_url(task, image_key)
         path = _task_run_path(task, base)
         if path is None and url:
             path = matcher.match(url)
         if path is None:
-            stats["tasks_unmatched"] += 1
+            stats.tasks_unmatched += 1
             out.unmatched.append(str(url))
             continue
         ann = latest_annotation(task)
         if ann is None:
             if task.get("annotations"):
-                stats["tasks_cancelled"] += 1
+                stats.tasks_cancelled += 1
             else:
-                stats["tasks_unannotated"] += 1
+                stats.tasks_unannotated += 1
             continue
         img = base[path]
         by_id: dict[str | None, str] = {}
@@ -320,41 +340,44 @@ def parse_export(
             for key in (region_id(d.id), d.id, clean_region_id(d.id)):
                 by_id.setdefault(key, d.id)
         regions, ignored = regions_of(ann.get("result") or (), from_name)
-        stats["items_ignored"] += ignored
+        stats.items_ignored += ignored
         boxes: list[ReviewedBox] = []
         for r in regions:
-            stats["regions"] += 1
+            stats.regions += 1
             try:
                 box, rotated = percent_to_box(r.value, img.width, img.height)
             except ValueError as e:
                 log.warning("%s: task %s, region %s: %s; dropped", source_name, task.get("id"), r.key, e)
                 continue
             if rotated:
-                stats["regions_rotated"] += 1
+                stats.regions_rotated += 1
                 log.warning("%s: %s region %s is rotated; using the axis-aligned box around it", source_name, path, r.key)
             if len(r.labels) > 1:
                 log.warning("%s: %s region %s has %d labels; using the first, %r", source_name, path, r.key, len(r.labels), r.label)
             det_id = by_id.get(r.key) if r.key is not None else None
             if det_id is None and r.key is not None:
                 det_id = by_id.get(clean_region_id(r.key))
-            stats["regions_matched" if det_id is not None else "regions_new"] += 1
+            if det_id is not None:
+                stats.regions_matched += 1
+            else:
+                stats.regions_new += 1
             # a submitted annotation is a person's verdict on every box left on the image
             boxes.append(ReviewedBox(id=det_id, box=box, label=r.label, tags=REVIEWED_TAGS, key=r.key))
         ident = ann.get("id")
         rank = annotation_rank(ann)
         if path in chosen:
-            stats["tasks_duplicate"] += 1
+            stats.tasks_duplicate += 1
             log.warning("%s: more than one task shows %s; the most recent annotation wins", source_name, path)
             if chosen[path][0] >= rank:
                 continue
         else:
-            stats["tasks_annotated"] += 1
+            stats.tasks_annotated += 1
         chosen[path] = (rank, ident, boxes)
-    if not stats["tasks"]:
+    if not stats.tasks:
         raise InputError(f"{source_name}: the export holds no tasks")
-    if stats["tasks_unmatched"] == stats["tasks"]:
+    if stats.tasks_unmatched == stats.tasks:
         raise InputError(
-            f"{source_name}: none of its {stats['tasks']} tasks shows an image of this run "
+            f"{source_name}: none of its {stats.tasks} tasks shows an image of this run "
             f"(first task's image: {out.unmatched[0]!r}; run images look like {matcher.paths[0]!r})"
             if matcher.paths
             else f"{source_name}: the run has no images"
@@ -388,23 +411,35 @@ def load_export(path: str | Path) -> list[Mapping[str, Any]]:
     return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImportResult:
     """Outcome of :func:`import_labelstudio`.
 
     Attributes:
         revision: the new revision's name (``None`` for a dry run).
         base_revision: the revision the review was compared with (``None`` = original predictions).
-        summary: what was stored beside the revision: the corrections counts
-            (:data:`autolabel.corrections.COUNT_KEYS`, ``images_reviewed``, ...) plus
-            :data:`STAT_KEYS` and ``export``/``base_revision``.
+        export: the export file's name.
+        corrections: what the review changed (:class:`~autolabel.review.corrections.CorrectionSummary`).
+        tasks: what the export held (:class:`TaskStats`).
         images: the corrected images (every image of the run).
     """
 
     revision: str | None
     base_revision: str | None
-    summary: dict[str, Any]
+    export: str
+    corrections: CorrectionSummary
+    tasks: TaskStats
     images: list[ImageAnnotations]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary stored beside the revision: the correction counts, :data:`STAT_KEYS`,
+        ``export`` and ``base_revision`` (``original`` for the original predictions)."""
+        return {
+            **self.corrections.to_dict(),
+            **self.tasks.to_dict(),
+            "export": self.export,
+            "base_revision": self.base_revision or "original",
+        }
 
 
 def import_labelstudio(
@@ -429,8 +464,6 @@ def import_labelstudio(
     Returns:
         an :class:`ImportResult`; its ``revision`` names ``revisions/NNN-labelstudio``.
     """
-    from autolabel.corrections import correct_images, label_id_map
-
     store.read_manifest()
     tasks = load_export(export_path)
     # hold the run's lock: no annotate/review/import may add a revision between read and write
@@ -439,14 +472,10 @@ def import_labelstudio(
         images = list(store.iter_images(base_name))
         review = parse_export(tasks, images, image_key=image_key, from_name=from_name, source_name=str(export_path))
         result = correct_images(images, review.reviews, label_id_map(images))
-        summary: dict[str, Any] = {
-            **result.summary,
-            **review.stats,
-            "export": Path(export_path).name,
-            "base_revision": base_name or "original",
-        }
-        name = None
+        out = ImportResult(revision=None, base_revision=base_name, export=Path(export_path).name,
+                           corrections=result.summary, tasks=review.stats, images=result.images)
         if not dry_run:
-            name = store.write_revision(SOURCE, result.images, summary)
-            log.info("stored Label Studio review of %d image(s) as revision %s", review.stats["tasks_annotated"], name)
-    return ImportResult(revision=name, base_revision=base_name, summary=summary, images=result.images)
+            name = store.write_revision(SOURCE, result.images, out.to_dict())
+            log.info("stored Label Studio review of %d image(s) as revision %s", review.stats.tasks_annotated, name)
+            out = dataclasses.replace(out, revision=name)
+    return out

@@ -1,4 +1,4 @@
-"""Review a run in FiftyOne: build a dataset, serve the App, pull the corrections back.
+"""The run's FiftyOne dataset: build it (samples, saved views, label schema) and pull the corrections back.
 
 * :func:`build_dataset` creates (or extends) a persistent FiftyOne dataset with one sample
   per image of the run and a ``predictions`` field of ``fo.Detections``; every detection
@@ -7,48 +7,54 @@
   its own label ids and renumbers COCO ids, so ours has to ride along). Saved views put the
   likeliest mistakes first (:data:`VIEWS`), and a label schema with the run's class list is
   set and activated so boxes can be relabeled, moved, deleted and drawn in the App.
-* :func:`launch_app` serves the App on 127.0.0.1; :func:`close_app` stops it.
+* :mod:`autolabel.review.app` serves the App on 127.0.0.1 and stops it.
 * :func:`pull` reads the dataset back and stores a corrected revision of the run beside the
-  original predictions (rules in :mod:`autolabel.corrections`).
+  original predictions (rules in :mod:`autolabel.review.corrections`).
 
 Coordinates: FiftyOne boxes are ``[x, y, w, h]`` relative to the image size; ours are pixel
 ``(x1, y1, x2, y2)``. Both use the displayed (EXIF-transposed) size stored in the run.
 
-FiftyOne is imported inside the functions that need it; the pure helpers at the top work
+FiftyOne is imported inside the functions that need it; the conversions and the label schema
+(:mod:`autolabel.review.fields`) and the review state (:mod:`autolabel.review.state`) work
 without it (and without a database).
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
-import json
+import dataclasses
 import logging
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
-from autolabel.corrections import ReviewedBox, correct_images, label_id_map
-from autolabel.errors import ConfigError, RunError
+from autolabel.errors import RunError
+from autolabel.review.corrections import (
+    CorrectionSummary,
+    ReviewedBox,
+    correct_images,
+    label_id_map,
+)
+from autolabel.review.fields import (
+    ATTRIBUTES,
+    FIELD,
+    OVERLAP_IOU,
+    detection_fields,
+    label_schema,
+    overlaps,
+    reviewed_box,
+)
+from autolabel.review.state import STATE_FILE, resolve_dataset_name
 from autolabel.store import LATEST, ORIGINAL, RunStore, write_json_atomic
-from autolabel.geometry import iou, relative_to_xyxy, xyxy_to_relative
-from autolabel.types import Box, Detection, ImageAnnotations
+from autolabel.types import ImageAnnotations
 
 if TYPE_CHECKING:  # pragma: no cover
     import fiftyone as fo
 
 log = logging.getLogger(__name__)
 
-FIELD = "predictions"
-"""The sample field that holds the boxes."""
 REVISION_SOURCE = "fiftyone"
 """Source name of the revisions :func:`pull` writes (``revisions/NNN-fiftyone.jsonl``)."""
-STATE_FILE = "review.json"
-"""Per-run review state (the dataset's name), in the run directory."""
-DEFAULT_PORT = 5151
-OVERLAP_IOU = 0.5
-"""Two boxes of one image with at least this IoU count as an overlapping pair."""
 
 VIEWS: dict[str, str] = {
     "low-confidence": "every box as a patch, lowest class probability first",
@@ -59,120 +65,8 @@ VIEWS: dict[str, str] = {
 }
 """Saved views, in the order a reviewer should work through them."""
 
-# attributes on each detection besides label / bounding_box / confidence / tags
-_ATTRS: dict[str, str] = {
-    "autolabel_id": "str",
-    "objectness": "float",
-    "label_id": "str",
-    "topk": "list<str>",
-    "topk_scores": "list<float>",
-    "source": "str",
-    "max_iou": "float",
-}
 
-
-# -- pure helpers ---------------------------------------------------------------------------
-def default_dataset_name(run_name: str) -> str:
-    """The dataset name used for a run when none is given: ``autolabel-<run name>``."""
-    return f"autolabel-{run_name}"
-
-
-def overlaps(detections: Sequence[Detection], threshold: float = OVERLAP_IOU) -> tuple[list[float], int]:
-    """Each box's highest IoU with another box of the image, and the number of pairs >= ``threshold``."""
-    best = [0.0] * len(detections)
-    pairs = 0
-    for i, a in enumerate(detections):
-        for j in range(i + 1, len(detections)):
-            v = iou(a.box, detections[j].box)
-            best[i] = max(best[i], v)
-            best[j] = max(best[j], v)
-            pairs += v >= threshold
-    return best, pairs
-
-
-def detection_fields(det: Detection, width: int, height: int, max_iou: float = 0.0) -> dict[str, Any]:
-    """The keyword arguments of the ``fo.Detection`` that shows ``det`` (tag ``ok`` if reviewed)."""
-    return {
-        "label": det.label,
-        "bounding_box": list(xyxy_to_relative(det.box, width, height)),
-        "confidence": det.score,
-        "tags": ["ok"] if det.reviewed else [],
-        "autolabel_id": det.id,
-        "objectness": det.objectness,
-        "label_id": det.label_id,
-        "topk": [a.label for a in det.topk],
-        "topk_scores": [a.score for a in det.topk],
-        "source": det.source,
-        "max_iou": round(max_iou, 6),
-    }
-
-
-def reviewed_box(
-    label: str | None,
-    bounding_box: Sequence[float] | None,
-    tags: Iterable[str] | None,
-    autolabel_id: str | None,
-    width: int,
-    height: int,
-    key: str | None = None,
-) -> ReviewedBox | None:
-    """A FiftyOne detection's values as a :class:`ReviewedBox` (``None`` if it has no box)."""
-    if bounding_box is None or len(bounding_box) != 4:
-        return None
-    return ReviewedBox(
-        id=autolabel_id or None,
-        box=relative_to_xyxy(bounding_box, width, height),
-        label=label or None,
-        tags=frozenset(tags or ()),
-        key=key,
-    )
-
-
-def label_schema(classes: Sequence[str]) -> dict[str, Any]:
-    """The App's annotation schema for :data:`FIELD`.
-
-    Labels come from ``classes`` (a dropdown); boxes can be moved, drawn and deleted; tags are
-    two checkboxes, ``ok`` and ``reject``; every score and id is read-only.
-    """
-    attributes: list[dict[str, Any]] = [
-        {"name": "id", "type": "id", "component": "text", "read_only": True},
-        {"name": "confidence", "type": "float", "component": "text", "read_only": True},
-        {"name": "tags", "type": "list<str>", "component": "checkboxes", "values": ["ok", "reject"]},
-    ]
-    attributes += [{"name": n, "type": t, "component": "text", "read_only": True} for n, t in _ATTRS.items()]
-    schema: dict[str, Any] = {"type": "detections", "attributes": attributes}
-    if classes:
-        schema.update(component="dropdown", classes=list(classes))
-    else:
-        schema["component"] = "text"
-    return schema
-
-
-def ssh_hint(port: int) -> str:
-    """How to reach the App on this machine from another one."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no user name in some containers
-        user = "USER"
-    host = socket.gethostname() or "HOST"
-    return f"ssh -N -L {port}:127.0.0.1:{port} {user}@{host}   # then open http://127.0.0.1:{port}/ on your computer"
-
-
-def app_url(port: int, address: str = "127.0.0.1") -> str:
-    return f"http://{address}:{port}/"
-
-
-def check_port_free(port: int, address: str = "127.0.0.1") -> None:
-    """:class:`ConfigError` if nothing can listen on ``address:port``."""
-    if not 0 < port < 65536:
-        raise ConfigError(f"--port must be between 1 and 65535, got {port}")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((address, port))
-        except OSError as e:
-            raise ConfigError(f"port {port} on {address} is in use ({e.strerror}); choose another with --port") from None
-
-
+# -- label ids for relabels -----------------------------------------------------------------------
 def label_space_ids(subset: str | None) -> dict[str, str]:
     """Readable name -> synset for every class of the classifier's label space (``{}`` if unknown).
 
@@ -219,28 +113,9 @@ MAX_DROPDOWN = 1000
 """An open-vocabulary run offers its classifier's whole label space in the App if it is no larger."""
 
 
-# -- review state -----------------------------------------------------------------------------
-def read_state(store: RunStore) -> dict[str, Any]:
-    """``<run>/review.json`` as a dict (empty if absent)."""
-    p = store.run_dir / STATE_FILE
-    if not p.is_file():
-        return {}
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunError(f"{p}: cannot read the review state ({e}); delete it to start over") from None
-    return data if isinstance(data, dict) else {}
-
-
-def resolve_dataset_name(store: RunStore, dataset: str | None = None) -> str:
-    """``dataset`` if given, else the one recorded in ``review.json``, else the default."""
-    if dataset:
-        return dataset
-    return str(read_state(store).get("dataset") or default_dataset_name(store.run_dir.name))
-
-
 # -- FiftyOne -------------------------------------------------------------------------------
-def _fo() -> Any:
+def import_fiftyone() -> Any:
+    """The ``fiftyone`` module (a slow import, done on first use); :class:`RunError` if missing."""
     try:
         import fiftyone as fo
     except ImportError as e:  # pragma: no cover - fiftyone is a dependency
@@ -264,17 +139,25 @@ class BuildResult:
     existing: int
     created: bool
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "added": self.added, "existing": self.existing, "created": self.created}
+
 
 @dataclass(frozen=True)
 class PullResult:
-    """What :func:`pull` stored: the new revision's name and its summary."""
+    """What :func:`pull` stored: the new revision's name, the dataset read, and what changed."""
 
     revision: str
-    summary: dict[str, Any]
+    dataset: str
+    corrections: CorrectionSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary stored beside the revision: the correction counts plus ``dataset``."""
+        return {**self.corrections.to_dict(), "dataset": self.dataset}
 
 
 def _declare_fields(ds: "fo.Dataset") -> None:
-    fo = _fo()
+    fo = import_fiftyone()
     types = {"str": (fo.StringField, None), "float": (fo.FloatField, None), "list<str>": (fo.ListField, fo.StringField), "list<float>": (fo.ListField, fo.FloatField)}
     schema = ds.get_field_schema(flat=True)
     if "autolabel_path" not in schema:
@@ -283,7 +166,7 @@ def _declare_fields(ds: "fo.Dataset") -> None:
         ds.add_sample_field("overlaps", fo.IntField)
     if FIELD not in schema:
         ds.add_sample_field(FIELD, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
-    for name, t in _ATTRS.items():
+    for name, t in ATTRIBUTES.items():
         path = f"{FIELD}.detections.{name}"
         if path not in schema:
             ftype, sub = types[t]
@@ -349,7 +232,7 @@ def build_dataset(store: RunStore, dataset: str | None = None) -> BuildResult:
     info = store.info(LATEST)
     name = resolve_dataset_name(store, dataset)
     run_key = str(store.run_dir.resolve())
-    fo = _fo()
+    fo = import_fiftyone()
     created = not fo.dataset_exists(name)
     if created:
         ds = fo.Dataset(name, persistent=True)
@@ -411,8 +294,8 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
     next pull keeps them. The original predictions are never touched.
 
     Returns:
-        The revision's name and its summary (the counts of :mod:`autolabel.corrections` plus
-        ``dataset``).
+        A :class:`PullResult`: the revision's name, the dataset, and the counts of
+        :mod:`autolabel.review.corrections`.
 
     Raises:
         RunError: no such dataset (run ``autolabel review RUN`` first) or it belongs to
@@ -420,7 +303,7 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
     """
     manifest = store.read_manifest()
     name = resolve_dataset_name(store, dataset)
-    fo = _fo()
+    fo = import_fiftyone()
     if not fo.dataset_exists(name):
         raise RunError(f"no FiftyOne dataset {name!r} for run {store.run_dir}; run `autolabel review {store.run_dir}` first")
     ds = fo.load_dataset(name)
@@ -469,8 +352,8 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
         known.update(label_id_map(original[p] for p in sorted(original)))
         label_ids = _LabelIds(known, manifest.get("label_space"))
         result = correct_images(list(bases.values()) + others, reviews, label_ids)
-        summary = {**result.summary, "dataset": name}
-        revision = store.write_revision(REVISION_SOURCE, result.images, summary)
+        pulled = PullResult(revision="", dataset=name, corrections=result.summary)
+        revision = store.write_revision(REVISION_SOURCE, result.images, pulled.to_dict())
 
     for path, assigned in result.assigned.items():
         sample = ds[sample_ids[path]]
@@ -481,34 +364,6 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
                 by_key[key]["source"] = "human"
         sample.save()
     log.info("pulled %s into %s", name, revision)
-    return PullResult(revision=revision, summary=summary)
+    return dataclasses.replace(pulled, revision=revision)
 
 
-# -- the App ----------------------------------------------------------------------------------
-def launch_app(dataset: str, port: int = DEFAULT_PORT, address: str = "127.0.0.1") -> Any:
-    """Serve the FiftyOne App for ``dataset`` on ``address:port``; returns the session.
-
-    No browser is opened (the App is often on a remote machine); open :func:`app_url`.
-    """
-    check_port_free(port, address)
-    fo = _fo()
-    if not fo.dataset_exists(dataset):
-        raise RunError(f"no FiftyOne dataset {dataset!r}")
-    # FiftyOne logs its own remote-session instructions and a banner; we print ours instead
-    quiet = logging.getLogger("fiftyone.core.session.session")
-    level = quiet.level
-    if not log.isEnabledFor(logging.DEBUG):
-        quiet.setLevel(logging.WARNING)
-    try:
-        session = fo.launch_app(fo.load_dataset(dataset), port=port, address=address, remote=True, auto=False)
-    finally:
-        quiet.setLevel(level)
-    session._disable_wait_warning = True  # we print our own instructions
-    return session
-
-
-def close_app(session: Any) -> None:
-    """Close ``session`` and stop the App server it started (waits for its processes)."""
-    with contextlib.suppress(Exception):
-        session._disable_wait_warning = True
-    session.close()

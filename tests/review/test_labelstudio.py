@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from autolabel.cli import main
 from autolabel.errors import InputError
 from autolabel.formats.labelstudio import region_id
-from autolabel.labelstudio_import import (
+from autolabel.review.labelstudio import (
     ImageMatcher,
     import_labelstudio,
     latest_annotation,
@@ -205,8 +205,8 @@ def test_parse_export_maps_tasks_and_regions():
     assert boxes[1].box == pytest.approx((20.0, 15.0, 60.0, 70.0))
     assert all("ok" in b.tags for b in boxes)
     s = review.stats
-    assert (s["tasks"], s["tasks_annotated"], s["tasks_unannotated"], s["tasks_unmatched"]) == (2, 1, 1, 0)
-    assert (s["regions"], s["regions_matched"], s["regions_new"], s["items_ignored"]) == (3, 2, 1, 1)
+    assert (s.tasks, s.tasks_annotated, s.tasks_unannotated, s.tasks_unmatched) == (2, 1, 1, 0)
+    assert (s.regions, s.regions_matched, s.regions_new, s.items_ignored) == (3, 2, 1, 1)
 
 
 def test_same_named_images_keep_their_own_boxes():
@@ -228,20 +228,20 @@ def test_duplicate_tasks_newest_annotation_wins():
     review = parse_export(tasks, IMAGES)
     assert review.reviews["cam2/0001.jpg"][0].label == "tabby cat"
     assert review.annotation_ids["cam2/0001.jpg"] == 2
-    assert review.stats["tasks_duplicate"] == 1 and review.stats["tasks_annotated"] == 1
+    assert review.stats.tasks_duplicate == 1 and review.stats.tasks_annotated == 1
 
 
 def test_cancelled_only_task_is_not_a_review():
     tasks = [task("/data/local-files/?d=cam2/0001.jpg", [ann([], cancelled=True)])]
     review = parse_export(tasks, IMAGES)
     assert review.reviews == {}
-    assert review.stats["tasks_cancelled"] == 1
+    assert review.stats.tasks_cancelled == 1
 
 
 def test_unmatched_tasks_are_counted_and_all_unmatched_is_an_error():
     tasks = reviewed_export() + [task("/data/local-files/?d=nowhere/zzz.jpg", [ann([])], tid=9)]
     review = parse_export(tasks, IMAGES)
-    assert review.stats["tasks_unmatched"] == 1
+    assert review.stats.tasks_unmatched == 1
     assert review.unmatched == ["/data/local-files/?d=nowhere/zzz.jpg"]
     with pytest.raises(InputError, match="none of its 1 tasks shows an image of this run"):
         parse_export([task("/data/local-files/?d=nowhere/zzz.jpg")], IMAGES, source_name="x.json")
@@ -313,6 +313,12 @@ def test_import_writes_a_revision_with_the_corrections(tmp_path):
     assert (summary["images_reviewed"], summary["images_unreviewed"]) == (1, 2)
     assert (summary["tasks_annotated"], summary["tasks_unannotated"]) == (1, 1)
     assert summary["export"] == "export.json" and summary["base_revision"] == "original"
+    assert list(summary) == [
+        "revision", "source", "kept", "relabeled", "moved", "rejected", "added", "reviewed", "invalid",
+        "images_reviewed", "images_unreviewed", "boxes_before", "boxes_after",
+        "tasks", "tasks_annotated", "tasks_unannotated", "tasks_cancelled", "tasks_unmatched", "tasks_duplicate",
+        "regions", "regions_matched", "regions_new", "regions_rotated", "items_ignored", "export", "base_revision",
+    ]
 
 
 def test_a_second_import_builds_on_the_latest_revision(tmp_path):
@@ -336,7 +342,7 @@ def test_dry_run_writes_nothing(tmp_path):
     export = tmp_path / "export.json"
     export.write_text(json.dumps(reviewed_export()))
     res = import_labelstudio(store, export, dry_run=True)
-    assert res.revision is None and res.summary["rejected"] == 1
+    assert res.revision is None and res.corrections.rejected == 1 and res.to_dict()["rejected"] == 1
     assert store.revisions() == []
 
 
@@ -397,7 +403,7 @@ def test_exported_tasks_read_back_unchanged(tmp_path):
         t["id"] = n + 1
         t["data"].pop("path", None)  # match by the URL alone
     review = parse_export(tasks, IMAGES + (odd,))
-    assert review.stats["tasks_unmatched"] == 0 and review.stats["regions_new"] == 0
+    assert review.stats.tasks_unmatched == 0 and review.stats.regions_new == 0
     for img in IMAGES + (odd,):
         boxes = review.reviews[img.path]
         assert [b.id for b in boxes] == [d.id for d in img.detections]
@@ -405,8 +411,8 @@ def test_exported_tasks_read_back_unchanged(tmp_path):
             assert b.label == d.label
             assert b.box == pytest.approx(d.box, abs=1e-6)
     res = import_labelstudio(store, _write(tmp_path / "accepted.json", tasks))
-    s = res.summary
-    assert (s["kept"], s["relabeled"], s["moved"], s["rejected"], s["added"]) == (sum(len(i.detections) for i in IMAGES + (odd,)), 0, 0, 0, 0)
+    s = res.corrections
+    assert (s.kept, s.relabeled, s.moved, s.rejected, s.added) == (sum(len(i.detections) for i in IMAGES + (odd,)), 0, 0, 0, 0)
     for got, want in zip(res.images, sorted(IMAGES + (odd,), key=lambda i: i.path)):
         assert [d.box for d in got.detections] == [d.box for d in want.detections]
         assert all(d.reviewed for d in got.detections)

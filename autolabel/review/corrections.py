@@ -213,19 +213,43 @@ def correct_image(
     return ImageCorrection(image=image, counts=counts, assigned=assigned)
 
 
+@dataclass(frozen=True)
+class CorrectionSummary:
+    """What a review changed in a run: per-box counts over the reviewed images, and image counts.
+
+    ``kept + |relabeled or moved| + rejected == boxes_before`` (a box both relabeled and moved
+    counts in both); ``boxes_before``/``boxes_after`` cover the reviewed images only.
+    """
+
+    kept: int = 0
+    relabeled: int = 0
+    moved: int = 0
+    rejected: int = 0
+    added: int = 0
+    reviewed: int = 0
+    invalid: int = 0
+    images_reviewed: int = 0
+    images_unreviewed: int = 0
+    boxes_before: int = 0
+    boxes_after: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """The counts as stored in a revision's summary: :data:`COUNT_KEYS`, then the image counts."""
+        return {k: getattr(self, k) for k in (*COUNT_KEYS, "images_reviewed", "images_unreviewed", "boxes_before", "boxes_after")}
+
+
 @dataclass
 class RunCorrection:
     """The result for a whole run.
 
     Attributes:
         images: every image, corrected where reviewed, else as given; sorted by path.
-        summary: :data:`COUNT_KEYS` counts over the reviewed images plus ``images_reviewed``,
-            ``images_unreviewed``, ``boxes_before`` and ``boxes_after`` (reviewed images only).
+        summary: the counts (see :class:`CorrectionSummary`).
         assigned: per image path, the ids given to drawn boxes (see :class:`ImageCorrection`).
     """
 
     images: list[ImageAnnotations]
-    summary: dict[str, int]
+    summary: CorrectionSummary
     assigned: dict[str, list[tuple[int, str | None, str]]]
 
 
@@ -261,13 +285,13 @@ def correct_images(
     unknown = sorted(set(reviews) - seen)
     if unknown:
         log.warning("%d reviewed image(s) are not in the run and were ignored, e.g. %s", len(unknown), unknown[0])
-    summary = {
+    summary = CorrectionSummary(
         **total,
-        "images_reviewed": reviewed_n,
-        "images_unreviewed": len(out) - reviewed_n,
-        "boxes_before": before,
-        "boxes_after": after,
-    }
+        images_reviewed=reviewed_n,
+        images_unreviewed=len(out) - reviewed_n,
+        boxes_before=before,
+        boxes_after=after,
+    )
     out.sort(key=lambda i: i.path)
     return RunCorrection(images=out, summary=summary, assigned=assigned)
 
@@ -293,8 +317,3 @@ def add_counts(total: dict[str, int], counts: Mapping[str, int]) -> None:
     for k, v in counts.items():
         total[k] = total.get(k, 0) + v
 
-
-def format_summary(summary: Mapping[str, object]) -> str:
-    """One line: ``kept 12, relabeled 2, moved 1, rejected 3, added 1, reviewed 5``."""
-    parts = [f"{k} {summary.get(k, 0)}" for k in COUNT_KEYS if k != "invalid" or summary.get(k)]
-    return ", ".join(parts)

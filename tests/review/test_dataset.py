@@ -1,77 +1,21 @@
 """FiftyOne review: the dataset built from a run, a simulated reviewer, pulling corrections back.
 
-The pure helpers are tested without a database; everything else runs against a real
-``mongod`` started for this module (see ``tests/review_support.py``).
+Everything here runs against a real ``mongod`` started for this module (see
+``tests/review/support.py``); the pure helpers are in ``test_fields.py`` and ``test_state.py``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
 
-from autolabel import review
-from autolabel.errors import ConfigError, RunError
+from autolabel.errors import RunError
+from autolabel.review import dataset as review
 from autolabel.store import RunStore
 from autolabel.types import Detection
-from tests.review_support import CLASSES, make_run, sample_records, use_private_fiftyone
-
-
-# -- pure helpers (no database) -----------------------------------------------------------------
-def test_overlaps_counts_pairs_and_best_iou():
-    dets = [
-        Detection("a-0", (0, 0, 10, 10), "x", 0.5, 0.5),
-        Detection("a-1", (0, 0, 10, 8), "x", 0.5, 0.5),  # IoU 0.8 with a-0
-        Detection("a-2", (20, 20, 30, 30), "x", 0.5, 0.5),
-    ]
-    best, pairs = review.overlaps(dets)
-    assert pairs == 1
-    assert best == pytest.approx([0.8, 0.8, 0.0])
-
-
-def test_detection_fields_and_reviewed_box():
-    rec = sample_records()[2]["detections"][0]
-    det = Detection.from_dict({**rec, "reviewed": True})
-    f = review.detection_fields(det, 600, 400, 0.25)
-    assert f["autolabel_id"] == "coffee-0" and f["confidence"] == 0.8 and f["objectness"] == 0.7
-    assert f["topk"] == ["coffee mug", "cup"] and f["topk_scores"] == [0.8, 0.15]
-    assert f["tags"] == ["ok"] and f["label_id"] == "n03063599" and f["max_iou"] == 0.25
-    rb = review.reviewed_box(f["label"], f["bounding_box"], ["ok"], "coffee-0", 600, 400, key="abc")
-    assert rb.id == "coffee-0" and rb.tags == frozenset({"ok"}) and rb.key == "abc"
-    assert rb.box == pytest.approx(det.box)
-    assert review.reviewed_box("x", None, [], None, 10, 10) is None
-    assert review.reviewed_box("", [0, 0, 0.5, 0.5], None, "", 10, 10).id is None
-
-
-def test_label_schema_shape():
-    s = review.label_schema(["a", "b"])
-    assert s["type"] == "detections" and s["component"] == "dropdown" and s["classes"] == ["a", "b"]
-    attrs = {a["name"]: a for a in s["attributes"]}
-    assert attrs["tags"]["values"] == ["ok", "reject"] and not attrs["tags"].get("read_only")
-    for name in ("confidence", "objectness", "autolabel_id", "label_id", "topk", "topk_scores", "id"):
-        assert attrs[name]["read_only"] is True
-    assert review.label_schema([])["component"] == "text"
-
-
-def test_names_hint_and_port_check(tmp_path):
-    assert review.default_dataset_name("run1") == "autolabel-run1"
-    assert "ssh -N -L 5151:127.0.0.1:5151" in review.ssh_hint(5151)
-    store = RunStore(make_run(tmp_path / "r"))
-    assert review.resolve_dataset_name(store) == "autolabel-r"
-    assert review.resolve_dataset_name(store, "mine") == "mine"
-    (tmp_path / "r" / "review.json").write_text('{"dataset": "kept"}')
-    assert review.resolve_dataset_name(store) == "kept"
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        with pytest.raises(ConfigError, match="in use"):
-            review.check_port_free(s.getsockname()[1])
-    with pytest.raises(ConfigError, match="--port"):
-        review.check_port_free(70000)
+from tests.review.support import CLASSES, make_run, sample_records, use_private_fiftyone
 
 
 # -- with a real database ---------------------------------------------------------------------------
@@ -176,7 +120,8 @@ def test_review_and_pull_corrections(fo, tmp_path):
 
     res = review.pull(store)
     assert res.revision == "001-fiftyone"
-    s = res.summary
+    assert res.dataset == "autolabel-pull" and res.corrections.relabeled == 2
+    s = res.to_dict()
     assert {k: s[k] for k in ("kept", "relabeled", "moved", "rejected", "added", "reviewed")} == {
         "kept": 2, "relabeled": 2, "moved": 1, "rejected": 2, "added": 1, "reviewed": 1
     }
@@ -245,7 +190,7 @@ def test_new_images_start_from_the_latest_revision(fo, tmp_path):
     assert rocket.autolabel_revision == "001-labelstudio"
     assert [d["autolabel_id"] for d in rocket.predictions.detections] == ["rocket-0"]
     res = review.pull(store)  # nothing changed in FiftyOne: compared with the revision it came from
-    assert res.summary["rejected"] == 0 and res.summary["kept"] == 6
+    assert res.corrections.rejected == 0 and res.corrections.kept == 6
     assert [d.id for d in next(i for i in store.iter_images() if i.path == "rocket.jpg").detections] == ["rocket-0"]
 
 
@@ -257,7 +202,7 @@ def test_dataset_names_and_errors(fo, tmp_path):
     with pytest.raises(RunError, match="--dataset"):
         review.build_dataset(b)  # same run name, other run: no silent mixing
     assert review.build_dataset(b, "same-b").dataset == "same-b"
-    assert review.pull(b).summary["dataset"] == "same-b"  # remembered in review.json
+    assert review.pull(b).dataset == "same-b"  # remembered in review.json
     c = RunStore(make_run(tmp_path / "c"))
     with pytest.raises(RunError, match="autolabel review"):
         review.pull(c)
@@ -269,7 +214,7 @@ def test_label_space_ids():
     assert review.label_space_ids("unknown") == {} and review.label_space_ids(None) == {}
     assert review.label_space_ids("no-such-space") == {}
     # an empty run map still falls back to the label space (loaded only when needed)
-    from autolabel.corrections import ReviewedBox, correct_image
+    from autolabel.review.corrections import ReviewedBox, correct_image
     from autolabel.types import ImageAnnotations
 
     lazy = review._LabelIds({}, "imagenet-1k")
@@ -389,7 +334,7 @@ def test_empty_run_then_images_arrive(fo, tmp_path):
     store = RunStore(make_run(tmp_path / "empty", []))
     assert review.build_dataset(store).added == 0
     assert fo.load_dataset("autolabel-empty").active_label_schemas == ["predictions"]
-    assert review.pull(store).summary["boxes_after"] == 0
+    assert review.pull(store).corrections.boxes_after == 0
     with store.prediction_writer() as w:
         w.append(sample_records()[1])
     assert review.build_dataset(store).added == 1

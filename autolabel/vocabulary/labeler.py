@@ -1,0 +1,186 @@
+"""Labelers: classifier probabilities -> each box's label, score and alternatives."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from autolabel.types import Alternative
+from autolabel.vocabulary.compile import CompiledVocabulary, compile_vocabulary
+from autolabel.vocabulary.space import LabelSpace
+from autolabel.vocabulary.spec import Vocabulary, parse_vocabulary
+
+if TYPE_CHECKING:  # torch is imported only when a labeler labels
+    import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    """The naming of one box: best class, its probability and the alternatives (best first)."""
+
+    label: str
+    label_id: str
+    score: float
+    topk: tuple[Alternative, ...]
+
+
+class Labeler:
+    """Names boxes from classifier probabilities, with the classifier's own labels.
+
+    Attributes:
+        classes: the run's fixed class list, or ``None`` when the classes are whatever labels
+            occur (the run store then lists them sorted by name).
+    """
+
+    def __init__(self, space: LabelSpace, topk: int = 5) -> None:
+        self.space = space
+        self.topk = max(1, min(int(topk), len(space)))
+        self.classes: tuple[str, ...] | None = None
+
+    def _check(self, probs: torch.Tensor) -> None:
+        if probs.ndim != 2 or probs.shape[1] != len(self.space):
+            raise ValueError(f"expected probabilities of shape (B, {len(self.space)}), got {tuple(probs.shape)}")
+
+    def alternatives(self, probs: torch.Tensor) -> list[tuple[Alternative, ...]]:
+        """The classifier's own top-k (label, synset, probability) per row, best first."""
+        self._check(probs)
+        values, indices = probs.float().topk(self.topk, dim=1)
+        return [
+            tuple(Alternative(self.space.names[i], self.space.synsets[i], min(max(v, 0.0), 1.0)) for v, i in zip(vals, idxs))
+            for vals, idxs in zip(values.tolist(), indices.tolist())
+        ]
+
+    def label(self, probs: torch.Tensor) -> list[LabelResult | None]:
+        """One result per row of ``probs`` (B, C) float probabilities (rows sum to 1)."""
+        out: list[LabelResult | None] = []
+        for alts in self.alternatives(probs):
+            out.append(LabelResult(alts[0].label, alts[0].label_id, alts[0].score, alts))
+        return out
+
+    def describe(self) -> dict[str, Any] | None:
+        """What the manifest may record about the vocabulary (None: the classifier's labels)."""
+        return None
+
+
+class VocabularyLabeler(Labeler):
+    """Names boxes with the user's classes (see the module docstring for the rules).
+
+    ``label`` gives, per box: ``label`` = ``label_id`` = the user class, ``score`` = its summed
+    probability, ``topk`` = the classifier's own fine-grained top-k; or, for an unmapped box,
+    ``None`` (``drop``), the best classifier class outside the user's classes with its own
+    probability (``keep``; its name gets its synset appended if it equals a user class name),
+    or the catch-all class with the probability of none of the classes (``other``).
+    """
+
+    def __init__(self, compiled: CompiledVocabulary, topk: int = 5) -> None:
+        import torch
+
+        super().__init__(compiled.space, topk)
+        self.compiled = compiled
+        self.vocabulary = compiled.vocabulary
+        self.classes = compiled.run_classes
+        owner = torch.tensor(compiled.owner, dtype=torch.long)
+        k = len(self.vocabulary.classes)
+        self._column = torch.where(owner >= 0, owner, k)  # (C,) score column of each model class
+        self._unmapped = (owner < 0).nonzero().squeeze(1)
+        self._mapped_synsets = frozenset(s for s, o in zip(compiled.space.synsets, compiled.owner) if o >= 0)
+        taken = set(self.classes)
+        self._keep_names = tuple(
+            f"{n} ({s})" if n in taken else n for n, s in zip(compiled.space.names, compiled.space.synsets)
+        )
+
+    def class_scores(self, probs: torch.Tensor) -> torch.Tensor:
+        """(B, K+1) float64: each user class's summed probability, then the probability of
+        none of them (the sum over model classes outside every user class)."""
+        import torch
+
+        self._check(probs)
+        p = probs.detach().to("cpu", dtype=torch.float64)
+        out = torch.zeros(p.shape[0], len(self.vocabulary.classes) + 1, dtype=torch.float64)
+        return out.index_add_(1, self._column, p)  # sequential on the CPU: deterministic
+
+    def best_outside(self, probs: torch.Tensor) -> list[tuple[float, int]]:
+        """Per row: the probability and index of the best classifier class that belongs to no
+        user class (``(0.0, -1)`` when every class belongs to one)."""
+        import torch
+
+        self._check(probs)
+        if not len(self._unmapped):
+            return [(0.0, -1)] * probs.shape[0]
+        v, j = probs.detach().to("cpu", dtype=torch.float64)[:, self._unmapped].max(dim=1)
+        return [(float(a), int(self._unmapped[b])) for a, b in zip(v.tolist(), j.tolist())]
+
+    def label(self, probs: torch.Tensor) -> list[LabelResult | None]:
+        """One result (or None = drop the box) per row of ``probs`` (B, C) probabilities.
+
+        A box is *mapped* to its best user class (largest summed probability; ties: the class
+        listed first) when that sum is positive, at least ``min_score``, and either one of the
+        classifier's top-k classes (the stored alternatives, with a probability above 0)
+        belongs to a user class, or the sum is at least the probability of every single
+        classifier class outside the user's classes. Otherwise the ``unmapped`` policy names it.
+        """
+        alts = self.alternatives(probs)
+        scores = self.class_scores(probs).tolist()
+        outside = self.best_outside(probs)
+        vocab = self.vocabulary
+        k = len(vocab.classes)
+        out: list[LabelResult | None] = []
+        for row, row_alts in enumerate(alts):
+            s = scores[row]
+            best = max(range(k), key=lambda c: (s[c], -c))  # ties: the class listed first
+            score, rest = s[best], s[k]
+            alt_p, alt_i = outside[row]
+            named = any(a.score > 0.0 and a.label_id in self._mapped_synsets for a in row_alts)
+            if score > 0.0 and score >= vocab.min_score and (named or score >= alt_p):
+                name = vocab.classes[best].name
+                out.append(LabelResult(name, name, _unit(score), row_alts))
+            elif vocab.unmapped == "other":
+                out.append(LabelResult(vocab.other, vocab.other, _unit(rest), row_alts))
+            elif vocab.unmapped == "keep" and alt_i >= 0:
+                out.append(LabelResult(self._keep_names[alt_i], self.space.synsets[alt_i], _unit(alt_p), row_alts))
+            else:
+                out.append(None)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The vocabulary as resolved: source, policy, and each class's synsets."""
+        v = self.vocabulary
+        return {
+            "source": v.source,
+            "unmapped": v.unmapped,
+            "min_score": v.min_score,
+            "other": v.other if v.unmapped == "other" else None,
+            "classes": {c.name: list(c.synsets) for c in self.compiled.classes},
+        }
+
+
+def _unit(v: float) -> float:
+    return min(max(float(v), 0.0), 1.0)
+
+
+def build_labeler(space: LabelSpace, vocabulary: str | Vocabulary | None = None, topk: int = 5) -> Labeler:
+    """The labeler for a run: the classifier's own labels, or a user vocabulary's.
+
+    Args:
+        space: the classifier's label space.
+        vocabulary: ``None`` for the classifier's labels; otherwise a vocabulary YAML path or a
+            comma-separated class list (mapped through WordNet), or a parsed :class:`Vocabulary`.
+        topk: alternatives kept per box.
+
+    Raises:
+        ConfigError: the vocabulary cannot be read or does not fit the label space.
+    """
+    if vocabulary is None:
+        return Labeler(space, topk)
+    vocab = vocabulary if isinstance(vocabulary, Vocabulary) else parse_vocabulary(vocabulary)
+    compiled = compile_vocabulary(vocab, space, strict=True)
+    for c in compiled.classes:
+        for r in c.resolutions:
+            if r.chosen is not None and r.lemma is not None and r.chosen.sense != 1:
+                log.warning("%s: class %r: %s", vocab.source, c.name, r.describe())
+            else:
+                log.info("%s: class %r: %s", vocab.source, c.name, r.describe())
+    return VocabularyLabeler(compiled, topk)
