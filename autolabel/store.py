@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Mapping
 
 from autolabel.errors import RecordError, RunError, RunLockedError
+from autolabel.names import json_line
 from autolabel.types import ImageAnnotations, ImageFailure, RunInfo
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,12 @@ def atomic_write(path: str | os.PathLike[str], binary: bool = False) -> Iterator
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` through a temporary sibling and a rename."""
     with atomic_write(path) as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False, sort_keys=False)
-        f.write("\n")
+        f.write(json_line(obj, indent=2, sort_keys=False) + "\n")
 
 
 def _dumps(obj: Mapping[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    # json_line: a file name that is not UTF-8 is kept as \udcXY escapes (autolabel.names).
+    return json_line(obj, separators=(",", ":"))
 
 
 def repair_jsonl(path: Path) -> bool:
