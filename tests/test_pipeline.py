@@ -101,7 +101,7 @@ def test_previews_are_drawn(tmp_path: Path, sample_data: Path, tiny_config) -> N
     from PIL import Image
 
     Annotator(tiny_config).annotate(sample_data, tmp_path / "run", previews=True)
-    p = tmp_path / "run" / "previews" / "chelsea.jpg.jpg"
+    p = tmp_path / "run" / "previews" / "chelsea.jpg"  # the image's own relative path and name
     with Image.open(p) as im:
         assert im.size == (451, 300)
 
