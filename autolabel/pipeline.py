@@ -30,7 +30,7 @@ from autolabel.discovery.lost import Region, lost_multi, lost_single_region
 from autolabel.errors import ImageError, ResumeMismatchError, RunError
 from autolabel.features import FeatureExtractor, Resized, extractor_kwargs, make_extractor, prepare_image
 from autolabel.intake import DecodedImage, ImageSource, decode_image, find_images, header_pixels
-from autolabel.models import BuiltModel, build_model, resolve_device
+from autolabel.models import BuiltModel, build_model, check_weights, resolve_device
 from autolabel.store import RunStore
 from autolabel.timing import StageClock
 from autolabel.geometry import clip_box
@@ -115,6 +115,8 @@ class RunSummary:
     boxes: int = 0
     seconds: float = 0.0
     failures: list[ImageFailure] = field(default_factory=list)
+    unreadable: tuple[tuple[str, str], ...] = ()
+    """Input folders that could not be listed, ``(relative path, reason)``: not in the run."""
 
     @property
     def images_per_second(self) -> float:
@@ -217,10 +219,15 @@ class Annotator:
             InputError, ResumeMismatchError, RunLockedError, ModelError, WeightsError.
         """
         input_path = Path(input_path)
-        source = find_images(input_path)
+        source = find_images(input_path, exclude=[run_dir])  # a run inside its input is not input
+        if self._models is None:  # fail in seconds, and before the run folder exists
+            resolve_device(self.config.device)
+            check_weights([("extractor", self.config.extractor, self.config.extractor_weights),
+                           ("classifier", self.config.classifier, self.config.classifier_weights)])
         store = RunStore(run_dir)
         with store.lock():
             todo, summary = self.start_run(store, source, input_path, allow_config_change)
+            summary.unreadable = source.unreadable
             if on_start:
                 on_start(len(todo), summary.skipped)
             if not todo:
@@ -426,9 +433,9 @@ class Annotator:
         return out
 
     def _preview(self, store: RunStore, decoded: DecodedImage, record: ImageAnnotations) -> None:
-        from autolabel.previews import draw_preview
+        from autolabel.previews import draw_preview, preview_path
 
-        target = store.previews_dir / (record.path + ".jpg")
+        target = preview_path(store.previews_dir, record.path)
         try:
             draw_preview(decoded.image, record).save(_mkparent(target), quality=85)
         except OSError as e:

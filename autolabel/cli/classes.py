@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from autolabel.config import PRESETS
+from autolabel.names import display_name
 
 DEFAULT_MODEL = PRESETS["default"].classifier
 MODEL_HELP = (
@@ -155,25 +156,31 @@ def show(vocabulary: str, model: str, list_all: bool, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+def _echo(line: str, err: bool = False) -> None:
+    """Print a report line with control characters from names escaped (a class name holding
+    ``\x1b[31m`` shows as text, never drives the terminal)."""
+    click.echo(display_name(line), err=err)
+
+
 def _print_report(report: dict[str, Any], list_all: bool) -> None:
-    click.echo(
+    _echo(
         f"{report['source']}: {len(report['classes'])} class(es) on {report['label_space']} "
         f"({report['model_classes']} model classes); unmapped: {report['unmapped']}, min_score: {report['min_score']}"
     )
-    click.echo(f"run class list: {', '.join(report['run_classes'])}")
+    _echo(f"run class list: {', '.join(report['run_classes'])}")
     width = max(len(c["name"]) for c in report["classes"])
     for c in report["classes"]:
         names = c["model_classes"]
         shown = names if list_all else names[:6]
         more = f", ... {len(names) - len(shown)} more" if len(names) > len(shown) else ""
-        click.echo(f"{c['name']:<{width}}  covers {c['covers']:>5}  {', '.join(shown)}{more}")
+        _echo(f"{c['name']:<{width}}  covers {c['covers']:>5}  {', '.join(shown)}{more}")
         for t in c["terms"]:
-            click.echo(f"{'':<{width}}    {t['text']}")
+            _echo(f"{'':<{width}}    {t['text']}")
         if c["ceded"]:
             gone = ", ".join(f"{n} to {k!r}" for k, n in c["ceded"].items())
-            click.echo(f"{'':<{width}}    model classes below it that went to other classes (more specific or nearer): {gone}")
-    click.echo(f"model classes in no user class: {report['unmapped_model_classes']}")
+            _echo(f"{'':<{width}}    model classes below it that went to other classes (more specific or nearer): {gone}")
+    _echo(f"model classes in no user class: {report['unmapped_model_classes']}")
     if report["not_covered"]:
-        click.echo(f"classes covering no model class: {', '.join(report['not_covered'])}")
+        _echo(f"classes covering no model class: {', '.join(report['not_covered'])}")
     for p in report["problems"]:
-        click.echo(f"problem: {p}", err=True)
+        _echo(f"problem: {p}", err=True)
