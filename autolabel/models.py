@@ -107,7 +107,7 @@ def _hub_endpoint() -> str:
         from huggingface_hub import constants
 
         return str(constants.ENDPOINT).rstrip("/")
-    except Exception:  # pragma: no cover - huggingface_hub is a dependency of timm
+    except (ImportError, AttributeError):  # pragma: no cover - huggingface_hub is a dependency of timm
         return "https://huggingface.co"
 
 
@@ -139,7 +139,7 @@ def _cached_hub_weights(name: str) -> bool | None:
         from timm.models import get_pretrained_cfg
 
         cfg = get_pretrained_cfg(name)
-    except Exception:
+    except (ImportError, RuntimeError, ValueError, KeyError):
         return None
     if cfg is None:
         return None

@@ -56,7 +56,7 @@ def place_labels(canvas: tuple[int, int], boxes: list[tuple[float, float, float,
         left = int(min(max(0, round(x1)), W - w))
         top = int(min(max(0, round(y1)), H - h))
 
-        def free(x: int, y: int) -> Rect | None:
+        def free(x: int, y: int, w: int = w, h: int = h) -> Rect | None:
             r = (x, y, x + w, y + h)
             return None if any(_overlaps(r, q) for q in placed) else r
 

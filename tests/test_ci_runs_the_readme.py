@@ -13,7 +13,7 @@ _INSTALLS = re.compile(r"\b(pip install|apt-get install|apt install|python3? -m 
 def _readme_commands() -> set[str]:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     commands: set[str] = set()
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+    for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
         for line in block.splitlines():
             line = line.split("#")[0].strip()
             commands.update(part.strip() for part in line.split("&&") if part.strip())

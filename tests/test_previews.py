@@ -40,7 +40,7 @@ def test_drawn_labels_are_inside_the_image_and_readable() -> None:
                  for i in range(3))
     out = np.asarray(draw_preview(img, ImageAnnotations("x.jpg", 200, 120, dets)))
     for i in range(3):
-        ys, xs = np.nonzero((out == _COLOURS[i]).all(-1))
+        _, xs = np.nonzero((out == _COLOURS[i]).all(-1))
         # the label's background: a filled block wider than the 50-px box outline
         assert xs.max() - xs.min() > 60, i
     # a label wider than the image is shortened, not cut off at the edge
