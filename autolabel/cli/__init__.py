@@ -8,6 +8,7 @@ one line, or a full disk); 2 a usage error (click's own); 130 interrupted.
 
 Error text is printed with control characters and undecodable file-name bytes escaped
 (:func:`autolabel.names.display_name`), so a hostile file name cannot drive the terminal.
+A file name that is not UTF-8 reaching a writer that cannot carry it is one line naming it.
 A library that prints its log records itself (huggingface_hub, FiftyOne) is printed once: the
 root handler skips records one of its own handlers has already shown.
 """
@@ -110,6 +111,15 @@ class LazyGroup(click.Group):
                 click.echo(f"error: {_one_line_safe(DISK_FULL_MESSAGE.format(detail=detail))}", err=True)
             else:
                 click.echo(f"error: {_one_line_safe(str(e))}", err=True)
+            ctx.exit(1)
+        except UnicodeEncodeError as e:
+            # A file name that is not UTF-8 (kept as surrogates, see autolabel.names) reaching a
+            # writer that cannot carry it yet: say so in one line, naming the text.
+            if (ctx.obj or {}).get("verbose", 0) > 0 or "surrogates" not in str(e.reason):
+                raise
+            around = e.object[max(0, e.start - 40): e.end + 40] if isinstance(e.object, str) else ""
+            click.echo(f"error: cannot write a file name that is not UTF-8 (near \"{display_name(around)}\") in this "
+                       "output; rename the file to UTF-8 (e.g. convmv) and rerun", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
