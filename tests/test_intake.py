@@ -251,3 +251,12 @@ def test_bomb_beyond_pils_own_limit_quotes_the_configured_limit(tmp_path: Path) 
         decode_image(tmp_path, "bomb.png", max_pixels=200_000_000)
     assert ei.value.reason.startswith("900,000,000 pixels is over the limit of 200,000,000 ")
     assert "400000000" not in ei.value.reason and "400,000,000" not in ei.value.reason
+
+
+def test_fifo_named_like_an_image_is_listed_and_refused(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "p.png")
+    src = find_images(tmp_path)
+    assert src.paths == ("a.png", "p.png")  # a failure line, not a silent skip
+    err = _in_thread(lambda: decode_image(src.root, "p.png"))["error"]
+    assert isinstance(err, ImageError) and err.reason == "not a regular file: it is a FIFO (named pipe)"
