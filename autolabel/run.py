@@ -49,6 +49,8 @@ class RunSummary:
     boxes: int = 0
     seconds: float = 0.0
     failures: list[ImageFailure] = field(default_factory=list)
+    unreadable: tuple[tuple[str, str], ...] = ()
+    """Input folders that could not be listed, ``(relative path, reason)``: not in the run."""
 
     @property
     def images_per_second(self) -> float:

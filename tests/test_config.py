@@ -51,3 +51,24 @@ def test_runtime_fields_do_not_block_resume() -> None:
     stored = a.to_dict()
     assert a.replace(device="cpu", batch_size=4, workers=1).differences(stored) == []
     assert a.replace(max_boxes=3).differences(stored) == ["max_boxes"]
+
+
+def test_config_alias_bomb_is_refused_in_one_short_line(tmp_path: Path) -> None:
+    from tests.test_yamlio import billion_laughs
+
+    p = tmp_path / "c.yaml"
+    p.write_text(billion_laughs() + "max_boxes: 3\n")
+    with pytest.raises(ConfigError, match=r"--config .*c.yaml: its aliases would expand") as ei:
+        load_config(p)
+    assert len(str(ei.value)) < 300
+
+
+def test_config_bad_values_are_quoted_short(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("max_side: &s [[1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9]]\nextractor: " + "x" * 5000 + "x: 1\n")
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    assert len(str(ei.value)) < 600
+    p.write_bytes(b"max_side: \xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(p)

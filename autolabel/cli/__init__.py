@@ -4,11 +4,18 @@ Commands live in one module each and are imported only when run, so ``autolabel 
 ``autolabel --version`` start in well under a second (no torch import).
 
 Exit codes: 0 success; 1 a clear error (an :class:`~autolabel.errors.AutolabelError`, shown as
-one line); 2 a usage error (click's own); 130 interrupted.
+one line, or a full disk); 2 a usage error (click's own); 130 interrupted.
+
+Error text is printed with control characters and undecodable file-name bytes escaped
+(:func:`autolabel.names.display_name`), so a hostile file name cannot drive the terminal.
+A file name that is not UTF-8 reaching a writer that cannot carry it is one line naming it.
+A library that prints its log records itself (huggingface_hub, FiftyOne) is printed once: the
+root handler skips records one of its own handlers has already shown.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import sys
@@ -18,6 +25,45 @@ import click
 
 from autolabel import __version__
 from autolabel.errors import AutolabelError
+from autolabel.names import display_name
+
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+DISK_FULL_MESSAGE = (
+    "the disk is full ({detail}). Free some space, then run the same command again: annotate "
+    "resumes where it stopped (every image finished so far is kept), export writes the export anew"
+)
+
+
+def _disk_full(exc: BaseException) -> OSError | None:
+    """The ENOSPC / EDQUOT error behind ``exc`` (itself, or what it was raised from), if any."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _DISK_FULL:
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _one_line_safe(text: str) -> str:
+    """``text`` with control characters escaped in each line (intended line breaks kept)."""
+    return "\n".join(display_name(line) for line in text.split("\n"))
+
+
+class _ShownOnce(logging.Filter):
+    """Drop a record that a handler of its own logger tree (below the root) already printed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger is not logging.root:
+            if any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+                return False
+            if not logger.propagate:
+                break
+            logger = logger.parent  # type: ignore[assignment]
+        return True
 
 # command name -> "module:attribute"; every one is listed, and one that cannot be loaded is an error.
 COMMANDS: dict[str, str] = {
@@ -67,10 +113,26 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except AutolabelError as e:
-            if (ctx.obj or {}).get("verbose", 0) > 0:
+        except (AutolabelError, OSError) as e:
+            full = _disk_full(e)
+            if (ctx.obj or {}).get("verbose", 0) > 0 or (full is None and not isinstance(e, AutolabelError)):
                 raise
-            click.echo(f"error: {e}", err=True)
+            if full is not None:
+                detail = full.strerror or "no space left on device"
+                if full.filename:
+                    detail += f": {full.filename}"
+                click.echo(f"error: {_one_line_safe(DISK_FULL_MESSAGE.format(detail=detail))}", err=True)
+            else:
+                click.echo(f"error: {_one_line_safe(str(e))}", err=True)
+            ctx.exit(1)
+        except UnicodeEncodeError as e:
+            # A file name that is not UTF-8 (kept as surrogates, see autolabel.names) reaching a
+            # writer that cannot carry it yet: say so in one line, naming the text.
+            if (ctx.obj or {}).get("verbose", 0) > 0 or "surrogates" not in str(e.reason):
+                raise
+            around = e.object[max(0, e.start - 40): e.end + 40] if isinstance(e.object, str) else ""
+            click.echo(f"error: cannot write a file name that is not UTF-8 (near \"{display_name(around)}\") in this "
+                       "output; rename the file to UTF-8 (e.g. convmv) and rerun", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -89,6 +151,9 @@ def main(ctx: click.Context, verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("autolabel").setLevel(level)
+    for h in logging.getLogger().handlers:
+        if type(h) is logging.StreamHandler and not any(isinstance(f, _ShownOnce) for f in h.filters):
+            h.addFilter(_ShownOnce())
 
 
 def echo(msg: str = "", err: bool = False) -> None:

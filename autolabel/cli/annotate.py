@@ -11,6 +11,7 @@ from autolabel.cli.export import parse_format_options, print_report
 from autolabel.config import PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
 from autolabel.engines import DEFAULT_ENGINE, engine_spec, list_engines
 from autolabel.errors import ConfigError
+from autolabel.names import display_name
 
 
 def build_config(preset: str | None, config: str | None, overrides: dict) -> PipelineConfig:
@@ -126,9 +127,12 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
             f"{summary.boxes} boxes, {summary.skipped} already done; {summary.seconds:.1f} s{rate}"
         )
         for f in summary.failures[:10]:
-            click.echo(f"  failed: {f.path}: {f.reason}", err=True)
+            click.echo(f"  failed: {display_name(f.path)}: {display_name(f.reason)}", err=True)
         if summary.failed > 10:
             click.echo(f"  ... {summary.failed - 10} more in {summary.run_dir / 'failures.jsonl'}", err=True)
+    for folder, reason in getattr(summary, "unreadable", ()):
+        click.echo(f"  warning: cannot read folder {display_name(folder)} ({reason}): its images are not in the run; "
+                   "fix its permissions and rerun to add them", err=True)
     if export_formats:
         from autolabel.export import run_export
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 import click
 
 from autolabel.config import PRESETS
+from autolabel.names import display_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from autolabel.vocabulary import CompiledVocabulary, LabelSpace
@@ -55,7 +56,7 @@ def search(text: str, model: str, limit: int, covering: bool, as_json: bool) -> 
     if as_json:
         click.echo(json.dumps([m.to_dict() for m in found[:limit]], indent=1))
     else:
-        click.echo(format_search(text, space, found, limit))
+        _echo_lines(format_search(text, space, found, limit))
 
 
 @classes.command("show")
@@ -78,11 +79,17 @@ def show(vocabulary: str, model: str, list_all: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(compiled.to_dict(), indent=1))
     else:
-        click.echo(format_vocabulary(compiled, list_all))
+        _echo_lines(format_vocabulary(compiled, list_all))
         for p in compiled.problems:
-            click.echo(f"problem: {p}", err=True)
+            _echo_lines(f"problem: {p}", err=True)
     if compiled.problems:
         raise click.exceptions.Exit(1)
+
+
+def _echo_lines(text: str, err: bool = False) -> None:
+    """Print report lines with control characters from names escaped (a class name holding
+    ``\x1b[31m`` shows as text, never drives the terminal)."""
+    click.echo("\n".join(display_name(line) for line in text.split("\n")), err=err)
 
 
 def format_search(text: str, space: LabelSpace, found: Sequence[SynsetMatch], limit: int) -> str:

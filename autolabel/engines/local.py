@@ -16,6 +16,7 @@ from autolabel.config import PipelineConfig
 from autolabel.engines import EngineOptions
 from autolabel.errors import ConfigError
 from autolabel.intake import DecodedImage, find_images
+from autolabel.models import check_weights, resolve_device
 from autolabel.pipeline import Annotator, Result
 from autolabel.run import ProgressFn, RunSummary, StartFn, start_run
 from autolabel.store import JsonlAppender, RunStore
@@ -59,12 +60,17 @@ def annotate(
         config = config.replace(workers=options.workers)
     ann = annotator if annotator is not None else Annotator(config)
     input_path = Path(input_path)
-    source = find_images(input_path)
+    source = find_images(input_path, exclude=[run_dir])  # a run inside its input is not input
+    if annotator is None:  # fail in seconds, and before the run folder exists
+        resolve_device(config.device)
+        check_weights([("extractor", config.extractor, config.extractor_weights),
+                       ("classifier", config.classifier, config.classifier_weights)])
     store = RunStore(run_dir)
     with store.lock():
         # Models load before a new run's manifest is written: a bad model leaves no run.
         todo, summary = start_run(store, config, source, input_path,
                                   allow_config_change=options.allow_config_change, prepare=lambda: ann.models)
+        summary.unreadable = source.unreadable
         if on_start:
             on_start(len(todo), summary.skipped)
         if not todo:
@@ -99,9 +105,9 @@ def _append(store: RunStore, summary: RunSummary, preds: JsonlAppender, fails: J
 
 
 def _preview(store: RunStore, decoded: DecodedImage, record: ImageAnnotations) -> None:
-    from autolabel.previews import draw_preview
+    from autolabel.previews import draw_preview, preview_path
 
-    target = store.previews_dir / (record.path + ".jpg")
+    target = preview_path(store.previews_dir, record.path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         draw_preview(decoded.image, record).save(target, quality=85)

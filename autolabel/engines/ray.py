@@ -340,7 +340,7 @@ def annotate_ray(
     if not ray.is_initialized():
         check_reachable(opts.address)
     input_path = Path(input_path)
-    source = find_images(input_path)
+    source = find_images(input_path, exclude=[run_dir])  # a run inside its input is not input
     store = RunStore(run_dir)
     with store.lock():
         if store.exists():
@@ -348,6 +348,7 @@ def annotate_ray(
             if leftover.parts:
                 log.info("kept %d image(s) that a previous job finished before it stopped", leftover.processed)
         todo, summary = start_run(store, config, source, input_path, allow_config_change=allow_config_change)
+        summary.unreadable = source.unreadable
         if on_start:
             on_start(len(todo), summary.skipped)
         if not todo:

@@ -1,5 +1,5 @@
 """Label Studio: the format's facts, shared by the exporter (tasks with predictions) and the
-import of a reviewed project (:mod:`autolabel.labelstudio_import`).
+import of a reviewed project (:mod:`autolabel.review.labelstudio`).
 
 Tasks (FORMATS.md section 5): one per image, ``{"data": {"image": URL, "path": run path},
 "predictions": [{"model_version", "score", "result": [...]}]}``. Each result item is a

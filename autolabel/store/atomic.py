@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from autolabel.names import json_line
 
 
 @contextlib.contextmanager
@@ -32,5 +33,4 @@ def atomic_write(path: str | os.PathLike[str], binary: bool = False) -> Iterator
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` through a temporary sibling and a rename."""
     with atomic_write(path) as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False, sort_keys=False)
-        f.write("\n")
+        f.write(json_line(obj, indent=2, sort_keys=False) + "\n")

@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
 
 from autolabel.errors import RunError
+from autolabel.names import json_line
 
 log = logging.getLogger(__name__)
 
 
 def dumps_line(obj: Mapping[str, Any]) -> str:
     """``obj`` as one compact JSON line (no trailing newline)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    # json_line: a file name that is not UTF-8 is kept as \udcXY escapes (autolabel.names).
+    return json_line(obj, separators=(",", ":"))
 
 
 def repair_jsonl(path: str | os.PathLike[str]) -> bool:

@@ -35,7 +35,8 @@ def test_version(runner: CliRunner) -> None:
     (["annotate", "{tmp}/empty", "-o", "{tmp}/run"], 1, "error: no images .* found under"),
     (["annotate", "{tmp}/empty", "-o", "{tmp}/run", "--preset", "huge"], 2, "Invalid value for '--preset'"),
     (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--preset", "fast"], 1,
-     "error: cannot get the extractor weights for 'vit_small_patch16_224.dino'.*--extractor-weights PATH"),
+     "error: cannot get the weights for the extractor 'vit_small_patch16_224.dino'.*--extractor-weights PATH"
+     ".*the classifier 'convnext_tiny.fb_in22k'.*--classifier-weights PATH.*HF_HUB_OFFLINE is set"),
     (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--preset", "lite", "--config", "{tmp}/c.yaml"], 1,
      "error: give either --preset or --config"),
     (["annotate", "{tmp}/imgs", "-o", "{tmp}/run", "--extractor", "nosuchnet", "--extractor-weights", "random"], 1,
@@ -62,6 +63,8 @@ def test_errors_are_one_line_with_exit_codes(runner: CliRunner, tmp_path: Path, 
     assert "Traceback" not in r.output
     if code == 1:
         assert not (tmp_path / "run" / "manifest.json").exists()
+        if "weights" in msg or "unknown extractor" in msg:  # checked before the run folder exists
+            assert not (tmp_path / "run").exists()
 
 
 def test_annotate_prints_summary_and_writes_run(runner: CliRunner, tmp_path: Path, sample_copy: Path) -> None:

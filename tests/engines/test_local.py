@@ -72,7 +72,7 @@ def test_previews_are_drawn(tmp_path: Path, sample_data: Path, tiny_config) -> N
     from PIL import Image
 
     annotate(tiny_config, sample_data, tmp_path / "run", EngineOptions(previews=True))
-    p = tmp_path / "run" / "previews" / "chelsea.jpg.jpg"
+    p = tmp_path / "run" / "previews" / "chelsea.jpg"  # the image's own relative path and name
     with Image.open(p) as im:
         assert im.size == (451, 300)
 
