@@ -38,6 +38,17 @@ def _prob(name: str, value: Any) -> float:
 
 
 
+def _rle(det_id: str, mask: Any) -> dict[str, Any]:
+    """Structural check of a detection's RLE mask (the counts are decoded by autolabel.masks)."""
+    size = mask.get("size") if isinstance(mask, Mapping) else None
+    counts = mask.get("counts") if isinstance(mask, Mapping) else None
+    _require(isinstance(size, (list, tuple)) and len(size) == 2
+             and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size),
+             f"detection {det_id}: mask must be COCO RLE {{'size': [h, w], 'counts': str}}, got size {size!r}")
+    _require(isinstance(counts, str), f"detection {det_id}: mask counts must be a compressed RLE string")
+    return {"size": [int(size[0]), int(size[1])], "counts": counts}
+
+
 @dataclass(frozen=True)
 class Alternative:
     """One entry of a detection's top-k: a class the classifier also considered."""
@@ -77,6 +88,9 @@ class Detection:
         topk: alternatives, best first (may be empty).
         source: ``"auto"`` (the pipeline) or ``"human"`` (drawn or edited in review).
         reviewed: a person looked at this box and kept it.
+        mask: the object's instance mask, COCO compressed RLE ``{"size": [H, W], "counts": str}``
+            over the whole displayed image (see :mod:`autolabel.masks`); None when the run has
+            no masks. The box is the mask's bounds when a mask is present.
     """
 
     id: str
@@ -88,6 +102,7 @@ class Detection:
     topk: tuple[Alternative, ...] = ()
     source: str = "auto"
     reviewed: bool = False
+    mask: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _require(isinstance(self.id, str) and self.id != "", f"detection id must be a non-empty string, got {self.id!r}")
@@ -106,6 +121,8 @@ class Detection:
         object.__setattr__(self, "topk", tuple(a if isinstance(a, Alternative) else Alternative.from_dict(a) for a in self.topk))
         _require(self.source in SOURCES, f"detection {self.id}: source must be one of {SOURCES}, got {self.source!r}")
         object.__setattr__(self, "reviewed", bool(self.reviewed))
+        if self.mask is not None:
+            object.__setattr__(self, "mask", _rle(self.id, self.mask))
 
     @property
     def width(self) -> float:
@@ -132,6 +149,8 @@ class Detection:
         }
         if self.reviewed:
             d["reviewed"] = True
+        if self.mask is not None:
+            d["mask"] = {"size": list(self.mask["size"]), "counts": self.mask["counts"]}
         return d
 
     @classmethod
@@ -147,6 +166,7 @@ class Detection:
                 topk=tuple(Alternative.from_dict(a) for a in d.get("topk", ())),
                 source=d.get("source", "auto"),
                 reviewed=d.get("reviewed", False),
+                mask=d.get("mask"),
             )
         except KeyError as e:
             raise RecordError(f"detection lacks {e.args[0]!r}: {dict(d)!r}") from None
@@ -184,6 +204,11 @@ class ImageAnnotations:
             _require(
                 x1 >= -eps and y1 >= -eps and x2 <= self.width + eps and y2 <= self.height + eps,
                 f"{self.path}: detection {d.id} box {d.box} leaves the {self.width}x{self.height} image",
+            )
+            _require(
+                d.mask is None or list(d.mask["size"]) == [self.height, self.width],
+                f"{self.path}: detection {d.id} mask is {d.mask and d.mask['size']} (h, w), the image is "
+                f"{[self.height, self.width]}",
             )
         ids = [d.id for d in dets]
         _require(len(set(ids)) == len(ids), f"{self.path}: detection ids are not unique: {ids}")
