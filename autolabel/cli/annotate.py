@@ -12,6 +12,7 @@ from autolabel.config import PRESET_HELP, PipelineConfig, get_preset, list_prese
 from autolabel.engines import DEFAULT_ENGINE, engine_spec, list_engines
 from autolabel.errors import ConfigError
 from autolabel.names import display_name
+from autolabel.run import RunInterrupted
 
 
 def build_config(preset: str | None, config: str | None, overrides: dict) -> PipelineConfig:
@@ -80,6 +81,7 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
     """Find and name the objects in every image under INPUT; write them to a run directory.
 
     Re-running the same command resumes: images already done (or failed) are skipped.
+    Ctrl-C stops it with every finished image kept (exit 130).
     """
     from autolabel.engines import EngineOptions, get_engine
 
@@ -117,6 +119,21 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
 
     try:
         summary = run_engine(cfg, input_path, run_dir, options, progress=progress, on_start=on_start)
+    except RunInterrupted as e:
+        if bar is not None:
+            bar.close()
+            bar = None
+        s = e.summary
+        click.echo(f"interrupted: {s.processed} image(s) finished in this call ({s.failed} failed) are kept in "
+                   f"{display_name(str(run_dir))}, {max(0, s.to_do - s.processed)} still to do; run the same command "
+                   "again to resume", err=True)
+        click.get_current_context().exit(130)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        click.echo("interrupted before any image was finished; nothing is lost: run the same command again", err=True)
+        click.get_current_context().exit(130)
     finally:
         if bar is not None:
             bar.close()
@@ -126,6 +143,8 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
             f"{summary.run_dir}: {summary.processed - summary.failed} image(s) annotated, {summary.failed} failed, "
             f"{summary.boxes} boxes, {summary.skipped} already done; {summary.seconds:.1f} s{rate}"
         )
+        if previews:
+            click.echo(f"{summary.previews} preview(s) drawn in {summary.run_dir / 'previews'}")
         for f in summary.failures[:10]:
             click.echo(f"  failed: {display_name(f.path)}: {display_name(f.reason)}", err=True)
         if summary.failed > 10:
