@@ -22,11 +22,11 @@ beside the ground-truth reader that undoes them.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
 from autolabel.export import Exporter, Option
-from autolabel.formats.names import FlatNamer, NamesTable
+from autolabel.formats.names import FlatNamer, NamesTable, flat_suffix
 from autolabel.formats.voc import ANNOTATIONS_DIR, IMAGESETS_DIR, LABELMAP, voc_annotation, voc_labelmap_line
 from autolabel.types import ImageAnnotations
 
@@ -53,7 +53,7 @@ class VocExporter(Exporter):
 
     def write(self, image: ImageAnnotations) -> None:
         stem = self._namer(image.path)
-        filename = stem + PurePosixPath(image.path).suffix
+        filename = stem + flat_suffix(image.path)
         root = voc_annotation(image, filename, self.opts["voc_origin"])
         ET.indent(root)
         xml = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

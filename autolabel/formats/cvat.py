@@ -23,6 +23,7 @@ from autolabel.formats.base import (
     GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
 )
 from autolabel.formats.text import label_color
+from autolabel.names import escape_name
 from autolabel.types import Detection, ImageAnnotations
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,9 @@ def cvat_box(det: Detection) -> ET.Element:
 
 
 def cvat_image(frame: int, image: ImageAnnotations) -> ET.Element:
-    """``<image>`` for frame ``frame`` (0-based, in sorted name order) with its boxes."""
-    el = ET.Element("image", {"id": str(frame), "name": image.path,
+    """``<image>`` for frame ``frame`` (0-based, in sorted name order) with its boxes; the name is
+    the run path, escaped if it holds what XML cannot (:func:`autolabel.names.escape_name`)."""
+    el = ET.Element("image", {"id": str(frame), "name": escape_name(image.path),
                               "width": str(image.width), "height": str(image.height)})
     for det in image.detections:
         el.append(cvat_box(det))

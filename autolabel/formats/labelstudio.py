@@ -22,11 +22,12 @@ the import looks for; Label Studio may append ``#suffix`` to ids it rewrites
 from __future__ import annotations
 
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, quote_from_bytes, unquote, urlsplit
 
 from autolabel.formats.names import digest
 from autolabel.formats.text import label_color
@@ -52,8 +53,10 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 def image_url(relpath: str, prefix: str = LOCAL_FILES_URL_PREFIX) -> str:
     """``prefix`` + ``relpath`` percent-encoded (UTF-8; ``/`` kept; space -> ``%20``,
-    ``+`` -> ``%2B``, so Label Studio's ``d=`` parameter decodes back to the exact path)."""
-    return prefix + quote(relpath, safe="/")
+    ``+`` -> ``%2B``, so Label Studio's ``d=`` parameter decodes back to the exact path). A
+    byte of the file name that is not UTF-8 (a surrogate, see :mod:`autolabel.names`) is
+    percent-encoded as itself (``bad\\xff.jpg`` -> ``bad%FF.jpg``)."""
+    return prefix + quote_from_bytes(os.fsencode(relpath), safe="/")
 
 
 def default_url_prefix(image_root: Path) -> str:

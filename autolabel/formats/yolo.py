@@ -35,6 +35,7 @@ from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthIma
 from autolabel.formats.text import fmt_float
 from autolabel.geometry import xyxy_to_yolo, yolo_to_xyxy
 from autolabel.types import Box
+from autolabel.yamlio import excerpt, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,12 @@ def read_yolo(path: str | Path) -> GroundTruth:
     if yaml_path is None:
         raise GroundTruthError(f"{path}: not a YOLO folder (no data.yaml inside)")
     try:
-        data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise GroundTruthError(f"{yaml_path}: cannot read YAML ({e})") from None
+        text = yaml_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GroundTruthError(f"{yaml_path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise GroundTruthError(f"{yaml_path}: cannot read it ({e.strerror or e})") from None
+    data = load_yaml(text, str(yaml_path), error=GroundTruthError)
     if not isinstance(data, dict):
         raise GroundTruthError(f"{yaml_path}: expected a mapping with 'names' and the splits")
     names = _names(data, yaml_path)

@@ -42,4 +42,5 @@ def test_names_table_round_trips_through_csv(tmp_path):
     table.add("a_b,c.jpg", "a b,c.jpg")
     path = table.close()
     with open(path, encoding="utf-8", newline="") as f:
-        assert list(csv.reader(f)) == [["name", "source"], ["cam1__0001.jpg", "cam1/0001.jpg"], ["a_b,c.jpg", "a b,c.jpg"]]
+        assert list(csv.reader(f)) == [["name", "source", "source_bytes"], ["cam1__0001.jpg", "cam1/0001.jpg", ""],
+                                       ["a_b,c.jpg", "a b,c.jpg", ""]]
