@@ -190,6 +190,7 @@ class Exporter:
 
         ``"link"`` makes a hard link (a plain file to every reader, no extra space); where that
         is impossible (another file system) it falls back to a symbolic link and warns once.
+        A source that is itself a symbolic link is resolved first: the link is to its target.
 
         Returns True if a file was placed (False in mode ``"none"``). Raises
         :class:`ExportError` naming the file if the source image is missing.
@@ -204,6 +205,7 @@ class Exporter:
         if self.images == "copy":
             shutil.copyfile(src, dest)
             return True
+        src = src.resolve()  # a symlink (relative ones above all) is linked as its target, never itself
         try:
             os.link(src, dest)
         except OSError as e:

@@ -15,6 +15,7 @@ order, then any other used label.
 from __future__ import annotations
 
 import logging
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +26,7 @@ from autolabel.formats.base import (
 from autolabel.formats.text import label_color
 from autolabel.names import escape_name
 from autolabel.types import Detection, ImageAnnotations
+from autolabel.yamlio import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +118,19 @@ def find_cvat_xml(folder: Path) -> Path:
 def _float(el: ET.Element, attr: str, where: str) -> float:
     v = el.get(attr)
     try:
-        return float(v)  # type: ignore[arg-type]
+        n = float(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise GroundTruthError(f"{where}: attribute {attr} must be a number, got {v!r}") from None
+        raise GroundTruthError(f"{where}: attribute {attr} must be a number, got {excerpt(v)}") from None
+    if not math.isfinite(n):
+        raise GroundTruthError(f"{where}: attribute {attr} must be a finite number, got {excerpt(v)}")
+    return n
 
 
 def _int_attr(el: ET.Element, attr: str) -> int | None:
     v = el.get(attr)
     try:
         n = int(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return n if n > 0 else None
 
@@ -155,7 +160,7 @@ def read_cvat(path: str | Path) -> GroundTruth:
                     raise GroundTruthError(f"{where}: a <box> has no label")
                 boxes.append(tuple(_float(child, a, where) for a in ("xtl", "ytl", "xbr", "ybr")))
                 labels.append(label)
-                if float(child.get("rotation", "0") or 0) != 0:
+                if child.get("rotation") and _float(child, "rotation", where) != 0:
                     rotated += 1
             elif child.tag in SHAPES:
                 skipped += 1

@@ -18,7 +18,7 @@ import csv
 import hashlib
 import re
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from autolabel.names import escape_name, needs_escape
 
@@ -142,3 +142,42 @@ def read_names_table(path: Path) -> dict[str, str]:
             raw = row[2] if len(row) > 2 else ""
             out[row[0]] = os.fsdecode(unquote_to_bytes(raw)) if raw else row[1]
     return out
+
+
+def map_through_names_table(records: list[Any], folder: Path) -> tuple[list[Any], str | None]:
+    """Ground-truth records of an autolabel VOC / YOLO export, renamed back to the run's paths.
+
+    If ``folder`` holds ``image_names.csv``, each record whose path is an exported name (or,
+    for a YOLO label without its image, an exported name's stem) gets the source path the
+    table gives, exactly (a backslash stays a character of the name, as it is on POSIX).
+    Records the table does not name keep their path.
+
+    Returns:
+        the records (in their order) and a note saying how many were renamed (None if no table).
+
+    Raises:
+        GroundTruthError: the table cannot be read.
+    """
+    import dataclasses
+
+    from autolabel.formats.base import GroundTruthError
+
+    table_path = folder / NamesTable.FILENAME
+    if not table_path.is_file():
+        return records, None
+    try:
+        table = read_names_table(table_path)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as e:
+        raise GroundTruthError(f"{table_path}: cannot read it ({e})") from None
+    by_stem: dict[str, str] = {}
+    for name, source in table.items():
+        by_stem.setdefault(str(PurePosixPath(name).with_suffix("")) if PurePosixPath(name).suffix else name, source)
+    out = []
+    renamed = 0
+    for rec in records:
+        source = table.get(rec.path) or by_stem.get(rec.path)
+        if source is not None and source != rec.path:
+            rec = dataclasses.replace(rec, path=source)
+            renamed += 1
+        out.append(rec)
+    return out, f"{table_path}: {renamed} image name(s) mapped back to the run's paths"
