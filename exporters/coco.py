@@ -23,7 +23,13 @@ from typing import IO, Any
 
 from autolabel.export import Exporter, Option
 from autolabel.formats.coco import (
-    ANNOTATIONS_DIR, category_id, coco_annotation, coco_category, coco_image, coco_result, instances_filename,
+    ANNOTATIONS_DIR,
+    category_id,
+    coco_annotation,
+    coco_category,
+    coco_image,
+    coco_result,
+    instances_filename,
 )
 from autolabel.names import escape_name, json_line
 from autolabel.types import ImageAnnotations

@@ -29,7 +29,6 @@ from autolabel.export import Exporter
 from autolabel.formats.cvat import ANNOTATIONS_XML, cvat_image, cvat_label_specs, cvat_meta
 from autolabel.names import escape_name
 from autolabel.types import ImageAnnotations
-
 from exporters._common import write_zip
 
 

@@ -113,10 +113,11 @@ MAX_ZIP_MEMBERS = 200_000
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
-def unpack_zip(path: Path, dest: Path, max_bytes: int = MAX_UNPACKED_BYTES, max_members: int = MAX_ZIP_MEMBERS) -> None:
+def unpack_zip(path: Path, dest: Path, max_bytes: int | None = None, max_members: int | None = None) -> None:
     """Unpack the ground-truth zip ``path`` into ``dest``, bounded.
 
-    Annotation members are written with at most ``max_bytes`` in all, counted while they are
+    Annotation members are written with at most ``max_bytes`` (default
+    :data:`MAX_UNPACKED_BYTES`) in all, counted while they are
     inflated (a member's declared size may lie); image members become empty files, since the
     readers only look at their names. Names that would leave ``dest`` are refused.
 
@@ -126,6 +127,8 @@ def unpack_zip(path: Path, dest: Path, max_bytes: int = MAX_UNPACKED_BYTES, max_
     """
     import zlib
 
+    max_bytes = MAX_UNPACKED_BYTES if max_bytes is None else max_bytes
+    max_members = MAX_ZIP_MEMBERS if max_members is None else max_members
     total = 0
     try:
         with zipfile.ZipFile(path) as zf:

@@ -31,7 +31,12 @@ from typing import Sequence
 
 from autolabel.errors import ConfigError, ExportError
 from autolabel.formats.base import (
-    GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
+    GroundTruth,
+    GroundTruthError,
+    GroundTruthImage,
+    check_unique_paths,
+    class_list,
+    xml_root,
 )
 from autolabel.formats.names import map_through_names_table
 from autolabel.formats.text import fmt_float

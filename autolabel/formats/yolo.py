@@ -178,6 +178,8 @@ def _label_sources(data: dict[str, Any], base: Path) -> list[tuple[Path, Path, l
             p = p if p.is_absolute() else base / p
             if p.is_dir():
                 out.append((p, _to_labels_dir(p), None))
+            elif not p.exists() and IMAGES_DIR in p.parts and _to_labels_dir(p).is_dir():
+                out.append((p, _to_labels_dir(p), None))  # labels without their images (an export without them)
             elif p.is_file() and p.suffix == ".txt":
                 listed = []
                 try:
