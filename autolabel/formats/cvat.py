@@ -61,7 +61,7 @@ def cvat_meta(classes: Sequence[str], task_name: str, size: int) -> ET.Element:
     """The ``<meta>`` element: task name, image count, and every label with its attributes."""
     meta = ET.Element("meta")
     task = ET.SubElement(meta, "task")
-    ET.SubElement(task, "name").text = task_name
+    ET.SubElement(task, "name").text = escape_name(task_name)  # a run folder's name may hold anything
     ET.SubElement(task, "size").text = str(size)
     ET.SubElement(task, "mode").text = "annotation"
     ET.SubElement(task, "overlap").text = "0"
