@@ -9,8 +9,10 @@ Layout::
     voc/image_names.csv                      <name><ext>, source path (VOC names are flat)
 
 ``<name>`` is the image's path made flat (:func:`autolabel.formats.names.flat_stem`: folders
-joined with ``__``, whitespace replaced by ``_``), with a short hash appended when two images
-would get the same name.
+joined with ``__``, whitespace replaced by ``_``, control characters and bytes that are not
+UTF-8 percent-escaped), with a short hash appended when two images would get the same name or
+the name would pass 255 bytes (then cut, extension kept). ``image_names.csv`` maps each name back
+to the run's exact path.
 
 Boxes are integers. Default ``voc_origin="one"`` follows the devkit (first pixel is 1):
 ``xmin = floor(x1) + 1``, ``xmax = min(ceil(x2), W)``. ``voc_origin="zero"`` writes

@@ -10,7 +10,9 @@ Layout::
 
 Names are flat (:func:`autolabel.formats.names.flat_stem`): datumaro keys items by basename and
 Ultralytics finds a label file by replacing the *last* ``/images/`` of the image path, so
-nested folders cannot be kept. A line is ``class xc yc w h`` normalised to [0, 1], 6 decimals;
+nested folders cannot be kept; the naming rules (collisions, names over 255 bytes, escaping)
+are :class:`autolabel.formats.names.FlatNamer`'s. Without ``--copy-images`` / ``--link-images``
+``images/<split>`` is left empty and :meth:`YoloExporter.notes` says so. A line is ``class xc yc w h`` normalised to [0, 1], 6 decimals;
 with ``yolo_scores`` a 6th column holds the score (Ultralytics' prediction form, for
 evaluation tools only: trainers and datumaro reject it). ``data.yaml`` has no ``path:`` key,
 so Ultralytics and fiftyone resolve folders next to the file. Lines and ``data.yaml`` come from
