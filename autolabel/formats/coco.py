@@ -191,7 +191,8 @@ def read_coco(path: str | Path) -> GroundTruth:
         aid = a.get("id")
         rec = images.get(_id(a.get("image_id"), where, "image_id"))
         if rec is None:
-            raise GroundTruthError(f"{path}: annotation {excerpt(aid)} refers to image_id {excerpt(a.get('image_id'))}, which is not in 'images'")
+            raise GroundTruthError(f"{path}: annotation {excerpt(aid)} refers to image_id "
+                                   f"{excerpt(a.get('image_id'))}, which is not in 'images'")
         cat = _id(a.get("category_id"), where, "category_id")
         if cat not in cats:
             raise GroundTruthError(f"{path}: annotation {excerpt(aid)} has category_id {excerpt(cat)}, which is not in 'categories'")
