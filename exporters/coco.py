@@ -93,7 +93,7 @@ class CocoExporter(Exporter):
             p.close()
         target = self.out_dir / ANNOTATIONS_DIR / instances_filename(self.split)
         info = {
-            "description": f"autolabel run {self.run.name}",
+            "description": f"autolabel run {escape_name(self.run.name)}",
             "version": self.run.model_version,
             "contributor": "autolabel",
             "revision": self.run.revision or "original",

@@ -22,6 +22,7 @@ from typing import Any
 
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
 from autolabel.geometry import xywh_to_xyxy, xyxy_to_xywh
+from autolabel.names import escape_name
 from autolabel.types import Box, Detection
 from autolabel.yamlio import excerpt
 
@@ -64,7 +65,9 @@ def coco_bbox(box: Box) -> list[float]:
 def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
     """Annotation entry: xywh ``bbox``, ``area = w*h``, ``iscrowd`` 0, empty ``segmentation``
     (a non-empty one turns the box into a polygon in CVAT), plus ``score``, ``objectness`` and
-    ``autolabel_id`` (our stable detection id: COCO ids are renumbered by every tool)."""
+    ``autolabel_id`` (our stable detection id: COCO ids are renumbered by every tool; escaped like
+    file names, :func:`autolabel.names.escape_name`, since JSON readers such as orjson refuse a
+    lone surrogate)."""
     bbox = coco_bbox(det.box)
     return {
         "id": ann_id,
@@ -76,7 +79,7 @@ def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection
         "segmentation": [],
         "score": det.score,
         "objectness": det.objectness,
-        "autolabel_id": det.id,
+        "autolabel_id": escape_name(det.id),
     }
 
 

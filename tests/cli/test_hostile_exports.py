@@ -285,3 +285,24 @@ def test_files_and_folders_follow_the_umask(runner: CliRunner, tmp_path: Path, u
     assert r.exit_code == 0, r.output
     for p in [out, *out.rglob("*")]:
         assert _mode(p) == (0o755 if p.is_dir() else 0o644), (p, oct(_mode(p)))
+
+
+def test_datumaro_reads_the_hostile_names_back(runner: CliRunner, hostile_run, tmp_path: Path) -> None:
+    """An independent reader of VOC and YOLO finds every image, under the names image_names.csv lists."""
+    from datumaro.components.dataset import Dataset
+
+    _, run = hostile_run
+    out = tmp_path / "out"
+    r = runner.invoke(main, ["export", str(run), "-f", "voc,yolo,coco", "-o", str(out), "--copy-images"])
+    assert r.exit_code == 0, r.output
+    for fmt in ("voc", "yolo", "coco"):
+        ds = Dataset.import_from(str(out / fmt), fmt)
+        ids = sorted(item.id.rsplit("/", 1)[-1] for item in ds)
+        if fmt == "coco":
+            listed = json.loads((out / "coco/annotations/instances_default.json").read_text(encoding="utf-8"))["images"]
+            expected = sorted(Path(im["file_name"]).stem for im in listed)
+        else:
+            expected = sorted(Path(n).stem for n, _, _ in _csv_rows(out / fmt / "image_names.csv")[1:])
+        assert ids == expected and len(ids) == len(HOSTILE), (fmt, ids)
+        assert sum(len(item.annotations) for item in ds) == sum(
+            len(i.detections) for i in RunStore(run).iter_images()), fmt
