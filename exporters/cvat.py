@@ -10,7 +10,9 @@ Layout::
     cvat/images/<path>        (with --copy-images / --link-images; datumaro looks here)
 
 Image names keep the path relative to the run's image root (``cam1/0001.jpg``): upload the
-image folder to CVAT as it is (e.g. zipped) so task file names are the same. Boxes are
+image folder to CVAT as it is (e.g. zipped) so task file names are the same. A name with a control character or a byte that is not UTF-8
+(which XML 1.0 cannot hold) is written escaped (:func:`autolabel.names.escape_name`:
+``bad%FF.jpg``); a copied or linked image gets that name too. Boxes are
 ``xtl/ytl/xbr/ybr`` corners with 2 decimals; ``source`` is ``auto`` (``manual`` for boxes a
 person drew or edited in review); ``score``/``objectness`` have 3 decimals (attribute step 0.001).
 The elements and the label specs come from :mod:`autolabel.formats.cvat`.
@@ -25,8 +27,8 @@ from typing import IO
 
 from autolabel.export import Exporter
 from autolabel.formats.cvat import ANNOTATIONS_XML, cvat_image, cvat_label_specs, cvat_meta
+from autolabel.names import escape_name
 from autolabel.types import ImageAnnotations
-
 from exporters._common import write_zip
 
 
@@ -51,7 +53,7 @@ class CvatExporter(Exporter):
     def write(self, image: ImageAnnotations) -> None:
         self._body.write(_serialise(cvat_image(self._frame, image), 1))
         self._frame += 1
-        self.place_image(image, self.out_dir / "images" / image.path)
+        self.place_image(image, self.out_dir / "images" / escape_name(image.path))
 
     def close(self) -> list[Path]:
         self._body.close()

@@ -9,8 +9,10 @@ Layout::
     voc/image_names.csv                      <name><ext>, source path (VOC names are flat)
 
 ``<name>`` is the image's path made flat (:func:`autolabel.formats.names.flat_stem`: folders
-joined with ``__``, whitespace replaced by ``_``), with a short hash appended when two images
-would get the same name.
+joined with ``__``, whitespace replaced by ``_``, control characters and bytes that are not
+UTF-8 percent-escaped), with a short hash appended when two images would get the same name or
+the name would pass 255 bytes (then cut, extension kept). ``image_names.csv`` maps each name back
+to the run's exact path.
 
 Boxes are integers. Default ``voc_origin="one"`` follows the devkit (first pixel is 1):
 ``xmin = floor(x1) + 1``, ``xmax = min(ceil(x2), W)``. ``voc_origin="zero"`` writes
@@ -22,11 +24,11 @@ beside the ground-truth reader that undoes them.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
 from autolabel.export import Exporter, Option
-from autolabel.formats.names import FlatNamer, NamesTable
+from autolabel.formats.names import FlatNamer, NamesTable, flat_suffix
 from autolabel.formats.voc import ANNOTATIONS_DIR, IMAGESETS_DIR, LABELMAP, voc_annotation, voc_labelmap_line
 from autolabel.types import ImageAnnotations
 
@@ -53,7 +55,7 @@ class VocExporter(Exporter):
 
     def write(self, image: ImageAnnotations) -> None:
         stem = self._namer(image.path)
-        filename = stem + PurePosixPath(image.path).suffix
+        filename = stem + flat_suffix(image.path)
         root = voc_annotation(image, filename, self.opts["voc_origin"])
         ET.indent(root)
         xml = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

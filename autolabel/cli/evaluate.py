@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import click
 
 from autolabel.formats import GT_FORMATS, VOC_ORIGINS
+from autolabel.names import json_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from autolabel.evaluate import EvaluationReport
@@ -147,6 +147,6 @@ def evaluate(run_dir: Path, gt_path: Path, gt_format: str | None, voc_origin: st
         )
     written = write_evaluation(store.run_dir, report, plot=not no_plot)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(json_line(report.to_dict(), indent=2))
     else:
         click.echo(format_report(report, written[0], written[1] if len(written) > 1 else None))

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
 from autolabel.geometry import xywh_to_xyxy, xyxy_to_xywh
+from autolabel.names import escape_name
 from autolabel.types import Box, Detection
+from autolabel.yamlio import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,9 @@ def coco_bbox(box: Box) -> list[float]:
 def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
     """Annotation entry: xywh ``bbox``, ``area = w*h``, ``iscrowd`` 0, empty ``segmentation``
     (a non-empty one turns the box into a polygon in CVAT), plus ``score``, ``objectness`` and
-    ``autolabel_id`` (our stable detection id: COCO ids are renumbered by every tool)."""
+    ``autolabel_id`` (our stable detection id: COCO ids are renumbered by every tool; escaped like
+    file names, :func:`autolabel.names.escape_name`, since JSON readers such as orjson refuse a
+    lone surrogate)."""
     bbox = coco_bbox(det.box)
     return {
         "id": ann_id,
@@ -74,7 +79,7 @@ def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection
         "segmentation": [],
         "score": det.score,
         "objectness": det.objectness,
-        "autolabel_id": det.id,
+        "autolabel_id": escape_name(det.id),
     }
 
 
@@ -98,66 +103,112 @@ def find_coco_json(folder: Path) -> Path:
     return candidates[0]
 
 
-def _int_or_none(v: Any) -> int | None:
+def _size_or_none(v: Any, where: str, field: str) -> int | None:
+    """A positive integer size, None if absent or not positive; a non-finite or non-number
+    value is an error naming ``field``."""
     if v is None:
         return None
-    try:
-        i = int(v)
-    except (TypeError, ValueError):
-        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise GroundTruthError(f"{where}: '{field}' must be a positive integer, got {excerpt(v)}")
+    i = int(v)
     return i if i > 0 and i == v else None
 
 
+def _list(data: dict[str, Any], key: str, path: Path) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise GroundTruthError(f"{path}: '{key}' must be a list, got {excerpt(value)}")
+    return value
+
+
+def _id(value: Any, where: str, field: str) -> int | str:
+    """An id: an integer (not a bool) or a string; lists, objects and floats are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise GroundTruthError(f"{where}: '{field}' must be an integer or a string, got {excerpt(value)}")
+    return value
+
+
+def _bbox(value: Any, where: str) -> tuple[float, float, float, float] | None:
+    """``[x, y, w, h]`` as finite floats; None for an empty bbox. A string (``"1234"``), a
+    wrong length, a non-number or a non-finite value is an error."""
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or len(value) != 4 or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise GroundTruthError(f"{where}: 'bbox' must be a list [x, y, w, h] of 4 numbers, got {excerpt(value)}")
+    x, y, w, h = (float(v) for v in value)
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise GroundTruthError(f"{where}: 'bbox' has a non-finite value: {excerpt(value)}")
+    return x, y, w, h
+
+
 def read_coco(path: str | Path) -> GroundTruth:
-    """Read a COCO detection JSON file (or a folder holding exactly one) as ground truth."""
+    """Read a COCO detection JSON file (or a folder holding exactly one) as ground truth.
+
+    Raises:
+        GroundTruthError: naming the file and the field for anything malformed: not JSON,
+            nested too deeply, a field of the wrong type (``bbox`` as a string, an id as a
+            list, ``annotations`` not a list), a non-finite size or coordinate.
+    """
     path = Path(path)
     if path.is_dir():
         path = find_coco_json(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise GroundTruthError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except (OSError, json.JSONDecodeError) as e:
         raise GroundTruthError(f"{path}: cannot read COCO JSON ({e})") from None
+    except RecursionError:
+        raise GroundTruthError(f"{path}: nested too deeply to read as COCO JSON") from None
     if isinstance(data, list):
         raise GroundTruthError(f"{path}: this is a COCO results list (detections), not a ground-truth file with images/annotations/categories")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise GroundTruthError(f"{path}: not COCO ground truth: expected an object with an 'images' list")
     cats: dict[Any, str] = {}
-    for c in data.get("categories") or []:
-        try:
-            cats[c["id"]] = str(c["name"])
-        except (KeyError, TypeError):
-            raise GroundTruthError(f"{path}: a category lacks 'id' or 'name': {c!r}") from None
+    for i, c in enumerate(_list(data, "categories", path)):
+        if not isinstance(c, dict) or "id" not in c or "name" not in c:
+            raise GroundTruthError(f"{path}: categories[{i}] lacks 'id' or 'name': {excerpt(c)}")
+        if not isinstance(c["name"], (str, int)) or isinstance(c["name"], bool):
+            raise GroundTruthError(f"{path}: categories[{i}]: 'name' must be a string, got {excerpt(c['name'])}")
+        cats[_id(c["id"], f"{path}: categories[{i}]", "id")] = str(c["name"])
     images: dict[Any, dict[str, Any]] = {}
-    for im in data["images"]:
-        try:
-            images[im["id"]] = {"path": str(im["file_name"]).replace("\\", "/").lstrip("/"),
-                                "width": _int_or_none(im.get("width")), "height": _int_or_none(im.get("height")),
-                                "boxes": [], "labels": [], "ignore": []}
-        except (KeyError, TypeError):
-            raise GroundTruthError(f"{path}: an image lacks 'id' or 'file_name': {im!r}") from None
+    for i, im in enumerate(data["images"]):
+        if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
+            raise GroundTruthError(f"{path}: images[{i}] lacks 'id' or 'file_name': {excerpt(im)}")
+        where = f"{path}: images[{i}]"
+        if not isinstance(im["file_name"], str) or not im["file_name"]:
+            raise GroundTruthError(f"{where}: 'file_name' must be a non-empty string, got {excerpt(im['file_name'])}")
+        images[_id(im["id"], where, "id")] = {
+            "path": im["file_name"].replace("\\", "/").lstrip("/"),
+            "width": _size_or_none(im.get("width"), where, "width"),
+            "height": _size_or_none(im.get("height"), where, "height"),
+            "boxes": [], "labels": [], "ignore": []}
     skipped = 0
-    for a in data.get("annotations") or []:
+    for i, a in enumerate(_list(data, "annotations", path)):
         if not isinstance(a, dict):
-            raise GroundTruthError(f"{path}: an annotation is not an object: {a!r}")
+            raise GroundTruthError(f"{path}: annotations[{i}] is not an object: {excerpt(a)}")
+        where = f"{path}: annotations[{i}]"
         aid = a.get("id")
-        rec = images.get(a.get("image_id"))
+        rec = images.get(_id(a.get("image_id"), where, "image_id"))
         if rec is None:
-            raise GroundTruthError(f"{path}: annotation {aid} refers to image_id {a.get('image_id')!r}, which is not in 'images'")
-        if a.get("category_id") not in cats:
-            raise GroundTruthError(f"{path}: annotation {aid} has category_id {a.get('category_id')!r}, which is not in 'categories'")
-        bbox = a.get("bbox")
-        if not bbox:
+            raise GroundTruthError(f"{path}: annotation {excerpt(aid)} refers to image_id "
+                                   f"{excerpt(a.get('image_id'))}, which is not in 'images'")
+        cat = _id(a.get("category_id"), where, "category_id")
+        if cat not in cats:
+            raise GroundTruthError(f"{path}: annotation {excerpt(aid)} has category_id {excerpt(cat)}, which is not in 'categories'")
+        bbox = _bbox(a.get("bbox"), where)
+        if bbox is None:
             skipped += 1
             continue
-        try:
-            x, y, w, h = (float(v) for v in bbox)
-        except (TypeError, ValueError):
-            raise GroundTruthError(f"{path}: annotation {aid} bbox must be [x, y, w, h], got {bbox!r}") from None
+        x, y, w, h = bbox
         if w <= 0 or h <= 0:
             skipped += 1
             continue
         rec["boxes"].append(xywh_to_xyxy((x, y, w, h)))
-        rec["labels"].append(cats[a["category_id"]])
+        rec["labels"].append(cats[cat])
         rec["ignore"].append(bool(a.get("iscrowd", 0)))
     notes = []
     if skipped:

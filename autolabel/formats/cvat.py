@@ -15,15 +15,23 @@ order, then any other used label.
 from __future__ import annotations
 
 import logging
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Sequence
 
 from autolabel.formats.base import (
-    GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
+    GroundTruth,
+    GroundTruthError,
+    GroundTruthImage,
+    check_unique_paths,
+    class_list,
+    xml_root,
 )
 from autolabel.formats.text import label_color
+from autolabel.names import escape_name
 from autolabel.types import Detection, ImageAnnotations
+from autolabel.yamlio import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +61,7 @@ def cvat_meta(classes: Sequence[str], task_name: str, size: int) -> ET.Element:
     """The ``<meta>`` element: task name, image count, and every label with its attributes."""
     meta = ET.Element("meta")
     task = ET.SubElement(meta, "task")
-    ET.SubElement(task, "name").text = task_name
+    ET.SubElement(task, "name").text = escape_name(task_name)  # a run folder's name may hold anything
     ET.SubElement(task, "size").text = str(size)
     ET.SubElement(task, "mode").text = "annotation"
     ET.SubElement(task, "overlap").text = "0"
@@ -90,8 +98,9 @@ def cvat_box(det: Detection) -> ET.Element:
 
 
 def cvat_image(frame: int, image: ImageAnnotations) -> ET.Element:
-    """``<image>`` for frame ``frame`` (0-based, in sorted name order) with its boxes."""
-    el = ET.Element("image", {"id": str(frame), "name": image.path,
+    """``<image>`` for frame ``frame`` (0-based, in sorted name order) with its boxes; the name is
+    the run path, escaped if it holds what XML cannot (:func:`autolabel.names.escape_name`)."""
+    el = ET.Element("image", {"id": str(frame), "name": escape_name(image.path),
                               "width": str(image.width), "height": str(image.height)})
     for det in image.detections:
         el.append(cvat_box(det))
@@ -114,16 +123,19 @@ def find_cvat_xml(folder: Path) -> Path:
 def _float(el: ET.Element, attr: str, where: str) -> float:
     v = el.get(attr)
     try:
-        return float(v)  # type: ignore[arg-type]
+        n = float(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise GroundTruthError(f"{where}: attribute {attr} must be a number, got {v!r}") from None
+        raise GroundTruthError(f"{where}: attribute {attr} must be a number, got {excerpt(v)}") from None
+    if not math.isfinite(n):
+        raise GroundTruthError(f"{where}: attribute {attr} must be a finite number, got {excerpt(v)}")
+    return n
 
 
 def _int_attr(el: ET.Element, attr: str) -> int | None:
     v = el.get(attr)
     try:
         n = int(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return n if n > 0 else None
 
@@ -153,7 +165,7 @@ def read_cvat(path: str | Path) -> GroundTruth:
                     raise GroundTruthError(f"{where}: a <box> has no label")
                 boxes.append(tuple(_float(child, a, where) for a in ("xtl", "ytl", "xbr", "ybr")))
                 labels.append(label)
-                if float(child.get("rotation", "0") or 0) != 0:
+                if child.get("rotation") and _float(child, "rotation", where) != 0:
                     rotated += 1
             elif child.tag in SHAPES:
                 skipped += 1

@@ -22,16 +22,18 @@ the import looks for; Label Studio may append ``#suffix`` to ids it rewrites
 from __future__ import annotations
 
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, quote_from_bytes, unquote, urlsplit
 
 from autolabel.formats.names import digest
 from autolabel.formats.text import label_color
 from autolabel.geometry import clip_box, percent_to_xyxy, xyxy_to_percent
 from autolabel.types import Box, Detection, ImageAnnotations
+from autolabel.yamlio import excerpt
 
 LOCAL_FILES_ENDPOINT = "/data/local-files/"
 """The URL path under which Label Studio serves files of a Local Storage."""
@@ -52,8 +54,10 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 def image_url(relpath: str, prefix: str = LOCAL_FILES_URL_PREFIX) -> str:
     """``prefix`` + ``relpath`` percent-encoded (UTF-8; ``/`` kept; space -> ``%20``,
-    ``+`` -> ``%2B``, so Label Studio's ``d=`` parameter decodes back to the exact path)."""
-    return prefix + quote(relpath, safe="/")
+    ``+`` -> ``%2B``, so Label Studio's ``d=`` parameter decodes back to the exact path). A
+    byte of the file name that is not UTF-8 (a surrogate, see :mod:`autolabel.names`) is
+    percent-encoded as itself (``bad\\xff.jpg`` -> ``bad%FF.jpg``)."""
+    return prefix + quote_from_bytes(os.fsencode(relpath), safe="/")
 
 
 def default_url_prefix(image_root: Path) -> str:
@@ -122,6 +126,13 @@ def percent_box(box: Box, width: int, height: int) -> dict[str, float]:
     return {"x": x, "y": y, "width": w, "height": h}
 
 
+def _number(v: Any) -> float:
+    """``v`` as a float: numbers and numeric strings (anything else: TypeError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise TypeError(f"not a number: {excerpt(v)}")
+    return float(v)
+
+
 def percent_to_box(value: Mapping[str, Any], width: int, height: int) -> tuple[Box, bool]:
     """Pixel box ``(x1, y1, x2, y2)`` of a Label Studio rectangle ``value`` (percent, top-left corner).
 
@@ -130,16 +141,20 @@ def percent_to_box(value: Mapping[str, Any], width: int, height: int) -> tuple[B
     not clipped here.
 
     Raises:
-        ValueError: ``x``, ``y``, ``width`` or ``height`` missing or not finite.
+        ValueError: ``value`` is not an object, or ``x``, ``y``, ``width``, ``height`` or
+            ``rotation`` is missing (rotation may be), not a number or not finite.
     """
+    if not isinstance(value, Mapping):
+        raise ValueError(f"rectangle value must be an object, got {excerpt(value)}")
     try:
-        x, y, w, h = (float(value[k]) for k in ("x", "y", "width", "height"))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"rectangle needs numeric x, y, width, height; got {dict(value)!r}") from None
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise ValueError(f"rectangle has a non-finite value: {dict(value)!r}")
+        x, y, w, h = (_number(value.get(k)) for k in ("x", "y", "width", "height"))
+        angle = _number(value.get("rotation") or 0.0)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"rectangle needs numeric x, y, width, height (and rotation); got {excerpt(dict(value))}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h, angle)):
+        raise ValueError(f"rectangle has a non-finite value: {excerpt(dict(value))}")
     box = percent_to_xyxy((x, y, w, h), width, height)
-    angle = float(value.get("rotation") or 0.0) % 360.0
+    angle %= 360.0
     if angle == 0.0:
         return box, False
     x1, y1 = box[0], box[1]

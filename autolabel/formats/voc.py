@@ -16,7 +16,8 @@ pixel the float box touches; reading (:func:`bndbox_to_box`) undoes the origin.
 
 Reader: every XML under ``Annotations/`` (sub-folders included) is one labelled image. Its path
 is the XML's sub-folder joined with ``<filename>`` (or the XML's stem when ``<filename>`` is
-missing). Classes come from ``labelmap.txt`` when present, else from the objects.
+missing); in an autolabel export, ``image_names.csv`` turns the flat name back into the run's
+path. Classes come from ``labelmap.txt`` when present, else from the objects.
 ``difficult`` objects are kept as ordinary boxes (LOST's CorLoc protocol keeps them too).
 """
 
@@ -30,10 +31,17 @@ from typing import Sequence
 
 from autolabel.errors import ConfigError, ExportError
 from autolabel.formats.base import (
-    GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
+    GroundTruth,
+    GroundTruthError,
+    GroundTruthImage,
+    check_unique_paths,
+    class_list,
+    xml_root,
 )
+from autolabel.formats.names import map_through_names_table
 from autolabel.formats.text import fmt_float
 from autolabel.types import Box, Detection, ImageAnnotations
+from autolabel.yamlio import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +155,12 @@ def _text(el: ET.Element | None, tag: str) -> str | None:
 def _number(el: ET.Element, tag: str, where: str) -> float:
     v = _text(el, tag)
     try:
-        return float(v)  # type: ignore[arg-type]
+        n = float(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise GroundTruthError(f"{where}: <{tag}> must be a number, got {v!r}") from None
+        raise GroundTruthError(f"{where}: <{tag}> must be a number, got {excerpt(v)}") from None
+    if not math.isfinite(n):
+        raise GroundTruthError(f"{where}: <{tag}> must be a finite number, got {excerpt(v)}")
+    return n
 
 
 def _size(root: ET.Element, where: str) -> tuple[int | None, int | None]:
@@ -161,8 +172,8 @@ def _size(root: ET.Element, where: str) -> tuple[int | None, int | None]:
         v = _text(size, tag)
         try:
             n = int(float(v)) if v is not None else None
-        except ValueError:
-            raise GroundTruthError(f"{where}: <size><{tag}> must be an integer, got {v!r}") from None
+        except (ValueError, OverflowError):  # OverflowError: inf
+            raise GroundTruthError(f"{where}: <size><{tag}> must be an integer, got {excerpt(v)}") from None
         out.append(n if n and n > 0 else None)
     if None in out:
         return None, None
@@ -172,8 +183,14 @@ def _size(root: ET.Element, where: str) -> tuple[int | None, int | None]:
 def read_labelmap(path: Path) -> list[str]:
     """Class names from a datumaro/CVAT ``labelmap.txt`` (first ``:``-separated field per line;
     ``#`` comments and ``background`` skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GroundTruthError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise GroundTruthError(f"{path}: cannot read it ({e.strerror or e})") from None
     names = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -216,8 +233,9 @@ def read_voc(path: str | Path, origin: str = "one") -> GroundTruth:
         records.append(read_voc_xml(xml_path, "" if rel_dir == "." else rel_dir, origin))
     if not records:
         raise GroundTruthError(f"{ann_dir}: no .xml annotation files")
+    records, note = map_through_names_table(records, path)
     records.sort(key=lambda r: r.path)
     check_unique_paths(records, path)
     labelmap = path / LABELMAP
     declared = read_labelmap(labelmap) if labelmap.is_file() else []
-    return GroundTruth("voc", path, class_list(declared, records), tuple(records))
+    return GroundTruth("voc", path, class_list(declared, records), tuple(records), (note,) if note else ())

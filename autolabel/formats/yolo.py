@@ -19,12 +19,14 @@ labelled image, an empty file an image with nothing in it. Without split entries
 box. The image's path is its path below the split's image folder (``a/b.jpg``); when the image
 file is absent the extension is unknown and the path is ``a/b`` (it is then matched to a run
 image by stem). The boxes stay normalised until the image's size is known
-(:meth:`~autolabel.formats.base.GroundTruthImage.fit_to`).
+(:meth:`~autolabel.formats.base.GroundTruthImage.fit_to`). In an autolabel export,
+``image_names.csv`` turns the flat names back into the run's paths.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,9 +34,11 @@ from typing import Any, Sequence
 import yaml
 
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+from autolabel.formats.names import map_through_names_table
 from autolabel.formats.text import fmt_float
 from autolabel.geometry import xyxy_to_yolo, yolo_to_xyxy
 from autolabel.types import Box
+from autolabel.yamlio import excerpt, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +89,21 @@ def _names(data: dict[str, Any], where: Path) -> list[str]:
     if isinstance(names, dict):
         try:
             items = sorted((int(k), str(v)) for k, v in names.items())
-        except (TypeError, ValueError):
-            raise GroundTruthError(f"{where}: 'names' keys must be class indices 0..n-1, got {list(names)!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise GroundTruthError(f"{where}: 'names' keys must be class indices 0..n-1, got {excerpt(list(names))}") from None
         if [k for k, _ in items] != list(range(len(items))):
-            raise GroundTruthError(f"{where}: 'names' keys must run 0..{len(items) - 1} without gaps, got {[k for k, _ in items]}")
+            raise GroundTruthError(f"{where}: 'names' keys must run 0..{len(items) - 1} without gaps, got {excerpt([k for k, _ in items])}")
         out = [v for _, v in items]
     elif isinstance(names, list):
         out = [str(v) for v in names]
     else:
-        raise GroundTruthError(f"{where}: 'names' must be a dict {{0: name, ...}} or a list of class names")
+        raise GroundTruthError(f"{where}: 'names' must be a dict {{0: name, ...}} or a list of class names, got {excerpt(names)}")
+    for v in names.values() if isinstance(names, dict) else names:
+        if v is None or isinstance(v, (list, dict, bool)):
+            raise GroundTruthError(f"{where}: every class in 'names' must be a name, got {excerpt(v)}")
     nc = data.get("nc")
     if nc is not None and nc != len(out):
-        raise GroundTruthError(f"{where}: nc is {nc} but 'names' has {len(out)} classes")
+        raise GroundTruthError(f"{where}: nc is {excerpt(nc)} but 'names' has {len(out)} classes")
     return out
 
 
@@ -132,7 +139,9 @@ def parse_label_file(txt: Path, names: list[str]) -> tuple[tuple[Box, ...], tupl
             cls = int(fields[0])
             vals = [float(v) for v in fields[1:]]
         except ValueError:
-            raise GroundTruthError(f"{txt}: line {n}: expected 'class xc yc w h' numbers, got {line!r}") from None
+            raise GroundTruthError(f"{txt}: line {n}: expected 'class xc yc w h' numbers, got {excerpt(line)}") from None
+        if not all(math.isfinite(v) for v in vals):
+            raise GroundTruthError(f"{txt}: line {n}: a value is not a finite number: {excerpt(line)}")
         if not 0 <= cls < len(names):
             raise GroundTruthError(f"{txt}: line {n}: class {cls} is not in data.yaml's names (0..{len(names) - 1})")
         if len(vals) in (4, 5):  # a 6th column is a confidence: ignored
@@ -169,9 +178,17 @@ def _label_sources(data: dict[str, Any], base: Path) -> list[tuple[Path, Path, l
             p = p if p.is_absolute() else base / p
             if p.is_dir():
                 out.append((p, _to_labels_dir(p), None))
+            elif not p.exists() and IMAGES_DIR in p.parts and _to_labels_dir(p).is_dir():
+                out.append((p, _to_labels_dir(p), None))  # labels without their images (an export without them)
             elif p.is_file() and p.suffix == ".txt":
                 listed = []
-                for line in p.read_text(encoding="utf-8").splitlines():
+                try:
+                    text = p.read_text(encoding="utf-8")
+                except UnicodeDecodeError as e:
+                    raise GroundTruthError(f"{p} (the {key} image list): not UTF-8 text (byte {e.start})") from None
+                except OSError as e:
+                    raise GroundTruthError(f"{p} (the {key} image list): cannot read it ({e.strerror or e})") from None
+                for line in text.splitlines():
                     line = line.strip()
                     if line:
                         q = Path(line)
@@ -189,9 +206,12 @@ def read_yolo(path: str | Path) -> GroundTruth:
     if yaml_path is None:
         raise GroundTruthError(f"{path}: not a YOLO folder (no data.yaml inside)")
     try:
-        data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise GroundTruthError(f"{yaml_path}: cannot read YAML ({e})") from None
+        text = yaml_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GroundTruthError(f"{yaml_path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise GroundTruthError(f"{yaml_path}: cannot read it ({e.strerror or e})") from None
+    data = load_yaml(text, str(yaml_path), error=GroundTruthError)
     if not isinstance(data, dict):
         raise GroundTruthError(f"{yaml_path}: expected a mapping with 'names' and the splits")
     names = _names(data, yaml_path)
@@ -223,6 +243,7 @@ def read_yolo(path: str | Path) -> GroundTruth:
             records.append(GroundTruthImage(rel, None, None, boxes, labels, normalized=True))
     if not records:
         raise GroundTruthError(f"{yaml_path.parent}: no YOLO label files found (looked in {', '.join(str(s[1]) for s in sources) or 'labels/'})")
+    records, note = map_through_names_table(records, yaml_path.parent)
     records.sort(key=lambda r: r.path)
     check_unique_paths(records, yaml_path.parent)
-    return GroundTruth("yolo", yaml_path.parent, class_list(names, records), tuple(records))
+    return GroundTruth("yolo", yaml_path.parent, class_list(names, records), tuple(records), (note,) if note else ())

@@ -193,13 +193,13 @@ def datumaro_boxes(dataset: Any, id_to_path: dict[str, str]) -> Rows:
 
 
 def read_names_table(path: Path) -> dict[str, str]:
-    """``image_names.csv`` as name -> source path."""
+    """``image_names.csv`` as name -> source path, read with the csv module alone."""
     import csv
 
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["name", "source"]
-    return {name: src for name, src in rows[1:]}
+    assert rows[0] == ["name", "source", "source_bytes"]
+    return {name: src for name, src, _ in rows[1:]}
 
 
 def store_boxes(run_dir: Path, revision: str = "original") -> tuple[Rows, dict[str, tuple[int, int]]]:
