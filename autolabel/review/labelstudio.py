@@ -48,6 +48,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -200,12 +201,33 @@ def _when(ann: Mapping[str, Any], key: str) -> float:
 def annotation_rank(ann: Mapping[str, Any]) -> tuple[float, float, float]:
     """Sort key of an annotation: ``updated_at``, then ``created_at``, then its id (newest last)."""
     ident = ann.get("id")
-    return (_when(ann, "updated_at"), _when(ann, "created_at"), float(ident) if isinstance(ident, (int, float)) else float("-inf"))
+    return (_when(ann, "updated_at"), _when(ann, "created_at"), _number(ident))
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (ids in messages can be absurdly long)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number(value: Any) -> float:
+    """An id as a sortable float: huge ints (an id of 10**400) saturate instead of overflowing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return float("-inf")
+    try:
+        v = float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+    return v if math.isfinite(v) else float("-inf")
 
 
 def latest_annotation(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The task's most recent annotation that was not cancelled, or ``None``."""
-    anns = [a for a in task.get("annotations") or () if isinstance(a, Mapping) and not a.get("was_cancelled")]
+    raw = task.get("annotations")
+    raw = [] if raw is None else raw
+    if not isinstance(raw, (list, tuple)):
+        raise InputError(f"task {_short(task.get('id'))}: 'annotations' must be a list, got {type(raw).__name__}")
+    anns = [a for a in raw if isinstance(a, Mapping) and not a.get("was_cancelled")]
     return max(anns, key=annotation_rank) if anns else None
 
 
@@ -327,7 +349,10 @@ def parse_export(
             stats.tasks_unmatched += 1
             out.unmatched.append(str(url))
             continue
-        ann = latest_annotation(task)
+        try:
+            ann = latest_annotation(task)
+        except InputError as e:
+            raise InputError(f"{source_name}: {e}") from None
         if ann is None:
             if task.get("annotations"):
                 stats.tasks_cancelled += 1
@@ -339,7 +364,12 @@ def parse_export(
         for d in img.detections:
             for key in (region_id(d.id), d.id, clean_region_id(d.id)):
                 by_id.setdefault(key, d.id)
-        regions, ignored = regions_of(ann.get("result") or (), from_name)
+        result = ann.get("result")
+        result = [] if result is None else result
+        if not isinstance(result, (list, tuple)):
+            raise InputError(f"{source_name}: task {_short(task.get('id'))}, annotation {_short(ann.get('id'))}: "
+                             f"'result' must be a list, got {type(result).__name__}")
+        regions, ignored = regions_of(result, from_name)
         stats.items_ignored += ignored
         boxes: list[ReviewedBox] = []
         for r in regions:
@@ -404,6 +434,10 @@ def load_export(path: str | Path) -> list[Mapping[str, Any]]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{p} is not JSON ({e.msg} at line {e.lineno}); export the project with the 'JSON' format") from None
+    except RecursionError:
+        raise InputError(f"{p}: JSON nested too deeply to be a Label Studio export") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise InputError(f"{p}: {str(e)[:120]}") from None
     if isinstance(data, Mapping) and "data" in data:
         data = [data]  # a single task
     if not isinstance(data, list):
