@@ -11,6 +11,10 @@ Image ``file_name`` keeps the path relative to the run's image root (``cam1/0001
 nested folders with repeated basenames stay distinct. The entries (categories ``class_id + 1``
 for every class of the run, ``bbox`` ``[x, y, w, h]`` float pixels, ...) come from
 :mod:`autolabel.formats.coco`; this module only streams them to disk. Annotation ids start at 1.
+
+Masks: ``segmentation`` holds polygons by default (``-O segmentation=rle``: the exact compressed
+RLE; ``-O polygon_tolerance=PX`` simplifies polygons), ``area`` the mask's pixel count; a box
+without a mask keeps ``segmentation: []`` and ``area = w*h``.
 """
 
 from __future__ import annotations
@@ -20,10 +24,14 @@ import logging
 from pathlib import Path
 from typing import IO, Any
 
+import click
+
 from autolabel.export import Exporter, Option
 from autolabel.formats.coco import (
-    ANNOTATIONS_DIR, category_id, coco_annotation, coco_category, coco_image, coco_result, instances_filename,
+    ANNOTATIONS_DIR, SEGMENTATION_MODES, category_id, coco_annotation, coco_category, coco_image, coco_result,
+    instances_filename,
 )
+from autolabel.formats.polygons import DEFAULT_TOLERANCE
 from autolabel.types import ImageAnnotations
 
 log = logging.getLogger(__name__)
@@ -58,6 +66,10 @@ class CocoExporter(Exporter):
     options = {
         "coco_results": Option(False, "also write results-<split>.json, a list for pycocotools COCO.loadRes",
                                flag="--coco-results"),
+        "segmentation": Option("polygon", "how instance masks are written: 'polygon' (one per part, holes filled) "
+                               "or 'rle' (the exact mask, compressed RLE)", choices=SEGMENTATION_MODES),
+        "polygon_tolerance": Option(DEFAULT_TOLERANCE, "polygon simplification tolerance in pixels (0: every contour "
+                                    "vertex)", type=click.FloatRange(min=0.0)),
     }
 
     def open(self) -> None:
@@ -73,7 +85,8 @@ class CocoExporter(Exporter):
         self._images.add(coco_image(self._image_id, image.path, image.width, image.height))
         for det in image.detections:
             cat = category_id(self.run.class_id(det.label))
-            self._anns.add(coco_annotation(self._anns.n + 1, self._image_id, cat, det))
+            self._anns.add(coco_annotation(self._anns.n + 1, self._image_id, cat, det,
+                                           self.opts["segmentation"], self.opts["polygon_tolerance"]))
             if self._results is not None:
                 self._results.add(coco_result(self._image_id, cat, det))
         self.place_image(image, self.out_dir / "images" / self.split / image.path)
