@@ -99,6 +99,10 @@ def mask_to_polygons(mask: np.ndarray | Mapping[str, Any], tolerance: float = DE
     outer = [c for c in _contours(m) if signed_area(c[:-1]) < 0]  # outer boundaries turn counter-clockwise on screen, holes clockwise
     polys = []
     for c in outer:
+        # start at a pixel corner: Douglas-Peucker keeps the first vertex, so it should be one worth keeping
+        corner = np.flatnonzero(np.isclose(c[:-1], np.round(c[:-1])).all(axis=1))
+        if corner.size:
+            c = np.concatenate([np.roll(c[:-1], -int(corner[0]), axis=0), c[corner[:1]]])
         simple = approximate_polygon(c, tolerance) if tolerance > 0 else c
         if len(simple) < 4 or abs(signed_area(simple[:-1])) <= 0:  # fewer than 3 distinct vertices
             simple = c
