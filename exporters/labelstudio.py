@@ -13,6 +13,10 @@ Manager by prediction score shows the doubtful images first). Region ids come fr
 detection ids (:func:`autolabel.formats.labelstudio.region_id`), unique within a task. Tasks,
 regions, URLs and the config are built by :mod:`autolabel.formats.labelstudio`.
 
+Masks: a detection with a mask is a ``polygonlabels`` region per part of the mask (points in
+percent, ``-O polygon_tolerance=PX``) instead of a rectangle, and the config then declares
+``<PolygonLabels name="polygon">`` with the same labels beside the rectangles.
+
 Image URLs: ``image_url_prefix`` + the percent-encoded path relative to the run's image root.
 The default is Label Studio's local-files form naming the image folder,
 ``/data/local-files/?d=<image folder name>/``: Label Studio serves local files only from inside
@@ -28,7 +32,10 @@ import json
 from pathlib import Path
 from typing import IO
 
+import click
+
 from autolabel.export import Exporter, Option
+from autolabel.formats.polygons import DEFAULT_TOLERANCE
 from autolabel.formats.labelstudio import default_url_prefix, image_url, ls_config, ls_task
 from autolabel.types import ImageAnnotations
 
@@ -43,6 +50,8 @@ class LabelStudioExporter(Exporter):
         "image_url_prefix": Option("", "prefix of image URLs; the percent-encoded path relative to the image "
                                    "root is appended (default: Label Studio's local-files form "
                                    "/data/local-files/?d=<image folder name>/)", flag="--image-url-prefix"),
+        "polygon_tolerance": Option(DEFAULT_TOLERANCE, "polygon simplification tolerance in pixels (0: every contour "
+                                    "vertex)", type=click.FloatRange(min=0.0)),
     }
 
     def open(self) -> None:
@@ -51,10 +60,13 @@ class LabelStudioExporter(Exporter):
         self._f: IO[str] = self.open_file(self._tasks_path)
         self._f.write("[")
         self._n = 0
+        self._polygons = False
 
     def write(self, image: ImageAnnotations) -> None:
         prefix = self.opts["image_url_prefix"] or default_url_prefix(self.run.image_root)
-        task = ls_task(image, image_url(image.path, prefix), self.run.model_version)
+        self._polygons = self._polygons or any(d.mask is not None for d in image.detections)
+        task = ls_task(image, image_url(image.path, prefix), self.run.model_version, polygons=True,
+                       tolerance=self.opts["polygon_tolerance"])
         self._f.write(("," if self._n else "") + "\n" + json.dumps(task, ensure_ascii=False))
         self._n += 1
         self.place_image(image, self.out_dir / "images" / image.path)
@@ -63,7 +75,7 @@ class LabelStudioExporter(Exporter):
         self._f.write("\n]\n")
         self._f.close()
         config = self.out_dir / "labeling_config.xml"
-        config.write_text(ls_config(self.run.classes), encoding="utf-8")
+        config.write_text(ls_config(self.run.classes, polygons=self._polygons), encoding="utf-8")
         written = [self._tasks_path, config]
         if self.images != "none":
             written.append(self.out_dir / "images")
