@@ -24,15 +24,19 @@ import logging
 from pathlib import Path
 from typing import IO, Any
 
-import click
-
 from autolabel.export import Exporter, Option
 from autolabel.formats.coco import (
-    ANNOTATIONS_DIR, SEGMENTATION_MODES, category_id, coco_annotation, coco_category, coco_image, coco_result,
+    ANNOTATIONS_DIR,
+    SEGMENTATION_MODES,
+    category_id,
+    coco_annotation,
+    coco_category,
+    coco_image,
+    coco_result,
     instances_filename,
 )
-from autolabel.formats.polygons import DEFAULT_TOLERANCE
 from autolabel.types import ImageAnnotations
+from exporters._common import POLYGON_TOLERANCE
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +72,7 @@ class CocoExporter(Exporter):
                                flag="--coco-results"),
         "segmentation": Option("polygon", "how instance masks are written: 'polygon' (one per part, holes filled) "
                                "or 'rle' (the exact mask, compressed RLE)", choices=SEGMENTATION_MODES),
-        "polygon_tolerance": Option(DEFAULT_TOLERANCE, "polygon simplification tolerance in pixels (0: every contour "
-                                    "vertex)", type=click.FloatRange(min=0.0)),
+        "polygon_tolerance": POLYGON_TOLERANCE,
     }
 
     def open(self) -> None:

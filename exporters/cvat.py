@@ -26,14 +26,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO
 
-import click
-
 from autolabel.export import Exporter, Option
 from autolabel.formats.cvat import ANNOTATIONS_XML, SHAPE_MODES, cvat_image, cvat_label_specs, cvat_meta
-from autolabel.formats.polygons import DEFAULT_TOLERANCE
 from autolabel.types import ImageAnnotations
-
-from exporters._common import write_zip
+from exporters._common import POLYGON_TOLERANCE, write_zip
 
 
 def _serialise(el: ET.Element, level: int) -> str:
@@ -50,8 +46,7 @@ class CvatExporter(Exporter):
     options = {
         "cvat_shapes": Option("polygon", "how a detection with a mask is written: 'polygon' (one per part, instead of "
                               "its box) or 'box' (the box only)", choices=SHAPE_MODES),
-        "polygon_tolerance": Option(DEFAULT_TOLERANCE, "polygon simplification tolerance in pixels (0: every contour "
-                                    "vertex)", type=click.FloatRange(min=0.0)),
+        "polygon_tolerance": POLYGON_TOLERANCE,
     }
 
     def open(self) -> None:

@@ -32,12 +32,10 @@ import json
 from pathlib import Path
 from typing import IO
 
-import click
-
 from autolabel.export import Exporter, Option
-from autolabel.formats.polygons import DEFAULT_TOLERANCE
 from autolabel.formats.labelstudio import default_url_prefix, image_url, ls_config, ls_task
 from autolabel.types import ImageAnnotations
+from exporters._common import POLYGON_TOLERANCE
 
 
 class LabelStudioExporter(Exporter):
@@ -50,8 +48,7 @@ class LabelStudioExporter(Exporter):
         "image_url_prefix": Option("", "prefix of image URLs; the percent-encoded path relative to the image "
                                    "root is appended (default: Label Studio's local-files form "
                                    "/data/local-files/?d=<image folder name>/)", flag="--image-url-prefix"),
-        "polygon_tolerance": Option(DEFAULT_TOLERANCE, "polygon simplification tolerance in pixels (0: every contour "
-                                    "vertex)", type=click.FloatRange(min=0.0)),
+        "polygon_tolerance": POLYGON_TOLERANCE,
     }
 
     def open(self) -> None:

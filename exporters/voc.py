@@ -32,8 +32,17 @@ from autolabel.errors import ExportError
 from autolabel.export import Exporter, Option
 from autolabel.formats.names import FlatNamer, NamesTable
 from autolabel.formats.voc import (
-    ANNOTATIONS_DIR, BACKGROUND, IMAGESETS_DIR, LABELMAP, SEGMENTATION_CLASS_DIR, SEGMENTATION_OBJECT_DIR,
-    SEGMENTATION_SETS_DIR, voc_annotation, voc_labelmap_line, voc_png, voc_segmentation,
+    ANNOTATIONS_DIR,
+    BACKGROUND,
+    IMAGESETS_DIR,
+    LABELMAP,
+    SEGMENTATION_CLASS_DIR,
+    SEGMENTATION_OBJECT_DIR,
+    SEGMENTATION_SETS_DIR,
+    voc_annotation,
+    voc_labelmap_line,
+    voc_png,
+    voc_segmentation,
 )
 from autolabel.types import ImageAnnotations
 

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-import click
-
-from autolabel.export import Option
-from autolabel.formats.polygons import DEFAULT_TOLERANCE, join_parts, mask_to_polygons
+from autolabel.formats.polygons import join_parts, mask_to_polygons
 from autolabel.formats.yolo import box_polygon, yolo_segment_line
 from autolabel.types import Detection, ImageAnnotations
-
+from exporters._common import POLYGON_TOLERANCE
 from exporters.yolo import YoloExporter
 
 
@@ -39,8 +36,7 @@ class YoloSegExporter(YoloExporter):
     description = "YOLO segmentation, Ultralytics 'segment' layout (data.yaml, labels/<split>/*.txt polygon lines)"
     default_split = "train"
     options = {
-        "polygon_tolerance": Option(DEFAULT_TOLERANCE, "polygon simplification tolerance in pixels (0: every contour "
-                                    "vertex)", type=click.FloatRange(min=0.0)),
+        "polygon_tolerance": POLYGON_TOLERANCE,
     }
 
     def _polygon(self, det: Detection) -> list[tuple[float, float]]:

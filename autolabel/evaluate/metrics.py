@@ -13,8 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from autolabel import masks
-from autolabel.formats.polygons import polygons_to_mask
 from autolabel.evaluate.matching import EvalImage, GreedyMatcher, box_iou
+from autolabel.formats.polygons import polygons_to_mask
 
 CORLOC_IOU = 0.5
 IOU_TYPES = ("bbox", "segm")

@@ -26,7 +26,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from autolabel.formats.base import (
-    GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
+    GroundTruth,
+    GroundTruthError,
+    GroundTruthImage,
+    check_unique_paths,
+    class_list,
+    xml_root,
 )
 from autolabel.formats.polygons import DEFAULT_TOLERANCE, mask_to_polygons
 from autolabel.formats.text import label_color

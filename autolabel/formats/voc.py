@@ -41,7 +41,12 @@ from PIL import Image
 from autolabel import masks
 from autolabel.errors import ConfigError, ExportError
 from autolabel.formats.base import (
-    GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
+    GroundTruth,
+    GroundTruthError,
+    GroundTruthImage,
+    check_unique_paths,
+    class_list,
+    xml_root,
 )
 from autolabel.formats.text import fmt_float
 from autolabel.types import Box, Detection, ImageAnnotations

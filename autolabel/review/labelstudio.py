@@ -66,6 +66,15 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from autolabel import masks
 from autolabel.errors import InputError
+from autolabel.formats.labelstudio import (
+    clean_region_id,
+    percent_to_box,
+    points_to_pixels,
+    region_id,
+    split_part_region_id,
+    url_to_relpath,
+)
+from autolabel.formats.polygons import DEFAULT_TOLERANCE, mask_to_polygons, polygons_bbox, polygons_to_mask
 from autolabel.review.corrections import (
     MOVE_TOLERANCE,
     CorrectionSummary,
@@ -73,10 +82,6 @@ from autolabel.review.corrections import (
     correct_images,
     label_id_map,
 )
-from autolabel.formats.labelstudio import (
-    clean_region_id, percent_to_box, points_to_pixels, region_id, split_part_region_id, url_to_relpath,
-)
-from autolabel.formats.polygons import DEFAULT_TOLERANCE, mask_to_polygons, polygons_bbox, polygons_to_mask
 from autolabel.types import Detection, ImageAnnotations
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -12,7 +12,7 @@ import pytest
 
 from autolabel import masks
 from autolabel.export import export
-from tests.exporters.masked_sample import SHAPES, filled, mask_of, masked_detections
+from tests.exporters.masked_sample import SHAPES, filled, masked_detections
 
 
 def _load(folder: Path):
@@ -72,9 +72,8 @@ def test_polygon_tolerance_option(masked_run: Path, tmp_path: Path):
 
 
 def test_segm_evaluation_of_the_export_against_itself(masked_run: Path, tmp_path: Path):
-    from pycocotools.cocoeval import COCOeval
-
     from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
 
     export(masked_run, "coco", tmp_path, segmentation="rle", coco_results=True)
     doc = json.loads((tmp_path / "coco/annotations/instances_default.json").read_text())

@@ -61,7 +61,7 @@ def test_polygon_regions_give_back_the_masks(masked_run: Path, tmp_path: Path):
             assert {r["type"] for r in mine} == {"polygonlabels"} and {r["from_name"] for r in mine} == {POLYGON_FROM_NAME}
             assert all(r["value"]["polygonlabels"] == [det.label] and r["score"] == det.score for r in mine)
             polys = [np.asarray(r["value"]["points"]) * [w / 100, h / 100] for r in mine]
-            assert all(((0 <= np.asarray(r["value"]["points"])) & (np.asarray(r["value"]["points"]) <= 100)).all()
+            assert all(((np.asarray(r["value"]["points"]) >= 0) & (np.asarray(r["value"]["points"]) <= 100)).all()
                        for r in mine)
             iou = masks.mask_iou(polygons_to_mask(polys, h, w), filled(masks.decode(det.mask)))
             assert iou >= 0.95, (path, det.id, iou)
