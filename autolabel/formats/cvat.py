@@ -13,7 +13,9 @@ The polygon replaces the box (CVAT would show both as two objects; the box is th
 bounds). Labels are then declared with type ``any`` so one label takes boxes and polygons.
 
 Reader: each ``<image name=... width=... height=...>`` is one labelled image; its ``<box label
-xtl ytl xbr ybr>`` children are the boxes. Other shapes (polygons, points, tags) are skipped and
+xtl ytl xbr ybr>`` children are the boxes, and each ``<polygon>`` counts as its bounding box
+(the parts sharing a non-zero ``group_id`` and label as one box, as the exporter writes an
+object in several parts). Other shapes (polylines, points, masks, tags) are skipped and
 counted in the notes. Classes come from ``<meta>/<task|project>/<labels>/<label>/<name>`` in
 order, then any other used label.
 """
@@ -40,8 +42,8 @@ from autolabel.types import Detection, ImageAnnotations
 log = logging.getLogger(__name__)
 
 ANNOTATIONS_XML = "annotations.xml"
-SHAPES = ("polygon", "polyline", "points", "ellipse", "mask", "cuboid", "skeleton", "tag")
-"""Shapes other than ``box``: the reader skips them."""
+SHAPES = ("polyline", "points", "ellipse", "mask", "cuboid", "skeleton", "tag")
+"""Shapes other than ``box`` and ``polygon``: the reader skips them."""
 
 SHAPE_MODES = ("polygon", "box")
 """How a detection with a mask is written: as ``<polygon>`` elements, or as its ``<box>`` only."""
@@ -178,6 +180,18 @@ def _float(el: ET.Element, attr: str, where: str) -> float:
         raise GroundTruthError(f"{where}: attribute {attr} must be a number, got {v!r}") from None
 
 
+def _points_box(points: str | None, where: str) -> tuple[float, float, float, float]:
+    """Bounds ``(x1, y1, x2, y2)`` of a CVAT ``points`` attribute (``x1,y1;x2,y2;...``)."""
+    try:
+        xy = [tuple(float(v) for v in p.split(",")) for p in (points or "").split(";") if p.strip()]
+        if len(xy) < 3 or any(len(p) != 2 for p in xy):
+            raise ValueError
+    except ValueError:
+        raise GroundTruthError(f"{where}: a <polygon> needs points 'x1,y1;x2,y2;...' (3 or more), got {points!r}") from None
+    xs, ys = [p[0] for p in xy], [p[1] for p in xy]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
 def _int_attr(el: ET.Element, attr: str) -> int | None:
     v = el.get(attr)
     try:
@@ -198,14 +212,32 @@ def read_cvat(path: str | Path) -> GroundTruth:
         raise GroundTruthError(f"{path}: this is CVAT for video (tracks); export the task as 'CVAT for images 1.1'")
     declared = [n.text.strip() for n in root.iterfind("meta/*/labels/label/name") if n.text and n.text.strip()]
     records = []
-    skipped = rotated = 0
+    skipped = rotated = polygons = 0
     for im in images:
         name = im.get("name")
         if not name:
             raise GroundTruthError(f"{path}: <image id={im.get('id')!r}> has no name")
         where = f"{path}: image {name!r}"
         boxes, labels = [], []
+        grouped: dict[tuple[str, str], int] = {}  # (group_id, label) -> index of its box
         for child in im:
+            if child.tag == "polygon":
+                label = child.get("label")
+                if not label:
+                    raise GroundTruthError(f"{where}: a <polygon> has no label")
+                box = _points_box(child.get("points"), where)
+                group = child.get("group_id", "0") or "0"
+                k = grouped.get((group, label)) if group != "0" else None
+                if k is None:
+                    if group != "0":
+                        grouped[(group, label)] = len(boxes)
+                    boxes.append(box)
+                    labels.append(label)
+                else:
+                    b = boxes[k]
+                    boxes[k] = (min(b[0], box[0]), min(b[1], box[1]), max(b[2], box[2]), max(b[3], box[3]))
+                polygons += 1
+                continue
             if child.tag == "box":
                 label = child.get("label")
                 if not label:
@@ -221,8 +253,10 @@ def read_cvat(path: str | Path) -> GroundTruth:
     if not records:
         raise GroundTruthError(f"{path}: no <image> elements")
     notes = []
+    if polygons:
+        notes.append(f"{path}: read {polygons} polygon(s) as their bounding boxes")
     if skipped:
-        notes.append(f"{path}: skipped {skipped} shape(s) that are not boxes")
+        notes.append(f"{path}: skipped {skipped} shape(s) that are not boxes or polygons")
     if rotated:
         notes.append(f"{path}: {rotated} rotated box(es) read without their rotation")
     for n in notes:

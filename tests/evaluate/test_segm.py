@@ -75,3 +75,12 @@ def test_cli_iou_type_segm(masked):
     assert report["class_agnostic"]["ap50"] == 1.0 and report["class_agnostic"]["ar100"] == 1.0
     table = CliRunner().invoke(main, ["evaluate", str(run), "--gt", str(rle), "--iou-type", "segm", "--no-plot"])
     assert "How good are the masks" in table.output and "mask IoU 0.50" in table.output
+
+
+def test_a_masked_cvat_export_still_evaluates_as_boxes(masked, tmp_path):
+    """CVAT writes masked detections as polygons; the ground-truth reader takes their bounds."""
+    run, _, _ = masked
+    export(run, "cvat", tmp_path)
+    r = evaluate_run(run, read_groundtruth(tmp_path / "cvat/annotations.xml"))
+    assert r.images.gt_boxes == 6 and r.class_agnostic.ap50 == 1.0
+    assert r.correction.at_zero.counts.edits == 0
