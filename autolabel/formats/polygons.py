@@ -105,11 +105,20 @@ def mask_to_polygons(mask: np.ndarray | Mapping[str, Any], tolerance: float = DE
             c = np.concatenate([np.roll(c[:-1], -int(corner[0]), axis=0), c[corner[:1]]])
         simple = approximate_polygon(c, tolerance) if tolerance > 0 else c
         if len(simple) < 4 or abs(signed_area(simple[:-1])) <= 0:  # fewer than 3 distinct vertices
-            simple = c
+            simple = _drop_collinear(c)
         polys.append(simple[:-1].astype(np.float64))
     polys.sort(key=lambda p: -abs(signed_area(p)))
     h, w = m.shape
     return [np.clip(p, 0.0, [w, h]) for p in polys]
+
+
+def _drop_collinear(c: np.ndarray) -> np.ndarray:
+    """A closed contour (last == first) without the vertices that lie on a straight run."""
+    p = c[:-1]
+    prev, nxt = np.roll(p, 1, axis=0), np.roll(p, -1, axis=0)
+    cross = (p[:, 0] - prev[:, 0]) * (nxt[:, 1] - p[:, 1]) - (p[:, 1] - prev[:, 1]) * (nxt[:, 0] - p[:, 0])
+    keep = p[~np.isclose(cross, 0.0)]
+    return np.concatenate([keep, keep[:1]]) if len(keep) >= 3 else c
 
 
 def hole_area(mask: np.ndarray | Mapping[str, Any]) -> int:
