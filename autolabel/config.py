@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
 from autolabel.errors import ConfigError
 from autolabel.yamlio import excerpt

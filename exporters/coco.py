@@ -13,6 +13,10 @@ byte that is not UTF-8 is written escaped (:func:`autolabel.names.escape_name`: 
 and a copied or linked image gets that name too. The entries (categories ``class_id + 1``
 for every class of the run, ``bbox`` ``[x, y, w, h]`` float pixels, ...) come from
 :mod:`autolabel.formats.coco`; this module only streams them to disk. Annotation ids start at 1.
+
+Masks: ``segmentation`` holds polygons by default (``-O segmentation=rle``: the exact compressed
+RLE; ``-O polygon_tolerance=PX`` simplifies polygons), ``area`` the mask's pixel count; a box
+without a mask keeps ``segmentation: []`` and ``area = w*h``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import IO, Any
 from autolabel.export import Exporter, Option
 from autolabel.formats.coco import (
     ANNOTATIONS_DIR,
+    SEGMENTATION_MODES,
     category_id,
     coco_annotation,
     coco_category,
@@ -33,6 +38,7 @@ from autolabel.formats.coco import (
 )
 from autolabel.names import escape_name, json_line
 from autolabel.types import ImageAnnotations
+from exporters._common import POLYGON_TOLERANCE
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,9 @@ class CocoExporter(Exporter):
     options = {
         "coco_results": Option(False, "also write results-<split>.json, a list for pycocotools COCO.loadRes",
                                flag="--coco-results"),
+        "segmentation": Option("polygon", "how instance masks are written: 'polygon' (one per part, holes filled) "
+                               "or 'rle' (the exact mask, compressed RLE)", choices=SEGMENTATION_MODES),
+        "polygon_tolerance": POLYGON_TOLERANCE,
     }
 
     def open(self) -> None:
@@ -82,7 +91,8 @@ class CocoExporter(Exporter):
         self._images.add(coco_image(self._image_id, name, image.width, image.height))
         for det in image.detections:
             cat = category_id(self.run.class_id(det.label))
-            self._anns.add(coco_annotation(self._anns.n + 1, self._image_id, cat, det))
+            self._anns.add(coco_annotation(self._anns.n + 1, self._image_id, cat, det,
+                                           self.opts["segmentation"], self.opts["polygon_tolerance"]))
             if self._results is not None:
                 self._results.add(coco_result(self._image_id, cat, det))
         self.place_image(image, self.out_dir / "images" / self.split / name)

@@ -13,6 +13,10 @@ Manager by prediction score shows the doubtful images first). Region ids come fr
 detection ids (:func:`autolabel.formats.labelstudio.region_id`), unique within a task. Tasks,
 regions, URLs and the config are built by :mod:`autolabel.formats.labelstudio`.
 
+Masks: a detection with a mask is a ``polygonlabels`` region per part of the mask (points in
+percent, ``-O polygon_tolerance=PX``) instead of a rectangle, and the config then declares
+``<PolygonLabels name="polygon">`` with the same labels beside the rectangles.
+
 Image URLs: ``image_url_prefix`` + the percent-encoded path relative to the run's image root.
 With ``--copy-images`` / ``--link-images`` the URLs name the images placed in the export instead:
 the default prefix becomes ``/data/local-files/?d=images/`` (document root: the export folder;
@@ -36,6 +40,7 @@ from autolabel.export import Exporter, Option
 from autolabel.formats.labelstudio import default_url_prefix, image_url, ls_config, ls_task
 from autolabel.names import escape_name, has_undecodable, json_line
 from autolabel.types import ImageAnnotations
+from exporters._common import POLYGON_TOLERANCE
 
 
 class LabelStudioExporter(Exporter):
@@ -48,6 +53,7 @@ class LabelStudioExporter(Exporter):
         "image_url_prefix": Option("", "prefix of image URLs; the percent-encoded path relative to the image "
                                    "root is appended (default: Label Studio's local-files form "
                                    "/data/local-files/?d=<image folder name>/)", flag="--image-url-prefix"),
+        "polygon_tolerance": POLYGON_TOLERANCE,
     }
 
     def open(self) -> None:
@@ -57,14 +63,17 @@ class LabelStudioExporter(Exporter):
         self._f.write("[")
         self._n = 0
         self._undecodable = 0
+        self._polygons = False
         self._placed = self.images != "none"
         default = default_url_prefix(self.final_dir / "images" if self._placed else self.run.image_root)
         self._prefix = self.opts["image_url_prefix"] or default
 
     def write(self, image: ImageAnnotations) -> None:
         name = escape_name(image.path)
+        self._polygons = self._polygons or any(d.mask is not None for d in image.detections)
         # Placed images are named escaped; URLs then name the copy, else the original's bytes.
-        task = ls_task(image, image_url(name if self._placed else image.path, self._prefix), self.run.model_version)
+        task = ls_task(image, image_url(name if self._placed else image.path, self._prefix), self.run.model_version,
+                       polygons=True, tolerance=self.opts["polygon_tolerance"])
         self._f.write(("," if self._n else "") + "\n" + json_line(task))
         self._n += 1
         self._undecodable += has_undecodable(image.path)
@@ -74,7 +83,7 @@ class LabelStudioExporter(Exporter):
         self._f.write("\n]\n")
         self._f.close()
         config = self.out_dir / "labeling_config.xml"
-        config.write_text(ls_config(self.run.classes), encoding="utf-8")
+        config.write_text(ls_config(self.run.classes, polygons=self._polygons), encoding="utf-8")
         written = [self._tasks_path, config]
         if self.images != "none":
             written.append(self.out_dir / "images")

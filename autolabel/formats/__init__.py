@@ -160,13 +160,15 @@ def unpack_zip(path: Path, dest: Path, max_bytes: int | None = None, max_members
         raise GroundTruthError(f"{path}: cannot unpack ({e})") from None
 
 
-def read_groundtruth(path: str | Path, format: str | None = None, *, voc_origin: str = "one") -> GroundTruth:
+def read_groundtruth(path: str | Path, format: str | None = None, *, voc_origin: str = "one",
+                     with_masks: bool = False) -> GroundTruth:
     """Read ground truth from ``path`` (file, folder or ``.zip``) in ``format`` (detected if None).
 
     Args:
         path: a COCO ``.json``, a CVAT ``.xml``, a VOC or YOLO folder, or a ``.zip`` of any.
         format: ``coco``, ``voc``, ``yolo`` or ``cvat``; None to detect it.
         voc_origin: ``"one"`` (VOC devkit, 1-based pixel indices) or ``"zero"``; VOC only.
+        with_masks: also read instance masks (COCO ``segmentation`` only; other formats raise).
     """
     path = Path(path)
     if format is not None and format not in GT_FORMATS:
@@ -180,9 +182,14 @@ def read_groundtruth(path: str | Path, format: str | None = None, *, voc_origin:
             entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
             if len(entries) == 1 and entries[0].is_dir() and not _detectable(root):
                 root = entries[0]  # the archive holds one folder rather than its contents
-            gt = read_groundtruth(root, format, voc_origin=voc_origin)
+            gt = read_groundtruth(root, format, voc_origin=voc_origin, with_masks=with_masks)
             return dataclasses.replace(gt, source=path)
     fmt = format or detect_format(path)
+    if with_masks:
+        if fmt != "coco":
+            raise GroundTruthError(f"{path}: masks (--iou-type segm) are read from COCO ground truth with "
+                                   f"segmentations; this is {fmt.upper()}")
+        return read_coco(path, with_masks=True)
     if fmt == "voc":
         return read_voc(path, origin=voc_origin)
     return GT_FORMATS[fmt](path)

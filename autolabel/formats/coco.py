@@ -3,13 +3,23 @@
 Facts (what :mod:`exporters.coco` writes; FORMATS.md section 1): ``category_id`` is the 0-based
 class id + 1 (id 0 loses its label in datumaro and CVAT); image and annotation ids start at 1;
 ``bbox`` is ``[x, y, w, h]`` float pixels from the top-left corner; ``area = w * h``;
-``iscrowd`` 0 and an empty ``segmentation`` (a non-empty one makes CVAT import a polygon); the
-score rides along as an extra ``score`` key. The files live in ``annotations/instances_<split>.json``.
+``iscrowd`` 0 and an empty ``segmentation`` for a box without a mask (a non-empty one makes CVAT
+import a polygon); the score rides along as an extra ``score`` key. The files live in
+``annotations/instances_<split>.json``.
+
+Masks (:data:`SEGMENTATION_MODES`): a detection with a mask gets ``segmentation`` as polygons
+``[[x1, y1, x2, y2, ...], ...]`` (one per part, pixel-edge coordinates, holes filled: COCO
+polygons cannot hold holes; :mod:`autolabel.formats.polygons`) or, in ``rle`` mode, the run's
+compressed RLE ``{"size": [h, w], "counts": str}`` as it is (exact; pycocotools reads it for
+``iscrowd`` 0 too). ``area`` is then the mask's pixel count. A results entry carries the RLE
+whenever the detection has a mask, so ``COCOeval(iouType="segm")`` can score it.
 
 Reader: ``images`` (``file_name``, ``width``, ``height``), ``categories`` (``id``, ``name``) and
-``annotations`` (``image_id``, ``category_id``, ``bbox``, ``iscrowd``). Every listed image counts
-as labelled, also the ones without annotations. Crowd regions (``iscrowd=1``) are kept as
-*ignore* boxes, as COCOeval treats them.
+``annotations`` (``image_id``, ``category_id``, ``bbox``, ``iscrowd``, ``segmentation``). Every
+listed image counts as labelled, also the ones without annotations. Crowd regions
+(``iscrowd=1``) are kept as *ignore* boxes, as COCOeval treats them. With ``with_masks``, a
+non-empty ``segmentation`` (polygons, or RLE compressed or not) becomes the box's mask, as compressed RLE
+over the image (rasterised by pycocotools, as COCOeval does); an empty one leaves the mask None.
 """
 
 from __future__ import annotations
@@ -20,7 +30,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from autolabel import masks
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+from autolabel.formats.polygons import DEFAULT_TOLERANCE, mask_to_polygons
 from autolabel.geometry import xywh_to_xyxy, xyxy_to_xywh
 from autolabel.names import escape_name
 from autolabel.types import Box, Detection
@@ -30,6 +42,8 @@ log = logging.getLogger(__name__)
 
 ANNOTATIONS_DIR = "annotations"
 """Folder of the JSON files (``annotations/instances_<split>.json``; datumaro finds the root by it)."""
+SEGMENTATION_MODES = ("polygon", "rle")
+"""How a mask is written: ``polygon`` (one per part, holes filled) or ``rle`` (the exact mask)."""
 
 
 def instances_filename(split: str) -> str:
@@ -62,21 +76,40 @@ def coco_bbox(box: Box) -> list[float]:
     return [round(v, 6) for v in xyxy_to_xywh(box)]
 
 
-def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
-    """Annotation entry: xywh ``bbox``, ``area = w*h``, ``iscrowd`` 0, empty ``segmentation``
-    (a non-empty one turns the box into a polygon in CVAT), plus ``score``, ``objectness`` and
+def coco_polygons(mask: Any, tolerance: float = DEFAULT_TOLERANCE) -> list[list[float]]:
+    """COCO polygon ``segmentation`` of an RLE mask: ``[[x1, y1, x2, y2, ...], ...]``, one flat
+    list per part (at least 3 points), pixel-edge coordinates, holes filled."""
+    return [[round(float(v), 2) for v in p.ravel()] for p in mask_to_polygons(mask, tolerance)]
+
+
+def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection,
+                    segmentation: str = "polygon", tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
+    """Annotation entry: xywh ``bbox``, ``iscrowd`` 0, plus ``score``, ``objectness`` and
     ``autolabel_id`` (our stable detection id: COCO ids are renumbered by every tool; escaped like
     file names, :func:`autolabel.names.escape_name`, since JSON readers such as orjson refuse a
-    lone surrogate)."""
+    lone surrogate).
+
+    Without a mask: ``area = w*h`` and an empty ``segmentation`` (a non-empty one turns the box
+    into a polygon in CVAT). With a mask: ``segmentation`` as ``segmentation`` says
+    (:data:`SEGMENTATION_MODES`; ``tolerance`` in pixels simplifies polygons) and ``area`` = the
+    mask's pixel count.
+    """
+    if segmentation not in SEGMENTATION_MODES:
+        raise ValueError(f"segmentation must be one of {SEGMENTATION_MODES}, got {segmentation!r}")
     bbox = coco_bbox(det.box)
+    seg: Any = []
+    area = round(bbox[2] * bbox[3], 6)
+    if det.mask is not None:
+        area = masks.area(det.mask)
+        seg = dict(det.mask) if segmentation == "rle" else coco_polygons(det.mask, tolerance)
     return {
         "id": ann_id,
         "image_id": image_id,
         "category_id": category_id,
         "bbox": bbox,
-        "area": round(bbox[2] * bbox[3], 6),
+        "area": area,
         "iscrowd": 0,
-        "segmentation": [],
+        "segmentation": seg,
         "score": det.score,
         "objectness": det.objectness,
         "autolabel_id": escape_name(det.id),
@@ -84,8 +117,12 @@ def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection
 
 
 def coco_result(image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
-    """Entry of a pycocotools results list (``COCO.loadRes``)."""
-    return {"image_id": image_id, "category_id": category_id, "bbox": coco_bbox(det.box), "score": det.score}
+    """Entry of a pycocotools results list (``COCO.loadRes``); with the mask as compressed RLE
+    ``segmentation`` when the detection has one (the only form loadRes takes for results)."""
+    entry: dict[str, Any] = {"image_id": image_id, "category_id": category_id, "bbox": coco_bbox(det.box), "score": det.score}
+    if det.mask is not None:
+        entry["segmentation"] = dict(det.mask)
+    return entry
 
 
 # -- reading ground truth --------------------------------------------------------------------
@@ -144,8 +181,39 @@ def _bbox(value: Any, where: str) -> tuple[float, float, float, float] | None:
     return x, y, w, h
 
 
-def read_coco(path: str | Path) -> GroundTruth:
-    """Read a COCO detection JSON file (or a folder holding exactly one) as ground truth.
+def _segmentation_mask(seg: Any, width: int | None, height: int | None, where: str) -> dict[str, Any] | None:
+    """A COCO ``segmentation`` (polygons, or RLE compressed or not) as compressed RLE over the
+    ``height`` x ``width`` image, rasterised by pycocotools as COCOeval does; None when empty."""
+    if not seg:
+        return None
+    if width is None or height is None:
+        raise GroundTruthError(f"{where}: a segmentation needs the image's width and height")
+    from pycocotools import mask as coco_mask
+
+    try:
+        if isinstance(seg, list):  # polygons: [[x1, y1, x2, y2, ...], ...]
+            polys = [[float(v) for v in p] for p in seg if len(p) >= 6]
+            if not polys:
+                return None
+            rle = coco_mask.merge(coco_mask.frPyObjects(polys, height, width))
+        elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
+            rle = coco_mask.frPyObjects(seg, *(int(v) for v in seg["size"]))
+        elif isinstance(seg, dict) and isinstance(seg.get("counts"), str):
+            rle = {"size": [int(v) for v in seg["size"]], "counts": seg["counts"].encode("ascii")}
+        else:
+            raise TypeError(f"unknown segmentation {type(seg).__name__}")
+        mask = coco_mask.decode(rle).astype(bool)
+    except (TypeError, ValueError, KeyError, IndexError, UnicodeEncodeError) as e:
+        raise GroundTruthError(f"{where}: cannot read its segmentation ({e})") from None
+    if mask.shape != (height, width):
+        raise GroundTruthError(f"{where}: segmentation is {mask.shape[0]}x{mask.shape[1]} (h x w), the image {height}x{width}")
+    return masks.encode(mask)
+
+
+def read_coco(path: str | Path, *, with_masks: bool = False) -> GroundTruth:
+    """Read a COCO detection JSON file (or a folder holding exactly one) as ground truth;
+    ``with_masks`` also reads each annotation's ``segmentation`` as its mask (for
+    ``evaluate --iou-type segm``).
 
     Raises:
         GroundTruthError: naming the file and the field for anything malformed: not JSON,
@@ -185,7 +253,7 @@ def read_coco(path: str | Path) -> GroundTruth:
             "path": im["file_name"].replace("\\", "/").lstrip("/"),
             "width": _size_or_none(im.get("width"), where, "width"),
             "height": _size_or_none(im.get("height"), where, "height"),
-            "boxes": [], "labels": [], "ignore": []}
+            "boxes": [], "labels": [], "ignore": [], "masks": []}
     skipped = 0
     for i, a in enumerate(_list(data, "annotations", path)):
         if not isinstance(a, dict):
@@ -210,12 +278,15 @@ def read_coco(path: str | Path) -> GroundTruth:
         rec["boxes"].append(xywh_to_xyxy((x, y, w, h)))
         rec["labels"].append(cats[cat])
         rec["ignore"].append(bool(a.get("iscrowd", 0)))
+        if with_masks:
+            rec["masks"].append(_segmentation_mask(a.get("segmentation"), rec["width"], rec["height"], f"{path}: annotation {aid}"))
     notes = []
     if skipped:
         notes.append(f"{path}: skipped {skipped} annotation(s) without a usable bbox")
         log.warning(notes[-1])
     records = sorted(
-        (GroundTruthImage(r["path"], r["width"], r["height"], tuple(r["boxes"]), tuple(r["labels"]), tuple(r["ignore"]))
+        (GroundTruthImage(r["path"], r["width"], r["height"], tuple(r["boxes"]), tuple(r["labels"]), tuple(r["ignore"]),
+                          masks=tuple(r["masks"]) if any(m is not None for m in r["masks"]) else ())
          for r in images.values()),
         key=lambda r: r.path,
     )

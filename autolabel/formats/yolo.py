@@ -8,7 +8,9 @@ Layout (FORMATS.md section 3)::
 
 A label line is ``class xc yc w h``: the box centre and size in fractions of the image size
 (:func:`autolabel.geometry.xyxy_to_yolo`), 6 decimals, single spaces, exactly 5 columns for
-training (a 6th, the score, is Ultralytics' prediction form only).
+training (a 6th, the score, is Ultralytics' prediction form only). The ``segment`` task
+(:func:`yolo_segment_line`) has the same layout, with ``class x1 y1 x2 y2 ...`` polygon lines
+(normalised, at least 3 points).
 
 Reader: ``data.yaml`` gives ``names`` (a dict ``{0: name, ...}`` or a list) and the splits
 (``train``, ``val``, ``test``: an image folder or a ``.txt`` list of images, relative to the
@@ -59,6 +61,22 @@ def yolo_line(class_id: int, box: Box, width: int, height: int, score: float | N
     if score is not None:
         fields.append(fmt_float(score))
     return " ".join(fields) + "\n"
+
+
+def yolo_segment_line(class_id: int, polygon: Sequence[Sequence[float]], width: int, height: int) -> str:
+    """One segmentation label line (``\n``-terminated): ``class x1 y1 x2 y2 ...``, the polygon's
+    ``(x, y)`` pixel vertices divided by the image size, clipped to [0, 1], 6 decimals
+    (Ultralytics' ``segment`` task; at least 3 points)."""
+    pts = [(min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)) for x, y in polygon]
+    if len(pts) < 3:
+        raise ValueError(f"a YOLO segment needs at least 3 points, got {len(pts)}")
+    return " ".join([str(class_id)] + [fmt_float(v) for xy in pts for v in xy]) + "\n"
+
+
+def box_polygon(box: Box) -> list[tuple[float, float]]:
+    """The four corners of ``(x1, y1, x2, y2)``, clockwise on screen from the top-left."""
+    x1, y1, x2, y2 = box
+    return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
 
 
 def yolo_data_yaml(classes: Sequence[str], split: str) -> str:

@@ -17,7 +17,7 @@ from tests.export.plugins import OPENED, with_plugins
 from tests.exporters.sample import IMAGES, build_run, image_root_of
 from tests.runs import write_run
 
-BUILT_INS = ["coco", "cvat", "labelstudio", "voc", "yolo"]
+BUILT_INS = ["coco", "cvat", "labelstudio", "voc", "yolo", "yolo-seg"]
 
 
 def _all_files(root: Path) -> dict[str, bytes]:
