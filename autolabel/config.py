@@ -172,8 +172,8 @@ class PipelineConfig:
         need(isinstance(self.refine, bool), "refine", "true or false")
         try:
             parse_tiles(self.tiles)
-        except ValueError as e:
-            need(False, "tiles", f"ROWSxCOLS ({e})")
+        except ValueError:
+            need(False, "tiles", f"ROWSxCOLS such as 2x2, each from 1 to {MAX_TILES}")
         need(isinstance(self.tile_overlap, (int, float)) and not isinstance(self.tile_overlap, bool)
              and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
         need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
