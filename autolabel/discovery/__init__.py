@@ -90,3 +90,7 @@ register(DiscoveryMethod(
     "single", "autolabel.discovery.lost:lost_single_regions", ("k_patches",),
     "LOST exactly as published: one object", multi=False,
 ))
+register(DiscoveryMethod(
+    "tokencut", "autolabel.discovery.tokencut:tokencut_regions", (),
+    "TokenCut (Normalized Cut on the keys) exactly as published: one object", multi=False,
+))
