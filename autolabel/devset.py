@@ -84,7 +84,7 @@ class DevSet:
     def num_boxes(self) -> int:
         return sum(len(i.boxes) for i in self.images)
 
-    def subset(self, names: Iterable[str]) -> "DevSet":
+    def subset(self, names: Iterable[str]) -> DevSet:
         """The images whose file name (or its stem) is in ``names``, in dev-set order."""
         want = set(names)
         keep = tuple(i for i in self.images if i.file_name in want or Path(i.file_name).stem in want)
@@ -229,7 +229,7 @@ class MethodSpec:
         return ":".join([self.name, *(f"{k}={v}" for k, v in self.overrides)])
 
     @classmethod
-    def parse(cls, text: str) -> "MethodSpec":
+    def parse(cls, text: str) -> MethodSpec:
         name, *rest = text.strip().split(":")
         pairs = []
         for r in rest:
@@ -293,7 +293,7 @@ def score_predictions(gt: Sequence[DevImage], preds: Sequence[Sequence[tuple[tup
     correction cost counts deletes, draws and adjusts, never relabels. Recall at IoU ``t`` is
     the correction cost's recall at matching IoU ``t``.
     """
-    from autolabel.evaluate import EvalImage, coco_metrics, correction_cost, corloc
+    from autolabel.evaluate import EvalImage, coco_metrics, corloc, correction_cost
 
     images = []
     for g, p in zip(gt, preds):

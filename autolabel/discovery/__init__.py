@@ -94,3 +94,11 @@ register(DiscoveryMethod(
     "tokencut", "autolabel.discovery.tokencut:tokencut_regions", (),
     "TokenCut (Normalized Cut on the keys) exactly as published: one object", multi=False,
 ))
+register(DiscoveryMethod(
+    "maskcut", "autolabel.discovery.maskcut:maskcut_regions", ("nms_iou",),
+    "repeated Normalized Cuts, each on the patches the earlier cuts left (MaskCut)",
+))
+register(DiscoveryMethod(
+    "votes", "autolabel.discovery.votes:vote_regions", ("affinity_threshold", "nms_iou"),
+    "seed proposals merged by overlap votes, no eigensolve (ProMerge-style)",
+))

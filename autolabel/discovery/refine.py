@@ -14,20 +14,25 @@ edge to the pixels, per region, inside a window around it:
    the background ring's pixels; each band pixel gets the log-likelihood ratio of its colour
    (additively smoothed, clipped to ``±LLR_CLIP``). A local GrabCut-style colour model with no
    iterations: the object's own colours against its own surroundings.
-4. **Decision.** prior logit + colour ratio, Gaussian-smoothed (``sigma`` one eighth of a
-   patch), above 0 is object; the connected components that touch the core are kept and their
+4. **Decision.** prior logit + colour ratio (the ratio Gaussian-smoothed, ``sigma`` one eighth
+   of a patch), above 0 is object; the connected components that touch the core are kept and their
    holes filled.
 
-A mask too thin to have a core (no patch with all 8 neighbours in the mask: an object of one
-or two patches across) has no pixels that are surely object: its whole patch mask gives the
-object histogram (object and background mixed), the prior is neutral, colour alone decides,
-and the largest component inside the patch mask is kept. It is refined only if some colours
-are clearly over-represented in it (``THIN_DISTINCT``).
+A small mask (at most ``THIN_MAX_PATCHES`` across) too thin to have a core (no patch with all 8
+neighbours in the mask: an object of one or two patches across) has no pixels that are surely object: its whole patch mask gives the
+object histogram (object and background mixed) and only its colours clearly over-represented
+there against the ring make object modes; nothing is forced, and the components holding at
+least half a patch of the patch mask are kept. It is refined only if such colours cover
+``THIN_DISTINCT`` of it.
+
+A colour far from every mode of both sides counts for neither (an outlier floor in the
+ratio), so the object's own colours missing from its core do not cut it.
 
 When colour cannot tell object from background (the two histograms overlap by more than
 ``max_overlap``, Bhattacharyya coefficient), when the window has no background ring (the object
-fills the image) or when the result loses the core, the region keeps its patch mask: refinement
-never makes a box worse than the grid's by more than the smoothing.
+fills the image), when a larger mask has no core, when the result loses the core, or when it
+moves a box side more than ``MAX_RETREAT`` patches inwards (colour then disagrees with the
+features beyond the band), the region keeps its patch mask: refinement adjusts edges, it does not overrule discovery about what is object.
 
 Each region is refined at a *working resolution*: the processed image (what the extractor saw)
 for regions up to ``FINE_PATCHES`` patches across, and every ``f``-th processed pixel for larger
@@ -65,6 +70,13 @@ COLOUR_SIGMA = 0.08
 mode than to every background mode gets a log-likelihood ratio of about 0.5 per unit..."""
 BG_MIN_SHARE = 0.01
 """Background modes: ring colours (bins) holding at least this share of the ring."""
+MAX_RETREAT = 1.5
+"""Refinement that moves a box side more than this many patches inside the patch box is undone."""
+OUTLIER_SIGMAS = 3.0
+"""A colour this many ``COLOUR_SIGMA`` from the nearest mode of both sides has a ratio near 1."""
+THIN_MAX_PATCHES = 4
+"""Masks without a core are refined only up to this many patches across (small objects); a
+larger mask without a core is a scatter of patches whose pixels colour cannot sort."""
 THIN_DISTINCT = 0.1
 """A mask too thin to erode is refined only if at least this share of its pixels have colours
 ``e`` times likelier inside it than around it."""
@@ -236,7 +248,12 @@ def _colour_llr(bins: np.ndarray, rgb: np.ndarray, band: np.ndarray, c_fg: np.nd
     d_fg = ((px[:, None, :] - fg[None]) ** 2).sum(-1).min(-1)
     d_bg = ((px[:, None, :] - bg[None]) ** 2).sum(-1).min(-1)
     out = np.zeros(bins.shape, dtype=np.float32)
-    out[band] = np.clip((d_bg - d_fg) / (2.0 * COLOUR_SIGMA ** 2), -LLR_CLIP, LLR_CLIP)
+    two_var = 2.0 * COLOUR_SIGMA ** 2
+    # A colour far from every mode of both sides is evidence for neither: the outlier floor makes
+    # its ratio ~0 (the prior decides) instead of whichever side happens to be less far.
+    floor = np.exp(-OUTLIER_SIGMAS ** 2 / 2.0)
+    lr = (np.exp(-d_fg / two_var) + floor) / (np.exp(-d_bg / two_var) + floor)
+    out[band] = np.clip(np.log(lr), -LLR_CLIP, LLR_CLIP)
     return out
 
 
@@ -275,6 +292,8 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
     rgb = work.rgb[gy1 * k: gy2 * k: f, gx1 * k: gx2 * k: f]
     up = _upsample(pm, c)
     thick = bool(core_g.any())
+    if not thick and max(x2 - x1, y2 - y1) > THIN_MAX_PATCHES:
+        return fallback  # a large mask without a core (scattered patches): no pixels sure to be object
     core = _upsample(core_g, c) if thick else up
     back = ~_upsample(grown_g, c)
     n_core, n_back = int(core.sum()), int(back.sum())
@@ -295,31 +314,41 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
     if llr is None:
         return fallback
 
-    big = 2.0 * (LLR_CLIP + 4.0)
+    # Smooth the colour evidence only (pixel noise); the prior is smooth already, and smoothing
+    # it with the colour would push every edge outwards wherever the prior leans to the object.
+    prior = ndimage.uniform_filter(up.astype(np.float32), size=c, mode="nearest")
+    prior = np.clip(prior, 1.0 - PRIOR_CLAMP, PRIOR_CLAMP)
+    score = ndimage.gaussian_filter(llr, sigma=max(0.5, c / 8.0), mode="nearest") + np.log(prior / (1.0 - prior))
+    fg = (score > 0.0) & ~back
     if thick:
-        prior = ndimage.uniform_filter(up.astype(np.float32), size=c, mode="nearest")
-        prior = np.clip(prior, 1.0 - PRIOR_CLAMP, PRIOR_CLAMP)
-        score = llr + np.log(prior / (1.0 - prior))
-        score[core] = big
-    else:
-        score = llr
-    score[back] = -big
-    score = ndimage.gaussian_filter(score, sigma=max(0.5, c / 8.0), mode="nearest")
-    fg = score > 0.0
+        fg |= core
     labels, n = ndimage.label(fg, EIGHT)
     if n == 0:
         return fallback
     if thick:
         keep = np.unique(labels[core & fg])
         keep = keep[keep > 0]
-    else:  # the component with most pixels in the patch mask
+    else:  # the components with at least half a patch of pixels in the patch mask
         inside = np.bincount(labels[up], minlength=n + 1)
         inside[0] = 0
-        keep = np.array([int(inside.argmax())]) if inside.max() > 0 else np.zeros(0, dtype=np.int64)
+        keep = np.flatnonzero(inside >= c * c / 2)
     if keep.size == 0:
         return fallback
     out = ndimage.binary_fill_holes(np.isin(labels, keep))
+    if _cuts_into_the_object(out, up, c):
+        return fallback
     return PixelMask(out, origin, scale, refined=True)
+
+
+def _cuts_into_the_object(out: np.ndarray, up: np.ndarray, cell: int) -> bool:
+    """Whether the refined mask ``out`` left the band: a side of its box more than
+    ``MAX_RETREAT`` patches inside the patch mask's. Refinement moves edges by up to about one
+    patch; dropping whole patches beyond that means colour disagrees with the features, which
+    know better what is object."""
+    rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
+    prow, pcol = np.flatnonzero(up.any(axis=1)), np.flatnonzero(up.any(axis=0))
+    retreat = max(cols[0] - pcol[0], rows[0] - prow[0], pcol[-1] - cols[-1], prow[-1] - rows[-1])
+    return bool(retreat > MAX_RETREAT * cell)
 
 
 def refine_regions(work: WorkImage, regions: list[Region], max_overlap: float = MAX_OVERLAP) -> list[PixelMask]:

@@ -74,7 +74,10 @@ def second_eigenvector(graph: torch.Tensor, solver: str = "auto", seed: int = 0)
         m, d = _deflated(graph.to(torch.float64))
         g = torch.Generator().manual_seed(seed)
         v0 = torch.randn(n, generator=g, dtype=torch.float64).numpy()
-        _, v = eigsh(m.numpy(), k=1, which="LA", v0=v0, tol=1e-8)
+        try:
+            _, v = eigsh(m.numpy(), k=1, which="LA", v0=v0, tol=1e-8)
+        except RuntimeError:  # ARPACK gives up (e.g. a constant graph): solve densely
+            return second_eigenvector(graph, "dense")
         y = torch.from_numpy(v[:, 0])
     else:
         m, _ = _deflated(graph.to(torch.float32))
