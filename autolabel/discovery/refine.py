@@ -4,9 +4,10 @@ Discovery finds objects on the patch grid, so its boxes sit on a grid of one pat
 640 px image): an object edge anywhere inside a patch gives the same box. Refinement moves each
 edge to the pixels, per region, inside a window around it:
 
-1. **Where the edge may be.** The patch mask eroded by one patch (the *core*) is object; the
-   window outside the mask dilated by one patch is background; the *band* between them (the
-   mask's boundary patches and their outside neighbours) is decided per pixel.
+1. **Where the edge may be.** The patch mask eroded by one patch (the *core*) is almost surely
+   object (prior ``CORE_PRIOR``); the window outside the mask dilated by one patch is background;
+   the *band* between them (the mask's boundary patches and their outside neighbours) is
+   decided per pixel.
 2. **Spatial prior.** The patch mask box-filtered over one patch: 1 inside, 0.5 on a patch
    edge of the mask, falling to 0 half a patch outside; clamped to ``[1 - p, p]`` with
    ``p = PRIOR_CLAMP`` so that colour can overrule it in the band.
@@ -58,6 +59,9 @@ from autolabel.discovery.regions import EIGHT, Region
 BINS = 8
 """Colour histogram levels per RGB channel (8**3 = 512 bins)."""
 PRIOR_CLAMP = 0.85
+CORE_PRIOR = 0.98
+"""Prior of the core's pixels: only a colour that is clearly background's (ratio near
+``-LLR_CLIP``) turns one of them into background (a bit of background inside a small mask's core)."""
 """The spatial prior is clamped to ``[1 - PRIOR_CLAMP, PRIOR_CLAMP]`` in the band."""
 LLR_CLIP = 4.0
 """Colour log-likelihood ratios are clipped to ``±LLR_CLIP`` (one odd pixel cannot dominate)."""
@@ -68,8 +72,8 @@ MODES = 6
 COLOUR_SIGMA = 0.08
 """Colour noise (RGB in [0, 1]) of the distance model: a pixel this much closer to an object
 mode than to every background mode gets a log-likelihood ratio of about 0.5 per unit..."""
-BG_MIN_SHARE = 0.01
-"""Background modes: ring colours (bins) holding at least this share of the ring."""
+MODE_MIN_SHARE = 0.02
+"""Colour modes are bins holding at least this share of their side's pixels."""
 MAX_RETREAT = 1.5
 """Refinement that moves a box side more than this many patches inside the patch box is undone."""
 OUTLIER_SIGMAS = 3.0
@@ -235,13 +239,16 @@ def _colour_llr(bins: np.ndarray, rgb: np.ndarray, band: np.ndarray, c_fg: np.nd
                 llr_bins: np.ndarray, distinct: float) -> np.ndarray | None:
     """Per pixel log-likelihood ratio object : background from the distance of its colour to the
     nearest object mode and the nearest background mode (isotropic Gaussians of std
-    ``COLOUR_SIGMA``), clipped to ``±LLR_CLIP``. Object modes are the frequent colours of the
-    object pixels that are over-represented there (bin ratio above ``distinct``), background
-    modes the frequent colours of the ring. Distances, unlike bins, put a pixel that blends
+    ``COLOUR_SIGMA``), clipped to ``±LLR_CLIP``. Background modes are the ring's frequent
+    colours (bins with ``MODE_MIN_SHARE`` of it); object modes the object pixels' frequent
+    colours that are over-represented there (bin ratio above ``distinct``) and not within
+    ``COLOUR_SIGMA`` of a background mode. Distances, unlike bins, put a pixel that blends
     object and background (an edge pixel) on the side it is closer to. Computed on the ``band``
     pixels only (0 elsewhere). None without modes."""
-    fg = _modes(bins, rgb, c_fg, llr_bins > distinct)
-    bg = _modes(bins, rgb, c_bg, c_bg >= BG_MIN_SHARE * c_bg.sum())
+    bg = _modes(bins, rgb, c_bg, c_bg >= MODE_MIN_SHARE * c_bg.sum())
+    fg = _modes(bins, rgb, c_fg, (llr_bins > distinct) & (c_fg >= MODE_MIN_SHARE * c_fg.sum()))
+    if len(fg) and len(bg):  # an object "mode" that is a background colour is histogram noise
+        fg = fg[((fg[:, None, :] - bg[None]) ** 2).sum(-1).min(-1) > COLOUR_SIGMA ** 2]
     if len(fg) == 0 or len(bg) == 0:
         return None
     px = rgb[band]
@@ -282,7 +289,7 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
     x1, y1, x2, y2 = region.box
     gx1, gy1, gx2, gy2 = max(0, x1 - 2), max(0, y1 - 2), min(gw, x2 + 2), min(gh, y2 + 2)
     pm = pmask[gy1:gy2, gx1:gx2]
-    core_g = ndimage.binary_erosion(pm, EIGHT, border_value=1)
+    core_g = ndimage.binary_erosion(pm, EIGHT, border_value=0)
     grown_g = ndimage.binary_dilation(pm, EIGHT)
     origin = (work.origin[0] + gx1 * work.cell * work.scale[0], work.origin[1] + gy1 * work.cell * work.scale[1])
     fallback = PixelMask(_upsample(pm, c), origin, scale, refined=False)
@@ -309,7 +316,7 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
             return fallback
     elif float(c_fg[llr_bins > 1.0].sum()) < THIN_DISTINCT * n_core:
         return fallback
-    band = ~back & ~core if thick else ~back
+    band = ~back
     llr = _colour_llr(bins, rgb, band, c_fg, c_bg, llr_bins, distinct=0.0 if thick else 1.0)
     if llr is None:
         return fallback
@@ -318,10 +325,10 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
     # it with the colour would push every edge outwards wherever the prior leans to the object.
     prior = ndimage.uniform_filter(up.astype(np.float32), size=c, mode="nearest")
     prior = np.clip(prior, 1.0 - PRIOR_CLAMP, PRIOR_CLAMP)
+    if thick:
+        prior[core] = CORE_PRIOR
     score = ndimage.gaussian_filter(llr, sigma=max(0.5, c / 8.0), mode="nearest") + np.log(prior / (1.0 - prior))
     fg = (score > 0.0) & ~back
-    if thick:
-        fg |= core
     labels, n = ndimage.label(fg, EIGHT)
     if n == 0:
         return fallback
