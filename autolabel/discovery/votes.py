@@ -12,7 +12,9 @@ Li & Shin 2024, in a form of our own).
    ``merge_iou``. Greedily, the most-voted unused proposal and every unused one overlapping it
    that much form a group; the group's region is the seed's component of the patches that at
    least half of its members hold.
-5. Objectness: :func:`~autolabel.discovery.maskcut.contrast` of the region; NMS on boxes.
+5. Objectness: :func:`~autolabel.discovery.maskcut.ncut_score` of the region on the graph
+   ``S > affinity_threshold`` (``score="contrast"``: :func:`~autolabel.discovery.maskcut.contrast`);
+   NMS on boxes.
 
 Grid conventions: see :mod:`autolabel.discovery.regions`.
 """
