@@ -28,7 +28,7 @@ from autolabel.classify import Classifier, model_dtype
 from autolabel.config import PipelineConfig
 from autolabel.discovery import Region, get_discovery
 from autolabel.discovery.refine import PixelMask, grid_mask, refine_region, union_masks, work_image
-from autolabel.discovery.tiles import Tile, merge_tiles, tile_layout
+from autolabel.discovery.tiles import Tile, dedupe_tiles, edge_margin, merge_tiles, tile_layout
 from autolabel.errors import ImageError, ResumeMismatchError, RunError
 from autolabel.features import FeatureExtractor, Resized, extractor_kwargs, make_extractor, prepare_image
 from autolabel.intake import DecodedImage, ImageSource, decode_image, find_images, header_pixels
@@ -441,8 +441,9 @@ class Annotator:
         return [_Found(m.box, r.objectness, m, index) for r, m in zip(regions, masks)]
 
     def _select(self, it: _Item) -> list[_Found]:
-        """One image's objects to classify: tiles merged (:func:`merge_tiles`, then NMS across
-        tiles), boxes clipped, too small or too faint ones dropped, the ``max_boxes`` best kept."""
+        """One image's objects to classify: tiles merged (:func:`merge_tiles`, then one box per
+        object seen by two tiles, :func:`dedupe_tiles`), boxes clipped, too small or too faint ones dropped, nested duplicates of one
+        object dropped (:meth:`_unnest`), the ``max_boxes`` best kept (by objectness)."""
         cfg = self.config
         assert it.decoded is not None
         W, H = it.decoded.width, it.decoded.height
@@ -451,18 +452,32 @@ class Annotator:
             tol = max(v.resized.patch * max(v.resized.scale_x, v.resized.scale_y) for v in it.views) / 2.0
             merged = merge_tiles([f.box for f in found], [f.objectness for f in found], [f.view for f in found],
                                  [v.tile for v in it.views], W, H, edge_tol=tol)
+            tiles = [v.tile for v in it.views]
+            margins = [edge_margin(box, tiles[found[m[0]].view], W, H) if len(m) == 1 else float("inf") for box, _, m in merged]
+            keep = dedupe_tiles([box for box, _, _ in merged], margins, [frozenset(found[k].view for k in m) for _, _, m in merged],
+                                cfg.nms_iou, cfg.nested_containment)
             found = [_Found(box, obj, union_masks([found[k].mask for k in members]), found[members[0]].view)
-                     for box, obj, members in merged]
-            keep = nms(torch.tensor([f.box for f in found], dtype=torch.float32),
-                       torch.tensor([f.objectness for f in found], dtype=torch.float32), cfg.nms_iou)
-            found = [found[k] for k in keep.tolist()]
+                     for box, obj, members in (merged[k] for k in keep)]
         out = []
         for f in sorted(found, key=lambda f: -f.objectness):
             px = clip_box(f.box, W, H)
             if min(px[2] - px[0], px[3] - px[1]) < cfg.min_box_size or f.objectness < cfg.min_objectness:
                 continue
             out.append(_Found(px, f.objectness, f.mask, f.view))
-        return out[: cfg.max_boxes]
+        return self._unnest(out)[: cfg.max_boxes]
+
+    def _unnest(self, found: list[_Found]) -> list[_Found]:
+        """Nested duplicates of one object reduced to one: of two boxes where one lies at least
+        ``nested_containment`` inside the other (which IoU misses when one is much bigger), the
+        one discovery scores lower goes (:func:`~autolabel.geometry.suppress_nested`). Ranked
+        by objectness, before classification: the class probability of two crops of one object
+        differs by chance (a looser crop can read as surer), the discovery score does not."""
+        if len(found) < 2:
+            return found
+        keep = suppress_nested(torch.tensor([f.box for f in found], dtype=torch.float32),
+                               torch.tensor([f.objectness for f in found], dtype=torch.float64),
+                               self.config.nested_containment)
+        return [found[k] for k in keep.tolist()]
 
     def _crop(self, models: Models, items: list[_Item], pool: ThreadPoolExecutor) -> None:
         """Classifier inputs for every region (in the decode threads)."""
@@ -499,8 +514,7 @@ class Annotator:
     def _keep(self, regions: list[_Found], results: list[LabelResult | None]) -> list[tuple[_Found, LabelResult, float]]:
         """The named objects worth writing, by descending score: each scored
         ``sqrt(objectness * class probability)`` (:mod:`autolabel.scoring`), those below
-        ``min_score`` dropped, then nested duplicates of one object (one box at least
-        ``nested_containment`` inside another) reduced to the best-scored one."""
+        ``min_score`` dropped."""
         cands = []
         for found, res in zip(regions, results):
             if res is None:
@@ -508,11 +522,7 @@ class Annotator:
             score = detection_score(found.objectness, res.score)
             if score >= self.config.min_score:
                 cands.append((found, res, score))
-        if len(cands) < 2:
-            return cands
-        keep = suppress_nested(torch.tensor([c[0].box for c in cands], dtype=torch.float32),
-                               torch.tensor([c[2] for c in cands], dtype=torch.float64), self.config.nested_containment)
-        return [cands[k] for k in keep.tolist()]
+        return sorted(cands, key=lambda c: -c[2])
 
     def _preview(self, store: RunStore, decoded: DecodedImage, record: ImageAnnotations) -> None:
         from autolabel.previews import draw_preview

@@ -273,7 +273,8 @@ def test_refinement_tightens_boxes(tmp_path: Path, tiny_config, colour_models) -
 
 def test_nested_duplicates_are_suppressed_by_containment(tmp_path: Path, tiny_config, monkeypatch) -> None:
     """Discovery returning an object's box, a box inside it (IoU 0.44: NMS keeps both) and one
-    two thirds inside it: the box inside is dropped; the other only at a containment of 0.6."""
+    two thirds inside it: the box inside is dropped; the other only at a containment of 0.6.
+    The better-ranked of a nested pair (here by objectness) stays."""
     import numpy as np
 
     import autolabel.pipeline as pipeline
@@ -289,7 +290,7 @@ def test_nested_duplicates_are_suppressed_by_containment(tmp_path: Path, tiny_co
         return out
 
     monkeypatch.setattr(pipeline.Annotator, "_regions", regions)
-    monkeypatch.setattr(pipeline, "detection_score", lambda objectness, class_probability: objectness)
+    monkeypatch.setattr(pipeline, "detection_score", lambda objectness, class_probability: objectness)  # fixed order
     write_image(tmp_path / "imgs" / "a.png", (128, 128))
     cfg = tiny_config.replace(refine=False, workers=1)
     outer, inner = (16.0, 16.0, 112.0, 112.0), (32.0, 32.0, 96.0, 96.0)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from autolabel.config import PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
+from autolabel.discovery import list_discovery
 from autolabel.errors import ConfigError
 
 
@@ -44,7 +45,7 @@ PRESETS_TEXT = "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
 @click.option("--classifier-weights", default=None, help="Classifier weights: a local file, 'hub' or 'random'.")
 @click.option("--classes", default=None, help="Only these classes, comma-separated words or synset ids (cat,dog,n07739125).")
 @click.option("--vocabulary", default=None, help="Vocabulary YAML mapping classifier classes onto your classes.")
-@click.option("--discovery", type=click.Choice(["multi", "single"]), default=None, help="Several objects per image, or LOST's single box.")
+@click.option("--discovery", type=click.Choice(list_discovery()), default=None, help="Discovery method (see README, 'How discovery works').")
 @click.option("--num-seeds", type=click.IntRange(min=1), default=None, help="Seeds tried per image (multi).")
 @click.option("--max-boxes", type=click.IntRange(min=1), default=None, help="At most this many boxes per image.")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower score, sqrt(objectness * class probability); presets: 0.3, 0 keeps every box.")

@@ -32,8 +32,9 @@ ratio), so the object's own colours missing from its core do not cut it.
 When colour cannot tell object from background (the two histograms overlap by more than
 ``max_overlap``, Bhattacharyya coefficient), when the window has no background ring (the object
 fills the image), when a larger mask has no core, when the result loses the core, or when it
-moves a box side more than ``MAX_RETREAT`` patches inwards (colour then disagrees with the
-features beyond the band), the region keeps its patch mask: refinement adjusts edges, it does not overrule discovery about what is object.
+moves a side of a large region's box more than ``MAX_RETREAT`` patches inwards (colour then
+disagrees with the features beyond the band; a small mask is all band), the region keeps its
+patch mask: refinement adjusts edges, it does not overrule discovery about what is object.
 
 Each region is refined at a *working resolution*: the processed image (what the extractor saw)
 for regions up to ``FINE_PATCHES`` patches across, and every ``f``-th processed pixel for larger
@@ -74,7 +75,7 @@ COLOUR_SIGMA = 0.08
 mode than to every background mode gets a log-likelihood ratio of about 0.5 per unit..."""
 MODE_MIN_SHARE = 0.02
 """Colour modes are bins holding at least this share of their side's pixels."""
-MAX_RETREAT = 1.5
+MAX_RETREAT = 1.0
 """Refinement that moves a box side more than this many patches inside the patch box is undone."""
 OUTLIER_SIGMAS = 3.0
 """A colour this many ``COLOUR_SIGMA`` from the nearest mode of both sides has a ratio near 1."""
@@ -342,7 +343,7 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
     if keep.size == 0:
         return fallback
     out = ndimage.binary_fill_holes(np.isin(labels, keep))
-    if _cuts_into_the_object(out, up, c):
+    if thick and _cuts_into_the_object(out, up, c):
         return fallback
     return PixelMask(out, origin, scale, refined=True)
 

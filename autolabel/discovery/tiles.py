@@ -18,8 +18,11 @@ Merging (:func:`merge_tiles`), on boxes in displayed-image pixels:
    vertical edge has about the same top and bottom on both sides, a tile-sized background box
    and a small object do not). Such pairs (and chains of them) are replaced by their union,
    with the highest objectness of the group.
-3. What remains is left to the pipeline's duplicate suppression (containment and IoU), which
-   removes an object seen whole in both tiles of an overlap.
+3. An object seen whole by two tiles (it lies in their overlap) gives two boxes that overlap
+   (IoU above ``iou``) or nest (one at least ``containment`` inside the other): the one found
+   farther from its tile's inner edges, with more context around it, is kept
+   (:func:`dedupe_tiles`). Objectness does not decide: it is relative to each tile's own
+   patches, so it does not compare across tiles.
 """
 
 from __future__ import annotations
@@ -155,3 +158,47 @@ def merge_tiles(boxes: Sequence[Box], scores: Sequence[float], tile_index: Seque
         out.append((box, max(float(scores[k]) for k in members), sorted(members)))
     out.sort(key=lambda t: (-t[1], t[2][0]))
     return out
+
+
+def edge_margin(box: Sequence[float], tile: Tile, width: int, height: int) -> float:
+    """Pixels between ``box`` and the nearest inner edge of ``tile`` (inf if the tile has none)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    gaps = [x1 - tile.x0 if tile.x0 > 0 else np.inf, y1 - tile.y0 if tile.y0 > 0 else np.inf,
+            tile.x1 - x2 if tile.x1 < width else np.inf, tile.y1 - y2 if tile.y1 < height else np.inf]
+    return float(min(gaps))
+
+
+def dedupe_tiles(boxes: Sequence[Box], margins: Sequence[float], sources: Sequence[frozenset[int]],
+                 iou: float = 0.5, containment: float = 0.9) -> list[int]:
+    """Indices of the boxes to keep when tiles saw one object twice (module doc, step 3).
+
+    Args:
+        boxes: ``(x1, y1, x2, y2)`` displayed-image pixels.
+        margins: per box, its distance to its tile's inner edges (:func:`edge_margin`; inf for
+            boxes joined from several tiles).
+        sources: per box, the tiles it came from; boxes sharing a tile are never duplicates
+            here (discovery already separated them).
+        iou, containment: overlap above which two boxes are one object.
+
+    Returns:
+        Kept indices, in input order.
+    """
+    from autolabel.geometry import box_containment, box_iou
+
+    n = len(boxes)
+    if n < 2:
+        return list(range(n))
+    b = np.asarray(boxes, dtype=np.float32).reshape(n, 4)
+    import torch
+
+    t = torch.from_numpy(b)
+    ov = box_iou(t, t).numpy()
+    inside = box_containment(t, t).numpy()
+    order = sorted(range(n), key=lambda i: (-margins[i], i))
+    kept: list[int] = []
+    for i in order:
+        dup = any(not (sources[i] & sources[j]) and (ov[i, j] > iou or inside[i, j] >= containment or inside[j, i] >= containment)
+                  for j in kept)
+        if not dup:
+            kept.append(i)
+    return sorted(kept)

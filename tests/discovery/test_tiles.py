@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autolabel.config import parse_tiles
-from autolabel.discovery.tiles import Tile, cut_sides, merge_tiles, tile_layout
+from autolabel.discovery.tiles import Tile, cut_sides, dedupe_tiles, edge_margin, merge_tiles, tile_layout
 
 
 @pytest.mark.parametrize("value,expected", [("2x3", (2, 3)), (" 1X1 ", (1, 1)), ("16x16", (16, 16))])
@@ -88,3 +88,24 @@ def test_boxes_that_disagree_across_the_seam_stay_apart() -> None:
 def test_boxes_of_one_tile_never_merge() -> None:
     merged = merge_tiles([(500, 100, 600, 200), (550, 100, 600, 200)], [0.5, 0.4], [0, 0], [LEFT, RIGHT], 1000, 500)
     assert len(merged) == 2
+
+
+def test_edge_margin_counts_only_inner_edges() -> None:
+    assert edge_margin((100, 100, 200, 200), LEFT, 1000, 500) == 400.0  # to x = 600
+    assert edge_margin((450, 10, 500, 20), RIGHT, 1000, 500) == 50.0  # to x = 400
+    assert edge_margin((0, 0, 10, 10), Tile(0, 0, 1000, 500), 1000, 500) == float("inf")
+
+
+def test_an_object_seen_whole_by_two_tiles_keeps_the_view_with_more_context() -> None:
+    # one object in the overlap: the left tile's box (margin 40 px to x = 600) is loose, the
+    # right tile's (margin 80 px to x = 400) is tight and nested in it; a third box elsewhere
+    boxes = [(470, 100, 560, 200), (480, 110, 550, 190), (100, 300, 150, 350)]
+    margins = [edge_margin(boxes[0], LEFT, 1000, 500), edge_margin(boxes[1], RIGHT, 1000, 500), 450.0]
+    assert margins[:2] == [40.0, 80.0]
+    sources = [frozenset({0}), frozenset({1}), frozenset({0})]
+    assert dedupe_tiles(boxes, margins, sources) == [1, 2]
+    # boxes of one tile are discovery's business, even when nested
+    assert dedupe_tiles(boxes[:2], margins[:2], [frozenset({0}), frozenset({0})]) == [0, 1]
+    # a box joined from both tiles shares a tile with each part
+    assert dedupe_tiles([(300, 100, 700, 200), (320, 110, 560, 190)], [float("inf"), 40.0],
+                        [frozenset({0, 1}), frozenset({0})]) == [0, 1]
