@@ -18,9 +18,11 @@ Why this form:
 * It needs no fitted parameters, so it carries over between presets, backbones and datasets;
   a fitted calibration would be tuned to whatever photos fitted it.
 
-A background box named at probability 0.1 with objectness 0.6 scores 0.24; a real object
-named at 0.9 with the same objectness scores 0.73. The presets' ``min_score``
-(:data:`autolabel.config.DEFAULT_MIN_SCORE`) sits between them.
+A box named at probability 0.05 with objectness 0.6 scores 0.17; a real object named at 0.9
+with the same objectness scores 0.73. The presets' ``min_score``
+(:data:`autolabel.config.DEFAULT_MIN_SCORE`, 0.2) drops boxes the classifier does not
+recognise; what it cannot do is tell a part of an object or a known-looking patch of
+background from the object, when the classifier names them as confidently (README, "Scores").
 
 Records: ``Detection.score`` is this combined score (what exporters write as confidence and
 what ``--min-score``, review and ``evaluate`` threshold); ``Detection.class_score`` keeps the
