@@ -246,7 +246,7 @@ def _number(v: str) -> Any:
             return conv(v)
         except ValueError:
             pass
-    return {"true": True, "false": False}.get(v.lower(), v)
+    return {"true": True, "false": False, "none": None}.get(v.lower(), v)
 
 
 @dataclass

@@ -2,9 +2,10 @@
 Li & Shin 2024, in a form of our own).
 
 1. Cosine similarity ``S`` of the keys; a patch's degree is its count of ``S > threshold``
-   (LOST's degree); the patches of the highest-degree half are the background estimate.
-2. Every patch of the lower-degree half is a seed (at most ``num_seeds``, lowest degree
-   first); its proposal is the 4-connected component, holding it, of the patches with
+   (LOST's degree); patches similar to more than half of the image (degree above
+   ``background_degree * N``) are the background estimate.
+2. Every other patch is a seed (at most ``num_seeds``, lowest degree first); its proposal is
+   the 4-connected component, holding it, of the patches with
    ``S > proposal_threshold`` to it (by default the same ``affinity_threshold``).
 3. Proposals larger than ``max_area`` of the image, or lying more than half on the background
    estimate, are dropped.
@@ -38,7 +39,8 @@ from autolabel.geometry import nms
 
 def vote_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity_threshold: float = 0.0,
                  proposal_threshold: float | None = None, num_seeds: int = 200, max_area: float = 0.6,
-                 merge_iou: float = 0.5, min_votes: int = 2, nms_iou: float = 0.5, score: str = "ncut") -> list[Region]:
+                 merge_iou: float = 0.5, min_votes: int = 2, nms_iou: float = 0.5, score: str = "ncut",
+                 background_degree: float | None = 0.5) -> list[Region]:
     """Objects from many seed proposals, merged by mask overlap (see the module doc).
 
     Args:
@@ -52,6 +54,9 @@ def vote_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity_thres
         merge_iou: mask IoU above which two proposals vote for each other and merge.
         min_votes: groups with fewer votes (members) are dropped.
         nms_iou: IoU above which the lower-objectness of two boxes is dropped.
+        score: ``ncut`` (default) or ``contrast``: how regions are scored.
+        background_degree: patches whose degree exceeds this share of the grid are background;
+            None = the higher-degree half by rank (measured: less stable under bf16 features).
 
     Returns:
         Regions by descending objectness.
@@ -62,9 +67,13 @@ def vote_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity_thres
     linked = (sim > affinity_threshold).float()
     deg = linked.sum(dim=1)
     order = torch.sort(deg, stable=True).indices.numpy()
-    background = np.zeros(n, dtype=bool)
-    background[order[n // 2:]] = True
-    seeds = order[: min(max(1, num_seeds), max(1, n // 2))]
+    if background_degree is None:
+        background = np.zeros(n, dtype=bool)
+        background[order[n // 2:]] = True
+        seeds = order[: min(max(1, num_seeds), max(1, n // 2))]
+    else:
+        background = (deg > background_degree * n).numpy()
+        seeds = order[: min(max(1, num_seeds), max(1, int((~background).sum())))]
     pt = affinity_threshold if proposal_threshold is None else proposal_threshold
     near = (sim[torch.from_numpy(seeds)] > pt).numpy().reshape(len(seeds), h, w)
     props, kept_seeds = [], []
