@@ -3,6 +3,7 @@ on a hand-made case, and ``autolabel devset`` end to end on two photos with rand
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -10,7 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from autolabel.cli import main
-from autolabel.devset import DevImage, Source, load_devset, materialise, score_predictions
+from autolabel.devset import (
+    DevImage,
+    DevSet,
+    Source,
+    load_devset,
+    materialise,
+    score_predictions,
+)
 
 
 def test_the_repository_dev_set_is_complete_and_in_bounds() -> None:
@@ -30,8 +38,6 @@ def test_materialise_copies_installed_photos_and_names_what_is_missing(tmp_path)
     assert {"skimage/astronaut.png", "skimage/coffee.png"} <= names
     for img, path in present:
         assert path.is_file() and path.parent.parent == tmp_path
-        import hashlib
-
         assert hashlib.sha256(path.read_bytes()).hexdigest() == img.source.sha256
     for img, why in missing:  # ultralytics is not a dependency
         assert img.file_name == "ultralytics/bus.jpg" and "--fetch" in why
@@ -42,8 +48,6 @@ def test_a_changed_file_is_refused(tmp_path) -> None:
     bad = DevImage(img.id, img.file_name, img.width, img.height,
                    Source(img.source.distribution, img.source.module, img.source.resource, "0" * 64, "x"),
                    img.boxes, img.labels)
-    from autolabel.devset import DevSet
-
     present, missing = materialise(DevSet(tmp_path / "a.json", (bad,)), tmp_path)
     assert present == [] and "another file" in missing[0][1]
 
