@@ -35,7 +35,7 @@ from autolabel.intake import DecodedImage, ImageSource, decode_image, find_image
 from autolabel.models import BuiltModel, build_model, resolve_device
 from autolabel.store import RunStore
 from autolabel.timing import StageClock
-from autolabel.geometry import clip_box, nms, suppress_nested
+from autolabel.geometry import clip_box, suppress_nested
 from autolabel.scoring import detection_score
 from autolabel.types import Detection, ImageAnnotations, ImageFailure
 from autolabel.vocabulary import Labeler, LabelResult, build_labeler, get_label_space

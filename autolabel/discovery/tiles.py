@@ -31,6 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from autolabel.geometry import box_containment, box_iou
 
 Box = tuple[float, float, float, float]
 
@@ -183,15 +186,10 @@ def dedupe_tiles(boxes: Sequence[Box], margins: Sequence[float], sources: Sequen
     Returns:
         Kept indices, in input order.
     """
-    from autolabel.geometry import box_containment, box_iou
-
     n = len(boxes)
     if n < 2:
         return list(range(n))
-    b = np.asarray(boxes, dtype=np.float32).reshape(n, 4)
-    import torch
-
-    t = torch.from_numpy(b)
+    t = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(n, 4))
     ov = box_iou(t, t).numpy()
     inside = box_containment(t, t).numpy()
     order = sorted(range(n), key=lambda i: (-margins[i], i))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from autolabel.config import parse_tiles
-from autolabel.discovery.tiles import Tile, cut_sides, dedupe_tiles, edge_margin, merge_tiles, tile_layout
+from autolabel.discovery.tiles import (
+    Tile,
+    cut_sides,
+    dedupe_tiles,
+    edge_margin,
+    merge_tiles,
+    tile_layout,
+)
 
 
 @pytest.mark.parametrize("value,expected", [("2x3", (2, 3)), (" 1X1 ", (1, 1)), ("16x16", (16, 16))])
