@@ -14,6 +14,7 @@ metrics: CorLoc, recall at IoU 0.5 and 0.75, AP50, AR@100 and the correction cos
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -328,6 +329,12 @@ def evaluate_discovery(cfg: Any, present: Sequence[tuple[DevImage, Path]], metho
     from autolabel.models import build_model, resolve_device
 
     resolved = [(m, get_discovery(m.name)) for m in methods]
+    for spec, method in resolved:
+        accepted = set(inspect.signature(method.fn).parameters) - {"keys", "grid_hw"}
+        unknown = sorted({k for k, _ in spec.overrides} - accepted)
+        if unknown:
+            raise ConfigError(f"method {spec.label!r}: {method.name} takes no {', '.join(unknown)}; "
+                              f"it takes {', '.join(sorted(accepted))}")
     device = resolve_device(cfg.device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)

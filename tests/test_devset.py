@@ -96,6 +96,8 @@ def test_devset_command_on_two_photos_with_random_models(tmp_path) -> None:
 def test_devset_command_refuses_unknown_methods_and_images(tmp_path) -> None:
     res = CliRunner().invoke(main, ["devset", "--methods", "nope", "--cache", str(tmp_path)])
     assert res.exit_code == 1 and "unknown discovery method 'nope'" in res.output
+    res = CliRunner().invoke(main, ["devset", "--methods", "votes:cuts=2", "--images", "coffee", "--cache", str(tmp_path)])
+    assert res.exit_code == 1 and "method 'votes:cuts=2': votes takes no cuts" in res.output
     res = CliRunner().invoke(main, ["devset", "--images", "nothere", "--cache", str(tmp_path)])
     assert res.exit_code == 1 and "no image nothere" in res.output
 
