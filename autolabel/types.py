@@ -66,7 +66,7 @@ class Alternative:
         return {"label": self.label, "label_id": self.label_id, "score": self.score}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Alternative":
+    def from_dict(cls, d: Mapping[str, Any]) -> Alternative:
         try:
             return cls(label=d["label"], label_id=d["label_id"], score=d["score"])
         except KeyError as e:
@@ -162,7 +162,7 @@ class Detection:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Detection":
+    def from_dict(cls, d: Mapping[str, Any]) -> Detection:
         try:
             return cls(
                 id=d["id"],
@@ -180,7 +180,7 @@ class Detection:
         except KeyError as e:
             raise RecordError(f"detection lacks {e.args[0]!r}: {dict(d)!r}") from None
 
-    def with_(self, **changes: Any) -> "Detection":
+    def with_(self, **changes: Any) -> Detection:
         """A copy with ``changes`` applied (validated again)."""
         return replace(self, **changes)
 
@@ -236,7 +236,7 @@ class ImageAnnotations:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ImageAnnotations":
+    def from_dict(cls, d: Mapping[str, Any]) -> ImageAnnotations:
         try:
             return cls(
                 path=d["path"],
@@ -259,7 +259,7 @@ class ImageFailure:
         return {"path": self.path, "reason": self.reason}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ImageFailure":
+    def from_dict(cls, d: Mapping[str, Any]) -> ImageFailure:
         try:
             return cls(path=d["path"], reason=d["reason"])
         except KeyError as e:

@@ -47,7 +47,7 @@ def write_run(
     manifest: dict[str, Any] = {
         "autolabel_version": "0.1.0",
         "created": "2024-01-01T00:00:00Z",
-        "image_root": str((image_root if image_root is not None else run_dir.parent / "images")),
+        "image_root": str(image_root if image_root is not None else run_dir.parent / "images"),
         "config": dict(config) if config is not None else {},
         "models": dict(models) if models is not None else MODELS,
         "classes": list(classes) if classes is not None else None,

@@ -69,7 +69,7 @@ class EvalImage:
         gt_masks: Sequence[Mapping[str, Any] | None] = (),
         pred_masks: Sequence[Mapping[str, Any] | None] = (),
         size: tuple[int, int] | None = None,
-    ) -> "EvalImage":
+    ) -> EvalImage:
         """Make an image from lists; ``to_gt`` maps run labels to GT classes (default: same name);
         masks (empty, or one per box) and the image ``size`` ``(height, width)`` for ``segm``."""
         gb = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
@@ -148,7 +148,7 @@ class GreedyMatcher:
             self.on_crowd = [False] * self.num_pred
 
     @classmethod
-    def for_image(cls, img: "EvalImage", iou_threshold: float = 0.5) -> "GreedyMatcher":
+    def for_image(cls, img: EvalImage, iou_threshold: float = 0.5) -> GreedyMatcher:
         return cls(img.pred_boxes, img.pred_scores, img.gt_boxes, img.gt_ignore, iou_threshold, img.pred_classes, img.gt_labels)
 
     def _greedy(self, keep: Sequence[bool] | np.ndarray | None) -> Iterator[tuple[int, tuple[int, bool, bool] | None]]:

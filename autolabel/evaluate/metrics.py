@@ -62,7 +62,7 @@ class Counts:
             return None
         return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         return Counts(*(getattr(self, f) + getattr(other, f) for f in
                         ("images", "gt", "predictions", "matched", "delete", "draw", "relabel", "adjust")))
 

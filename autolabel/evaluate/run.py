@@ -196,8 +196,8 @@ def _class_subset(img: EvalImage, cls: str) -> EvalImage:
     gm = np.array([lab == cls for lab in img.gt_labels], dtype=bool).reshape(-1)
     pm = np.array([c == cls for c in img.pred_classes], dtype=bool).reshape(-1)
     return EvalImage(
-        img.path, img.gt_boxes[gm], tuple(l for l, k in zip(img.gt_labels, gm) if k), img.gt_ignore[gm],
-        img.pred_boxes[pm], tuple(l for l, k in zip(img.pred_labels, pm) if k),
+        img.path, img.gt_boxes[gm], tuple(lab for lab, k in zip(img.gt_labels, gm) if k), img.gt_ignore[gm],
+        img.pred_boxes[pm], tuple(lab for lab, k in zip(img.pred_labels, pm) if k),
         tuple(c for c, k in zip(img.pred_classes, pm) if k), img.pred_scores[pm], img.pred_objectness[pm],
         tuple(m for m, k in zip(img.gt_masks, gm) if k), tuple(m for m, k in zip(img.pred_masks, pm) if k), img.size,
     )

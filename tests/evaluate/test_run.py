@@ -12,7 +12,6 @@ from autolabel.formats import GroundTruth, GroundTruthImage, read_groundtruth
 from tests.evaluate.fixtures import RUN, annotations, make_run
 from tests.formats.writers import write_all
 
-
 # ---------------------------------------------------------------- the driver on a run
 
 GT_SAMPLE = [
@@ -24,7 +23,7 @@ GT_SAMPLE = [
 
 def _gt(sample, classes=("dog", "cat")):
     return GroundTruth("coco", "mem", tuple(classes),
-                       tuple(GroundTruthImage(p, w, h, tuple(b for b, _ in bx), tuple(l for _, l in bx)) for p, w, h, bx in sample))
+                       tuple(GroundTruthImage(p, w, h, tuple(b for b, _ in bx), tuple(lab for _, lab in bx)) for p, w, h, bx in sample))
 
 
 def test_evaluate_run_reports_pairing_metrics_and_cost(tmp_path):

@@ -166,7 +166,7 @@ def fiftyone_boxes(fo: Any, dataset_type: Any, data_root: Path, name_to_path: di
             dets = sample[field].detections if sample[field] is not None else []
             for d in dets:
                 x, y, bw, bh = d.bounding_box
-                score = d[score_attr] if score_attr in d else None
+                score = d[score_attr] if score_attr in d else None  # noqa: SIM401 - a FiftyOne label has no .get()
                 rows.append((d.label, (x * w, y * h, (x + bw) * w, (y + bh) * h), score))
             out[path] = rows
         return out

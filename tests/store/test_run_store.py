@@ -100,9 +100,8 @@ def test_second_process_is_refused_the_lock(tmp_path: Path) -> None:
     p.start()
     try:
         assert ready.wait(30)
-        with pytest.raises(RunLockedError, match=f"pid {p.pid}"):
-            with RunStore(tmp_path / "run").lock():
-                pass
+        with pytest.raises(RunLockedError, match=f"pid {p.pid}"), RunStore(tmp_path / "run").lock():
+            pass
     finally:
         release.set()
         p.join(10)
