@@ -47,8 +47,8 @@ def test_masks_in_the_app_and_after_review(fo, tmp_path):
     review.build_dataset(store)
     ds = fo.load_dataset("autolabel-masks")
     by_id = {d["autolabel_id"]: d for s in ds for d in s.predictions.detections}
-    want = {d["id"]: (r, d) for r in recs for d in r["detections"]}
-    for det_id, (rec, d) in want.items():
+    want = {d["id"]: d for r in recs for d in r["detections"]}
+    for det_id, d in want.items():
         shown = by_id[det_id]
         if "mask" not in d:
             assert shown.mask is None
