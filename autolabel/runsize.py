@@ -70,5 +70,5 @@ def measure_run_size(predictions: str | Path) -> RunSize:
             mask = det.get("mask")
             if mask is not None:
                 n_masks += 1
-                mask_bytes += len(',"mask":'.encode()) + len(dumps_line(mask).encode())
+                mask_bytes += len(b',"mask":') + len(dumps_line(mask).encode())
     return RunSize(images=images, detections=detections, masks=n_masks, bytes=path.stat().st_size, mask_bytes=mask_bytes)
