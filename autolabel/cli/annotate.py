@@ -52,6 +52,7 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
 @click.option("--num-seeds", type=click.IntRange(min=1), default=None, help="Seeds tried per image (multi).")
 @click.option("--max-boxes", type=click.IntRange(min=1), default=None, help="At most this many boxes per image.")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower class probability.")
+@click.option("--masks/--no-masks", default=None, help="Store each object's mask (COCO RLE; default on), or boxes only (smaller runs, no mask time).")
 @click.option("--min-objectness", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower discovery score.")
 @click.option("--max-side", type=click.IntRange(min=32), default=None, help="Longer side (px) the extractor sees.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (decompression bombs).")
