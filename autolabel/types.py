@@ -82,12 +82,15 @@ class Detection:
             review and re-import so corrections can be diffed.
         box: pixel ``(x1, y1, x2, y2)`` floats, ``x2 > x1``, ``y2 > y1``.
         label: readable class name (a user class when a vocabulary is used).
-        score: class probability in [0, 1].
+        score: confidence in [0, 1]: for automatic boxes ``sqrt(objectness * class_score)``
+            (see :mod:`autolabel.scoring`); what exporters, review and evaluate threshold.
         objectness: discovery score in [0, 1] (1.0 for boxes a person drew).
         label_id: WordNet synset (``n02123045``), a user class, or a model class index.
         topk: alternatives, best first (may be empty).
         source: ``"auto"`` (the pipeline) or ``"human"`` (drawn or edited in review).
         reviewed: a person looked at this box and kept it.
+        class_score: the classifier's probability of ``label`` in [0, 1]; None in records
+            written before scores combined objectness (their ``score`` was this probability).
         mask: the object's instance mask, COCO compressed RLE ``{"size": [H, W], "counts": str}``
             over the whole displayed image (see :mod:`autolabel.masks`); None when the run has
             no masks. The box is the mask's bounds when a mask is present.
@@ -102,6 +105,7 @@ class Detection:
     topk: tuple[Alternative, ...] = ()
     source: str = "auto"
     reviewed: bool = False
+    class_score: float | None = None
     mask: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -121,6 +125,8 @@ class Detection:
         object.__setattr__(self, "topk", tuple(a if isinstance(a, Alternative) else Alternative.from_dict(a) for a in self.topk))
         _require(self.source in SOURCES, f"detection {self.id}: source must be one of {SOURCES}, got {self.source!r}")
         object.__setattr__(self, "reviewed", bool(self.reviewed))
+        if self.class_score is not None:
+            object.__setattr__(self, "class_score", _prob(f"detection {self.id}: class_score", self.class_score))
         if self.mask is not None:
             object.__setattr__(self, "mask", _rle(self.id, self.mask))
 
@@ -149,6 +155,8 @@ class Detection:
         }
         if self.reviewed:
             d["reviewed"] = True
+        if self.class_score is not None:
+            d["class_score"] = self.class_score
         if self.mask is not None:
             d["mask"] = {"size": list(self.mask["size"]), "counts": self.mask["counts"]}
         return d
@@ -166,6 +174,7 @@ class Detection:
                 topk=tuple(Alternative.from_dict(a) for a in d.get("topk", ())),
                 source=d.get("source", "auto"),
                 reviewed=d.get("reviewed", False),
+                class_score=d.get("class_score"),
                 mask=d.get("mask"),
             )
         except KeyError as e:

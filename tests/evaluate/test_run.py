@@ -37,7 +37,7 @@ def test_evaluate_run_reports_pairing_metrics_and_cost(tmp_path):
                        "class_aware", "correction", "sweep"]
     assert r["schema"] == "autolabel.evaluation/1"
     assert list(r["settings"]) == ["iou", "adjust_iou", "score_threshold", "score_threshold_source",
-                                   "objectness_threshold", "class_map"]
+                                   "objectness_threshold", "class_map", "iou_type"]
     assert list(r["class_agnostic"]) == ["ap50", "ar100", "ranked_by", "corloc", "corloc_hits", "corloc_images"]
     assert r["classes"] == {"gt_to_run": {"dog": ["dog"], "cat": ["cat"]}, "gt_without_run_label": [], "notes": []}
     assert list(r["correction"]["at_threshold"]) == ["score_threshold", "images", "gt_boxes", "predictions", "matched",
