@@ -55,6 +55,11 @@ def test_without_refinement_the_mask_is_the_patch_mask_cut_to_the_box(sample_dat
     assert _check_masks(images) >= 4
 
 
+def test_tiled_discovery_gives_masks_over_the_whole_image(sample_data: Path, tiny_config) -> None:
+    images = _images(sample_data, tiny_config.replace(tiles="2x2"))
+    assert _check_masks(images) >= 4
+
+
 def test_masks_are_in_the_displayed_frame_of_an_exif_turned_photo(tmp_path: Path, tiny_config) -> None:
     arr = np.full((96, 160, 3), 40, np.uint8)
     arr[20:70, 30:90] = (230, 200, 30)
