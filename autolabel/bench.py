@@ -12,6 +12,10 @@ Reported, all from one process:
   (counted by ``torch.utils.flop_counter`` on the real inputs), and the GFLOP/s the two model
   stages achieved, next to this machine's matmul peak measured in the same run (fp32, bf16);
 * ``memory``: peak RSS after the first ``rss_checkpoint`` images and at the end;
+* ``masks_share``: share of the wall time spent turning each object's pixels into its stored
+  mask (stage ``masks``: sampling to the displayed image and RLE encoding; 0 with masks off);
+  ``run_size``: bytes of ``predictions.jsonl`` per image and per 1,000 images, and the masks'
+  share of them (:mod:`autolabel.runsize`);
 * with ``baseline``: the same images through a reference loop of the original application's
   design (``original``: fp32, the classifier rebuilt for every box, crops one at a time;
   ``fixed``: models built once, fp32, crops one at a time), the speed-up over it, and the
@@ -37,6 +41,8 @@ import torch
 from PIL import Image
 
 from autolabel.config import PipelineConfig
+from autolabel.runsize import RunSize, measure_run_size
+from autolabel.store import PREDICTIONS
 
 if TYPE_CHECKING:
     from autolabel.intake import DecodedImage
@@ -238,6 +244,10 @@ class BenchReport:
     discovery_share: float
     """Share of the wall time spent in discovery."""
     baseline: BaselineReport | None = None
+    masks_share: float = 0.0
+    """Share of the wall time spent making the stored masks (stage ``masks``)."""
+    run_size: RunSize | None = None
+    """Size of the run's ``predictions.jsonl`` per image and the masks' bytes in it."""
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -255,6 +265,9 @@ class BenchReport:
         }
         if self.baseline is not None:
             d["baseline"] = self.baseline.to_dict()
+        d["masks_share"] = self.masks_share
+        if self.run_size is not None:
+            d["run_size"] = self.run_size.to_dict()
         return d
 
 
@@ -418,6 +431,8 @@ def run_bench(
             gflops=flops,
             memory=rss,
             discovery_share=st.get("discovery", 0.0) / wall if wall else 0.0,
+            masks_share=st.get("masks", 0.0) / wall if wall else 0.0,
+            run_size=measure_run_size(run_dir / PREDICTIONS),
         )
         if baseline:
             b = _baseline(baseline, cfg, source.root, list(source.paths), baseline_images)

@@ -53,6 +53,12 @@ def _runtime(default: Any) -> Any:
     return field(default=default, metadata={"runtime": True})
 
 
+def _since(default: Any, absent: Any) -> Any:
+    """A result-affecting field added after runs existed: a manifest without it was made with
+    ``absent`` (what the code did before), so resuming such a run compares against that."""
+    return field(default=default, metadata={"absent": absent})
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Every setting of an annotation run. Units are pixels of the original image unless stated."""
@@ -132,6 +138,13 @@ class PipelineConfig:
     """Path of a vocabulary YAML mapping classifier classes onto the user's classes, or a
     comma-separated class list (``cat,dog``). None keeps the classifier's own labels."""
 
+    # -- instance masks --------------------------------------------------------------------
+    masks: bool = _since(True, absent=False)
+    """Store each object's pixels as its ``mask`` (COCO RLE over the displayed image; the box is
+    then the mask's bounds, whole pixels): the refined mask, or with ``refine`` off the patch
+    mask cut to the box. False (``--no-masks``) stores boxes only: a smaller run and no mask
+    time. Runs made before masks existed resume as ``masks: false``."""
+
     # -- speed (runtime: may change between sessions of one run) ---------------------------
     device: str = _runtime("auto")
     """``auto`` (cuda if available, else cpu), ``cpu``, ``cuda``, ``cuda:1``..."""
@@ -184,6 +197,7 @@ class PipelineConfig:
         need(isinstance(self.tile_overlap, (int, float)) and not isinstance(self.tile_overlap, bool)
              and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
         need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
+        need(isinstance(self.masks, bool), "masks", "true or false")
 
     @property
     def tile_grid(self) -> tuple[int, int]:
@@ -218,8 +232,13 @@ class PipelineConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def differences(self, stored: Mapping[str, Any]) -> list[str]:
-        """Result-affecting fields whose value differs from ``stored`` (a manifest's config)."""
+        """Result-affecting fields whose value differs from ``stored`` (a manifest's config).
+
+        A field missing from ``stored`` differs, unless it declares the value its absence means
+        (``absent``, for fields added later) and that value equals ours."""
         mine = self.result_dict()
+        absent = {f.name: f.metadata["absent"] for f in fields(self) if "absent" in f.metadata}
+        stored = {**{k: v for k, v in absent.items() if k not in stored}, **stored}
         return [k for k in mine if k in stored and stored[k] != mine[k]] + [k for k in mine if k not in stored]
 
 

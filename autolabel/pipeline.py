@@ -8,6 +8,8 @@ classify -> labels). What an engine runs on a worker; it writes nothing.
 * the extractor runs on batches of same-size images, discovery (:func:`discover_regions`) on
   each image's keys;
 * crops of a whole chunk of images are classified together, ``batch_size`` at a time;
+* each object written gets its instance mask (``masks``, :meth:`Annotator._mask`): its pixels
+  as COCO RLE over the displayed image, its box their bounds;
 * results come out in input order, one :class:`ImageAnnotations` or :class:`ImageFailure` per
   path, so an engine can append each as it comes (see :mod:`autolabel.engines`).
 """
@@ -39,10 +41,11 @@ from autolabel.features import (
 )
 from autolabel.geometry import clip_box, suppress_nested
 from autolabel.intake import DecodedImage, decode_image, header_pixels
+from autolabel.masks import RLE, from_frame
 from autolabel.models import BuiltModel, build_model, resolve_device
 from autolabel.scoring import detection_score
 from autolabel.timing import StageClock
-from autolabel.types import Detection, ImageAnnotations, ImageFailure
+from autolabel.types import Box, Detection, ImageAnnotations, ImageFailure
 from autolabel.vocabulary import Labeler, LabelResult, build_labeler
 
 log = logging.getLogger(__name__)
@@ -361,15 +364,32 @@ class Annotator:
             dets: list[Detection] = []
             stem = Path(it.path).stem
             for found, res, score in self._keep(it.regions, results[i: i + len(it.regions)]):
+                box, mask = self._mask(found, it.decoded.width, it.decoded.height)
                 dets.append(Detection(
-                    id=f"{stem}-{len(dets)}", box=found.box, label=res.label, score=score,
+                    id=f"{stem}-{len(dets)}", box=box, label=res.label, score=score,
                     objectness=min(max(found.objectness, 0.0), 1.0), label_id=res.label_id, topk=res.topk,
-                    class_score=res.score,
+                    class_score=res.score, mask=mask,
                 ))
             i += len(it.regions)
             out[it.path] = ImageAnnotations(it.path, it.decoded.width, it.decoded.height, tuple(dets))
             it.crops = []
         return out
+
+    def _mask(self, found: _Found, width: int, height: int) -> tuple[Box, RLE | None]:
+        """A written object's box and mask. With ``masks`` on: its pixels (``found.mask``: refined,
+        or the patch mask with ``refine`` off) sampled onto the ``width x height`` displayed image
+        and cut to its box, as COCO RLE, and the box made the mask's bounds in whole pixels
+        (:func:`autolabel.masks.from_frame`). With ``masks`` off, or if no displayed pixel's
+        centre falls on the object: the box as found and no mask. Timed as stage ``masks``."""
+        if not self.config.masks:
+            return found.box, None
+        pm = found.mask
+        with self.clock("masks"):
+            encoded = from_frame(pm.mask, pm.origin, pm.scale, width, height, box=found.box)
+        if encoded is None:
+            return found.box, None
+        rle, bounds = encoded
+        return bounds, rle
 
     def _keep(self, regions: list[_Found], results: list[LabelResult | None]) -> list[tuple[_Found, LabelResult, float]]:
         """The named objects worth writing, by descending score: each scored

@@ -7,7 +7,8 @@ two images never share a preview and each is found where its image is.
 Every label (``"<label> <score>"`` on the box's colour) lies wholly inside the preview and no
 label covers another: each goes just above its box, else inside its top edge, else below it,
 else inside its bottom edge, else the nearest free place below; a label wider than the image is
-shortened with an ellipsis. Boxes are drawn first, labels on top.
+shortened with an ellipsis. Instance masks (when the run has them) are painted first, each in
+its box's colour at :data:`MASK_ALPHA` opacity, then the boxes, then the labels on top.
 
 :func:`draw_missing_previews` draws, from a run's stored records, the previews it lacks (say,
 ``--previews`` given only after the run was done): each image decoded once, no model needed.
@@ -20,8 +21,10 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from autolabel.masks import decode
 from autolabel.types import ImageAnnotations
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 _COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60))
 _PAD = 2
 """Pixels between a label's text and the edge of its background."""
+
+MASK_ALPHA = 0.45
+"""Opacity of a mask's colour over the image (the object stays visible under it)."""
 
 Rect = tuple[int, int, int, int]
 """``(x1, y1, x2, y2)`` integer pixels, ``x2``/``y2`` exclusive."""
@@ -87,10 +93,42 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, max_wi
     return text + "…" if text else ""
 
 
+def paint_masks(canvas: Image.Image, record: ImageAnnotations, alpha: float = MASK_ALPHA) -> Image.Image:
+    """``canvas`` (the image at any size, RGB) with each detection's mask blended in its colour.
+
+    A canvas pixel takes the mask value under its centre (nearest sampling from the image's
+    ``record.width x record.height`` frame). Detections without a mask are skipped; returns a
+    new image (``canvas`` itself when no detection has a mask).
+    """
+    if not any(d.mask is not None for d in record.detections):
+        return canvas
+    arr = np.asarray(canvas.convert("RGB"), dtype=np.float32).copy()
+    ch, cw = arr.shape[:2]
+    sx, sy = record.width / cw, record.height / ch
+    for i, det in enumerate(record.detections):
+        if det.mask is None:
+            continue
+        full = decode(det.mask)
+        rows, cols = np.nonzero(full.any(axis=1))[0], np.nonzero(full.any(axis=0))[0]
+        if rows.size == 0:
+            continue
+        # canvas pixels whose centres fall in the mask's bounds
+        x1, x2 = int(np.floor(cols[0] / sx)), min(cw, int(np.ceil((cols[-1] + 1) / sx)))
+        y1, y2 = int(np.floor(rows[0] / sy)), min(ch, int(np.ceil((rows[-1] + 1) / sy)))
+        src_c = np.minimum(((np.arange(x1, x2) + 0.5) * sx).astype(np.int64), record.width - 1)
+        src_r = np.minimum(((np.arange(y1, y2) + 0.5) * sy).astype(np.int64), record.height - 1)
+        on = full[np.ix_(src_r, src_c)]
+        win = arr[y1:y2, x1:x2]
+        win[on] = win[on] * (1.0 - alpha) + np.asarray(_COLOURS[i % len(_COLOURS)], np.float32) * alpha
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "RGB")
+
+
 def draw_preview(image: Image.Image, record: ImageAnnotations, max_side: int = 1024) -> Image.Image:
-    """A copy of ``image`` (RGB, displayed orientation) at most ``max_side`` px, boxes drawn."""
+    """A copy of ``image`` (RGB, displayed orientation) at most ``max_side`` px: masks painted
+    translucent (:func:`paint_masks`), boxes drawn over them, labels on top."""
     scale = min(1.0, max_side / max(image.size))
     canvas = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale)))) if scale < 1 else image.copy()
+    canvas = paint_masks(canvas, record)
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
     width = max(2, round(max(canvas.size) / 300))

@@ -55,6 +55,14 @@ def test_run_bench_reports_every_stage(tmp_path: Path, tiny_config) -> None:
     text = format_report(report)
     assert "images/s" in text and "baseline 'fixed'" in text and "ceiling" not in text
     assert f"{r['images_per_second']:.2f}" in text and "matmul peak" not in text
+    # the masks' cost: their share of the time and the run's size per 1,000 images
+    size = r["run_size"]
+    run_file = tmp_path / "run" / "predictions.jsonl"
+    assert size["images"] == 4 and size["bytes"] == run_file.stat().st_size
+    assert size["mb_per_1000_images"] == pytest.approx(run_file.stat().st_size / 4 * 1000 / 1e6)
+    assert 0.0 <= r["masks_share"] < 1.0 and r["masks_share"] == pytest.approx(
+        r["stages"].get("masks", {"seconds": 0.0})["seconds"] / r["wall_seconds"])
+    assert "masks share" in text and f"{size['mb_per_1000_images']:.2f} MB per 1,000 images" in text
 
 
 def test_speedup_ceiling_is_the_baseline_time_over_the_work_at_peak() -> None:

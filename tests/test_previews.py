@@ -48,3 +48,37 @@ def test_drawn_labels_are_inside_the_image_and_readable() -> None:
     small = Image.new("RGB", (60, 40))
     out = np.asarray(draw_preview(small, ImageAnnotations("y.jpg", 60, 40, (long,))))
     assert (out == _COLOURS[0]).all(-1).any()
+
+
+def _l_shape(w: int, h: int) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    m[20:100, 40:70] = True    # the upright
+    m[70:100, 70:160] = True   # the foot
+    return m
+
+
+@pytest.mark.parametrize("max_side", [1024, 100])
+def test_masks_are_painted_translucent_under_the_boxes(max_side) -> None:
+    from autolabel import masks
+    from autolabel.previews import MASK_ALPHA
+
+    grey = 100
+    img = Image.new("RGB", (200, 120), (grey, grey, grey))
+    m = _l_shape(200, 120)
+    det = Detection(id="x-0", box=masks.bbox(m), label="boot", score=0.9, objectness=0.9, mask=masks.encode(m))
+    plain = Detection(id="x-1", box=(170.0, 5.0, 195.0, 30.0), label="cup", score=0.9, objectness=0.9)
+    out = np.asarray(draw_preview(img, ImageAnnotations("x.jpg", 200, 120, (det, plain)), max_side=max_side)).astype(int)
+    s = out.shape[1] / 200  # preview pixels per image pixel
+    blend = np.rint(grey * (1 - MASK_ALPHA) + np.asarray(_COLOURS[0]) * MASK_ALPHA)
+
+    def px(x, y):
+        return out[int(y * s), int(x * s)]
+
+    assert (px(55, 60) == blend).all()      # inside the upright: the image shows through the colour
+    assert (px(120, 85) == blend).all()     # inside the foot
+    assert (px(100, 64) == grey).all()      # inside the box, outside the mask: untouched
+    assert (px(182, 20) == grey).all()      # a box without a mask: nothing painted
+    assert (out[int(20 * s), int(100 * s)] == _COLOURS[0]).all()  # the box outline is drawn over the mask's bounds
+    painted = (np.abs(out - blend).sum(-1) == 0).sum()
+    # the mask's area at the preview's scale, less what the box outline and the labels cover
+    assert 0.7 * m.sum() * s * s <= painted <= 1.05 * m.sum() * s * s

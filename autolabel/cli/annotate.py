@@ -58,6 +58,7 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
 @click.option("--refine/--no-refine", default=None, help="Fit each box to the object's pixels (default on), or keep the patch-grid boxes.")
 @click.option("--tiles", default=None, metavar="RxC", help="Run discovery on R x C overlapping tiles, each at --max-side (small objects, big photos; extractor time x R*C). Default 1x1.")
 @click.option("--tile-overlap", type=click.FloatRange(0, 0.9), default=None, help="Share of a tile it shares with its neighbour (--tiles).")
+@click.option("--masks/--no-masks", default=None, help="Store each object's instance mask, run-length encoded (default on), or boxes only (smaller runs, no mask time).")
 @click.option("--min-objectness", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower discovery score.")
 @click.option("--max-side", type=click.IntRange(min=32), default=None, help="Longer side (px) the extractor sees.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (decompression bombs).")

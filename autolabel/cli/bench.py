@@ -30,6 +30,11 @@ def format_report(r: BenchReport) -> str:
     for k, v in r.stages.items():
         lines.append(f"    {k:<12} {v.seconds:8.2f}  {v.share * 100:5.1f}%  ({v.count})")
     lines.append(f"  discovery share: {r.discovery_share * 100:.1f}%")
+    lines.append(f"  masks share: {r.masks_share * 100:.1f}% (stage masks)")
+    if r.run_size is not None:
+        z = r.run_size
+        lines.append(f"  run size: {z.mb_per_1000_images:.2f} MB per 1,000 images ({z.bytes_per_image / 1000:.1f} kB/image "
+                     f"of predictions.jsonl; masks {z.mask_share * 100:.0f}% of it, {z.masks} masks, {z.bytes_per_mask:.0f} B each)")
     lines.append(
         f"  work: extractor {g.extractor_per_image:.1f} GFLOP/image, classifier {g.classifier_per_crop:.1f} GFLOP/crop; "
         f"achieved {g.model_stages_gflop_per_second:.0f} GFLOP/s in model stages "

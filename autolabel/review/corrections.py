@@ -17,6 +17,13 @@ Rules (one image):
   coordinate is ``moved``: new box (clipped to the image), ``source = "human"``, scores kept.
   A box that moved less keeps its exact original coordinates.
 * A base box neither relabeled nor moved is ``kept`` unchanged.
+* Masks (``Detection.mask``) follow their box: a kept or relabeled box keeps its mask; a moved or
+  resized box keeps the part of its old mask inside the new box (the mask is *clipped*, never
+  stretched or shifted: it still marks the same pixels of the image), and loses it when no
+  pixel of the old mask lies in the new box (counted as ``masks_dropped``); a rejected box's mask
+  goes with it; a drawn box has none. The reviewer's box stands, so a moved box may be larger
+  than its mask's bounds. A tool that edits shapes may hand back a box's mask
+  (:attr:`ReviewedBox.mask`): it replaces the old one (a changed mask counts as ``moved``).
 * A box without a known id is ``added``: id ``<stem>-h<n>`` (``n`` one more than the highest
   ``h`` number already used in the image), ``score = objectness = 1.0``, ``source = "human"``.
   A box that arrives with an id unknown to the base (one assigned by an earlier pull) keeps it.
@@ -33,9 +40,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
+from autolabel.errors import RecordError
 from autolabel.geometry import clip_box
+from autolabel.masks import check_rle, clip_rle
 from autolabel.types import Box, Detection, ImageAnnotations
 
 log = logging.getLogger(__name__)
@@ -47,7 +56,7 @@ OK = "ok"
 MOVE_TOLERANCE = 0.5
 """A box counts as moved when a coordinate changed by more than this many pixels."""
 
-COUNT_KEYS = ("kept", "relabeled", "moved", "rejected", "added", "reviewed", "invalid")
+COUNT_KEYS = ("kept", "relabeled", "moved", "rejected", "added", "reviewed", "invalid", "masks_dropped")
 """Keys of the per-box counts, in the order they are reported."""
 
 
@@ -61,6 +70,9 @@ class ReviewedBox:
         label: the label now on the box (``None`` or ``""`` when the tool gave none).
         tags: the box's tags (``reject``, ``ok``, anything else is ignored).
         key: the review tool's own id for the box (handed back with assigned ids; optional).
+        mask: the object's mask as the reviewer left it, COCO RLE over the displayed image (a
+            tool that edits shapes, e.g. polygons); None when the tool has no mask for the box,
+            and the base box's mask follows the rules above.
     """
 
     id: str | None
@@ -68,6 +80,7 @@ class ReviewedBox:
     label: str | None
     tags: frozenset[str] = frozenset()
     key: str | None = None
+    mask: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -122,6 +135,31 @@ def _valid_box(box: Sequence[float], width: int, height: int) -> Box | None:
     return b
 
 
+def _reviewed_mask(rb: ReviewedBox, base: ImageAnnotations) -> dict[str, Any] | None:
+    """The mask a review tool handed back for ``rb``, if it is an RLE of the image (else None, logged)."""
+    if rb.mask is None:
+        return None
+    try:
+        rle = check_rle(rb.mask, f"{base.path}: mask of box {rb.id or rb.key}")
+    except RecordError as e:
+        log.warning("%s; ignored", e)
+        return None
+    if rle["size"] != [base.height, base.width]:
+        log.warning("%s: the mask of box %s is %s (h, w), the image %dx%d (w x h); ignored",
+                    base.path, rb.id or rb.key, rle["size"], base.width, base.height)
+        return None
+    return rle
+
+
+def moved_mask(mask: Mapping[str, Any] | None, box: Box) -> dict[str, Any] | None:
+    """The mask of a box moved or resized to ``box``: the old mask clipped to the new box, or
+    None when none of it lies inside (or there was none)."""
+    if mask is None:
+        return None
+    clipped = clip_rle(mask, box)
+    return None if clipped is None else clipped[0]
+
+
 def correct_image(
     base: ImageAnnotations,
     reviewed: Sequence[ReviewedBox],
@@ -167,9 +205,17 @@ def correct_image(
         if label != det.label:
             changes.update(label=label, label_id=resolve_label_id(label, det, label_ids), score=1.0, source="human")
             counts["relabeled"] += 1
+        new_mask = _reviewed_mask(rb, base)
         if box_moved(det.box, box):
             changes.update(box=box, source="human")
             counts["moved"] += 1
+            if new_mask is None and det.mask is not None:
+                changes["mask"] = moved_mask(det.mask, box)
+                counts["masks_dropped"] += changes["mask"] is None
+        if new_mask is not None and new_mask != det.mask:
+            changes.update(mask=new_mask, source="human")
+            if "box" not in changes:
+                counts["moved"] += 1
         if not changes:
             counts["kept"] += 1
         if OK in rb.tags and not det.reviewed:
@@ -205,6 +251,7 @@ def correct_image(
                 label_id=resolve_label_id(rb.label, None, label_ids),
                 source="human",
                 reviewed=OK in rb.tags,
+                mask=_reviewed_mask(rb, base),
             )
         )
         counts["added"] += 1
@@ -228,6 +275,7 @@ class CorrectionSummary:
     added: int = 0
     reviewed: int = 0
     invalid: int = 0
+    masks_dropped: int = 0
     images_reviewed: int = 0
     images_unreviewed: int = 0
     boxes_before: int = 0

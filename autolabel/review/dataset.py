@@ -4,12 +4,15 @@
   per image of the run and a ``predictions`` field of ``fo.Detections``; every detection
   carries ``confidence`` (our ``score``), ``objectness``, ``label_id``, ``topk`` /
   ``topk_scores``, ``source``, ``max_iou`` and our stable id as ``autolabel_id`` (FiftyOne keeps
-  its own label ids and renumbers COCO ids, so ours has to ride along). Saved views put the
+  its own label ids and renumbers COCO ids, so ours has to ride along), and the instance
+  ``mask`` (cut to the box, :func:`autolabel.review.fields.fo_mask`) when the run has masks. Saved views put the
   likeliest mistakes first (:data:`VIEWS`), and a label schema with the run's class list is
   set and activated so boxes can be relabeled, moved, deleted and drawn in the App.
 * :mod:`autolabel.review.app` serves the App on 127.0.0.1 and stops it.
 * :func:`pull` reads the dataset back and stores a corrected revision of the run beside the
-  original predictions (rules in :mod:`autolabel.review.corrections`).
+  original predictions (rules in :mod:`autolabel.review.corrections`). Masks follow their
+  boxes there (kept, clipped to a moved box, dropped, deleted with the box); the masks the
+  revision holds are written back onto the moved detections, so the App shows them.
 
 Coordinates: FiftyOne boxes are ``[x, y, w, h]`` relative to the image size; ours are pixel
 ``(x1, y1, x2, y2)``. Both use the displayed (EXIF-transposed) size stored in the run.
@@ -43,6 +46,7 @@ from autolabel.review.fields import (
     FIELD,
     OVERLAP_IOU,
     detection_fields,
+    fo_mask,
     label_schema,
     overlaps,
     reviewed_box,
@@ -288,6 +292,26 @@ def _attr(label: Any, name: str) -> Any:
         return None
 
 
+def _write_back_masks(ds: "fo.Dataset", sample_ids: Mapping[str, str], bases: Mapping[str, ImageAnnotations],
+                      corrected: Iterable[ImageAnnotations]) -> None:
+    """Show the corrected masks in the App: a moved box's mask clipped to its new box, or gone
+    (the App would otherwise stretch the old mask over the new box)."""
+    for img in corrected:
+        base = bases.get(img.path)
+        if base is None:
+            continue
+        before = {d.id: d.mask for d in base.detections}
+        changed = {d.id: d for d in img.detections if d.id in before and before[d.id] != d.mask}
+        if not changed:
+            continue
+        sample = ds[sample_ids[img.path]]
+        for fd in sample[FIELD].detections:
+            det = changed.get(_attr(fd, "autolabel_id"))
+            if det is not None:
+                fd["mask"] = fo_mask(det.mask, det.box)
+        sample.save()
+
+
 def _same_images(images: Iterable[ImageAnnotations], current: Mapping[str, ImageAnnotations]) -> bool:
     """True if ``images`` are exactly the run's ``current`` records (same paths, same records)."""
     seen = 0
@@ -382,6 +406,7 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
                 by_key[key]["autolabel_id"] = new_id
                 by_key[key]["source"] = "human"
         sample.save()
+    _write_back_masks(ds, sample_ids, bases, result.images)
     log.info("pulled %s into %s", name, revision)
     return dataclasses.replace(pulled, revision=revision)
 

@@ -2,13 +2,21 @@
 
 FiftyOne boxes are ``[x, y, w, h]`` relative to the image size; ours are pixel
 ``(x1, y1, x2, y2)``. Both use the displayed (EXIF-transposed) size stored in the run.
+
+Masks: ours are COCO RLE over the whole image; a FiftyOne detection's ``mask`` is a 2-D bool
+array covering its bounding box only (the App stretches it over the box). :func:`fo_mask` cuts
+ours to the box (rounded outwards to whole pixels); an automatic box is its mask's bounds, so
+nothing is lost.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from autolabel.geometry import iou, relative_to_xyxy, xyxy_to_relative
+from autolabel.masks import crop
 from autolabel.review.corrections import ReviewedBox
 from autolabel.types import Detection
 
@@ -42,8 +50,22 @@ def overlaps(detections: Sequence[Detection], threshold: float = OVERLAP_IOU) ->
     return best, pairs
 
 
+def fo_mask(mask: Any, box: Sequence[float]) -> np.ndarray | None:
+    """A detection's RLE ``mask`` as FiftyOne holds it: the bool ``(rows, cols)`` part inside
+    pixel ``box`` (rounded outwards); None without a mask or when the box holds no pixel."""
+    if mask is None:
+        return None
+    m = crop(mask, tuple(box))  # type: ignore[arg-type]
+    return m if m.size else None
+
+
 def detection_fields(det: Detection, width: int, height: int, max_iou: float = 0.0) -> dict[str, Any]:
-    """The keyword arguments of the ``fo.Detection`` that shows ``det`` (tag ``ok`` if reviewed)."""
+    """The keyword arguments of the ``fo.Detection`` that shows ``det`` (tag ``ok`` if reviewed;
+    ``mask`` only when the detection has one)."""
+    extra: dict[str, Any] = {}
+    mask = fo_mask(det.mask, det.box)
+    if mask is not None:
+        extra["mask"] = mask
     return {
         "label": det.label,
         "bounding_box": list(xyxy_to_relative(det.box, width, height)),
@@ -56,6 +78,7 @@ def detection_fields(det: Detection, width: int, height: int, max_iou: float = 0
         "topk_scores": [a.score for a in det.topk],
         "source": det.source,
         "max_iou": round(max_iou, 6),
+        **extra,
     }
 
 

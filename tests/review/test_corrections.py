@@ -43,7 +43,7 @@ def _same(d: Detection, **kw) -> ReviewedBox:
 def test_untouched_review_keeps_everything_identical(base):
     r = correct_image(base, [_same(d) for d in base.detections])
     assert r.image == base
-    assert r.counts == {"kept": 4, "relabeled": 0, "moved": 0, "rejected": 0, "added": 0, "reviewed": 1, "invalid": 0}
+    assert r.counts == {"kept": 4, "relabeled": 0, "moved": 0, "rejected": 0, "added": 0, "reviewed": 1, "invalid": 0, "masks_dropped": 0}
     assert r.assigned == []
 
 

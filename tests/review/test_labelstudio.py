@@ -300,7 +300,7 @@ def test_import_writes_a_revision_with_the_corrections(tmp_path):
     assert (summary["tasks_annotated"], summary["tasks_unannotated"]) == (1, 1)
     assert summary["export"] == "export.json" and summary["base_revision"] == "original"
     assert list(summary) == [
-        "revision", "source", "kept", "relabeled", "moved", "rejected", "added", "reviewed", "invalid",
+        "revision", "source", "kept", "relabeled", "moved", "rejected", "added", "reviewed", "invalid", "masks_dropped",
         "images_reviewed", "images_unreviewed", "boxes_before", "boxes_after",
         "tasks", "tasks_annotated", "tasks_unannotated", "tasks_cancelled", "tasks_unmatched", "tasks_duplicate",
         "regions", "regions_matched", "regions_new", "regions_rotated", "items_ignored", "export", "base_revision",
