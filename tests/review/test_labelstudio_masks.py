@@ -5,7 +5,6 @@ the box its bounds."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from pathlib import Path
 
@@ -14,16 +13,9 @@ import pytest
 
 from autolabel import masks
 from autolabel.export import export
-from autolabel.review.corrections import ReviewedBox
 from autolabel.review.labelstudio import import_labelstudio, parse_export
 from autolabel.store import RunStore
 from tests.exporters.masked_sample import build_masked_run, filled, image_record
-
-needs_reviewed_masks = pytest.mark.skipif(
-    "mask" not in {f.name for f in dataclasses.fields(ReviewedBox)},
-    reason="ReviewedBox.mask (how a review tool hands back a mask) comes from the masks2 branch",
-)
-
 
 @pytest.fixture
 def exported(tmp_path: Path) -> tuple[RunStore, list[dict]]:
@@ -68,7 +60,6 @@ def test_parts_make_one_box(exported):
     assert boxes[1].box == image_record("a.jpg").detections[1].box
 
 
-@needs_reviewed_masks
 def test_an_edited_polygon_becomes_the_mask(exported, tmp_path):
     store, tasks = exported
     ring = next(r for r in _result(tasks, "a.jpg") if r["id"] == "a-2")
@@ -86,7 +77,6 @@ def test_an_edited_polygon_becomes_the_mask(exported, tmp_path):
     assert next(d for d in stored.detections if d.id == "a-2").mask == det.mask
 
 
-@needs_reviewed_masks
 def test_a_drawn_polygon_is_a_new_masked_box_and_a_deleted_part_shrinks_the_mask(exported, tmp_path):
     store, tasks = exported
     result = _result(tasks, "sub dir/b.png")
