@@ -233,10 +233,17 @@ for t in tasks:
 # Controls: the validator must reject pixels and unknown labels, or its silence proves nothing.
 p = copy.deepcopy(next(t["predictions"][0] for t in tasks if t["predictions"][0]["result"]))
 r = p["result"][0]
-r["value"]["x"] = 100.0 * r["original_width"]
+key = "rectanglelabels" if "rectanglelabels" in r["value"] else "polygonlabels"
+if key == "rectanglelabels":
+    r["value"]["x"] = 100.0 * r["original_width"]
+else:
+    r["value"]["points"][0][0] = 100.0 * r["original_width"]
 out["pixel_errors"] = li.validate_prediction(p, return_errors=True)
-r["value"]["x"] = 0.0
-r["value"]["rectanglelabels"] = [r["value"]["rectanglelabels"][0] + " (not declared)"]
+if key == "rectanglelabels":
+    r["value"]["x"] = 0.0
+else:
+    r["value"]["points"][0][0] = 0.0
+r["value"][key] = [r["value"][key][0] + " (not declared)"]
 out["label_errors"] = li.validate_prediction(p, return_errors=True)
 print(json.dumps(out))
 """

@@ -26,7 +26,8 @@ def real(tmp_path_factory) -> tuple[Path, Path]:
     shutil.copytree(SAMPLE_DATA, images / "photos", ignore=shutil.ignore_patterns("*.md"))
     shutil.copy(SAMPLE_DATA / "coffee.jpg", images / "coffee.jpg")  # a duplicate basename one level up
     run = root / "run"
-    r = CliRunner().invoke(main, ["annotate", str(images), "-o", str(run), "--preset", "lite", "--quiet"],
+    # Boxes only: these tests compare every reader's boxes; masks are read back in test_masks_*.
+    r = CliRunner().invoke(main, ["annotate", str(images), "-o", str(run), "--preset", "lite", "--no-masks", "--quiet"],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
     out = root / "out"
@@ -100,3 +101,42 @@ def test_label_studio_sdk(real):
     run, out = real
     res = validate_with_ls_sdk(out / "labelstudio")
     assert res["errors"] == [] and all(res["data_ok"]) and len(res["data_ok"]) == 5
+
+
+@pytest.fixture(scope="module")
+def real_masked(tmp_path_factory) -> tuple[Path, Path]:
+    """The bundled photos with masks (the default), exported as COCO RLE, CVAT and Label Studio."""
+    root = tmp_path_factory.mktemp("real-masked")
+    run, out = root / "run", root / "out"
+    r = CliRunner().invoke(main, ["annotate", str(SAMPLE_DATA), "-o", str(run), "--preset", "lite", "--quiet"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["export", str(run), "-f", "coco", "-f", "labelstudio", "-o", str(out),
+                                  "-O", "coco.segmentation=rle"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return run, out
+
+
+def test_masks_of_a_real_run_read_back_exactly_by_pycocotools(real_masked):
+    import numpy as np
+    from pycocotools.coco import COCO
+
+    from autolabel import masks
+    from autolabel.store import RunStore
+
+    run, out = real_masked
+    stored = {d.id: d for img in RunStore(run).iter_images() for d in img.detections}
+    assert stored and all(d.mask is not None for d in stored.values())
+    gt = COCO(str(out / "coco/annotations/instances_default.json"))
+    assert len(gt.anns) == len(stored)
+    for a in gt.anns.values():
+        d = stored[a["autolabel_id"]]
+        assert np.array_equal(gt.annToMask(a).astype(bool), masks.decode(d.mask))
+        assert a["area"] == masks.area(d.mask)
+        assert masks.rle_bbox(d.mask) == d.box  # the box is the mask's bounds
+
+
+def test_masks_of_a_real_run_pass_the_label_studio_sdk(real_masked):
+    res = validate_with_ls_sdk(real_masked[1] / "labelstudio")
+    assert res["errors"] == [] and all(res["data_ok"]) and len(res["data_ok"]) == 4
+    assert res["pixel_errors"] and res["label_errors"]  # the validator does reject bad regions
