@@ -230,7 +230,7 @@ def _decode_file(f: BinaryIO, rel_path: str, max_pixels: int, min_side: int) -> 
         raise ImageError(rel_path, "empty file (0 bytes)")
     # We apply our own limit below; lift PIL's (process-wide, never lowered, so decoding
     # threads cannot race) so that it cannot refuse first with its own wording.
-    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = int(max_pixels)
     try:
         with warnings.catch_warnings():

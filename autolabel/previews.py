@@ -65,7 +65,7 @@ def place_labels(canvas: tuple[int, int], boxes: list[tuple[float, float, float,
     """
     W, H = canvas
     placed: list[Rect] = []
-    for (x1, y1, x2, y2), (w, h) in zip(boxes, sizes):
+    for (x1, y1, _x2, y2), (w, h) in zip(boxes, sizes):
         w, h = min(w, W), min(h, H)
         left = int(min(max(0, round(x1)), W - w))
         top = int(min(max(0, round(y1)), H - h))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autolabel.geometry import iou
 from autolabel.engines.local import annotate as local_annotate
+from autolabel.geometry import iou
 from autolabel.pipeline import Annotator
 from autolabel.store import RunStore
 from autolabel.types import ImageAnnotations, ImageFailure

@@ -53,21 +53,27 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
 @click.option("--discovery", type=click.Choice(list_discovery()), default=None, help="Discovery method (see README, 'How discovery works').")
 @click.option("--num-seeds", type=click.IntRange(min=1), default=None, help="Seeds tried per image (multi).")
 @click.option("--max-boxes", type=click.IntRange(min=1), default=None, help="At most this many boxes per image.")
-@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower score, sqrt(objectness * class probability); presets: 0.2, 0 keeps every box.")
-@click.option("--nested-containment", type=click.FloatRange(0, 1, min_open=True), default=None, help="Of two boxes where one lies at least this share inside the other, keep only the better-scored.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower score, sqrt(objectness * class probability); "
+                                                                        "presets: 0.2, 0 keeps every box.")
+@click.option("--nested-containment", type=click.FloatRange(0, 1, min_open=True), default=None, help="Of two boxes where one lies at least this share "
+                                                                                                "inside the other, keep only the better-scored.")
 @click.option("--refine/--no-refine", default=None, help="Fit each box to the object's pixels (default on), or keep the patch-grid boxes.")
-@click.option("--tiles", default=None, metavar="RxC", help="Run discovery on R x C overlapping tiles, each at --max-side (small objects, big photos; extractor time x R*C). Default 1x1.")
+@click.option("--tiles", default=None, metavar="RxC", help="Run discovery on R x C overlapping tiles, each at --max-side (small objects, big photos; "
+                                                      "extractor time x R*C). Default 1x1.")
 @click.option("--tile-overlap", type=click.FloatRange(0, 0.9), default=None, help="Share of a tile it shares with its neighbour (--tiles).")
-@click.option("--masks/--no-masks", default=None, help="Store each object's instance mask, run-length encoded (default on), or boxes only (smaller runs, no mask time).")
+@click.option("--masks/--no-masks", default=None, help="Store each object's instance mask, run-length encoded (default on), or boxes only (smaller "
+                                                  "runs, no mask time).")
 @click.option("--min-objectness", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower discovery score.")
 @click.option("--max-side", type=click.IntRange(min=32), default=None, help="Longer side (px) the extractor sees.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (decompression bombs).")
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default=None, help="Model precision.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Crops per classifier batch.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="The engine's workers: local: image decoding threads; ray: Ray actors (default: as many as the cluster holds).")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="The engine's workers: local: image decoding threads; ray: Ray actors "
+                                                                     "(default: as many as the cluster holds).")
 @click.option("--threads", type=click.IntRange(min=0), default=None, help="torch threads (0: torch's default).")
-@click.option("--inflight-megapixels", type=click.FloatRange(min=0, min_open=True), default=None, help="Decoded images held in memory at once, in megapixels (3 bytes each); bounds memory on huge photos.")
+@click.option("--inflight-megapixels", type=click.FloatRange(min=0, min_open=True), default=None, help="Decoded images held in memory at once, in "
+                                                                                                  "megapixels (3 bytes each); bounds memory on huge photos.")
 @click.option("--previews", is_flag=True, help="Also draw boxes into RUN/previews/.")
 @click.option("--export", "export_formats", multiple=True, metavar="FORMAT",
               help="Export the run at the end (repeatable; see `autolabel formats`).")

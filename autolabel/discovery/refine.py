@@ -215,7 +215,8 @@ def work_image(rgb: np.ndarray | torch.Tensor, patch: int, origin: tuple[float, 
         t = t * torch.tensor(std, dtype=torch.float32).view(3, 1, 1) + torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
     q = (t * BINS).to(torch.int64).clamp_(0, BINS - 1)
     bins = ((q[0] * BINS + q[1]) * BINS + q[2]).numpy()
-    return WorkImage(bins, t.clamp_(0.0, 1.0).permute(1, 2, 0).contiguous().numpy(), patch, (float(origin[0]), float(origin[1])), (float(scale[0]), float(scale[1])))
+    rgb = t.clamp_(0.0, 1.0).permute(1, 2, 0).contiguous().numpy()
+    return WorkImage(bins, rgb, patch, (float(origin[0]), float(origin[1])), (float(scale[0]), float(scale[1])))
 
 
 def _upsample(mask: np.ndarray, cell: int) -> np.ndarray:

@@ -85,7 +85,7 @@ class GroundTruthImage:
         """True if some box has a mask."""
         return any(m is not None for m in self.masks)
 
-    def fit_to(self, width: int, height: int) -> "GroundTruthImage":
+    def fit_to(self, width: int, height: int) -> GroundTruthImage:
         """The boxes in pixels of a ``width`` x ``height`` image, clipped; empty boxes dropped.
 
         Normalised boxes are multiplied by the size; pixel boxes of a different declared size

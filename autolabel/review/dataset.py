@@ -163,9 +163,10 @@ class PullResult:
         return {**self.corrections.to_dict(), "dataset": self.dataset}
 
 
-def _declare_fields(ds: "fo.Dataset") -> None:
+def _declare_fields(ds: fo.Dataset) -> None:
     fo = import_fiftyone()
-    types = {"str": (fo.StringField, None), "float": (fo.FloatField, None), "list<str>": (fo.ListField, fo.StringField), "list<float>": (fo.ListField, fo.FloatField)}
+    types = {"str": (fo.StringField, None), "float": (fo.FloatField, None),
+             "list<str>": (fo.ListField, fo.StringField), "list<float>": (fo.ListField, fo.FloatField)}
     schema = ds.get_field_schema(flat=True)
     if "autolabel_path" not in schema:
         ds.add_sample_field("autolabel_path", fo.StringField)
@@ -187,7 +188,7 @@ def _declare_fields(ds: "fo.Dataset") -> None:
         ds.create_index("autolabel_path", unique=True)
 
 
-def _sample(fo: Any, root: Path, img: ImageAnnotations, revision: str) -> "fo.Sample":
+def _sample(fo: Any, root: Path, img: ImageAnnotations, revision: str) -> fo.Sample:
     best, pairs = overlaps(img.detections)
     dets = [fo.Detection(**detection_fields(d, img.width, img.height, m)) for d, m in zip(img.detections, best)]
     return fo.Sample(
@@ -200,7 +201,7 @@ def _sample(fo: Any, root: Path, img: ImageAnnotations, revision: str) -> "fo.Sa
     )
 
 
-def _save_views(ds: "fo.Dataset", chosen: Sequence[str] | None) -> None:
+def _save_views(ds: fo.Dataset, chosen: Sequence[str] | None) -> None:
     from fiftyone import ViewField as F
 
     patches = ds.to_patches(FIELD)
@@ -216,7 +217,7 @@ def _save_views(ds: "fo.Dataset", chosen: Sequence[str] | None) -> None:
         ds.save_view(name, view, description=VIEWS[name], overwrite=True)
 
 
-def _set_schema(ds: "fo.Dataset", classes: Sequence[str], more: Iterable[str] = ()) -> None:
+def _set_schema(ds: fo.Dataset, classes: Sequence[str], more: Iterable[str] = ()) -> None:
     present = {c for c in ds.distinct(f"{FIELD}.detections.label") if c}
     full = list(classes) + sorted((present | set(more)) - set(classes))
     ds.set_label_schemas({FIELD: label_schema(full)})
@@ -292,7 +293,7 @@ def _attr(label: Any, name: str) -> Any:
         return None
 
 
-def _write_back_masks(ds: "fo.Dataset", sample_ids: Mapping[str, str], bases: Mapping[str, ImageAnnotations],
+def _write_back_masks(ds: fo.Dataset, sample_ids: Mapping[str, str], bases: Mapping[str, ImageAnnotations],
                       corrected: Iterable[ImageAnnotations]) -> None:
     """Show the corrected masks in the App: a moved box's mask clipped to its new box, or gone
     (the App would otherwise stretch the old mask over the new box)."""

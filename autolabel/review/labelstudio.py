@@ -306,7 +306,7 @@ class LabelStudioReview:
         unmatched: image URLs of the tasks that match no run image.
     """
 
-    reviews: dict[str, list["ReviewedBox"]] = field(default_factory=dict)
+    reviews: dict[str, list[ReviewedBox]] = field(default_factory=dict)
     stats: TaskStats = field(default_factory=TaskStats)
     annotation_ids: dict[str, Any] = field(default_factory=dict)
     unmatched: list[str] = field(default_factory=list)
@@ -593,7 +593,7 @@ class ImportResult:
 
 
 def import_labelstudio(
-    store: "RunStore",
+    store: RunStore,
     export_path: str | Path,
     *,
     base_revision: str | None = "latest",

@@ -145,7 +145,8 @@ def test_review_and_pull_corrections(fo, tmp_path):
     assert sum(len(i.detections) for i in store.iter_images("original")) == 7
 
     # the new box's id was written back, so a second pull keeps it and changes nothing else
-    assert [d["autolabel_id"] for d in fo.load_dataset("autolabel-pull").match({"autolabel_path": "astronaut.jpg"}).first().predictions.detections] == ["astronaut-h1"]
+    sample = fo.load_dataset("autolabel-pull").match({"autolabel_path": "astronaut.jpg"}).first()
+    assert [d["autolabel_id"] for d in sample.predictions.detections] == ["astronaut-h1"]
     again = review.pull(store)  # nothing changed since: no new revision (issue 14, item 21)
     assert (again.revision, again.base) == (None, "001-fiftyone")
     assert again.corrections.boxes_after == 6

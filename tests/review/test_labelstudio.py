@@ -36,7 +36,8 @@ IMAGES = (
         width=640,
         height=480,
         detections=(
-            det("0001-0", (64.0, 48.0, 320.0, 240.0), "person", topk=(Alternative("person", "id:person", 0.8), Alternative("salt & pepper, shaker", "n04131690", 0.1))),
+            det("0001-0", (64.0, 48.0, 320.0, 240.0), "person",
+                topk=(Alternative("person", "id:person", 0.8), Alternative("salt & pepper, shaker", "n04131690", 0.1))),
             det("0001-1", (400.0, 100.0, 500.0, 300.0), "traffic light"),
             det("0001-2", (10.0, 10.0, 50.0, 60.0), "person"),
         ),

@@ -17,6 +17,7 @@ from autolabel.review.labelstudio import import_labelstudio, parse_export
 from autolabel.store import RunStore
 from tests.exporters.masked_sample import build_masked_run, filled, image_record
 
+
 @pytest.fixture
 def exported(tmp_path: Path) -> tuple[RunStore, list[dict]]:
     """A masked run and its tasks 'annotated' by accepting every prediction as it is."""
