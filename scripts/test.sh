@@ -11,6 +11,7 @@
 #     about 75 s and 1 GB.
 #   - .venv-ultralytics: Ultralytics' dataset checker, layered over this environment's packages
 #     (a .pth file), so pip adds only what is missing instead of a second torch; about 10 s.
+# Then it runs ruff (configured in pyproject.toml) and pytest.
 # Extra arguments go to pytest, e.g.  scripts/test.sh -m "not integration and not slow"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,5 +66,8 @@ fi
 export AUTOLABEL_ULTRALYTICS_VENV=${AUTOLABEL_ULTRALYTICS_VENV:-$PWD/.venv-ultralytics}
 export AUTOLABEL_LS_VENV=${AUTOLABEL_LS_VENV:-$PWD/.venv-ls}
 export AUTOLABEL_LS_PYTHON=${AUTOLABEL_LS_PYTHON:-$AUTOLABEL_LS_VENV/bin/python}
+
+# Lint first (configured in pyproject.toml): a lint error fails the run like a failing test.
+"$PY" -m ruff check . || { echo "ruff found problems (run: $PY -m ruff check --fix .)" >&2; exit 1; }
 
 exec "$PY" -m pytest "$@"
