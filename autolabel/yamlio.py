@@ -12,7 +12,9 @@ is refused as well, and every error quotes at most :data:`EXCERPT_CHARS` charact
 
 from __future__ import annotations
 
+import os
 import reprlib
+from pathlib import Path
 from typing import Any
 
 from autolabel.errors import AutolabelError, ConfigError
@@ -31,6 +33,17 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
     r.maxstring = r.maxother = max(10, limit - 10)
     text = r.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_text(path: str | os.PathLike[str], what: str, *, error: type[AutolabelError] = ConfigError) -> str:
+    """A user's text file, decoded as UTF-8; ``error`` naming ``what`` (e.g. ``"class map x.yaml"``)
+    when it cannot be read or is not UTF-8 (the byte offset is given)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise error(f"{what}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise error(f"{what}: cannot read it ({e.strerror or e})") from None
 
 
 def _loader(unique_keys: bool) -> type:

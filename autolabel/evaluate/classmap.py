@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from autolabel.errors import ConfigError
-from autolabel.yamlio import excerpt, load_yaml
+from autolabel.yamlio import excerpt, load_yaml, read_text
 
 
 def _norm(name: str) -> str:
@@ -36,12 +36,7 @@ class ClassMapping:
 def load_class_map(path: str | os.PathLike[str]) -> dict[str, list[str]]:
     """Read a class map: YAML ``gt_name: run_label`` or ``gt_name: [run_label, ...]``."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"class map {p}: not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise ConfigError(f"class map {p}: cannot read it ({e.strerror or e})") from None
+    text = read_text(p, f"class map {p}")
     data = load_yaml(text, f"class map {p}")
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"class map {p}: expected a mapping 'ground-truth class: run label(s)'")

@@ -52,7 +52,7 @@ from autolabel.formats.base import (
 from autolabel.formats.names import map_through_names_table
 from autolabel.formats.text import fmt_float
 from autolabel.types import Box, Detection, ImageAnnotations
-from autolabel.yamlio import excerpt
+from autolabel.yamlio import excerpt, read_text
 
 log = logging.getLogger(__name__)
 
@@ -250,12 +250,7 @@ def _size(root: ET.Element, where: str) -> tuple[int | None, int | None]:
 def read_labelmap(path: Path) -> list[str]:
     """Class names from a datumaro/CVAT ``labelmap.txt`` (first ``:``-separated field per line;
     ``#`` comments and ``background`` skipped)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise GroundTruthError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise GroundTruthError(f"{path}: cannot read it ({e.strerror or e})") from None
+    text = read_text(path, str(path), error=GroundTruthError)
     names = []
     for line in text.splitlines():
         line = line.strip()

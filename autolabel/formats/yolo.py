@@ -40,7 +40,7 @@ from autolabel.formats.names import map_through_names_table
 from autolabel.formats.text import fmt_float
 from autolabel.geometry import xyxy_to_yolo, yolo_to_xyxy
 from autolabel.types import Box
-from autolabel.yamlio import excerpt, load_yaml
+from autolabel.yamlio import excerpt, load_yaml, read_text
 
 log = logging.getLogger(__name__)
 
@@ -200,12 +200,7 @@ def _label_sources(data: dict[str, Any], base: Path) -> list[tuple[Path, Path, l
                 out.append((p, _to_labels_dir(p), None))  # labels without their images (an export without them)
             elif p.is_file() and p.suffix == ".txt":
                 listed = []
-                try:
-                    text = p.read_text(encoding="utf-8")
-                except UnicodeDecodeError as e:
-                    raise GroundTruthError(f"{p} (the {key} image list): not UTF-8 text (byte {e.start})") from None
-                except OSError as e:
-                    raise GroundTruthError(f"{p} (the {key} image list): cannot read it ({e.strerror or e})") from None
+                text = read_text(p, f"{p} (the {key} image list)", error=GroundTruthError)
                 for line in text.splitlines():
                     line = line.strip()
                     if line:
@@ -223,12 +218,7 @@ def read_yolo(path: str | Path) -> GroundTruth:
     yaml_path = path if path.is_file() else find_data_yaml(path)
     if yaml_path is None:
         raise GroundTruthError(f"{path}: not a YOLO folder (no data.yaml inside)")
-    try:
-        text = yaml_path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise GroundTruthError(f"{yaml_path}: not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise GroundTruthError(f"{yaml_path}: cannot read it ({e.strerror or e})") from None
+    text = read_text(yaml_path, str(yaml_path), error=GroundTruthError)
     data = load_yaml(text, str(yaml_path), error=GroundTruthError)
     if not isinstance(data, dict):
         raise GroundTruthError(f"{yaml_path}: expected a mapping with 'names' and the splits")
