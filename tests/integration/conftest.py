@@ -10,8 +10,10 @@ env ``AUTOLABEL_LS_VENV``, default ``<repo>/.venv-ls``; ``<venv>/bin/label-studi
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -103,6 +105,64 @@ class LabelStudio:
         return payload
 
 
+def ls_project(ls: LabelStudio, title: str, export_dir: Path, image_root: Path) -> dict[str, Any]:
+    """Create a project from ``export_dir``'s ``labeling_config.xml``, register ``image_root`` as
+    its local-files storage, and import ``export_dir``'s ``tasks.json`` through the REST API.
+
+    Returns:
+        ``{"project": created project, "storage": storage, "import": import report, "tasks": tasks as written}``.
+    """
+    config = (export_dir / "labeling_config.xml").read_text(encoding="utf-8")
+    proj = ls.ok("POST", "/api/projects", {"title": title, "label_config": config})
+    storage = ls.ok(
+        "POST",
+        "/api/storages/localfiles",
+        {"project": proj["id"], "title": "run images", "path": str(image_root), "use_blob_urls": True},
+    )
+    tasks = json.loads((export_dir / "tasks.json").read_text(encoding="utf-8"))
+    report = ls.ok("POST", f"/api/projects/{proj['id']}/import", tasks)
+    return {"project": proj, "storage": storage, "import": report, "tasks": tasks}
+
+
+def open_labeling_page(b: Any, ls: LabelStudio, project: int, task: int, texts: list[str]) -> tuple[list[float], list[float]]:
+    """Log ``b`` (a :class:`tests.integration.cdp.Browser`) in to ``ls`` and open ``task``'s labeling page.
+
+    Waits until the image is drawn and the page shows every string of ``texts`` (the regions
+    list), then for the layout to settle.
+
+    Returns:
+        ``([x, y, width, height] of the drawn image (the overlay canvas, which may be larger
+        than the stage that clips it), [x1, y1, x2, y2] of the visible stage)``, screen pixels.
+    """
+    b.navigate(ls.url + "/user/login/")
+    b.wait_for("document.readyState === 'complete' && !!document.querySelector('#login-form input[name=email]')", what="the login form")
+    b.evaluate(
+        f"document.querySelector('input[name=email]').value = {json.dumps(ls.email)};"
+        f"document.querySelector('input[name=password]').value = {json.dumps(ls.password)};"
+        "document.querySelector('#login-form').submit(); true"
+    )
+    b.wait_for("!location.pathname.startsWith('/user/login') && document.readyState === 'complete'", what="login")
+    b.navigate(f"{ls.url}/projects/{project}/data?task={task}")
+    shown = " && ".join(f"document.body.innerText.includes({json.dumps(t)})" for t in texts) or "true"
+    where = (
+        "(() => { const cs = Array.from(document.querySelectorAll('canvas'));"
+        " const o = cs.find(c => /overlay/.test(c.className));"
+        " const s = cs.find(c => !/overlay/.test(c.className) && c.getBoundingClientRect().width > 300);"
+        f" if (!o || !s || !({shown})) return null;"
+        " const r = o.getBoundingClientRect(), v = s.getBoundingClientRect();"
+        " return r.width > 0 ? [[r.x, r.y, r.width, r.height], [v.x, v.y, v.x + v.width, v.y + v.height]] : null; })()"
+    )
+    rect, view = b.wait_for(where, timeout=120, what="the labeling page's image and regions list")
+    # let the layout settle (the stage is sized after the panels), then measure again
+    for _ in range(20):
+        time.sleep(0.5)
+        again = b.evaluate(where)
+        if again == [rect, view]:
+            break
+        rect, view = again
+    return rect, view
+
+
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudio]:
     """Start Label Studio on a free 127.0.0.1 port with a throwaway data dir; stop it by PID after the session."""
@@ -186,4 +246,4 @@ def chromium() -> str:
     return binary  # type: ignore[return-value]
 
 
-__all__ = ["LabelStudio", "clean_env", "in_ci"]
+__all__ = ["LabelStudio", "clean_env", "in_ci", "ls_project", "open_labeling_page"]

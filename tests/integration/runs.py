@@ -13,8 +13,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
+from autolabel import masks as rle
 from autolabel.config import PipelineConfig
 from autolabel.store import RunStore
 from autolabel.types import Alternative, Detection, ImageAnnotations
@@ -84,7 +86,16 @@ def displayed_size(path: Path) -> tuple[int, int]:
         return im.size
 
 
-def make_run(run_dir: Path, image_root: Path, layout: dict | None = None) -> HandMadeRun:
+def ellipse_mask(box: tuple[float, float, float, float], width: int, height: int) -> np.ndarray:
+    """Bool ``(height, width)`` mask of the ellipse inscribed in pixel box ``box`` (pixels whose
+    centres lie inside it)."""
+    x1, y1, x2, y2 = box
+    cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
+    ys, xs = np.mgrid[0:height, 0:width]
+    return ((xs + 0.5 - cx) / rx) ** 2 + ((ys + 0.5 - cy) / ry) ** 2 <= 1.0
+
+
+def make_run(run_dir: Path, image_root: Path, layout: dict | None = None, masks: bool = False) -> HandMadeRun:
     """Copy the sample photos into ``image_root`` and write a run for them at ``run_dir``.
 
     Args:
@@ -92,6 +103,8 @@ def make_run(run_dir: Path, image_root: Path, layout: dict | None = None) -> Han
         image_root: folder the images are copied into (relative paths as in ``layout``).
         layout: ``{relative path: (sample file, [(label, score, fractional box)])}``;
             default :data:`LAYOUT`.
+        masks: give every detection a mask, the ellipse inscribed in its fractional box
+            (:func:`ellipse_mask`, COCO RLE); the box is then the mask's bounds.
 
     Returns:
         the run, with the records exactly as written (boxes in pixels, x2/y2 exclusive).
@@ -107,10 +120,15 @@ def make_run(run_dir: Path, image_root: Path, layout: dict | None = None) -> Han
         stem = Path(rel).stem
         dets = []
         for n, (label, score, (fx1, fy1, fx2, fy2)) in enumerate(boxes):
+            box, mask = (fx1 * w, fy1 * h, fx2 * w, fy2 * h), None
+            if masks:
+                m = ellipse_mask(box, w, h)
+                box, mask = rle.bbox(m), rle.encode(m)
             dets.append(
                 Detection(
                     id=f"{stem}-{n}",
-                    box=(fx1 * w, fy1 * h, fx2 * w, fy2 * h),
+                    box=box,
+                    mask=mask,
                     label=label,
                     score=score,
                     objectness=min(1.0, score + 0.05),

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from autolabel.store import RunStore
-from tests.integration.conftest import REPO, LabelStudio, clean_env, ls_venv
+from tests.integration.conftest import REPO, LabelStudio, clean_env, ls_project, ls_venv, open_labeling_page
 from tests.integration.runs import CLASSES, HandMadeRun, make_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -85,16 +85,7 @@ def ls_export(label_studio: LabelStudio, tmp_path_factory: pytest.TempPathFactor
 def project(label_studio: LabelStudio, ls_export: tuple[HandMadeRun, Path]) -> dict[str, Any]:
     """A project made from our config, with the image folder as storage and our tasks imported."""
     run, out = ls_export
-    config = (out / "labeling_config.xml").read_text(encoding="utf-8")
-    proj = label_studio.ok("POST", "/api/projects", {"title": "autolabel round trip", "label_config": config})
-    storage = label_studio.ok(
-        "POST",
-        "/api/storages/localfiles",
-        {"project": proj["id"], "title": "run images", "path": str(run.image_root), "use_blob_urls": True},
-    )
-    tasks = json.loads((out / "tasks.json").read_text(encoding="utf-8"))
-    report = label_studio.ok("POST", f"/api/projects/{proj['id']}/import", tasks)
-    return {"project": proj, "storage": storage, "import": report, "tasks": tasks}
+    return ls_project(label_studio, "autolabel round trip", out, run.image_root)
 
 
 
@@ -276,34 +267,7 @@ def test_labeling_ui_draws_our_boxes_and_submit_keeps_their_ids(label_studio, ls
     assert len(set(colours[d.label] for d in img.detections)) == len(img.detections), "test needs distinct colours"
 
     with Browser(chromium, tmp_path / "chromium", size=(1400, 1000)) as b:
-        b.navigate(label_studio.url + "/user/login/")
-        b.wait_for("document.readyState === 'complete' && !!document.querySelector('#login-form input[name=email]')", what="the login form")
-        b.evaluate(
-            f"document.querySelector('input[name=email]').value = {json.dumps(label_studio.email)};"
-            f"document.querySelector('input[name=password]').value = {json.dumps(label_studio.password)};"
-            "document.querySelector('#login-form').submit(); true"
-        )
-        b.wait_for("!location.pathname.startsWith('/user/login') && document.readyState === 'complete'", what="login")
-        b.navigate(f"{label_studio.url}/projects/{pid}/data?task={task['id']}")
-        # the image is drawn on canvases: the overlay canvas has the displayed image's size
-        # (it may be larger than the visible stage, which clips it)
-        scores = " && ".join(f"document.body.innerText.includes({json.dumps(f'{d.score:.2f}')})" for d in img.detections)
-        where = (
-            "(() => { const cs = Array.from(document.querySelectorAll('canvas'));"
-            " const o = cs.find(c => /overlay/.test(c.className));"
-            " const s = cs.find(c => !/overlay/.test(c.className) && c.getBoundingClientRect().width > 300);"
-            f" if (!o || !s || !({scores})) return null;"
-            " const r = o.getBoundingClientRect(), v = s.getBoundingClientRect();"
-            " return r.width > 0 ? [[r.x, r.y, r.width, r.height], [v.x, v.y, v.x + v.width, v.y + v.height]] : null; })()"
-        )
-        rect, view = b.wait_for(where, timeout=120, what="the labeling page's image and regions list")
-        # let the layout settle (the stage is sized after the panels), then measure again
-        for _ in range(20):
-            time.sleep(0.5)
-            again = b.evaluate(where)
-            if again == [rect, view]:
-                break
-            rect, view = again
+        rect, view = open_labeling_page(b, label_studio, pid, task["id"], [f"{d.score:.2f}" for d in img.detections])
         shot = b.screenshot(tmp_path / "labeling.png")
         text = b.evaluate("document.body.innerText")
 
