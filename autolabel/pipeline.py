@@ -31,6 +31,7 @@ from autolabel.batching import ShapeLog, bucket, buckets_for, pad_rows
 from autolabel.classify import Classifier, label_space_of, model_dtype
 from autolabel.config import PipelineConfig
 from autolabel.crops import CropSpec, device_crops, image_tensor
+from autolabel.discovery.batched import discover_batch
 from autolabel.discovery.lost import Region, lost_multi, lost_single_region
 from autolabel.errors import ImageError, ModelError
 from autolabel.features import (
@@ -235,7 +236,8 @@ class Annotator:
 
     @torch.inference_mode()
     def _discover(self, models: Models, items: list[_Item]) -> None:
-        """Extractor on same-size batches, then discovery per image; fills ``item.regions``."""
+        """Extractor on same-size batches, then discovery on each batch's keys
+        (:func:`~autolabel.discovery.batched.discover_batch`); fills ``item.regions``."""
         cfg = self.config
         by_shape: dict[tuple[int, ...], list[_Item]] = {}
         for it in items:
@@ -244,11 +246,11 @@ class Annotator:
         for group in by_shape.values():
             with self.clock("extractor", len(group)):
                 keys = self._extract(models, [it.resized.tensor for it in group])  # type: ignore[union-attr]
-            for it, k in zip(group, keys):
+            with self.clock("discovery", len(group)):
+                found = discover_batch(keys, group[0].resized.grid, cfg, discover_regions)  # type: ignore[union-attr]
+            for it, regions in zip(group, found):
                 rz = it.resized
                 assert rz is not None and it.decoded is not None
-                with self.clock("discovery"):
-                    regions = discover_regions(k, rz.grid, cfg)
                 W, H = it.decoded.width, it.decoded.height
                 boxes = []
                 for reg in regions:
