@@ -15,6 +15,7 @@ classify -> labels). What an engine runs on a worker; it writes nothing.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import queue
@@ -216,13 +217,19 @@ class Annotator:
         workers = resolve_workers(self.config.workers)
         budget = _PixelBudget(int(self.config.inflight_megapixels * 1_000_000))
         overlap = self.config.speed_option("overlap", models.device.type)
+        # CUDA: stage 1 queues its kernels on a stream of its own, so the GPU runs them beside
+        # stage 2's classifier batches; its results are complete before they are handed over.
+        stream = torch.cuda.Stream(models.device) if overlap and models.device.type == "cuda" else None
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
 
             def located(chunk: list[_Item]) -> list[_Item]:
                 """Stage 1: extractor, discovery and crops of one chunk."""
                 good = [it for it in chunk if it.failure is None]
-                self._discover(models, good)
-                self._crop(models, good, pool)
+                with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+                    self._discover(models, good)
+                    self._crop(models, good, pool)
+                    if stream is not None:
+                        stream.synchronize()
                 return chunk
 
             chunks = self._chunks(models, root, paths, pool, budget)
@@ -272,8 +279,8 @@ class Annotator:
         self.shapes.see("extractor", batch.shape)
         batch = _to_device(batch, models.device, model_dtype(models.extractor.module))
         keys = models.features(batch)[:n]  # discovery runs in the extractor's dtype
-        if keys.is_cuda:
-            torch.cuda.synchronize(keys.device)
+        if keys.is_cuda:  # this stream only: the other stage's kernels run on
+            torch.cuda.current_stream(keys.device).synchronize()
         return keys
 
     def _crop(self, models: Models, items: list[_Item], pool: ThreadPoolExecutor) -> None:
