@@ -199,7 +199,9 @@ class Annotator:
             while pending and len(window) < ahead:
                 p = header_pixels(root, pending[0])
                 p = p if p <= max_pixels else 0  # refused before decoding: holds nothing
-                if not budget.take(p):
+                # With nothing decoded ahead, wait for the consumer to release pixels (with
+                # ``overlap`` it runs on another thread; otherwise nothing is held here).
+                if not budget.take(p, wait=not window):
                     return
                 window.append(pool.submit(self._decode, models, root, pending.popleft(), p))
 
@@ -358,19 +360,23 @@ class _PixelBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
 
-    def take(self, pixels: int) -> bool:
-        """Charge ``pixels`` if they fit, or if nothing is held (one image always may go)."""
-        with self._lock:
-            if self.held and self.held + pixels > self.limit:
-                return False
+    def take(self, pixels: int, wait: bool = False) -> bool:
+        """Charge ``pixels`` if they fit, or if nothing is held (one image always may go);
+        with ``wait``, block until they do (another thread must be releasing)."""
+        with self._cond:
+            while self.held and self.held + pixels > self.limit:
+                if not wait:
+                    return False
+                self._cond.wait()
             self.held += pixels
             return True
 
     def release(self, pixels: int) -> None:
-        with self._lock:
+        with self._cond:
             self.held -= pixels
+            self._cond.notify_all()
 
 
 MAX_AUTO_WORKERS = 32

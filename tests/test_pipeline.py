@@ -81,8 +81,8 @@ def test_inflight_pixel_budget_bounds_decoded_images_and_changes_no_result(
     held: list[int] = []
     take = pipeline._PixelBudget.take
 
-    def spy(self, pixels: int) -> bool:
-        ok = take(self, pixels)
+    def spy(self, pixels: int, wait: bool = False) -> bool:
+        ok = take(self, pixels, wait)
         held.append(self.held)
         return ok
 

@@ -65,6 +65,17 @@ def test_overlapped_stages_same_records_same_order(folder: Path, tiny_config, mo
     assert _records(_plain(cfg).replace(overlap="on"), folder, models=models) == _records(_plain(cfg), folder, models=models)
 
 
+@pytest.mark.parametrize("megapixels", [0.0001, 0.015])
+def test_overlap_with_a_tight_pixel_budget_processes_every_image(folder: Path, tiny_config, models, megapixels: float) -> None:
+    """With ``overlap`` the decode window is refilled while the previous chunk is still held:
+    it waits for the consumer to release pixels instead of ending early."""
+    cfg = _plain(tiny_config).replace(image_batch=3, inflight_megapixels=megapixels)
+    want = _records(_plain(tiny_config).replace(image_batch=3), folder, models=models)
+    got = _records(cfg.replace(overlap="on"), folder, models=models)
+    assert [r[0] for r in got] == _paths(folder)
+    assert got == want
+
+
 def test_overlap_raises_the_stage_error_in_the_consumer(folder: Path, tiny_config, monkeypatch) -> None:
     ann = Annotator(_plain(tiny_config).replace(overlap="on", image_batch=2))
 
