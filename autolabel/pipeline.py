@@ -195,13 +195,11 @@ class Annotator:
         ahead = max(2 * size, self.config.workers)
         max_pixels = self.config.max_pixels
 
-        def fill() -> None:
+        def fill(wait: bool = False) -> None:
             while pending and len(window) < ahead:
                 p = header_pixels(root, pending[0])
                 p = p if p <= max_pixels else 0  # refused before decoding: holds nothing
-                # With nothing decoded ahead, wait for the consumer to release pixels (with
-                # ``overlap`` it runs on another thread; otherwise nothing is held here).
-                if not budget.take(p, wait=not window):
+                if not budget.take(p, wait=wait and not window):
                     return
                 window.append(pool.submit(self._decode, models, root, pending.popleft(), p))
 
@@ -213,7 +211,10 @@ class Annotator:
                     chunk.append(window.popleft().result())
                 fill()
             yield chunk
-            fill()  # the previous chunk's images were released while it was out
+            # The chunks handed out are released by the consumer: at once when it runs on this
+            # thread; with ``overlap`` on another thread, so with nothing decoded ahead wait for
+            # it (never while building a chunk: those pixels are this thread's to release).
+            fill(wait=True)
 
     def _stream(self, models: Models, root: Path, paths: list[str]) -> Iterator[tuple[_Item, ImageAnnotations | None]]:
         workers = resolve_workers(self.config.workers)
