@@ -31,7 +31,6 @@ from torchvision import ops
 
 from autolabel.types import Box
 
-
 # --------------------------------------------------------------------------------------------
 # single boxes
 
@@ -218,7 +217,7 @@ def suppress_nested(boxes: torch.Tensor, scores: torch.Tensor, containment: floa
     order = torch.sort(-scores.float(), stable=True).indices
     b = boxes[order].float()
     inside = box_containment(b, b)  # inside[i, j]: share of i inside j
-    dup = (inside >= containment) | (inside.T >= containment) | (box_iou(b, b) > iou_threshold)
+    dup = (inside >= containment) | (containment <= inside.T) | (box_iou(b, b) > iou_threshold)
     dup = dup.cpu()
     keep: list[int] = []
     for i in range(b.shape[0]):

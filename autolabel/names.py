@@ -14,6 +14,20 @@ in another language decodes the escape to U+DCXY and maps U+DC80..U+DCFF to the 
 Formats that cannot carry a lone surrogate (XML, CSV in UTF-8, YAML) need their own escaping
 of such names; :func:`display_name` is the readable form (``bad\\xff.jpg``).
 
+**File names in exports** (:func:`escape_name`). XML 1.0 cannot hold most C0 control
+characters even as character references, and tools choke on lone surrogates, so a file name
+that holds either (or C1 controls such as U+0085, DEL, U+2028/U+2029) is written into an export
+*percent-escaped*: each such character becomes ``%XY`` per byte of the file name (a
+surrogate-escaped byte its own byte: ``bad\\xff.jpg`` -> ``bad%FF.jpg``; ``\\x1b`` -> ``%1B``;
+U+0085 -> ``%C2%85``), and in such a name ``%`` itself becomes ``%25``, so
+``urllib.parse.unquote_to_bytes`` of the escaped name gives the exact bytes of the file name.
+Names without such characters are written unchanged. Images copied or linked into an export
+get the escaped name, so the annotations and the files agree.
+
+**Class names** (:func:`class_name_problem`): a class name with a control character, U+0085,
+U+2028/U+2029 or a lone surrogate cannot be written by every format (XML, labelmap.txt, YAML);
+such a name is refused when a vocabulary is built and when an export starts.
+
 **Showing text.** :func:`display_name` escapes what a terminal would interpret or a line-based
 reader would split on: C0 and C1 control characters, DEL, U+2028/U+2029 and lone surrogates.
 """
@@ -54,6 +68,42 @@ def has_undecodable(text: str) -> bool:
 def name_bytes(name: str) -> bytes:
     """The file name's exact bytes (``os.fsencode``: surrogates back to their bytes)."""
     return os.fsencode(name)
+
+
+def needs_escape(name: str) -> bool:
+    """True if ``name`` holds a character that :func:`escape_name` escapes."""
+    return _UNPRINTABLE.search(name) is not None
+
+
+def _percent(m: re.Match[str]) -> str:
+    return "".join(f"%{b:02X}" for b in os.fsencode(m.group()))
+
+
+_ESCAPED = re.compile("[%\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def escape_name(name: str) -> str:
+    """``name`` as exports write it: unchanged unless it holds a control character (C0, DEL,
+    C1 such as U+0085, U+2028/U+2029) or a byte that was not UTF-8; then each of those and
+    every ``%`` become ``%XY`` per byte (``bad\\xff.jpg`` -> ``bad%FF.jpg``), and
+    ``urllib.parse.unquote_to_bytes`` of the result is the file name's exact bytes."""
+    if not needs_escape(name):
+        return name
+    return _ESCAPED.sub(_percent, name)
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why no export format can carry class ``name`` (None if every one can).
+
+    Control characters (tab, newline, ``\\r``, ``\\x1b``, U+0085...), U+2028/U+2029 and
+    bytes that were not UTF-8 cannot stand in XML 1.0 (CVAT, VOC, the Label Studio config), in
+    ``labelmap.txt`` lines or in YAML ``names``.
+    """
+    m = _UNPRINTABLE.search(name)
+    if m is None:
+        return None
+    return (f"class name '{display_name(name)}' holds the control character {_escape_char(m)}, which "
+            "XML, labelmap.txt and YAML cannot carry; rename the class")
 
 
 def json_line(obj: Any, **kwargs: Any) -> str:

@@ -32,8 +32,10 @@ from autolabel.batching import ShapeLog, bucket, buckets_for, pad_rows
 from autolabel.classify import Classifier, label_space_of, model_dtype
 from autolabel.config import PipelineConfig
 from autolabel.crops import CropSpec, device_crops, image_tensor
+from autolabel.discovery import Region, get_discovery
 from autolabel.discovery.batched import discover_batch
-from autolabel.discovery.lost import Region, lost_multi, lost_single_region
+from autolabel.discovery.refine import PixelMask, grid_mask, refine_region, union_masks, work_image
+from autolabel.discovery.tiles import Tile, dedupe_tiles, edge_margin, merge_tiles, tile_layout
 from autolabel.errors import ImageError, ModelError
 from autolabel.features import (
     FeatureExtractor,
@@ -42,12 +44,13 @@ from autolabel.features import (
     make_extractor,
     prepare_image,
 )
-from autolabel.geometry import clip_box
+from autolabel.geometry import clip_box, suppress_nested
 from autolabel.intake import DecodedImage, decode_image, header_pixels
 from autolabel.models import BuiltModel, build_model, resolve_device
+from autolabel.scoring import detection_score
 from autolabel.timing import StageClock
 from autolabel.types import Detection, ImageAnnotations, ImageFailure
-from autolabel.vocabulary import Labeler, build_labeler
+from autolabel.vocabulary import Labeler, LabelResult, build_labeler
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +120,40 @@ def load_models(cfg: PipelineConfig) -> Models:
 
 
 @dataclass
+@dataclass(frozen=True)
+class _View:
+    """What the extractor sees of one image: the whole image, or one tile of it."""
+
+    resized: Resized
+    tile: Tile
+    """The part of the displayed image it shows (the whole image when not tiling)."""
+
+
+@dataclass(frozen=True)
+class _Found:
+    """One discovered object, placed in the displayed image."""
+
+    box: tuple[float, float, float, float]
+    """Displayed-image pixels (x1, y1, x2, y2), exclusive: the bounds of ``mask``."""
+    objectness: float
+    mask: PixelMask
+    """The object's pixels (refined, or its patch mask with ``refine`` off)."""
+    view: int = 0
+    """Index of the view (tile) it was found in."""
+
+
+@dataclass
 class _Item:
     path: str
     pixels: int = 0
     """Pixels charged to the in-flight budget (from the file header) until the item is done."""
     decoded: DecodedImage | None = None
-    resized: Resized | None = None
+    views: list[_View] = field(default_factory=list)
     failure: ImageFailure | None = None
-    regions: list[tuple[tuple[float, float, float, float], float]] = field(default_factory=list)
+    found: list[_Found] = field(default_factory=list)
+    """Every view's objects, before tiles are merged and boxes selected."""
+    regions: list[_Found] = field(default_factory=list)
+    """The objects to classify, by descending objectness."""
     crops: list[torch.Tensor] | torch.Tensor = field(default_factory=list)
     """Classifier inputs of ``regions``: ``(3, S, S)`` CPU tensors (PIL path), or one
     ``(len(regions), 3, S, S)`` tensor on the device (device crops)."""
@@ -172,7 +201,7 @@ class Annotator:
         t0 = time.perf_counter()
         try:
             item.decoded = decode_image(root, path, max_pixels=cfg.max_pixels, min_side=feats.patch)
-            item.resized = prepare_image(item.decoded.image, cfg.max_side, feats.patch, feats.mean, feats.std)
+            item.views = self._views(item.decoded.image, feats)
         except ImageError as e:
             item.failure = ImageFailure(path, e.reason)
         except Exception as e:  # a decoder bug on one odd file must not end the run
@@ -241,34 +270,97 @@ class Annotator:
                 records = self._label(models, [it for it in chunk if it.failure is None])  # stage 2
                 for it in chunk:
                     yield it, records.get(it.path)
-                    it.decoded = it.resized = None  # written: its pixels may go
+                    it.decoded, it.views = None, []  # written: its pixels may go
                     budget.release(it.pixels)
+
+    def _views(self, image, feats: FeatureExtractor) -> list[_View]:
+        """The extractor inputs of one image: the whole image, or each of ``tiles`` (every tile
+        resized to ``max_side`` on its own, see :mod:`autolabel.discovery.tiles`)."""
+        cfg = self.config
+        rows, cols = cfg.tile_grid
+        width, height = image.size
+        if (rows, cols) == (1, 1):
+            return [_View(prepare_image(image, cfg.max_side, feats.patch, feats.mean, feats.std), Tile(0, 0, width, height))]
+        return [
+            _View(prepare_image(image.crop((t.x0, t.y0, t.x1, t.y1)), cfg.max_side, feats.patch, feats.mean, feats.std), t)
+            for t in tile_layout(width, height, rows, cols, cfg.tile_overlap)
+        ]
 
     @torch.inference_mode()
     def _discover(self, models: Models, items: list[_Item]) -> None:
-        """Extractor on same-size batches, then discovery on each batch's keys
-        (:func:`~autolabel.discovery.batched.discover_batch`); fills ``item.regions``."""
-        cfg = self.config
-        by_shape: dict[tuple[int, ...], list[_Item]] = {}
+        """Extractor on same-size batches of views, then discovery on each batch's keys at once
+        (:func:`~autolabel.discovery.batched.discover_batch`) and refinement per view; fills
+        ``item.regions`` (see :meth:`_select`)."""
+        by_shape: dict[tuple[int, ...], list[tuple[_Item, int]]] = {}
         for it in items:
-            assert it.resized is not None
-            by_shape.setdefault(tuple(it.resized.tensor.shape), []).append(it)
+            it.found = []
+            for i, v in enumerate(it.views):
+                by_shape.setdefault(tuple(v.resized.tensor.shape), []).append((it, i))
         for group in by_shape.values():
             with self.clock("extractor", len(group)):
-                keys = self._extract(models, [it.resized.tensor for it in group])  # type: ignore[union-attr]
+                keys = self._extract(models, [it.views[i].resized.tensor for it, i in group])
             with self.clock("discovery", len(group)):
-                found = discover_batch(keys, group[0].resized.grid, cfg, discover_regions)  # type: ignore[union-attr]
-            for it, regions in zip(group, found):
-                rz = it.resized
-                assert rz is not None and it.decoded is not None
-                W, H = it.decoded.width, it.decoded.height
-                boxes = []
-                for reg in regions:
-                    px = clip_box(rz.grid_box_to_pixels(reg.box), W, H)
-                    if min(px[2] - px[0], px[3] - px[1]) < cfg.min_box_size or reg.objectness < cfg.min_objectness:
-                        continue
-                    boxes.append((px, reg.objectness))
-                it.regions = boxes[: cfg.max_boxes]
+                found = discover_batch(keys, group[0][0].views[group[0][1]].resized.grid, self.config, discover_regions)
+            for (it, i), regions in zip(group, found):
+                view = it.views[i]
+                with self.clock("refine", len(regions)):
+                    it.found.extend(self._localise(models.features, view, i, regions))
+        for it in items:
+            it.regions = self._select(it)
+            it.found = []
+
+    def _localise(self, feats: FeatureExtractor, view: _View, index: int, regions: list[Region]) -> list[_Found]:
+        """Each region's pixels and box in the displayed image: refined at pixel level
+        (``refine``, :mod:`autolabel.discovery.refine`) or its patch mask."""
+        if not regions:
+            return []
+        rz = view.resized
+        origin, scale = (float(view.tile.x0), float(view.tile.y0)), (rz.scale_x, rz.scale_y)
+        if self.config.refine:
+            work = work_image(rz.tensor, rz.patch, origin, scale, mean=feats.mean, std=feats.std)
+            masks = [refine_region(work, r) for r in regions]
+        else:
+            masks = [grid_mask(r, rz.patch, origin, scale) for r in regions]
+        return [_Found(m.box, r.objectness, m, index) for r, m in zip(regions, masks)]
+
+    def _select(self, it: _Item) -> list[_Found]:
+        """One image's objects to classify: tiles merged (:func:`merge_tiles`, then one box per
+        object seen by two tiles, :func:`dedupe_tiles`), boxes clipped, too small or too faint ones dropped, nested duplicates of one
+        object dropped (:meth:`_unnest`), the ``max_boxes`` best kept (by objectness)."""
+        cfg = self.config
+        assert it.decoded is not None
+        W, H = it.decoded.width, it.decoded.height
+        found = it.found
+        if len(it.views) > 1 and found:
+            tol = max(v.resized.patch * max(v.resized.scale_x, v.resized.scale_y) for v in it.views) / 2.0
+            merged = merge_tiles([f.box for f in found], [f.objectness for f in found], [f.view for f in found],
+                                 [v.tile for v in it.views], W, H, edge_tol=tol)
+            tiles = [v.tile for v in it.views]
+            margins = [edge_margin(box, tiles[found[m[0]].view], W, H) if len(m) == 1 else float("inf") for box, _, m in merged]
+            keep = dedupe_tiles([box for box, _, _ in merged], margins, [frozenset(found[k].view for k in m) for _, _, m in merged],
+                                cfg.nms_iou, cfg.nested_containment)
+            found = [_Found(box, obj, union_masks([found[k].mask for k in members]), found[members[0]].view)
+                     for box, obj, members in (merged[k] for k in keep)]
+        out = []
+        for f in sorted(found, key=lambda f: -f.objectness):
+            px = clip_box(f.box, W, H)
+            if min(px[2] - px[0], px[3] - px[1]) < cfg.min_box_size or f.objectness < cfg.min_objectness:
+                continue
+            out.append(_Found(px, f.objectness, f.mask, f.view))
+        return self._unnest(out)[: cfg.max_boxes]
+
+    def _unnest(self, found: list[_Found]) -> list[_Found]:
+        """Nested duplicates of one object reduced to one: of two boxes where one lies at least
+        ``nested_containment`` inside the other (which IoU misses when one is much bigger), the
+        one discovery scores lower goes (:func:`~autolabel.geometry.suppress_nested`). Ranked
+        by objectness, before classification: the class probability of two crops of one object
+        differs by chance (a looser crop can read as surer), the discovery score does not."""
+        if len(found) < 2:
+            return found
+        keep = suppress_nested(torch.tensor([f.box for f in found], dtype=torch.float32),
+                               torch.tensor([f.objectness for f in found], dtype=torch.float64),
+                               self.config.nested_containment)
+        return [found[k] for k in keep.tolist()]
 
     def _extract(self, models: Models, tensors: list[torch.Tensor]) -> torch.Tensor:
         """Patch keys ``(n, h*w, C)`` of ``n`` same-size ``(3, H, W)`` images, in the extractor's
@@ -295,7 +387,7 @@ class Annotator:
             return
         margin = self.config.crop_margin
         t0 = time.perf_counter()
-        jobs = [(it, pool.submit(models.classify.preprocess, it.decoded.image, box, margin)) for it in items for box, _ in it.regions]  # type: ignore[union-attr]
+        jobs = [(it, pool.submit(models.classify.preprocess, it.decoded.image, box, margin)) for it in items for box in (f.box for f in it.regions)]  # type: ignore[union-attr]
         for it in items:
             it.crops = []
         for it, fut in jobs:
@@ -325,7 +417,7 @@ class Annotator:
                     continue
                 assert it.decoded is not None
                 img = image_tensor(it.decoded.image, models.device)
-                it.crops = device_crops(img, [box for box, _ in it.regions], margin, spec, dtype,
+                it.crops = device_crops(img, [f.box for f in it.regions], margin, spec, dtype,
                                         min_side=models.classify.input_side)
 
     def _label(self, models: Models, items: list[_Item]) -> dict[str, ImageAnnotations]:
@@ -341,17 +433,29 @@ class Annotator:
             assert it.decoded is not None
             dets: list[Detection] = []
             stem = Path(it.path).stem
-            for (box, objectness), res in zip(it.regions, results[i: i + len(it.regions)]):
-                if res is None or res.score < cfg.min_score:
-                    continue
+            for found, res, score in self._keep(it.regions, results[i: i + len(it.regions)]):
                 dets.append(Detection(
-                    id=f"{stem}-{len(dets)}", box=box, label=res.label, score=res.score,
-                    objectness=min(max(objectness, 0.0), 1.0), label_id=res.label_id, topk=res.topk,
+                    id=f"{stem}-{len(dets)}", box=found.box, label=res.label, score=score,
+                    objectness=min(max(found.objectness, 0.0), 1.0), label_id=res.label_id, topk=res.topk,
+                    class_score=res.score,
                 ))
             i += len(it.regions)
             out[it.path] = ImageAnnotations(it.path, it.decoded.width, it.decoded.height, tuple(dets))
             it.crops = []
         return out
+
+    def _keep(self, regions: list[_Found], results: list[LabelResult | None]) -> list[tuple[_Found, LabelResult, float]]:
+        """The named objects worth writing, by descending score: each scored
+        ``sqrt(objectness * class probability)`` (:mod:`autolabel.scoring`), those below
+        ``min_score`` dropped."""
+        cands = []
+        for found, res in zip(regions, results):
+            if res is None:
+                continue
+            score = detection_score(found.objectness, res.score)
+            if score >= self.config.min_score:
+                cands.append((found, res, score))
+        return sorted(cands, key=lambda c: -c[2])
 
 
 class _PixelBudget:
@@ -463,11 +567,8 @@ def discover_regions(keys: torch.Tensor, grid: tuple[int, int], cfg: PipelineCon
         cfg: the method and its parameters.
 
     Returns:
-        Regions with boxes in patch units of ``grid`` and an objectness score each.
+        Regions (:class:`~autolabel.discovery.Region`: box in patch units of ``grid``, objectness,
+        seed, patch mask), by descending objectness.
     """
-    if cfg.discovery == "single":
-        return [lost_single_region(keys, grid, cfg.k_patches)]
-    return lost_multi(
-        keys, grid, num_seeds=cfg.num_seeds, k_patches=cfg.k_patches,
-        threshold=cfg.affinity_threshold, nms_iou=cfg.nms_iou,
-    )
+    method = get_discovery(cfg.discovery)
+    return method(keys, grid, **method.params_from(cfg))

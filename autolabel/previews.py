@@ -8,15 +8,23 @@ Every label (``"<label> <score>"`` on the box's colour) lies wholly inside the p
 label covers another: each goes just above its box, else inside its top edge, else below it,
 else inside its bottom edge, else the nearest free place below; a label wider than the image is
 shortened with an ellipsis. Boxes are drawn first, labels on top.
+
+:func:`draw_missing_previews` draws, from a run's stored records, the previews it lacks (say,
+``--previews`` given only after the run was done): each image decoded once, no model needed.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path, PurePosixPath
+from typing import Iterable
 
 from PIL import Image, ImageDraw, ImageFont
 
 from autolabel.types import ImageAnnotations
+
+log = logging.getLogger(__name__)
 
 _COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60))
 _PAD = 2
@@ -99,3 +107,56 @@ def draw_preview(image: Image.Image, record: ImageAnnotations, max_side: int = 1
         draw.rectangle((rect[0], rect[1], rect[2] - 1, rect[3] - 1), fill=_COLOURS[i % len(_COLOURS)])
         draw.text((rect[0] + _PAD, rect[1] + _PAD), text, fill=(255, 255, 255), font=font)
     return canvas
+
+
+def save_preview(previews_dir: Path, image: Image.Image, record: ImageAnnotations) -> bool:
+    """Draw ``record`` on ``image`` (decoded, displayed orientation) into its preview file.
+
+    Returns:
+        True if written; False (and a logged warning) if the file could not be written.
+    """
+    target = preview_path(previews_dir, record.path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        draw_preview(image, record).save(target, quality=85)
+    except OSError as e:
+        log.warning("could not write preview %s: %s", target, e)
+        return False
+    return True
+
+
+def draw_missing_previews(previews_dir: Path, root: str | os.PathLike[str], records: Iterable[ImageAnnotations],
+                          *, max_pixels: int = 200_000_000) -> tuple[int, int]:
+    """Draw the previews of ``records`` that ``previews_dir`` lacks, from the records alone.
+
+    Args:
+        previews_dir: the run's ``previews/`` folder.
+        root: the image root the records' paths are relative to.
+        records: the run's stored records (boxes in the displayed frame).
+        max_pixels: the decompression-bomb limit for decoding.
+
+    Returns:
+        ``(drawn, failed)``: previews written now, and images that could not be decoded or
+        written any more (each logged as a warning).
+    """
+    from autolabel.errors import ImageError
+    from autolabel.intake import decode_image
+
+    drawn = failed = 0
+    for record in records:
+        if preview_path(previews_dir, record.path).is_file():
+            continue
+        try:
+            decoded = decode_image(root, record.path, max_pixels=max_pixels)
+        except ImageError as e:
+            log.warning("no preview for %s: %s", record.path, e.reason)
+            failed += 1
+            continue
+        if (decoded.width, decoded.height) != (record.width, record.height):
+            log.warning("%s is now %dx%d, the run has it as %dx%d; its preview may not match", record.path,
+                        decoded.width, decoded.height, record.width, record.height)
+        if save_preview(previews_dir, decoded.image, record):
+            drawn += 1
+        else:
+            failed += 1
+    return drawn, failed

@@ -11,17 +11,20 @@ returns; :class:`RunSummary` is what it reports back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from autolabel import __version__
 from autolabel.config import PipelineConfig
-from autolabel.errors import ResumeMismatchError
+from autolabel.errors import ResumeMismatchError, RunError
 from autolabel.intake import ImageSource
 from autolabel.store import RunStore
+from autolabel.store.run_store import LOCK
 from autolabel.types import ImageFailure
 from autolabel.vocabulary import Labeler
 
@@ -51,10 +54,109 @@ class RunSummary:
     failures: list[ImageFailure] = field(default_factory=list)
     unreadable: tuple[tuple[str, str], ...] = ()
     """Input folders that could not be listed, ``(relative path, reason)``: not in the run."""
+    previews: int = 0
+    """Previews drawn in this call (new images' and those the run lacked)."""
+    to_do: int = 0
+    """Images this call set out to process (``total - skipped``)."""
 
     @property
     def images_per_second(self) -> float:
         return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (``KeyboardInterrupt``) during a run, after its work began.
+
+    Attributes:
+        summary: what this call finished before it stopped (``processed``, ``failed`` read
+            back from the run, so exact); every finished image is in the run, and rerunning
+            the same command resumes with the rest.
+    """
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__(f"interrupted after {summary.processed} image(s)")
+        self.summary = summary
+
+
+def check_run_dir(run_dir: str | os.PathLike[str], input_path: str | os.PathLike[str]) -> None:
+    """Refuse an output that is not a place for a run: before anything is created in it.
+
+    A run directory may be a new folder (its parents are created), an empty folder, or an
+    existing run (resumed). Refused: a file (or a path through a file), the input folder
+    itself, and a folder of other files (the run would be written among them).
+
+    Raises:
+        RunError: naming ``run_dir`` and what it is.
+    """
+    run_dir = Path(run_dir)
+    where = f"-o {run_dir}"
+    for p in (run_dir, *run_dir.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "a file" if p.is_file() else "not a folder"
+                if p == run_dir:
+                    raise RunError(f"{where} is {what}: name a new folder for the run (or an existing run)")
+                raise RunError(f"{where}: {p} is {what}, so no run folder can be made under it")
+            break
+    if not run_dir.is_dir():
+        return
+    if Path(input_path).is_dir() and run_dir.resolve() == Path(input_path).resolve():
+        raise RunError(f"{where} is the input folder itself: name a new folder for the run "
+                       f"(e.g. {run_dir.resolve().parent / (run_dir.resolve().name + '-run')})")
+    if RunStore(run_dir).exists():
+        return
+    try:
+        entries = sorted(e.name for e in os.scandir(run_dir) if e.name != LOCK)
+    except OSError as e:
+        raise RunError(f"{where}: cannot read the folder ({e.strerror or e})") from None
+    if entries:
+        from autolabel.names import display_name
+
+        shown = ", ".join(display_name(n) for n in entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise RunError(f"{where} is a folder of other files ({len(entries)} entries: {shown}), not an autolabel "
+                       "run: name a new or empty folder for the run")
+
+
+@contextlib.contextmanager
+def locked_run(store: RunStore) -> Iterator[None]:
+    """Hold ``store``'s lock while a run is started (or resumed) and computed.
+
+    If the block ends (by error or Ctrl-C) with no manifest in the folder, what this call
+    created is removed: the lock file, and the run folder and any missing parents it made. A
+    failed start leaves nothing behind (never a folder holding only ``.lock``); an empty folder
+    the user made stays, empty.
+
+    Raises:
+        RunLockedError: another process holds the lock.
+    """
+    created: list[Path] = []
+    p = store.run_dir
+    while not (p.exists() or p.is_symlink()) and p != p.parent:
+        created.append(p)
+        p = p.parent
+    new_lock = not (store.run_dir / LOCK).exists()
+    try:
+        with store.lock():
+            try:
+                yield
+            finally:
+                if new_lock and not store.exists():
+                    with contextlib.suppress(OSError):
+                        (store.run_dir / LOCK).unlink()
+    finally:
+        if created and not store.exists():
+            for folder in created:  # innermost first; stops at the first one that is not empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+
+
+def count_done(store: RunStore, todo: list[str]) -> tuple[int, int]:
+    """``(images of todo now in the run, of them failures)``: what a call finished, read back."""
+    wanted = set(todo)
+    failed = {f.path for f in store.iter_failures()} & wanted
+    return len(store.done_paths() & wanted), len(failed)
 
 
 def run_labeler(config: PipelineConfig) -> Labeler:
@@ -168,7 +270,7 @@ def start_run(
         check_resume(store, config, source, allow_config_change)
     done = store.done_paths() if resuming else set()
     todo = [p for p in source.paths if p not in done]
-    summary = RunSummary(store.run_dir, len(source.paths), len(source.paths) - len(todo))
+    summary = RunSummary(store.run_dir, len(source.paths), len(source.paths) - len(todo), to_do=len(todo))
     if not todo:
         return todo, summary
     manifest = None

@@ -38,6 +38,17 @@ def _prob(name: str, value: Any) -> float:
 
 
 
+def _rle(det_id: str, mask: Any) -> dict[str, Any]:
+    """Structural check of a detection's RLE mask (the counts are decoded by autolabel.masks)."""
+    size = mask.get("size") if isinstance(mask, Mapping) else None
+    counts = mask.get("counts") if isinstance(mask, Mapping) else None
+    _require(isinstance(size, (list, tuple)) and len(size) == 2
+             and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size),
+             f"detection {det_id}: mask must be COCO RLE {{'size': [h, w], 'counts': str}}, got size {size!r}")
+    _require(isinstance(counts, str), f"detection {det_id}: mask counts must be a compressed RLE string")
+    return {"size": [int(size[0]), int(size[1])], "counts": counts}
+
+
 @dataclass(frozen=True)
 class Alternative:
     """One entry of a detection's top-k: a class the classifier also considered."""
@@ -55,7 +66,7 @@ class Alternative:
         return {"label": self.label, "label_id": self.label_id, "score": self.score}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Alternative":
+    def from_dict(cls, d: Mapping[str, Any]) -> Alternative:
         try:
             return cls(label=d["label"], label_id=d["label_id"], score=d["score"])
         except KeyError as e:
@@ -71,12 +82,18 @@ class Detection:
             review and re-import so corrections can be diffed.
         box: pixel ``(x1, y1, x2, y2)`` floats, ``x2 > x1``, ``y2 > y1``.
         label: readable class name (a user class when a vocabulary is used).
-        score: class probability in [0, 1].
+        score: confidence in [0, 1]: for automatic boxes ``sqrt(objectness * class_score)``
+            (see :mod:`autolabel.scoring`); what exporters, review and evaluate threshold.
         objectness: discovery score in [0, 1] (1.0 for boxes a person drew).
         label_id: WordNet synset (``n02123045``), a user class, or a model class index.
         topk: alternatives, best first (may be empty).
         source: ``"auto"`` (the pipeline) or ``"human"`` (drawn or edited in review).
         reviewed: a person looked at this box and kept it.
+        class_score: the classifier's probability of ``label`` in [0, 1]; None in records
+            written before scores combined objectness (their ``score`` was this probability).
+        mask: the object's instance mask, COCO compressed RLE ``{"size": [H, W], "counts": str}``
+            over the whole displayed image (see :mod:`autolabel.masks`); None when the run has
+            no masks. The box is the mask's bounds when a mask is present.
     """
 
     id: str
@@ -88,6 +105,8 @@ class Detection:
     topk: tuple[Alternative, ...] = ()
     source: str = "auto"
     reviewed: bool = False
+    class_score: float | None = None
+    mask: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _require(isinstance(self.id, str) and self.id != "", f"detection id must be a non-empty string, got {self.id!r}")
@@ -106,6 +125,10 @@ class Detection:
         object.__setattr__(self, "topk", tuple(a if isinstance(a, Alternative) else Alternative.from_dict(a) for a in self.topk))
         _require(self.source in SOURCES, f"detection {self.id}: source must be one of {SOURCES}, got {self.source!r}")
         object.__setattr__(self, "reviewed", bool(self.reviewed))
+        if self.class_score is not None:
+            object.__setattr__(self, "class_score", _prob(f"detection {self.id}: class_score", self.class_score))
+        if self.mask is not None:
+            object.__setattr__(self, "mask", _rle(self.id, self.mask))
 
     @property
     def width(self) -> float:
@@ -132,10 +155,14 @@ class Detection:
         }
         if self.reviewed:
             d["reviewed"] = True
+        if self.class_score is not None:
+            d["class_score"] = self.class_score
+        if self.mask is not None:
+            d["mask"] = {"size": list(self.mask["size"]), "counts": self.mask["counts"]}
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Detection":
+    def from_dict(cls, d: Mapping[str, Any]) -> Detection:
         try:
             return cls(
                 id=d["id"],
@@ -147,11 +174,13 @@ class Detection:
                 topk=tuple(Alternative.from_dict(a) for a in d.get("topk", ())),
                 source=d.get("source", "auto"),
                 reviewed=d.get("reviewed", False),
+                class_score=d.get("class_score"),
+                mask=d.get("mask"),
             )
         except KeyError as e:
             raise RecordError(f"detection lacks {e.args[0]!r}: {dict(d)!r}") from None
 
-    def with_(self, **changes: Any) -> "Detection":
+    def with_(self, **changes: Any) -> Detection:
         """A copy with ``changes`` applied (validated again)."""
         return replace(self, **changes)
 
@@ -185,6 +214,11 @@ class ImageAnnotations:
                 x1 >= -eps and y1 >= -eps and x2 <= self.width + eps and y2 <= self.height + eps,
                 f"{self.path}: detection {d.id} box {d.box} leaves the {self.width}x{self.height} image",
             )
+            _require(
+                d.mask is None or list(d.mask["size"]) == [self.height, self.width],
+                f"{self.path}: detection {d.id} mask is {d.mask and d.mask['size']} (h, w), the image is "
+                f"{[self.height, self.width]}",
+            )
         ids = [d.id for d in dets]
         _require(len(set(ids)) == len(ids), f"{self.path}: detection ids are not unique: {ids}")
         object.__setattr__(self, "detections", dets)
@@ -202,7 +236,7 @@ class ImageAnnotations:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ImageAnnotations":
+    def from_dict(cls, d: Mapping[str, Any]) -> ImageAnnotations:
         try:
             return cls(
                 path=d["path"],
@@ -225,7 +259,7 @@ class ImageFailure:
         return {"path": self.path, "reason": self.reason}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ImageFailure":
+    def from_dict(cls, d: Mapping[str, Any]) -> ImageFailure:
         try:
             return cls(path=d["path"], reason=d["reason"])
         except KeyError as e:

@@ -6,6 +6,11 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import click
+
+from autolabel.export import Option
+from autolabel.formats.polygons import DEFAULT_TOLERANCE
+
 
 def write_zip(zip_path: Path, members: list[tuple[str, Path]]) -> Path:
     """Write a zip of ``(name in archive, file)`` pairs with fixed timestamps and permissions,
@@ -18,3 +23,17 @@ def write_zip(zip_path: Path, members: list[tuple[str, Path]]) -> Path:
             with open(src, "rb") as fin, zf.open(info, "w") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
     return zip_path
+
+
+class _Pixels(click.FloatRange):
+    """A number of pixels >= 0 (listed as ``PIXELS``)."""
+
+    name = "pixels"
+
+    def __init__(self) -> None:
+        super().__init__(min=0.0)
+
+
+POLYGON_TOLERANCE = Option(DEFAULT_TOLERANCE, "polygon simplification tolerance in pixels (0: every contour vertex)",
+                           type=_Pixels())
+"""The ``polygon_tolerance`` option of every format that writes masks as polygons."""

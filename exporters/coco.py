@@ -8,29 +8,43 @@ Layout::
     coco/results-<split>.json                  (with coco_results: a list for COCO.loadRes)
 
 Image ``file_name`` keeps the path relative to the run's image root (``cam1/0001.jpg``), so
-nested folders with repeated basenames stay distinct. The entries (categories ``class_id + 1``
+nested folders with repeated basenames stay distinct. A path with a control character or a
+byte that is not UTF-8 is written escaped (:func:`autolabel.names.escape_name`: ``bad%FF.jpg``),
+and a copied or linked image gets that name too. The entries (categories ``class_id + 1``
 for every class of the run, ``bbox`` ``[x, y, w, h]`` float pixels, ...) come from
 :mod:`autolabel.formats.coco`; this module only streams them to disk. Annotation ids start at 1.
+
+Masks: ``segmentation`` holds polygons by default (``-O segmentation=rle``: the exact compressed
+RLE; ``-O polygon_tolerance=PX`` simplifies polygons), ``area`` the mask's pixel count; a box
+without a mask keeps ``segmentation: []`` and ``area = w*h``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import IO, Any
 
 from autolabel.export import Exporter, Option
 from autolabel.formats.coco import (
-    ANNOTATIONS_DIR, category_id, coco_annotation, coco_category, coco_image, coco_result, instances_filename,
+    ANNOTATIONS_DIR,
+    SEGMENTATION_MODES,
+    category_id,
+    coco_annotation,
+    coco_category,
+    coco_image,
+    coco_result,
+    instances_filename,
 )
+from autolabel.names import escape_name, json_line
 from autolabel.types import ImageAnnotations
+from exporters._common import POLYGON_TOLERANCE
 
 log = logging.getLogger(__name__)
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+    return json_line(obj, separators=(", ", ": "))
 
 
 class _JsonList:
@@ -58,6 +72,9 @@ class CocoExporter(Exporter):
     options = {
         "coco_results": Option(False, "also write results-<split>.json, a list for pycocotools COCO.loadRes",
                                flag="--coco-results"),
+        "segmentation": Option("polygon", "how instance masks are written: 'polygon' (one per part, holes filled) "
+                               "or 'rle' (the exact mask, compressed RLE)", choices=SEGMENTATION_MODES),
+        "polygon_tolerance": POLYGON_TOLERANCE,
     }
 
     def open(self) -> None:
@@ -70,13 +87,15 @@ class CocoExporter(Exporter):
 
     def write(self, image: ImageAnnotations) -> None:
         self._image_id += 1
-        self._images.add(coco_image(self._image_id, image.path, image.width, image.height))
+        name = escape_name(image.path)
+        self._images.add(coco_image(self._image_id, name, image.width, image.height))
         for det in image.detections:
             cat = category_id(self.run.class_id(det.label))
-            self._anns.add(coco_annotation(self._anns.n + 1, self._image_id, cat, det))
+            self._anns.add(coco_annotation(self._anns.n + 1, self._image_id, cat, det,
+                                           self.opts["segmentation"], self.opts["polygon_tolerance"]))
             if self._results is not None:
                 self._results.add(coco_result(self._image_id, cat, det))
-        self.place_image(image, self.out_dir / "images" / self.split / image.path)
+        self.place_image(image, self.out_dir / "images" / self.split / name)
 
     def close(self) -> list[Path]:
         parts = [self._images, self._anns] + ([self._results] if self._results else [])
@@ -84,7 +103,7 @@ class CocoExporter(Exporter):
             p.close()
         target = self.out_dir / ANNOTATIONS_DIR / instances_filename(self.split)
         info = {
-            "description": f"autolabel run {self.run.name}",
+            "description": f"autolabel run {escape_name(self.run.name)}",
             "version": self.run.model_version,
             "contributor": "autolabel",
             "revision": self.run.revision or "original",

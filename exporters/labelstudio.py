@@ -13,7 +13,16 @@ Manager by prediction score shows the doubtful images first). Region ids come fr
 detection ids (:func:`autolabel.formats.labelstudio.region_id`), unique within a task. Tasks,
 regions, URLs and the config are built by :mod:`autolabel.formats.labelstudio`.
 
+Masks: a detection with a mask is a ``polygonlabels`` region per part of the mask (points in
+percent, ``-O polygon_tolerance=PX``) instead of a rectangle, and the config then declares
+``<PolygonLabels name="polygon">`` with the same labels beside the rectangles.
+
 Image URLs: ``image_url_prefix`` + the percent-encoded path relative to the run's image root.
+With ``--copy-images`` / ``--link-images`` the URLs name the images placed in the export instead:
+the default prefix becomes ``/data/local-files/?d=images/`` (document root: the export folder;
+Local Storage path: its ``images/``), and a path with a control character or a byte that is not
+UTF-8 is placed and named escaped (:func:`autolabel.names.escape_name`). ``data.path`` is always
+the run's exact path (a byte that is not UTF-8 as the JSON escape ``\\udcXY``).
 The default is Label Studio's local-files form naming the image folder,
 ``/data/local-files/?d=<image folder name>/``: Label Studio serves local files only from inside
 a Local Storage, and refuses a storage whose path is its document root (checked against
@@ -24,13 +33,14 @@ whose path is the image folder (see the README).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import IO
 
 from autolabel.export import Exporter, Option
 from autolabel.formats.labelstudio import default_url_prefix, image_url, ls_config, ls_task
+from autolabel.names import escape_name, has_undecodable, json_line
 from autolabel.types import ImageAnnotations
+from exporters._common import POLYGON_TOLERANCE
 
 
 class LabelStudioExporter(Exporter):
@@ -43,6 +53,7 @@ class LabelStudioExporter(Exporter):
         "image_url_prefix": Option("", "prefix of image URLs; the percent-encoded path relative to the image "
                                    "root is appended (default: Label Studio's local-files form "
                                    "/data/local-files/?d=<image folder name>/)", flag="--image-url-prefix"),
+        "polygon_tolerance": POLYGON_TOLERANCE,
     }
 
     def open(self) -> None:
@@ -51,29 +62,49 @@ class LabelStudioExporter(Exporter):
         self._f: IO[str] = self.open_file(self._tasks_path)
         self._f.write("[")
         self._n = 0
+        self._undecodable = 0
+        self._polygons = False
+        self._placed = self.images != "none"
+        default = default_url_prefix(self.final_dir / "images" if self._placed else self.run.image_root)
+        self._prefix = self.opts["image_url_prefix"] or default
 
     def write(self, image: ImageAnnotations) -> None:
-        prefix = self.opts["image_url_prefix"] or default_url_prefix(self.run.image_root)
-        task = ls_task(image, image_url(image.path, prefix), self.run.model_version)
-        self._f.write(("," if self._n else "") + "\n" + json.dumps(task, ensure_ascii=False))
+        name = escape_name(image.path)
+        self._polygons = self._polygons or any(d.mask is not None for d in image.detections)
+        # Placed images are named escaped; URLs then name the copy, else the original's bytes.
+        task = ls_task(image, image_url(name if self._placed else image.path, self._prefix), self.run.model_version,
+                       polygons=True, tolerance=self.opts["polygon_tolerance"])
+        self._f.write(("," if self._n else "") + "\n" + json_line(task))
         self._n += 1
-        self.place_image(image, self.out_dir / "images" / image.path)
+        self._undecodable += has_undecodable(image.path)
+        self.place_image(image, self.out_dir / "images" / name)
 
     def close(self) -> list[Path]:
         self._f.write("\n]\n")
         self._f.close()
         config = self.out_dir / "labeling_config.xml"
-        config.write_text(ls_config(self.run.classes), encoding="utf-8")
+        config.write_text(ls_config(self.run.classes, polygons=self._polygons), encoding="utf-8")
         written = [self._tasks_path, config]
         if self.images != "none":
             written.append(self.out_dir / "images")
         return written
 
     def notes(self) -> list[str]:
-        """With the default URL prefix: how to start Label Studio so that the task URLs resolve."""
-        if self.opts["image_url_prefix"]:
-            return []
-        root = self.run.image_root
-        return ["start Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
-                f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={root.parent} and add a Local Storage with path {root} "
-                "(treat every file as a source: off; do not sync), then import tasks.json."]
+        """With the default URL prefix: how to start Label Studio so that the task URLs resolve;
+        a warning for names Label Studio cannot serve from the original folder."""
+        out: list[str] = []
+        if not self.opts["image_url_prefix"]:
+            if self._placed:
+                doc_root, storage = self.final_dir, self.final_dir / "images"
+                where = "the task URLs point at the images in this export's images/ folder; "
+            else:
+                doc_root, storage = self.run.image_root.parent, self.run.image_root
+                where = ""
+            out.append(f"{where}start Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
+                       f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={doc_root} and add a Local Storage with path "
+                       f"{storage} (treat every file as a source: off; do not sync), then import tasks.json.")
+        if self._undecodable and not self._placed:
+            out.append(f"{self._undecodable} image name(s) are not UTF-8: their URLs percent-encode the exact bytes, "
+                       "which Label Studio decodes as UTF-8 and cannot find; export with --copy-images "
+                       "(copies get escaped UTF-8 names, and the URLs name them)")
+        return out

@@ -7,10 +7,15 @@ Layout::
     voc/ImageSets/Main/<split>.txt           one <name> per line: the item list
     voc/labelmap.txt                         "<class>:::" per line, every class of the run
     voc/image_names.csv                      <name><ext>, source path (VOC names are flat)
+    voc/SegmentationObject/<name>.png        with masks: instance index (XML object order, 1-based)
+    voc/SegmentationClass/<name>.png         with masks: class id + 1 (VOC colour map, 0 background)
+    voc/ImageSets/Segmentation/<split>.txt   with masks: the images that have them
 
 ``<name>`` is the image's path made flat (:func:`autolabel.formats.names.flat_stem`: folders
-joined with ``__``, whitespace replaced by ``_``), with a short hash appended when two images
-would get the same name.
+joined with ``__``, whitespace replaced by ``_``, control characters and bytes that are not
+UTF-8 percent-escaped), with a short hash appended when two images would get the same name or
+the name would pass 255 bytes (then cut, extension kept). ``image_names.csv`` maps each name back
+to the run's exact path.
 
 Boxes are integers. Default ``voc_origin="one"`` follows the devkit (first pixel is 1):
 ``xmin = floor(x1) + 1``, ``xmax = min(ceil(x2), W)``. ``voc_origin="zero"`` writes
@@ -22,12 +27,25 @@ beside the ground-truth reader that undoes them.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
+from autolabel.errors import ExportError
 from autolabel.export import Exporter, Option
-from autolabel.formats.names import FlatNamer, NamesTable
-from autolabel.formats.voc import ANNOTATIONS_DIR, IMAGESETS_DIR, LABELMAP, voc_annotation, voc_labelmap_line
+from autolabel.formats.names import FlatNamer, NamesTable, flat_suffix
+from autolabel.formats.voc import (
+    ANNOTATIONS_DIR,
+    BACKGROUND,
+    IMAGESETS_DIR,
+    LABELMAP,
+    SEGMENTATION_CLASS_DIR,
+    SEGMENTATION_OBJECT_DIR,
+    SEGMENTATION_SETS_DIR,
+    voc_annotation,
+    voc_labelmap_line,
+    voc_png,
+    voc_segmentation,
+)
 from autolabel.types import ImageAnnotations
 
 
@@ -50,23 +68,46 @@ class VocExporter(Exporter):
         self._namer = FlatNamer()
         self._list: IO[str] = self.open_file(self.out_dir / IMAGESETS_DIR / f"{self.split}.txt")
         self._names = self.track(NamesTable(self.out_dir / NamesTable.FILENAME))
+        self._seg_list: IO[str] | None = None  # opened with the first mask
+
+    def _write_masks(self, image: ImageAnnotations, stem: str) -> None:
+        seg = voc_segmentation(image, [self.run.class_id(d.label) for d in image.detections])
+        if seg is None:
+            return
+        if self._seg_list is None:
+            for d in (SEGMENTATION_OBJECT_DIR, SEGMENTATION_CLASS_DIR, SEGMENTATION_SETS_DIR):
+                (self.out_dir / d).mkdir(parents=True, exist_ok=True)
+            self._seg_list = self.open_file(self.out_dir / SEGMENTATION_SETS_DIR / f"{self.split}.txt")
+        objects, classes = seg
+        voc_png(objects).save(self.out_dir / SEGMENTATION_OBJECT_DIR / f"{stem}.png")
+        voc_png(classes).save(self.out_dir / SEGMENTATION_CLASS_DIR / f"{stem}.png")
+        self._seg_list.write(stem + "\n")
 
     def write(self, image: ImageAnnotations) -> None:
         stem = self._namer(image.path)
-        filename = stem + PurePosixPath(image.path).suffix
+        filename = stem + flat_suffix(image.path)
         root = voc_annotation(image, filename, self.opts["voc_origin"])
         ET.indent(root)
         xml = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
         (self.out_dir / ANNOTATIONS_DIR / f"{stem}.xml").write_text(xml, encoding="utf-8")
         self._list.write(stem + "\n")
+        self._write_masks(image, stem)
         self._names.add(filename, image.path)
         self.place_image(image, self.out_dir / "JPEGImages" / filename)
 
     def close(self) -> list[Path]:
         self._list.close()
         labelmap = self.out_dir / LABELMAP
-        labelmap.write_text(self._labelmap, encoding="utf-8")
+        segmented = self._seg_list is not None
+        if segmented and BACKGROUND in self.run.classes:
+            raise ExportError(f"VOC segmentation needs class index 0 for {BACKGROUND!r}, which is a class of this run; "
+                              "rename it with a vocabulary, or export masks with another format")
+        labelmap.write_text((voc_labelmap_line(BACKGROUND) if segmented else "") + self._labelmap, encoding="utf-8")
         written = [self.out_dir / ANNOTATIONS_DIR, Path(self._list.name), labelmap, self._names.close()]
+        if self._seg_list is not None:
+            self._seg_list.close()
+            written += [Path(self._seg_list.name), self.out_dir / SEGMENTATION_OBJECT_DIR,
+                        self.out_dir / SEGMENTATION_CLASS_DIR]
         if self.images != "none":
             written.append(self.out_dir / "JPEGImages")
         return written

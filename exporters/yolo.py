@@ -10,7 +10,9 @@ Layout::
 
 Names are flat (:func:`autolabel.formats.names.flat_stem`): datumaro keys items by basename and
 Ultralytics finds a label file by replacing the *last* ``/images/`` of the image path, so
-nested folders cannot be kept. A line is ``class xc yc w h`` normalised to [0, 1], 6 decimals;
+nested folders cannot be kept; the naming rules (collisions, names over 255 bytes, escaping)
+are :class:`autolabel.formats.names.FlatNamer`'s. Without ``--copy-images`` / ``--link-images``
+``images/<split>`` is left empty and :meth:`YoloExporter.notes` says so. A line is ``class xc yc w h`` normalised to [0, 1], 6 decimals;
 with ``yolo_scores`` a 6th column holds the score (Ultralytics' prediction form, for
 evaluation tools only: trainers and datumaro reject it). ``data.yaml`` has no ``path:`` key,
 so Ultralytics and fiftyone resolve folders next to the file. Lines and ``data.yaml`` come from
@@ -19,10 +21,10 @@ so Ultralytics and fiftyone resolve folders next to the file. Lines and ``data.y
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from autolabel.export import Exporter, Option
-from autolabel.formats.names import FlatNamer, NamesTable
+from autolabel.formats.names import FlatNamer, NamesTable, flat_suffix
 from autolabel.formats.yolo import DATA_YAML, LABELS_DIR, yolo_data_yaml, yolo_line
 from autolabel.types import ImageAnnotations
 
@@ -47,7 +49,7 @@ class YoloExporter(Exporter):
 
     def write(self, image: ImageAnnotations) -> None:
         stem = self._namer(image.path)
-        filename = stem + PurePosixPath(image.path).suffix
+        filename = stem + flat_suffix(image.path)
         scores = self.opts["yolo_scores"]
         lines = [
             yolo_line(self.run.class_id(d.label), d.box, image.width, image.height, d.score if scores else None)
@@ -64,3 +66,11 @@ class YoloExporter(Exporter):
         if self.images != "none":
             written.append(self.out_dir / "images" / self.split)
         return written
+
+    def notes(self) -> list[str]:
+        """Without images: data.yaml names an images/<split> folder this export left empty."""
+        if self.images != "none":
+            return []
+        return [f"data.yaml's train/val point at images/{self.split}, which this export leaves empty: copy each "
+                f"image there under its name in image_names.csv, or export again with --copy-images or "
+                "--link-images; Ultralytics finds no images until then"]

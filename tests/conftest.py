@@ -85,3 +85,15 @@ def mixed_folder(sample_copy: Path) -> Path:
     write_image(sample_copy / "tiny.png", (10, 10))
     write_image(sample_copy / "bomb.png", (900, 900))
     return sample_copy
+
+
+@pytest.fixture
+def make_run(tmp_path: Path):
+    """The shared run factory: ``make_run(records, **manifest)`` writes a run under ``tmp_path``
+    through :func:`tests.runs.write_run` and returns its store (``name=`` picks the folder)."""
+    from tests.runs import write_run
+
+    def factory(records=(), *, name: str = "run", **kwargs):
+        return write_run(tmp_path / name, records, **kwargs)
+
+    return factory

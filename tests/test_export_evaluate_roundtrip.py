@@ -6,8 +6,6 @@ origins, box layouts, class ids or image names shows up as missed or misplaced b
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from autolabel.engines.local import annotate

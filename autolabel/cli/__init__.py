@@ -76,6 +76,7 @@ COMMANDS: dict[str, str] = {
     "classes": "autolabel.cli.classes:classes",
     "models": "autolabel.cli.models:models",
     "bench": "autolabel.cli.bench:bench",
+    "devset": "autolabel.cli.devset:devset",
 }
 
 

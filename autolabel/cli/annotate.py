@@ -9,9 +9,11 @@ import click
 
 from autolabel.cli.export import parse_format_options, print_report
 from autolabel.config import PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
+from autolabel.discovery import list_discovery
 from autolabel.engines import DEFAULT_ENGINE, engine_spec, list_engines
 from autolabel.errors import ConfigError
 from autolabel.names import display_name
+from autolabel.run import RunInterrupted
 
 
 def build_config(preset: str | None, config: str | None, overrides: dict) -> PipelineConfig:
@@ -48,10 +50,14 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
 @click.option("--classifier-weights", default=None, help="Classifier weights: a local file, 'hub' or 'random'.")
 @click.option("--classes", default=None, help="Only these classes, comma-separated words or synset ids (cat,dog,n07739125).")
 @click.option("--vocabulary", default=None, help="Vocabulary YAML mapping classifier classes onto your classes.")
-@click.option("--discovery", type=click.Choice(["multi", "single"]), default=None, help="Several objects per image, or LOST's single box.")
+@click.option("--discovery", type=click.Choice(list_discovery()), default=None, help="Discovery method (see README, 'How discovery works').")
 @click.option("--num-seeds", type=click.IntRange(min=1), default=None, help="Seeds tried per image (multi).")
 @click.option("--max-boxes", type=click.IntRange(min=1), default=None, help="At most this many boxes per image.")
-@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower class probability.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower score, sqrt(objectness * class probability); presets: 0.2, 0 keeps every box.")
+@click.option("--nested-containment", type=click.FloatRange(0, 1, min_open=True), default=None, help="Of two boxes where one lies at least this share inside the other, keep only the better-scored.")
+@click.option("--refine/--no-refine", default=None, help="Fit each box to the object's pixels (default on), or keep the patch-grid boxes.")
+@click.option("--tiles", default=None, metavar="RxC", help="Run discovery on R x C overlapping tiles, each at --max-side (small objects, big photos; extractor time x R*C). Default 1x1.")
+@click.option("--tile-overlap", type=click.FloatRange(0, 0.9), default=None, help="Share of a tile it shares with its neighbour (--tiles).")
 @click.option("--min-objectness", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower discovery score.")
 @click.option("--max-side", type=click.IntRange(min=32), default=None, help="Longer side (px) the extractor sees.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (decompression bombs).")
@@ -80,6 +86,7 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
     """Find and name the objects in every image under INPUT; write them to a run directory.
 
     Re-running the same command resumes: images already done (or failed) are skipped.
+    Ctrl-C stops it with every finished image kept (exit 130).
     """
     from autolabel.engines import EngineOptions, get_engine
 
@@ -117,6 +124,21 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
 
     try:
         summary = run_engine(cfg, input_path, run_dir, options, progress=progress, on_start=on_start)
+    except RunInterrupted as e:
+        if bar is not None:
+            bar.close()
+            bar = None
+        s = e.summary
+        click.echo(f"interrupted: {s.processed} image(s) finished in this call ({s.failed} failed) are kept in "
+                   f"{display_name(str(run_dir))}, {max(0, s.to_do - s.processed)} still to do; run the same command "
+                   "again to resume", err=True)
+        click.get_current_context().exit(130)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        click.echo("interrupted before any image was finished; nothing is lost: run the same command again", err=True)
+        click.get_current_context().exit(130)
     finally:
         if bar is not None:
             bar.close()
@@ -126,6 +148,8 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
             f"{summary.run_dir}: {summary.processed - summary.failed} image(s) annotated, {summary.failed} failed, "
             f"{summary.boxes} boxes, {summary.skipped} already done; {summary.seconds:.1f} s{rate}"
         )
+        if previews:
+            click.echo(f"{summary.previews} preview(s) drawn in {summary.run_dir / 'previews'}")
         for f in summary.failures[:10]:
             click.echo(f"  failed: {display_name(f.path)}: {display_name(f.reason)}", err=True)
         if summary.failed > 10:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import click
 
 from autolabel.formats import GT_FORMATS, VOC_ORIGINS
+from autolabel.names import json_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from autolabel.evaluate import EvaluationReport
@@ -42,9 +42,12 @@ def format_report(report: EvaluationReport, json_path: Path | None = None, png_p
         lines.append(f"  note: {note}")
 
     ca = report.class_agnostic
-    lines += ["", "How good are the boxes (class-agnostic, every box kept)",
-              f"  AP50      {_f(ca.ap50)}   COCO AP at IoU 0.50, boxes ranked by objectness",
-              f"  AR@100    {_f(ca.ar100)}   COCO recall, IoU 0.50:0.95, up to 100 boxes per image",
+    segm = st.iou_type == "segm"
+    what = "masks" if segm else "boxes"
+    kind = "mask IoU" if segm else "IoU"
+    lines += ["", f"How good are the {what} (class-agnostic, every box kept)",
+              f"  AP50      {_f(ca.ap50)}   COCO AP at {kind} 0.50, boxes ranked by objectness",
+              f"  AR@100    {_f(ca.ar100)}   COCO recall, {kind} 0.50:0.95, up to 100 boxes per image",
               f"  CorLoc    {_f(ca.corloc)}   {ca.corloc_hits}/{ca.corloc_images} images: the top-objectness box hits a "
               "ground-truth box (IoU >= 0.5)"]
 
@@ -55,7 +58,7 @@ def format_report(report: EvaluationReport, json_path: Path | None = None, png_p
     else:
         lines += ["", f"How good are the labels ({len(cl.classes)} of {len(gt.classes)} ground-truth classes match run labels; "
                       f"at score >= {st.score_threshold:g})",
-                  f"  class-aware AP50 {_f(cl.ap50)}  (boxes ranked by score, every box kept)"]
+                  f"  class-aware AP50 {_f(cl.ap50)}  ({'mask IoU; ' if segm else ''}boxes ranked by score, every box kept)"]
         w = max([5] + [len(c) for c in cl.classes])
         lines.append(f"  {'class':<{w}}  {'GT':>5} {'pred':>5} {'right':>5}  {'precision':>9} {'recall':>6} {'AP50':>6}  run labels")
         for c, r in cl.classes.items():
@@ -113,13 +116,16 @@ def format_report(report: EvaluationReport, json_path: Path | None = None, png_p
               help="Also keep only boxes with objectness >= this.")
 @click.option("--iou", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.5, show_default=True,
               help="IoU for a predicted box to count as a ground-truth box.")
+@click.option("--iou-type", type=click.Choice(["bbox", "segm"]), default="bbox", show_default=True,
+              help="What AP/AR compare: boxes, or instance masks (segm: COCO ground truth with segmentations; "
+                   "a box without a mask counts as the filled box).")
 @click.option("--class-map", type=click.Path(path_type=Path, dir_okay=False),
               help="YAML 'gt class: run label' (or a list of run labels) for classes whose names differ.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
 @click.option("--no-plot", is_flag=True, help="Do not draw evaluation.png.")
 def evaluate(run_dir: Path, gt_path: Path, gt_format: str | None, voc_origin: str, revision: str, original: bool,
-             score_threshold: float | None, objectness_threshold: float, iou: float, class_map: Path | None,
-             as_json: bool, no_plot: bool) -> None:
+             score_threshold: float | None, objectness_threshold: float, iou: float, iou_type: str,
+             class_map: Path | None, as_json: bool, no_plot: bool) -> None:
     """Compare RUN with a hand-labelled sample: box quality (AP50, AR@100, CorLoc), class quality,
     and the edits the rest will need, with the score threshold that needs the fewest.
 
@@ -134,11 +140,11 @@ def evaluate(run_dir: Path, gt_path: Path, gt_format: str | None, voc_origin: st
     if class_map is not None and not class_map.is_file():
         raise ConfigError(f"class map {class_map} does not exist")
     store = open_run(run_dir)
-    gt = read_groundtruth(gt_path, gt_format, voc_origin=voc_origin)
+    gt = read_groundtruth(gt_path, gt_format, voc_origin=voc_origin, with_masks=iou_type == "segm")
     cmap = load_class_map(class_map) if class_map is not None else None
     report = evaluate_run(store, gt, revision="original" if original else revision, iou=iou, score_threshold=score_threshold,
                           objectness_threshold=objectness_threshold, class_map=cmap,
-                          class_map_source=str(class_map) if class_map is not None else None)
+                          class_map_source=str(class_map) if class_map is not None else None, iou_type=iou_type)
     if report.images.evaluated == 0:
         raise GroundTruthError(
             f"no image of {gt_path} matches an image of run {run_dir} (by path, then file name); "
@@ -147,6 +153,6 @@ def evaluate(run_dir: Path, gt_path: Path, gt_format: str | None, voc_origin: st
         )
     written = write_evaluation(store.run_dir, report, plot=not no_plot)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(json_line(report.to_dict(), indent=2))
     else:
         click.echo(format_report(report, written[0], written[1] if len(written) > 1 else None))

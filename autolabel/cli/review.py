@@ -28,6 +28,13 @@ def format_corrections(c: CorrectionSummary) -> str:
 def format_pull(res: PullResult, run: Path) -> str:
     """What ``autolabel review RUN --pull`` prints."""
     c = res.corrections
+    if res.revision is None:
+        since = "the original predictions" if res.base == "original" else f"revision {res.base}"
+        return "\n".join([
+            f"nothing changed in {res.dataset} since {since} ({c.images_reviewed} images, {c.boxes_after} boxes); "
+            "no revision written",
+            format_corrections(c),
+        ])
     return "\n".join([
         f"pulled {res.dataset} into revision {res.revision} ({c.images_reviewed} images, {c.boxes_before} -> {c.boxes_after} boxes)",
         format_corrections(c),
@@ -66,17 +73,21 @@ def review(run: Path, pull: bool, port: int, no_launch: bool, dataset: str | Non
     revision from then on (`--original` exports the raw predictions).
     """
     from autolabel.review import app
-    from autolabel.review.dataset import VIEWS, build_dataset
-    from autolabel.review.dataset import pull as pull_corrections
+    from autolabel.review.database import connect_fiftyone
     from autolabel.store import open_run
 
     store = open_run(run)
+    if not (pull or no_launch):
+        app.check_port_free(port)  # fail before the slow part
+    connect_fiftyone()  # a missing or unreachable database: one line, in seconds
+
+    from autolabel.review.dataset import VIEWS, build_dataset
+    from autolabel.review.dataset import pull as pull_corrections
+
     if pull:
         echo(format_pull(pull_corrections(store, dataset), run))
         return
 
-    if not no_launch:
-        app.check_port_free(port)  # fail before the slow part
     built = build_dataset(store, dataset)
     echo(format_build(built, VIEWS))
     if no_launch:

@@ -15,7 +15,7 @@ the device idle between images. Here every step runs over the batch axis:
   NMS run there, exactly as per image.
 
 Results equal per-image discovery: the same seeds, groups, degrees and objectness (integer
-counts and stable sorts), the same boxes. The one arithmetic difference is the order in which a
+counts and stable sorts), the same masks and boxes. The one arithmetic difference is the order in which a
 region's summed affinities are added (a matrix product here, a row reduction per image), which
 only matters for a patch whose mean affinity is within float32 rounding of the threshold;
 ``tests/discovery/test_batched.py`` checks the regions are identical.
@@ -29,11 +29,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from autolabel.discovery.lost import Region, component_box, degree_order
+from autolabel.discovery.lost import degree_order
+from autolabel.discovery.regions import Region, mask_box, region_from_mask, seed_component
 from autolabel.geometry import nms
 
 BATCHED_METHODS = ("single", "multi")
-"""Discovery methods (the config's ``discovery`` values) with a batched implementation."""
+"""Discovery methods (the config's ``discovery`` values) with a batched implementation. The
+others (``tokencut``, ``maskcut``, ``votes``: iterative eigensolvers and data-dependent loops)
+run per image through :func:`discover_batch`'s fallback."""
 
 
 def _check(keys: torch.Tensor, grid_hw: tuple[int, int]) -> tuple[int, int]:
@@ -76,11 +79,8 @@ def lost_single_batch(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: i
     mask_h, seed_h, deg_h = (t.cpu().numpy() for t in (mask, seed, seed_deg))  # the one sync
     out = []
     for b in range(keys.shape[0]):
-        s = int(seed_h[b])
-        box = component_box(mask_h[b], (s // w, s % w), connectivity=4)
-        if box is None:
-            box = (s % w, s // w, s % w + 1, s // w + 1)
-        out.append([Region(box, 1.0 - float(deg_h[b]) / n, s)])
+        s = int(seed_h[b])  # a seed outside its own mask falls back to its cell, as per image
+        out.append([region_from_mask(mask_h[b], s, 1.0 - float(deg_h[b]) / n)])
     return out
 
 
@@ -141,12 +141,15 @@ def lost_multi_batch(
         regions = []
         for i in np.flatnonzero(leader_h[b]):
             s = int(seeds_h[b, i])
-            box = component_box(masks_h[b, i], (s // w, s % w), connectivity=4)
-            if box is None:
-                members = [int(m) for m in seeds_h[b][groups_h[b, i]]]
-                rows, cols = [m // w for m in members], [m % w for m in members]
-                box = (min(cols), min(rows), max(cols) + 1, max(rows) + 1)
-            regions.append(Region(box, 1.0 - float(deg_h[b, i]) / n, s))
+            comp = seed_component(masks_h[b, i], (s // w, s % w))
+            if comp is None:  # the leader's mean similarity is not above the threshold: its seeds
+                comp = np.zeros((h, w), dtype=bool)
+                for m in seeds_h[b][groups_h[b, i]]:
+                    comp[int(m) // w, int(m) % w] = True
+            regions.append(Region(mask_box(comp), 1.0 - float(deg_h[b, i]) / n, s, comp))
+        if not regions:
+            out.append([])
+            continue
         keep = nms(torch.tensor([r.box for r in regions], dtype=torch.float32),
                    torch.tensor([r.objectness for r in regions], dtype=torch.float32), nms_iou)
         out.append([regions[j] for j in keep.tolist()])

@@ -21,18 +21,20 @@ LOST's sign test, since normalising keys does not change a dot product's sign).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from scipy import ndimage
 
+from autolabel.discovery.regions import EIGHT as _EIGHT
+from autolabel.discovery.regions import (
+    GridBox,
+    Region,
+    check_grid,
+    mask_box,
+    region_from_mask,
+    seed_component,
+)
 from autolabel.geometry import nms
-
-GridBox = tuple[int, int, int, int]
-
-_FOUR = ndimage.generate_binary_structure(2, 1)
-_EIGHT = ndimage.generate_binary_structure(2, 2)
 
 
 def affinity(keys: torch.Tensor) -> torch.Tensor:
@@ -66,44 +68,23 @@ def component_box(mask: np.ndarray, seed_rc: tuple[int, int], connectivity: int 
 
     Returns ``None`` if the seed cell is not in the mask.
     """
-    r, c = seed_rc
-    if not mask[r, c]:
-        return None
-    labels, _ = ndimage.label(mask, structure=_FOUR if connectivity == 4 else _EIGHT)
-    rows, cols = np.nonzero(labels == labels[r, c])
-    return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
+    comp = seed_component(mask, seed_rc, connectivity)
+    return None if comp is None else mask_box(comp)
 
 
-def _check(keys: torch.Tensor, grid_hw: tuple[int, int]) -> tuple[int, int]:
-    h, w = int(grid_hw[0]), int(grid_hw[1])
-    if keys.ndim != 2 or keys.shape[0] != h * w:
-        raise ValueError(f"keys must be (h*w, C) = ({h * w}, C) for grid {grid_hw}, got {tuple(keys.shape)}")
-    return h, w
-
-
-@dataclass(frozen=True)
-class Region:
-    """One discovered object: its grid box and its objectness in [0, 1].
+def lost_single_region(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 100) -> Region:
+    """LOST as published, as a :class:`Region` (box, mask, seed).
 
     Objectness is ``1 - degree(seed) / N``: LOST's observation is that object patches
     correlate with few other patches, so a seed similar to little of the image is likelier
     an object than background.
-    """
-
-    box: GridBox
-    objectness: float
-    seed: int
-
-
-def lost_single_region(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 100) -> Region:
-    """LOST as published, with the box's objectness (see :class:`Region`) and seed.
 
     Args:
         keys: ``(N, C)`` patch keys, ``N = h * w``, row-major.
         grid_hw: ``(h, w)`` grid size, height first.
         k_patches: size of the seed-expansion candidate set.
     """
-    h, w = _check(keys, grid_hw)
+    h, w = check_grid(keys, grid_hw)
     aff = affinity(keys)
     deg = degree(aff)
     order = degree_order(deg)
@@ -112,10 +93,8 @@ def lost_single_region(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: 
     similars = potentials[aff[seed, potentials] > 0]
     summed = aff[similars].float().sum(dim=0)
     mask = (summed > 0).reshape(h, w).cpu().numpy()
-    box = component_box(mask, (seed // w, seed % w), connectivity=4)
-    if box is None:  # the seed's own summed affinity is not positive: fall back to its cell
-        box = (seed % w, seed // w, seed % w + 1, seed // w + 1)
-    return Region(box, 1.0 - float(deg[seed]) / (h * w), seed)
+    # A seed whose own summed affinity is not positive falls back to its cell.
+    return region_from_mask(mask, seed, 1.0 - float(deg[seed]) / (h * w))
 
 
 def lost_single(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 100) -> GridBox:
@@ -127,7 +106,6 @@ def lost_single(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: int = 1
         k_patches: size of the seed-expansion candidate set.
     """
     return lost_single_region(keys, grid_hw, k_patches).box
-
 
 
 def lost_multi(
@@ -161,7 +139,7 @@ def lost_multi(
     Returns:
         Regions by descending objectness, boxes in grid coordinates (exclusive).
     """
-    h, w = _check(keys, grid_hw)
+    h, w = check_grid(keys, grid_hw)
     n = h * w
     sim = cosine_affinity(keys)
     deg = degree(sim, threshold)
@@ -184,12 +162,12 @@ def lost_multi(
         idx = torch.unique(torch.cat([chosen, torch.tensor(members, dtype=chosen.dtype, device=chosen.device)]))
         mean_sim = sim[idx].float().mean(dim=0)
         mask = (mean_sim > threshold).reshape(h, w).cpu().numpy()
-        box = component_box(mask, (leader // w, leader % w), connectivity=4)
-        if box is None:
-            rows = [m // w for m in members]
-            cols = [m % w for m in members]
-            box = (min(cols), min(rows), max(cols) + 1, max(rows) + 1)
-        regions.append(Region(box, 1.0 - float(deg[leader]) / n, leader))
+        comp = seed_component(mask, (leader // w, leader % w))
+        if comp is None:  # the leader's mean similarity is not above the threshold: its seeds
+            comp = np.zeros((h, w), dtype=bool)
+            for m in members:
+                comp[m // w, m % w] = True
+        regions.append(Region(mask_box(comp), 1.0 - float(deg[leader]) / n, leader, comp))
 
     if not regions:
         return []
@@ -197,3 +175,16 @@ def lost_multi(
     scores = torch.tensor([r.objectness for r in regions], dtype=torch.float32)
     keep = nms(boxes, scores, nms_iou)
     return [regions[i] for i in keep.tolist()]
+
+
+def lost_single_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, k_patches: int = 100) -> list[Region]:
+    """Registry form of :func:`lost_single_region` (``discovery: single``): a one-region list."""
+    return [lost_single_region(keys, grid_hw, k_patches)]
+
+
+def lost_multi_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, num_seeds: int = 10, k_patches: int = 100,
+                       affinity_threshold: float = 0.0, nms_iou: float = 0.5) -> list[Region]:
+    """Registry form of :func:`lost_multi` (``discovery: multi``), parameters named as in
+    PipelineConfig."""
+    return lost_multi(keys, grid_hw, num_seeds=num_seeds, k_patches=k_patches, threshold=affinity_threshold,
+                      nms_iou=nms_iou)

@@ -21,9 +21,10 @@ from autolabel.errors import ConfigError
 from autolabel.intake import DecodedImage, find_images
 from autolabel.models import check_weights, resolve_device
 from autolabel.pipeline import Annotator, Result
-from autolabel.run import ProgressFn, RunSummary, StartFn, start_run
-from autolabel.store import JsonlAppender, RunStore
-from autolabel.types import ImageAnnotations, ImageFailure
+from autolabel.previews import draw_missing_previews, save_preview
+from autolabel.run import ProgressFn, RunInterrupted, RunSummary, StartFn, check_run_dir, count_done, locked_run, start_run
+from autolabel.store import ORIGINAL, JsonlAppender, RunStore
+from autolabel.types import ImageFailure
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ def annotate(
         input_path: folder (searched recursively) or one image file.
         run_dir: the run directory; an existing run is resumed (done and failed images
             skipped) if its settings match.
-        options: ``previews``, ``allow_config_change``; ``workers`` = decoding threads.
+        options: ``previews`` (also draws, from the stored records, the previews that images
+            done earlier lack), ``allow_config_change``; ``workers`` = decoding threads.
         progress: called once per finished image.
         on_start: called once with ``(images to process, images skipped)``.
         annotator: the compute to use (its models and stage clock), e.g. one already warm;
@@ -53,7 +55,9 @@ def annotate(
 
     Raises:
         ConfigError (an option only another engine takes), InputError, ResumeMismatchError,
-        RunLockedError, ModelError, WeightsError.
+        RunLockedError, ModelError, WeightsError, RunError (``run_dir`` is a file, the input
+        folder itself, or a folder of other files). RunInterrupted: Ctrl-C once the work
+        began (every finished image kept; carries the summary).
     """
     options = options or EngineOptions()
     if options.address or options.gpus_per_worker:
@@ -61,33 +65,51 @@ def annotate(
                           "are for --engine ray")
     if options.workers is not None:
         config = config.replace(workers=options.workers)
+    check_run_dir(run_dir, input_path)  # a file, the input itself or a folder of other files: refused
     ann = annotator if annotator is not None else Annotator(config)
     input_path = Path(input_path)
     source = find_images(input_path, exclude=[run_dir])  # a run inside its input is not input
-    if annotator is None:  # fail in seconds, and before the run folder exists
+    store = RunStore(run_dir)
+
+    def check() -> None:  # in seconds, before a model is built
         resolve_device(config.device)
         check_weights([("extractor", config.extractor, config.extractor_weights),
                        ("classifier", config.classifier, config.classifier_weights)])
-    store = RunStore(run_dir)
-    with store.lock():
-        # Models load before a new run's manifest is written: a bad model leaves no run.
+
+    if annotator is None and not store.exists():
+        check()  # a new run: before its folder exists
+
+    def prepare() -> None:  # only when there is work
+        if annotator is None and store.exists():
+            check()
+        ann.models  # noqa: B018 - models load before a new run's manifest: a bad model leaves no run
+
+    with locked_run(store):
         todo, summary = start_run(store, config, source, input_path,
-                                  allow_config_change=options.allow_config_change, prepare=lambda: ann.models)
+                                  allow_config_change=options.allow_config_change, prepare=prepare)
         summary.unreadable = source.unreadable
         if on_start:
             on_start(len(todo), summary.skipped)
-        if not todo:
-            return summary
         t0 = time.perf_counter()
-        with store.prediction_writer() as preds, store.failure_writer() as fails:
+        try:
+            if todo:
+                with store.prediction_writer() as preds, store.failure_writer() as fails:
 
-            def write(entry: tuple[Result, DecodedImage | None]) -> None:
-                with ann.clock("write"):
-                    _append(store, summary, preds, fails, entry[0], entry[1], progress)
+                    def write(entry: tuple[Result, DecodedImage | None]) -> None:
+                        with ann.clock("write"):
+                            _append(store, summary, preds, fails, entry[0], entry[1], progress)
 
-            with OrderedWriter(write, depth=WRITE_QUEUE) as writer:
-                for result, decoded in ann.stream(source.root, todo):
-                    writer.put((result, decoded if options.previews else None))
+                    with OrderedWriter(write, depth=WRITE_QUEUE) as writer:
+                        for result, decoded in ann.stream(source.root, todo):
+                            writer.put((result, decoded if options.previews else None))
+            if options.previews:  # the ones the run lacks (images done before, without --previews)
+                drawn, _ = draw_missing_previews(store.previews_dir, source.root, store.iter_images(ORIGINAL),
+                                                 max_pixels=config.max_pixels)
+                summary.previews += drawn
+        except KeyboardInterrupt as e:
+            summary.processed, summary.failed = count_done(store, todo)
+            summary.seconds = time.perf_counter() - t0
+            raise RunInterrupted(summary) from e
         summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -156,20 +178,9 @@ def _append(store: RunStore, summary: RunSummary, preds: JsonlAppender, fails: J
     else:
         preds.append(result.to_dict())
         n_boxes = len(result.detections)
-        if preview_of is not None:
-            _preview(store, preview_of, result)
+        if preview_of is not None and save_preview(store.previews_dir, preview_of.image, result):
+            summary.previews += 1
     summary.processed += 1
     summary.boxes += n_boxes
     if progress:
         progress(1, n_boxes, 1 if isinstance(result, ImageFailure) else 0)
-
-
-def _preview(store: RunStore, decoded: DecodedImage, record: ImageAnnotations) -> None:
-    from autolabel.previews import draw_preview, preview_path
-
-    target = preview_path(store.previews_dir, record.path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        draw_preview(decoded.image, record).save(target, quality=85)
-    except OSError as e:
-        log.warning("could not write preview %s: %s", target, e)

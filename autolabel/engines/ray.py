@@ -39,7 +39,7 @@ from autolabel.engines import EngineOptions
 from autolabel.errors import AutolabelError, ConfigError, RunError
 from autolabel.intake import find_images
 from autolabel.pipeline import Annotator
-from autolabel.run import ProgressFn, RunSummary, StartFn, start_run
+from autolabel.run import ProgressFn, RunInterrupted, RunSummary, StartFn, check_run_dir, count_done, locked_run, start_run
 from autolabel.store import RunStore
 from autolabel.store.parts import PartWriter, merge_parts
 from autolabel.types import ImageFailure
@@ -174,6 +174,24 @@ def _error_from_text(text: str) -> AutolabelError:
 
 
 # -- the driver --------------------------------------------------------------------------------
+def check_driver_weights(config: PipelineConfig) -> None:
+    """Check on the driver what it can: both model names, and weight files (which every node
+    must see at the same path, so the driver sees them too). Hub weights are left to the
+    actors, whose caches and network may differ from the driver's; an actor that cannot get
+    them stops the job with an error naming its node.
+
+    Raises:
+        ModelError: an unknown model name. WeightsError: a weights file that does not exist.
+    """
+    from autolabel.models import HUB, check_model_name, check_weights
+
+    models = [("extractor", config.extractor, config.extractor_weights),
+              ("classifier", config.classifier, config.classifier_weights)]
+    for role, name, _ in models:
+        check_model_name(name, role)
+    check_weights([m for m in models if m[2] not in (None, "", HUB)])
+
+
 def _from_items(ray: Any, items: list[dict[str, str]], blocks: int) -> Any:
     import inspect
 
@@ -333,16 +351,21 @@ def annotate_ray(
 
     Raises:
         ConfigError (Ray missing, bad option), InputError, ResumeMismatchError, RunLockedError,
-        ModelError, WeightsError, RunError (cluster unreachable, job failed).
+        ModelError, WeightsError, RunError (cluster unreachable, job failed; ``run_dir`` a file,
+        the input folder itself or a folder of other files). RunInterrupted: Ctrl-C once the
+        job began (finished parts merged first; carries the summary).
     """
     opts = options or RayOptions()
     ray = require_ray()
+    check_run_dir(run_dir, input_path)  # a file, the input itself or a folder of other files: refused
     if not ray.is_initialized():
         check_reachable(opts.address)
     input_path = Path(input_path)
     source = find_images(input_path, exclude=[run_dir])  # a run inside its input is not input
     store = RunStore(run_dir)
-    with store.lock():
+    if not store.exists():
+        check_driver_weights(config)  # a new run: before its folder exists
+    with locked_run(store):
         if store.exists():
             leftover = merge_parts(store)
             if leftover.parts:
@@ -355,15 +378,19 @@ def annotate_ray(
             return summary
         t0 = time.perf_counter()
         try:
-            with _connected(ray, opts.address):
-                _run_dataset(ray, config, source.root, store, todo, opts, progress)
-        finally:
-            merged = merge_parts(store)  # also after a failure or Ctrl-C: finished work is kept
-            summary.processed += merged.processed
-            summary.failed += merged.failed
-            summary.boxes += merged.boxes
-            summary.failures.extend(merged.failures)
-            summary.seconds = time.perf_counter() - t0
+            try:
+                with _connected(ray, opts.address):
+                    _run_dataset(ray, config, source.root, store, todo, opts, progress)
+            finally:
+                merged = merge_parts(store)  # also after a failure or Ctrl-C: finished work is kept
+                summary.processed += merged.processed
+                summary.failed += merged.failed
+                summary.boxes += merged.boxes
+                summary.failures.extend(merged.failures)
+                summary.seconds = time.perf_counter() - t0
+        except KeyboardInterrupt as e:
+            summary.processed, summary.failed = count_done(store, todo)
+            raise RunInterrupted(summary) from e
     return summary
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from autolabel.errors import ConfigError
+from autolabel.yamlio import excerpt, load_yaml
 
 
 def _norm(name: str) -> str:
@@ -34,20 +35,21 @@ class ClassMapping:
 
 def load_class_map(path: str | os.PathLike[str]) -> dict[str, list[str]]:
     """Read a class map: YAML ``gt_name: run_label`` or ``gt_name: [run_label, ...]``."""
-    import yaml
-
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"class map {p}: cannot read YAML ({e})") from None
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"class map {p}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"class map {p}: cannot read it ({e.strerror or e})") from None
+    data = load_yaml(text, f"class map {p}")
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"class map {p}: expected a mapping 'ground-truth class: run label(s)'")
     out: dict[str, list[str]] = {}
     for k, v in data.items():
         vals = v if isinstance(v, list) else [v]
         if not all(isinstance(x, (str, int, float)) and str(x).strip() for x in vals) or not vals:
-            raise ConfigError(f"class map {p}: {k!r} must map to a run label or a list of them, got {v!r}")
+            raise ConfigError(f"class map {p}: {excerpt(k)} must map to a run label or a list of them, got {excerpt(v)}")
         out[str(k)] = [str(x) for x in vals]
     return out
 

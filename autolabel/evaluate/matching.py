@@ -10,7 +10,7 @@ on continuous coordinates (no ``+1``), by :mod:`autolabel.geometry`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ class EvalImage:
         pred_classes: ``P`` ground-truth class each label maps to, or None.
         pred_scores: ``(P,)`` class probabilities in [0, 1].
         pred_objectness: ``(P,)`` discovery scores in [0, 1].
+        gt_masks, pred_masks: per box its mask (COCO RLE over the image) or None; empty when
+            the evaluation is on boxes (``iou_type="bbox"``).
+        size: ``(height, width)`` of the image (needed to turn a box without mask into one).
     """
 
     path: str
@@ -46,6 +49,9 @@ class EvalImage:
     pred_classes: tuple[str | None, ...]
     pred_scores: np.ndarray
     pred_objectness: np.ndarray
+    gt_masks: tuple[Mapping[str, Any] | None, ...] = ()
+    pred_masks: tuple[Mapping[str, Any] | None, ...] = ()
+    size: tuple[int, int] | None = None
 
     @classmethod
     def build(
@@ -60,8 +66,12 @@ class EvalImage:
         *,
         gt_ignore: Sequence[bool] | None = None,
         to_gt: Mapping[str, str] | None = None,
-    ) -> "EvalImage":
-        """Make an image from lists; ``to_gt`` maps run labels to GT classes (default: same name)."""
+        gt_masks: Sequence[Mapping[str, Any] | None] = (),
+        pred_masks: Sequence[Mapping[str, Any] | None] = (),
+        size: tuple[int, int] | None = None,
+    ) -> EvalImage:
+        """Make an image from lists; ``to_gt`` maps run labels to GT classes (default: same name);
+        masks (empty, or one per box) and the image ``size`` ``(height, width)`` for ``segm``."""
         gb = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
         pb = np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
         ps = np.asarray(pred_scores, dtype=np.float64).reshape(-1)
@@ -72,8 +82,10 @@ class EvalImage:
             raise ValueError(f"{path}: {len(gb)} GT boxes, {len(gt_labels)} labels, {len(gi)} ignore flags")
         if not (len(pb) == len(labels) == len(ps) == len(po)):
             raise ValueError(f"{path}: {len(pb)} predicted boxes, {len(labels)} labels, {len(ps)} scores, {len(po)} objectness")
+        if (gt_masks and len(gt_masks) != len(gb)) or (pred_masks and len(pred_masks) != len(pb)):
+            raise ValueError(f"{path}: {len(gt_masks)} GT masks for {len(gb)} boxes, {len(pred_masks)} predicted masks for {len(pb)}")
         classes = tuple((to_gt.get(lab) if to_gt is not None else lab) for lab in labels)
-        return cls(path, gb, tuple(gt_labels), gi, pb, labels, classes, ps, po)
+        return cls(path, gb, tuple(gt_labels), gi, pb, labels, classes, ps, po, tuple(gt_masks), tuple(pred_masks), size)
 
     @property
     def num_gt(self) -> int:
@@ -136,7 +148,7 @@ class GreedyMatcher:
             self.on_crowd = [False] * self.num_pred
 
     @classmethod
-    def for_image(cls, img: "EvalImage", iou_threshold: float = 0.5) -> "GreedyMatcher":
+    def for_image(cls, img: EvalImage, iou_threshold: float = 0.5) -> GreedyMatcher:
         return cls(img.pred_boxes, img.pred_scores, img.gt_boxes, img.gt_ignore, iou_threshold, img.pred_classes, img.gt_labels)
 
     def _greedy(self, keep: Sequence[bool] | np.ndarray | None) -> Iterator[tuple[int, tuple[int, bool, bool] | None]]:

@@ -12,9 +12,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from autolabel import masks
 from autolabel.evaluate.matching import EvalImage, GreedyMatcher, box_iou
+from autolabel.formats.polygons import polygons_to_mask
 
 CORLOC_IOU = 0.5
+IOU_TYPES = ("bbox", "segm")
+"""What COCO AP/AR compare: boxes, or instance masks (pycocotools' ``iouType``)."""
 
 
 def rounded(v: float | None, nd: int = 6) -> float | None:
@@ -58,7 +62,7 @@ class Counts:
             return None
         return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         return Counts(*(getattr(self, f) + getattr(other, f) for f in
                         ("images", "gt", "predictions", "matched", "delete", "draw", "relabel", "adjust")))
 
@@ -121,9 +125,21 @@ def corloc(images: Sequence[EvalImage], iou: float = CORLOC_IOU) -> tuple[float 
 # COCO metrics (pycocotools)
 
 
+def _segmentation(mask: Any, box: Sequence[float], size: tuple[int, int] | None, where: str) -> dict[str, Any]:
+    """The compressed RLE pycocotools compares in ``segm`` mode: the mask, or the filled box
+    (pixels whose centre it holds) when there is none."""
+    if mask is not None:
+        return {"size": list(mask["size"]), "counts": mask["counts"]}
+    if size is None:
+        raise ValueError(f"{where}: a box without a mask needs the image size for iou_type='segm'")
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return masks.encode(polygons_to_mask([[(x1, y1), (x2, y1), (x2, y2), (x1, y2)]], *size))
+
+
 def coco_metrics(images: Sequence[EvalImage], *, class_aware: bool = False, rank_by: str = "objectness",
-                 classes: Sequence[str] | None = None) -> dict[str, Any]:
-    """AP50, AR@100 and per-class AP50 by pycocotools' COCOeval (bbox).
+                 classes: Sequence[str] | None = None, iou_type: str = "bbox") -> dict[str, Any]:
+    """AP50, AR@100 and per-class AP50 by pycocotools' COCOeval (``iou_type`` ``bbox`` or
+    ``segm``: boxes, or the images' masks; a box without a mask is its filled box then).
 
     Class-agnostic (default): every box is one category. Class-aware: the categories are
     ``classes`` (ground-truth names); GT boxes of other classes and predictions that map to
@@ -139,6 +155,9 @@ def coco_metrics(images: Sequence[EvalImage], *, class_aware: bool = False, rank
 
     if rank_by not in ("score", "objectness"):
         raise ValueError(f"rank_by must be 'score' or 'objectness', got {rank_by!r}")
+    if iou_type not in IOU_TYPES:
+        raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
+    segm = iou_type == "segm"
     names = list(classes) if class_aware else ["object"]
     if class_aware and classes is None:
         raise ValueError("class-aware COCO metrics need the list of classes")
@@ -147,24 +166,34 @@ def coco_metrics(images: Sequence[EvalImage], *, class_aware: bool = False, rank
     results: list[dict[str, Any]] = []
     num_gt = {n: 0 for n in names}
     for image_id, img in enumerate(images, 1):
-        gt_json["images"].append({"id": image_id, "file_name": img.path})
-        for b, lab, ig in zip(img.gt_boxes, img.gt_labels, img.gt_ignore):
+        entry: dict[str, Any] = {"id": image_id, "file_name": img.path}
+        if img.size is not None:
+            entry.update(height=int(img.size[0]), width=int(img.size[1]))
+        gt_json["images"].append(entry)
+        gt_masks = img.gt_masks or (None,) * len(img.gt_boxes)
+        for b, lab, ig, m in zip(img.gt_boxes, img.gt_labels, img.gt_ignore, gt_masks):
             name = lab if class_aware else "object"
             if name not in cat_id:
                 continue
             w, h = float(b[2] - b[0]), float(b[3] - b[1])
-            gt_json["annotations"].append({"id": len(gt_json["annotations"]) + 1, "image_id": image_id,
-                                           "category_id": cat_id[name], "bbox": [float(b[0]), float(b[1]), w, h],
-                                           "area": w * h, "iscrowd": int(ig)})
+            ann = {"id": len(gt_json["annotations"]) + 1, "image_id": image_id, "category_id": cat_id[name],
+                   "bbox": [float(b[0]), float(b[1]), w, h], "area": w * h, "iscrowd": int(ig)}
+            if segm:
+                ann["segmentation"] = _segmentation(m, b, img.size, img.path)
+            gt_json["annotations"].append(ann)
             if not ig:
                 num_gt[name] += 1
         ranks = img.pred_scores if rank_by == "score" else img.pred_objectness
-        for b, cls, s in zip(img.pred_boxes, img.pred_classes, ranks):
+        pred_masks = img.pred_masks or (None,) * len(img.pred_boxes)
+        for b, cls, s, m in zip(img.pred_boxes, img.pred_classes, ranks, pred_masks):
             name = cls if class_aware else "object"
             if name not in cat_id:
                 continue
-            results.append({"image_id": image_id, "category_id": cat_id[name],
-                            "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])], "score": float(s)})
+            res = {"image_id": image_id, "category_id": cat_id[name],
+                   "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])], "score": float(s)}
+            if segm:
+                res["segmentation"] = _segmentation(m, b, img.size, img.path)
+            results.append(res)
     has_gt = sum(num_gt.values()) > 0
     if not results or not has_gt:
         per = {n: (0.0 if num_gt[n] else None) for n in names}
@@ -174,7 +203,7 @@ def coco_metrics(images: Sequence[EvalImage], *, class_aware: bool = False, rank
         gt.dataset = gt_json
         gt.createIndex()
         dt = gt.loadRes(results)
-        ev = COCOeval(gt, dt, iouType="bbox")
+        ev = COCOeval(gt, dt, iouType=iou_type)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from autolabel.evaluate.report import EvaluationReport
 
 
-def plot_evaluation(report: "EvaluationReport", path: str | os.PathLike[str]) -> Path:
+def plot_evaluation(report: EvaluationReport, path: str | os.PathLike[str]) -> Path:
     """Draw the PR curves and edits-per-image vs threshold into a PNG (atomically).
 
     Left: class-agnostic precision vs recall as the score (and objectness) threshold moves,

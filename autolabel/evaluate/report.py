@@ -42,12 +42,14 @@ class Settings:
     objectness_threshold: float
     class_map: str | None = None
     """Where the class map came from (a path), or None."""
+    iou_type: str = "bbox"
+    """What the COCO AP/AR compare: ``bbox`` (boxes) or ``segm`` (instance masks)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "iou": self.iou, "adjust_iou": self.adjust_iou,
             "score_threshold": self.score_threshold, "score_threshold_source": self.score_threshold_source,
-            "objectness_threshold": self.objectness_threshold, "class_map": self.class_map,
+            "objectness_threshold": self.objectness_threshold, "class_map": self.class_map, "iou_type": self.iou_type,
         }
 
 

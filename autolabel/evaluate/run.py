@@ -13,7 +13,7 @@ import numpy as np
 from autolabel.errors import ConfigError
 from autolabel.evaluate.classmap import build_class_mapping
 from autolabel.evaluate.matching import ADJUST_IOU, EvalImage, GreedyMatcher
-from autolabel.evaluate.metrics import coco_metrics, corloc, correction_cost
+from autolabel.evaluate.metrics import IOU_TYPES, coco_metrics, corloc, correction_cost
 from autolabel.evaluate.plot import plot_evaluation
 from autolabel.evaluate.report import (
     BoxQuality,
@@ -84,6 +84,7 @@ def evaluate_run(
     objectness_threshold: float = 0.0,
     class_map: Mapping[str, Sequence[str]] | None = None,
     class_map_source: str | None = None,
+    iou_type: str = "bbox",
 ) -> EvaluationReport:
     """Evaluate a run against ground truth; returns the report (``to_dict()`` is ``evaluation.json``).
 
@@ -96,7 +97,17 @@ def evaluate_run(
         objectness_threshold: objectness threshold applied with it (and during the score sweep).
         class_map: ground-truth class -> run labels (see :func:`build_class_mapping`).
         class_map_source: where the class map came from (recorded in the report).
+        iou_type: ``bbox`` or ``segm``: what the COCO AP/AR (class-agnostic and class-aware)
+            compare. ``segm`` compares masks (pycocotools ``iouType="segm"``): ``gt`` must carry
+            masks (:func:`~autolabel.formats.read_groundtruth` with ``with_masks``); a box on
+            either side without a mask counts as the filled box. CorLoc, the correction cost and
+            the sweep stay on boxes.
     """
+    if iou_type not in IOU_TYPES:
+        raise ConfigError(f"--iou-type must be one of {', '.join(IOU_TYPES)}, got {iou_type!r}")
+    if iou_type == "segm" and not any(g.has_masks for g in gt.images):
+        raise ConfigError(f"--iou-type segm needs ground truth with instance masks; {gt.source} has none "
+                          "(COCO annotations with a non-empty segmentation)")
     if not 0.0 < iou <= 1.0:
         raise ConfigError(f"--iou must be in (0, 1], got {iou}")
     for name, v in (("score threshold", score_threshold), ("objectness threshold", objectness_threshold)):
@@ -119,10 +130,13 @@ def evaluate_run(
             left_out.append(run.path)
             continue
         dets = run.detections
+        segm = iou_type == "segm"
         images.append(EvalImage.build(
             run.path, fitted.boxes, fitted.labels,
             [d.box for d in dets], [d.label for d in dets], [d.score for d in dets], [d.objectness for d in dets],
             gt_ignore=fitted.ignore, to_gt=mapping.to_gt,
+            gt_masks=(fitted.masks or (None,) * len(fitted.boxes)) if segm else (),
+            pred_masks=tuple(d.mask for d in dets) if segm else (), size=(run.height, run.width),
         ))
     for n in size_notes:
         log.warning(n)
@@ -140,13 +154,13 @@ def evaluate_run(
     at_chosen = correction_cost(images, chosen, objectness_threshold, iou, matchers)
     at_zero = correction_cost(images, 0.0, objectness_threshold, iou, matchers)
 
-    agnostic = coco_metrics(images, rank_by="objectness")
+    agnostic = coco_metrics(images, rank_by="objectness", iou_type=iou_type)
     cl, cl_hits, cl_n = corloc(images)
 
     class_aware: LabelQuality | None = None
     if mapping.gt_to_run:
         evaluated = list(mapping.gt_to_run)
-        aware = coco_metrics(images, class_aware=True, rank_by="score", classes=evaluated)
+        aware = coco_metrics(images, class_aware=True, rank_by="score", classes=evaluated, iou_type=iou_type)
         per_class = {}
         for c in evaluated:
             cnt = correction_cost([_class_subset(i, c) for i in images], chosen, objectness_threshold, iou)
@@ -162,7 +176,7 @@ def evaluate_run(
         groundtruth=GroundTruthSource(str(gt.source), gt.format, tuple(gt.classes), tuple(gt.notes)),
         settings=Settings(iou=iou, adjust_iou=ADJUST_IOU, score_threshold=chosen,
                           score_threshold_source="recommended" if score_threshold is None else "given",
-                          objectness_threshold=objectness_threshold, class_map=class_map_source),
+                          objectness_threshold=objectness_threshold, class_map=class_map_source, iou_type=iou_type),
         images=ImageCoverage(
             evaluated=len(images), gt_boxes=int(sum(i.num_gt for i in images)),
             predictions=int(sum(len(i.pred_boxes) for i in images)), paired_by=dict(pairing.by_rule),
@@ -182,9 +196,10 @@ def _class_subset(img: EvalImage, cls: str) -> EvalImage:
     gm = np.array([lab == cls for lab in img.gt_labels], dtype=bool).reshape(-1)
     pm = np.array([c == cls for c in img.pred_classes], dtype=bool).reshape(-1)
     return EvalImage(
-        img.path, img.gt_boxes[gm], tuple(l for l, k in zip(img.gt_labels, gm) if k), img.gt_ignore[gm],
-        img.pred_boxes[pm], tuple(l for l, k in zip(img.pred_labels, pm) if k),
+        img.path, img.gt_boxes[gm], tuple(lab for lab, k in zip(img.gt_labels, gm) if k), img.gt_ignore[gm],
+        img.pred_boxes[pm], tuple(lab for lab, k in zip(img.pred_labels, pm) if k),
         tuple(c for c, k in zip(img.pred_classes, pm) if k), img.pred_scores[pm], img.pred_objectness[pm],
+        tuple(m for m, k in zip(img.gt_masks, gm) if k), tuple(m for m, k in zip(img.pred_masks, pm) if k), img.size,
     )
 
 

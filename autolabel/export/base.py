@@ -66,6 +66,8 @@ class Exporter:
     Instance attributes set by ``__init__`` (store only; no file is touched before
     :meth:`open`):
         out_dir: the folder to write into (a temporary folder renamed into place later).
+        final_dir: where the export ends up once complete (the driver sets it; the same as
+            :attr:`out_dir` otherwise): for notes and URLs that name the export's own files.
         run: the run's :class:`RunInfo`; ``run.classes`` is the ordered class list every
             format must declare in full, ``run.class_id(label)`` the 0-based index.
         images: ``"none"``, ``"copy"`` or ``"link"`` (see :meth:`place_image`).
@@ -85,6 +87,7 @@ class Exporter:
     def __init__(self, out_dir: str | os.PathLike[str], run: RunInfo, *, images: str = "none",
                  split: str | None = None, **options: Any) -> None:
         self.out_dir = Path(out_dir)
+        self.final_dir = self.out_dir
         self.run = run
         if images not in IMAGE_MODES:
             raise ExportError(f"images must be one of {', '.join(IMAGE_MODES)}, got {images!r}")
@@ -187,6 +190,7 @@ class Exporter:
 
         ``"link"`` makes a hard link (a plain file to every reader, no extra space); where that
         is impossible (another file system) it falls back to a symbolic link and warns once.
+        A source that is itself a symbolic link is resolved first: the link is to its target.
 
         Returns True if a file was placed (False in mode ``"none"``). Raises
         :class:`ExportError` naming the file if the source image is missing.
@@ -201,6 +205,7 @@ class Exporter:
         if self.images == "copy":
             shutil.copyfile(src, dest)
             return True
+        src = src.resolve()  # a symlink (relative ones above all) is linked as its target, never itself
         try:
             os.link(src, dest)
         except OSError as e:

@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,9 @@ from autolabel.export.base import IMAGE_MODES, Exporter, validate_split
 from autolabel.export.options import assign_options
 from autolabel.export.registry import get_exporter, list_exporters, loadable_exporters
 from autolabel.geometry import clip_box
+from autolabel.names import class_name_problem
 from autolabel.store import LATEST, ORIGINAL, RunStore
+from autolabel.store.atomic import make_temp_dir
 from autolabel.types import Detection, ImageAnnotations, RunInfo
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def _scratch_prefix(name: str, kind: str) -> str:
 
 def _scratch_dir(parent: Path, name: str, kind: str) -> Path:
     """A new empty scratch folder in ``parent`` named for this process (see :func:`recover_interrupted`)."""
-    return Path(tempfile.mkdtemp(prefix=f"{_scratch_prefix(name, kind)}{os.getpid()}-", dir=parent))
+    return make_temp_dir(parent, f"{_scratch_prefix(name, kind)}{os.getpid()}-")
 
 
 def _commit(tmp: Path, final: Path) -> None:
@@ -288,6 +289,10 @@ def run_export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[s
     info = store.info(revision)
     rev_name = info.revision or ORIGINAL
     info = _subset_classes(info, classes_opt)
+    for c in info.classes:
+        problem = class_name_problem(c)
+        if problem is not None:
+            raise ExportError(f"run {store.run_dir}: {problem} (or leave it out with --classes)")
     keep = frozenset(info.classes)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -305,6 +310,7 @@ def run_export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[s
             tmps[n] = _scratch_dir(out, n, "tmp")
             cls, opts = plan[n]
             exporters[n] = cls(tmps[n], info, images=images_mode, split=split, **opts)
+            exporters[n].final_dir = out / n
         for e in exporters.values():
             opened.append(e)  # before open(): an open() that fails half-way is aborted too
             e.open()

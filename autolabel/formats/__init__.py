@@ -22,7 +22,9 @@ module                 holds
 Each reader returns a :class:`GroundTruth`: one :class:`GroundTruthImage` per labelled image
 with pixel ``(x1, y1, x2, y2)`` boxes (``x2`` exclusive), class names and the image's relative
 path. :func:`read_groundtruth` picks the reader from the path (:func:`detect_format`) unless a
-format is given, and also opens ``.zip`` archives (what CVAT exports).
+format is given, and also opens ``.zip`` archives (what CVAT exports), bounded
+(:func:`unpack_zip`: at most :data:`MAX_UNPACKED_BYTES` of annotations, :data:`MAX_ZIP_MEMBERS`
+members).
 """
 
 from __future__ import annotations
@@ -104,13 +106,69 @@ def _detectable(path: Path) -> bool:
     return True
 
 
-def read_groundtruth(path: str | Path, format: str | None = None, *, voc_origin: str = "one") -> GroundTruth:
+MAX_UNPACKED_BYTES = 1 << 30
+"""Most bytes a ground-truth zip may unpack to (image members not counted: see :func:`unpack_zip`)."""
+MAX_ZIP_MEMBERS = 200_000
+"""Most members a ground-truth zip may hold."""
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+
+def unpack_zip(path: Path, dest: Path, max_bytes: int | None = None, max_members: int | None = None) -> None:
+    """Unpack the ground-truth zip ``path`` into ``dest``, bounded.
+
+    Annotation members are written with at most ``max_bytes`` (default
+    :data:`MAX_UNPACKED_BYTES`) in all, counted while they are
+    inflated (a member's declared size may lie); image members become empty files, since the
+    readers only look at their names. Names that would leave ``dest`` are refused.
+
+    Raises:
+        GroundTruthError: not a zip, more than ``max_members`` members, more than ``max_bytes``
+            unpacked (a zip bomb?), or a member outside the archive's folder.
+    """
+    import zlib
+
+    max_bytes = MAX_UNPACKED_BYTES if max_bytes is None else max_bytes
+    max_members = MAX_ZIP_MEMBERS if max_members is None else max_members
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+            if len(members) > max_members:
+                raise GroundTruthError(f"{path}: holds {len(members):,} members, more than {max_members:,}; "
+                                       "unpack it yourself and give the folder")
+            root = dest.resolve()
+            for info in members:
+                target = (dest / info.filename).resolve()
+                if target != root and root not in target.parents:
+                    raise GroundTruthError(f"{path}: member {info.filename!r} would be written outside the archive's folder; refused")
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.suffix.lower() in _IMAGE_SUFFIXES:
+                    target.touch()
+                    continue
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while chunk := src.read(1 << 20):
+                        total += len(chunk)
+                        if total > max_bytes:
+                            raise GroundTruthError(
+                                f"{path}: unpacks to more than {max_bytes:,} bytes of annotations (a zip bomb?); "
+                                "refused: unpack it yourself and give the folder")
+                        out.write(chunk)
+    except (OSError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, zlib.error) as e:
+        raise GroundTruthError(f"{path}: cannot unpack ({e})") from None
+
+
+def read_groundtruth(path: str | Path, format: str | None = None, *, voc_origin: str = "one",
+                     with_masks: bool = False) -> GroundTruth:
     """Read ground truth from ``path`` (file, folder or ``.zip``) in ``format`` (detected if None).
 
     Args:
         path: a COCO ``.json``, a CVAT ``.xml``, a VOC or YOLO folder, or a ``.zip`` of any.
         format: ``coco``, ``voc``, ``yolo`` or ``cvat``; None to detect it.
         voc_origin: ``"one"`` (VOC devkit, 1-based pixel indices) or ``"zero"``; VOC only.
+        with_masks: also read instance masks (COCO ``segmentation`` only; other formats raise).
     """
     path = Path(path)
     if format is not None and format not in GT_FORMATS:
@@ -119,18 +177,19 @@ def read_groundtruth(path: str | Path, format: str | None = None, *, voc_origin:
         raise GroundTruthError(f"ground truth {path} does not exist")
     if path.is_file() and path.suffix.lower() == ".zip":
         with tempfile.TemporaryDirectory(prefix="autolabel-gt-") as tmp:
-            try:
-                with zipfile.ZipFile(path) as zf:
-                    zf.extractall(tmp)
-            except (OSError, zipfile.BadZipFile) as e:
-                raise GroundTruthError(f"{path}: cannot unpack ({e})") from None
+            unpack_zip(path, Path(tmp))
             root = Path(tmp)
             entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
             if len(entries) == 1 and entries[0].is_dir() and not _detectable(root):
                 root = entries[0]  # the archive holds one folder rather than its contents
-            gt = read_groundtruth(root, format, voc_origin=voc_origin)
+            gt = read_groundtruth(root, format, voc_origin=voc_origin, with_masks=with_masks)
             return dataclasses.replace(gt, source=path)
     fmt = format or detect_format(path)
+    if with_masks:
+        if fmt != "coco":
+            raise GroundTruthError(f"{path}: masks (--iou-type segm) are read from COCO ground truth with "
+                                   f"segmentations; this is {fmt.upper()}")
+        return read_coco(path, with_masks=True)
     if fmt == "voc":
         return read_voc(path, origin=voc_origin)
     return GT_FORMATS[fmt](path)

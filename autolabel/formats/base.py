@@ -13,8 +13,11 @@ import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
+from autolabel import masks
 from autolabel.errors import AutolabelError
 from autolabel.geometry import clip_box
 from autolabel.types import Box
@@ -38,6 +41,8 @@ class GroundTruthImage:
         ignore: per box, True for regions that are neither to be found nor to be punished
             (COCO ``iscrowd=1``); COCOeval and the edit counts skip them.
         normalized: boxes are fractions of width/height (YOLO) rather than pixels.
+        masks: per box, its instance mask as COCO compressed RLE over the image (``width`` x
+            ``height``), or None; empty when the format carries no masks.
     """
 
     path: str
@@ -47,6 +52,7 @@ class GroundTruthImage:
     labels: tuple[str, ...] = ()
     ignore: tuple[bool, ...] = field(default=())
     normalized: bool = False
+    masks: tuple[Mapping[str, Any] | None, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -66,9 +72,18 @@ class GroundTruthImage:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
                 raise GroundTruthError(f"{self.path}: {name} must be a positive int or None, got {v!r}")
+        gt_masks = tuple(self.masks) if self.masks else ()
+        if gt_masks and len(gt_masks) != len(boxes):
+            raise GroundTruthError(f"{self.path}: {len(boxes)} boxes but {len(gt_masks)} masks")
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "ignore", ignore)
+        object.__setattr__(self, "masks", gt_masks)
+
+    @property
+    def has_masks(self) -> bool:
+        """True if some box has a mask."""
+        return any(m is not None for m in self.masks)
 
     def fit_to(self, width: int, height: int) -> "GroundTruthImage":
         """The boxes in pixels of a ``width`` x ``height`` image, clipped; empty boxes dropped.
@@ -85,13 +100,28 @@ class GroundTruthImage:
         boxes: list[Box] = []
         labels: list[str] = []
         ignore: list[bool] = []
-        for b, lab, ig in zip(self.boxes, self.labels, self.ignore):
+        fitted: list[Mapping[str, Any] | None] = []
+        gt_masks = self.masks or (None,) * len(self.boxes)
+        for b, lab, ig, m in zip(self.boxes, self.labels, self.ignore, gt_masks):
             x1, y1, x2, y2 = clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), width, height)
             if x2 > x1 and y2 > y1:
                 boxes.append((x1, y1, x2, y2))
                 labels.append(lab)
                 ignore.append(ig)
-        return GroundTruthImage(self.path, width, height, tuple(boxes), tuple(labels), tuple(ignore), False)
+                fitted.append(None if m is None else _resize_mask(m, width, height))
+        return GroundTruthImage(self.path, width, height, tuple(boxes), tuple(labels), tuple(ignore), False,
+                                tuple(fitted) if self.masks else ())
+
+
+def _resize_mask(rle: Mapping[str, Any], width: int, height: int) -> Mapping[str, Any]:
+    """``rle`` as it is when it is ``height`` x ``width``, else resized (nearest pixel)."""
+    if list(rle["size"]) == [height, width]:
+        return rle
+    from PIL import Image
+
+    m = masks.decode(rle)
+    img = Image.fromarray(m.astype(np.uint8) * 255).resize((width, height), Image.Resampling.NEAREST)
+    return masks.encode(np.asarray(img) > 127)
 
 
 @dataclass(frozen=True)

@@ -3,30 +3,47 @@
 Facts (what :mod:`exporters.coco` writes; FORMATS.md section 1): ``category_id`` is the 0-based
 class id + 1 (id 0 loses its label in datumaro and CVAT); image and annotation ids start at 1;
 ``bbox`` is ``[x, y, w, h]`` float pixels from the top-left corner; ``area = w * h``;
-``iscrowd`` 0 and an empty ``segmentation`` (a non-empty one makes CVAT import a polygon); the
-score rides along as an extra ``score`` key. The files live in ``annotations/instances_<split>.json``.
+``iscrowd`` 0 and an empty ``segmentation`` for a box without a mask (a non-empty one makes CVAT
+import a polygon); the score rides along as an extra ``score`` key. The files live in
+``annotations/instances_<split>.json``.
+
+Masks (:data:`SEGMENTATION_MODES`): a detection with a mask gets ``segmentation`` as polygons
+``[[x1, y1, x2, y2, ...], ...]`` (one per part, pixel-edge coordinates, holes filled: COCO
+polygons cannot hold holes; :mod:`autolabel.formats.polygons`) or, in ``rle`` mode, the run's
+compressed RLE ``{"size": [h, w], "counts": str}`` as it is (exact; pycocotools reads it for
+``iscrowd`` 0 too). ``area`` is then the mask's pixel count. A results entry carries the RLE
+whenever the detection has a mask, so ``COCOeval(iouType="segm")`` can score it.
 
 Reader: ``images`` (``file_name``, ``width``, ``height``), ``categories`` (``id``, ``name``) and
-``annotations`` (``image_id``, ``category_id``, ``bbox``, ``iscrowd``). Every listed image counts
-as labelled, also the ones without annotations. Crowd regions (``iscrowd=1``) are kept as
-*ignore* boxes, as COCOeval treats them.
+``annotations`` (``image_id``, ``category_id``, ``bbox``, ``iscrowd``, ``segmentation``). Every
+listed image counts as labelled, also the ones without annotations. Crowd regions
+(``iscrowd=1``) are kept as *ignore* boxes, as COCOeval treats them. With ``with_masks``, a
+non-empty ``segmentation`` (polygons, or RLE compressed or not) becomes the box's mask, as compressed RLE
+over the image (rasterised by pycocotools, as COCOeval does); an empty one leaves the mask None.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
+from autolabel import masks
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+from autolabel.formats.polygons import DEFAULT_TOLERANCE, mask_to_polygons
 from autolabel.geometry import xywh_to_xyxy, xyxy_to_xywh
+from autolabel.names import escape_name
 from autolabel.types import Box, Detection
+from autolabel.yamlio import excerpt
 
 log = logging.getLogger(__name__)
 
 ANNOTATIONS_DIR = "annotations"
 """Folder of the JSON files (``annotations/instances_<split>.json``; datumaro finds the root by it)."""
+SEGMENTATION_MODES = ("polygon", "rle")
+"""How a mask is written: ``polygon`` (one per part, holes filled) or ``rle`` (the exact mask)."""
 
 
 def instances_filename(split: str) -> str:
@@ -59,28 +76,53 @@ def coco_bbox(box: Box) -> list[float]:
     return [round(v, 6) for v in xyxy_to_xywh(box)]
 
 
-def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
-    """Annotation entry: xywh ``bbox``, ``area = w*h``, ``iscrowd`` 0, empty ``segmentation``
-    (a non-empty one turns the box into a polygon in CVAT), plus ``score``, ``objectness`` and
-    ``autolabel_id`` (our stable detection id: COCO ids are renumbered by every tool)."""
+def coco_polygons(mask: Any, tolerance: float = DEFAULT_TOLERANCE) -> list[list[float]]:
+    """COCO polygon ``segmentation`` of an RLE mask: ``[[x1, y1, x2, y2, ...], ...]``, one flat
+    list per part (at least 3 points), pixel-edge coordinates, holes filled."""
+    return [[round(float(v), 2) for v in p.ravel()] for p in mask_to_polygons(mask, tolerance)]
+
+
+def coco_annotation(ann_id: int, image_id: int, category_id: int, det: Detection,
+                    segmentation: str = "polygon", tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
+    """Annotation entry: xywh ``bbox``, ``iscrowd`` 0, plus ``score``, ``objectness`` and
+    ``autolabel_id`` (our stable detection id: COCO ids are renumbered by every tool; escaped like
+    file names, :func:`autolabel.names.escape_name`, since JSON readers such as orjson refuse a
+    lone surrogate).
+
+    Without a mask: ``area = w*h`` and an empty ``segmentation`` (a non-empty one turns the box
+    into a polygon in CVAT). With a mask: ``segmentation`` as ``segmentation`` says
+    (:data:`SEGMENTATION_MODES`; ``tolerance`` in pixels simplifies polygons) and ``area`` = the
+    mask's pixel count.
+    """
+    if segmentation not in SEGMENTATION_MODES:
+        raise ValueError(f"segmentation must be one of {SEGMENTATION_MODES}, got {segmentation!r}")
     bbox = coco_bbox(det.box)
+    seg: Any = []
+    area = round(bbox[2] * bbox[3], 6)
+    if det.mask is not None:
+        area = masks.area(det.mask)
+        seg = dict(det.mask) if segmentation == "rle" else coco_polygons(det.mask, tolerance)
     return {
         "id": ann_id,
         "image_id": image_id,
         "category_id": category_id,
         "bbox": bbox,
-        "area": round(bbox[2] * bbox[3], 6),
+        "area": area,
         "iscrowd": 0,
-        "segmentation": [],
+        "segmentation": seg,
         "score": det.score,
         "objectness": det.objectness,
-        "autolabel_id": det.id,
+        "autolabel_id": escape_name(det.id),
     }
 
 
 def coco_result(image_id: int, category_id: int, det: Detection) -> dict[str, Any]:
-    """Entry of a pycocotools results list (``COCO.loadRes``)."""
-    return {"image_id": image_id, "category_id": category_id, "bbox": coco_bbox(det.box), "score": det.score}
+    """Entry of a pycocotools results list (``COCO.loadRes``); with the mask as compressed RLE
+    ``segmentation`` when the detection has one (the only form loadRes takes for results)."""
+    entry: dict[str, Any] = {"image_id": image_id, "category_id": category_id, "bbox": coco_bbox(det.box), "score": det.score}
+    if det.mask is not None:
+        entry["segmentation"] = dict(det.mask)
+    return entry
 
 
 # -- reading ground truth --------------------------------------------------------------------
@@ -98,73 +140,153 @@ def find_coco_json(folder: Path) -> Path:
     return candidates[0]
 
 
-def _int_or_none(v: Any) -> int | None:
+def _size_or_none(v: Any, where: str, field: str) -> int | None:
+    """A positive integer size, None if absent or not positive; a non-finite or non-number
+    value is an error naming ``field``."""
     if v is None:
         return None
-    try:
-        i = int(v)
-    except (TypeError, ValueError):
-        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise GroundTruthError(f"{where}: '{field}' must be a positive integer, got {excerpt(v)}")
+    i = int(v)
     return i if i > 0 and i == v else None
 
 
-def read_coco(path: str | Path) -> GroundTruth:
-    """Read a COCO detection JSON file (or a folder holding exactly one) as ground truth."""
+def _list(data: dict[str, Any], key: str, path: Path) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise GroundTruthError(f"{path}: '{key}' must be a list, got {excerpt(value)}")
+    return value
+
+
+def _id(value: Any, where: str, field: str) -> int | str:
+    """An id: an integer (not a bool) or a string; lists, objects and floats are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise GroundTruthError(f"{where}: '{field}' must be an integer or a string, got {excerpt(value)}")
+    return value
+
+
+def _bbox(value: Any, where: str) -> tuple[float, float, float, float] | None:
+    """``[x, y, w, h]`` as finite floats; None for an empty bbox. A string (``"1234"``), a
+    wrong length, a non-number or a non-finite value is an error."""
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or len(value) != 4 or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise GroundTruthError(f"{where}: 'bbox' must be a list [x, y, w, h] of 4 numbers, got {excerpt(value)}")
+    x, y, w, h = (float(v) for v in value)
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise GroundTruthError(f"{where}: 'bbox' has a non-finite value: {excerpt(value)}")
+    return x, y, w, h
+
+
+def _segmentation_mask(seg: Any, width: int | None, height: int | None, where: str) -> dict[str, Any] | None:
+    """A COCO ``segmentation`` (polygons, or RLE compressed or not) as compressed RLE over the
+    ``height`` x ``width`` image, rasterised by pycocotools as COCOeval does; None when empty."""
+    if not seg:
+        return None
+    if width is None or height is None:
+        raise GroundTruthError(f"{where}: a segmentation needs the image's width and height")
+    from pycocotools import mask as coco_mask
+
+    try:
+        if isinstance(seg, list):  # polygons: [[x1, y1, x2, y2, ...], ...]
+            polys = [[float(v) for v in p] for p in seg if len(p) >= 6]
+            if not polys:
+                return None
+            rle = coco_mask.merge(coco_mask.frPyObjects(polys, height, width))
+        elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
+            rle = coco_mask.frPyObjects(seg, *(int(v) for v in seg["size"]))
+        elif isinstance(seg, dict) and isinstance(seg.get("counts"), str):
+            rle = {"size": [int(v) for v in seg["size"]], "counts": seg["counts"].encode("ascii")}
+        else:
+            raise TypeError(f"unknown segmentation {type(seg).__name__}")
+        mask = coco_mask.decode(rle).astype(bool)
+    except (TypeError, ValueError, KeyError, IndexError, UnicodeEncodeError) as e:
+        raise GroundTruthError(f"{where}: cannot read its segmentation ({e})") from None
+    if mask.shape != (height, width):
+        raise GroundTruthError(f"{where}: segmentation is {mask.shape[0]}x{mask.shape[1]} (h x w), the image {height}x{width}")
+    return masks.encode(mask)
+
+
+def read_coco(path: str | Path, *, with_masks: bool = False) -> GroundTruth:
+    """Read a COCO detection JSON file (or a folder holding exactly one) as ground truth;
+    ``with_masks`` also reads each annotation's ``segmentation`` as its mask (for
+    ``evaluate --iou-type segm``).
+
+    Raises:
+        GroundTruthError: naming the file and the field for anything malformed: not JSON,
+            nested too deeply, a field of the wrong type (``bbox`` as a string, an id as a
+            list, ``annotations`` not a list), a non-finite size or coordinate.
+    """
     path = Path(path)
     if path.is_dir():
         path = find_coco_json(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise GroundTruthError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except (OSError, json.JSONDecodeError) as e:
         raise GroundTruthError(f"{path}: cannot read COCO JSON ({e})") from None
+    except RecursionError:
+        raise GroundTruthError(f"{path}: nested too deeply to read as COCO JSON") from None
     if isinstance(data, list):
         raise GroundTruthError(f"{path}: this is a COCO results list (detections), not a ground-truth file with images/annotations/categories")
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise GroundTruthError(f"{path}: not COCO ground truth: expected an object with an 'images' list")
     cats: dict[Any, str] = {}
-    for c in data.get("categories") or []:
-        try:
-            cats[c["id"]] = str(c["name"])
-        except (KeyError, TypeError):
-            raise GroundTruthError(f"{path}: a category lacks 'id' or 'name': {c!r}") from None
+    for i, c in enumerate(_list(data, "categories", path)):
+        if not isinstance(c, dict) or "id" not in c or "name" not in c:
+            raise GroundTruthError(f"{path}: categories[{i}] lacks 'id' or 'name': {excerpt(c)}")
+        if not isinstance(c["name"], (str, int)) or isinstance(c["name"], bool):
+            raise GroundTruthError(f"{path}: categories[{i}]: 'name' must be a string, got {excerpt(c['name'])}")
+        cats[_id(c["id"], f"{path}: categories[{i}]", "id")] = str(c["name"])
     images: dict[Any, dict[str, Any]] = {}
-    for im in data["images"]:
-        try:
-            images[im["id"]] = {"path": str(im["file_name"]).replace("\\", "/").lstrip("/"),
-                                "width": _int_or_none(im.get("width")), "height": _int_or_none(im.get("height")),
-                                "boxes": [], "labels": [], "ignore": []}
-        except (KeyError, TypeError):
-            raise GroundTruthError(f"{path}: an image lacks 'id' or 'file_name': {im!r}") from None
+    for i, im in enumerate(data["images"]):
+        if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
+            raise GroundTruthError(f"{path}: images[{i}] lacks 'id' or 'file_name': {excerpt(im)}")
+        where = f"{path}: images[{i}]"
+        if not isinstance(im["file_name"], str) or not im["file_name"]:
+            raise GroundTruthError(f"{where}: 'file_name' must be a non-empty string, got {excerpt(im['file_name'])}")
+        images[_id(im["id"], where, "id")] = {
+            "path": im["file_name"].replace("\\", "/").lstrip("/"),
+            "width": _size_or_none(im.get("width"), where, "width"),
+            "height": _size_or_none(im.get("height"), where, "height"),
+            "boxes": [], "labels": [], "ignore": [], "masks": []}
     skipped = 0
-    for a in data.get("annotations") or []:
+    for i, a in enumerate(_list(data, "annotations", path)):
         if not isinstance(a, dict):
-            raise GroundTruthError(f"{path}: an annotation is not an object: {a!r}")
+            raise GroundTruthError(f"{path}: annotations[{i}] is not an object: {excerpt(a)}")
+        where = f"{path}: annotations[{i}]"
         aid = a.get("id")
-        rec = images.get(a.get("image_id"))
+        rec = images.get(_id(a.get("image_id"), where, "image_id"))
         if rec is None:
-            raise GroundTruthError(f"{path}: annotation {aid} refers to image_id {a.get('image_id')!r}, which is not in 'images'")
-        if a.get("category_id") not in cats:
-            raise GroundTruthError(f"{path}: annotation {aid} has category_id {a.get('category_id')!r}, which is not in 'categories'")
-        bbox = a.get("bbox")
-        if not bbox:
+            raise GroundTruthError(f"{path}: annotation {excerpt(aid)} refers to image_id "
+                                   f"{excerpt(a.get('image_id'))}, which is not in 'images'")
+        cat = _id(a.get("category_id"), where, "category_id")
+        if cat not in cats:
+            raise GroundTruthError(f"{path}: annotation {excerpt(aid)} has category_id {excerpt(cat)}, which is not in 'categories'")
+        bbox = _bbox(a.get("bbox"), where)
+        if bbox is None:
             skipped += 1
             continue
-        try:
-            x, y, w, h = (float(v) for v in bbox)
-        except (TypeError, ValueError):
-            raise GroundTruthError(f"{path}: annotation {aid} bbox must be [x, y, w, h], got {bbox!r}") from None
+        x, y, w, h = bbox
         if w <= 0 or h <= 0:
             skipped += 1
             continue
         rec["boxes"].append(xywh_to_xyxy((x, y, w, h)))
-        rec["labels"].append(cats[a["category_id"]])
+        rec["labels"].append(cats[cat])
         rec["ignore"].append(bool(a.get("iscrowd", 0)))
+        if with_masks:
+            rec["masks"].append(_segmentation_mask(a.get("segmentation"), rec["width"], rec["height"], f"{path}: annotation {aid}"))
     notes = []
     if skipped:
         notes.append(f"{path}: skipped {skipped} annotation(s) without a usable bbox")
         log.warning(notes[-1])
     records = sorted(
-        (GroundTruthImage(r["path"], r["width"], r["height"], tuple(r["boxes"]), tuple(r["labels"]), tuple(r["ignore"]))
+        (GroundTruthImage(r["path"], r["width"], r["height"], tuple(r["boxes"]), tuple(r["labels"]), tuple(r["ignore"]),
+                          masks=tuple(r["masks"]) if any(m is not None for m in r["masks"]) else ())
          for r in images.values()),
         key=lambda r: r.path,
     )

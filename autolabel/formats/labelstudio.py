@@ -17,21 +17,30 @@ names the image folder (:func:`default_url_prefix`).
 Region ids: :func:`region_id` turns a detection id into the region id the exporter writes and
 the import looks for; Label Studio may append ``#suffix`` to ids it rewrites
 (:func:`clean_region_id`).
+
+Masks: a detection with a mask is predicted as ``polygonlabels`` regions (control
+``<PolygonLabels name="polygon">``, declared beside the rectangles with the same labels), one
+per part of the mask (holes filled; :mod:`autolabel.formats.polygons`), ``value.points`` in
+percent of the displayed image. The first part's id is the detection's region id, the others
+``<id>_p2``, ``<id>_p3``, ... (:func:`part_region_id`), so the import puts the parts back together.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, quote_from_bytes, unquote, urlsplit
 
 from autolabel.formats.names import digest
+from autolabel.formats.polygons import DEFAULT_TOLERANCE, mask_to_polygons
 from autolabel.formats.text import label_color
 from autolabel.geometry import clip_box, percent_to_xyxy, xyxy_to_percent
 from autolabel.types import Box, Detection, ImageAnnotations
+from autolabel.yamlio import excerpt
 
 LOCAL_FILES_ENDPOINT = "/data/local-files/"
 """The URL path under which Label Studio serves files of a Local Storage."""
@@ -39,6 +48,8 @@ LOCAL_FILES_URL_PREFIX = LOCAL_FILES_ENDPOINT + "?d="
 """Prefix of a local-files image URL; the percent-encoded path below the document root follows."""
 FROM_NAME = "label"
 """``name`` of the ``RectangleLabels`` control (``from_name`` of every region)."""
+POLYGON_FROM_NAME = "polygon"
+"""``name`` of the ``PolygonLabels`` control (``from_name`` of every polygon region)."""
 TO_NAME = "image"
 """``name`` of the ``Image`` object (``to_name`` of every region)."""
 DATA_KEY = "image"
@@ -52,8 +63,10 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 def image_url(relpath: str, prefix: str = LOCAL_FILES_URL_PREFIX) -> str:
     """``prefix`` + ``relpath`` percent-encoded (UTF-8; ``/`` kept; space -> ``%20``,
-    ``+`` -> ``%2B``, so Label Studio's ``d=`` parameter decodes back to the exact path)."""
-    return prefix + quote(relpath, safe="/")
+    ``+`` -> ``%2B``, so Label Studio's ``d=`` parameter decodes back to the exact path). A
+    byte of the file name that is not UTF-8 (a surrogate, see :mod:`autolabel.names`) is
+    percent-encoded as itself (``bad\\xff.jpg`` -> ``bad%FF.jpg``)."""
+    return prefix + quote_from_bytes(os.fsencode(relpath), safe="/")
 
 
 def default_url_prefix(image_root: Path) -> str:
@@ -122,6 +135,13 @@ def percent_box(box: Box, width: int, height: int) -> dict[str, float]:
     return {"x": x, "y": y, "width": w, "height": h}
 
 
+def _number(v: Any) -> float:
+    """``v`` as a float: numbers and numeric strings (anything else: TypeError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise TypeError(f"not a number: {excerpt(v)}")
+    return float(v)
+
+
 def percent_to_box(value: Mapping[str, Any], width: int, height: int) -> tuple[Box, bool]:
     """Pixel box ``(x1, y1, x2, y2)`` of a Label Studio rectangle ``value`` (percent, top-left corner).
 
@@ -130,16 +150,20 @@ def percent_to_box(value: Mapping[str, Any], width: int, height: int) -> tuple[B
     not clipped here.
 
     Raises:
-        ValueError: ``x``, ``y``, ``width`` or ``height`` missing or not finite.
+        ValueError: ``value`` is not an object, or ``x``, ``y``, ``width``, ``height`` or
+            ``rotation`` is missing (rotation may be), not a number or not finite.
     """
+    if not isinstance(value, Mapping):
+        raise ValueError(f"rectangle value must be an object, got {excerpt(value)}")
     try:
-        x, y, w, h = (float(value[k]) for k in ("x", "y", "width", "height"))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"rectangle needs numeric x, y, width, height; got {dict(value)!r}") from None
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise ValueError(f"rectangle has a non-finite value: {dict(value)!r}")
+        x, y, w, h = (_number(value.get(k)) for k in ("x", "y", "width", "height"))
+        angle = _number(value.get("rotation") or 0.0)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"rectangle needs numeric x, y, width, height (and rotation); got {excerpt(dict(value))}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h, angle)):
+        raise ValueError(f"rectangle has a non-finite value: {excerpt(dict(value))}")
     box = percent_to_xyxy((x, y, w, h), width, height)
-    angle = float(value.get("rotation") or 0.0) % 360.0
+    angle %= 360.0
     if angle == 0.0:
         return box, False
     x1, y1 = box[0], box[1]
@@ -152,6 +176,71 @@ def percent_to_box(value: Mapping[str, Any], width: int, height: int) -> tuple[B
         xs.append(x1 + dx * c - dy * s)
         ys.append(y1 + dx * s + dy * c)
     return (min(xs), min(ys), max(xs), max(ys)), True
+
+
+# -- polygons --------------------------------------------------------------------------------
+
+
+def part_region_id(region: str, part: int) -> str:
+    """Region id of part ``part`` (0-based) of a detection's polygon: the detection's region id for
+    the first part, ``<id>_p<n>`` (n = 2, 3, ...) for the others."""
+    return region if part == 0 else f"{region}_p{part + 1}"
+
+
+def split_part_region_id(region: str) -> tuple[str, int]:
+    """``(detection region id, 0-based part)`` of a polygon region id (see :func:`part_region_id`);
+    an id without a part suffix is part 0 of itself."""
+    m = _PART_ID.match(region)
+    if m is None:
+        return region, 0
+    return m.group(1), int(m.group(2)) - 1
+
+
+_PART_ID = re.compile(r"^(.+)_p([2-9]|[1-9][0-9]+)$")
+
+
+def percent_points(polygon: Any, width: int, height: int) -> list[list[float]]:
+    """Pixel ``(x, y)`` vertices -> ``[[x%, y%], ...]`` of the image, clipped to [0, 100]."""
+    return [[min(max(100.0 * float(x) / width, 0.0), 100.0), min(max(100.0 * float(y) / height, 0.0), 100.0)]
+            for x, y in polygon]
+
+
+def points_to_pixels(points: Any, width: int, height: int) -> list[tuple[float, float]]:
+    """A Label Studio polygon's ``points`` (``[[x%, y%], ...]``) in pixels.
+
+    Raises:
+        ValueError: not a list of at least 3 finite ``[x, y]`` pairs.
+    """
+    try:
+        out = [(float(p[0]) * width / 100.0, float(p[1]) * height / 100.0) for p in points]
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise ValueError(f"polygon points must be [[x, y], ...] in percent, got {points!r}") from None
+    if len(out) < 3 or not all(math.isfinite(v) for xy in out for v in xy):
+        raise ValueError(f"a polygon needs at least 3 finite points, got {points!r}")
+    return out
+
+
+def ls_polygon_regions(det: Detection, width: int, height: int,
+                       tolerance: float = DEFAULT_TOLERANCE) -> list[dict[str, Any]]:
+    """One ``polygonlabels`` result per part of the detection's mask (holes filled), points in
+    percent of the image; ids from :func:`part_region_id`. Empty without a mask."""
+    if det.mask is None:
+        return []
+    out = []
+    for k, poly in enumerate(mask_to_polygons(det.mask, tolerance)):
+        out.append({
+            "id": part_region_id(region_id(det.id), k),
+            "type": "polygonlabels",
+            "from_name": POLYGON_FROM_NAME,
+            "to_name": TO_NAME,
+            "original_width": width,
+            "original_height": height,
+            "image_rotation": 0,
+            "value": {"points": percent_points(poly, width, height), "closed": True, "polygonlabels": [det.label]},
+            "score": det.score,
+            "meta": {"objectness": det.objectness},
+        })
+    return out
 
 
 # -- tasks and config ------------------------------------------------------------------------
@@ -177,22 +266,26 @@ def ls_region(det: Detection, width: int, height: int) -> dict[str, Any]:
     }
 
 
-def ls_task(image: ImageAnnotations, url: str, model_version: str) -> dict[str, Any]:
+def ls_task(image: ImageAnnotations, url: str, model_version: str, polygons: bool = False,
+            tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
     """One task: the image URL (plus its run path) and one prediction with every box.
 
-    Region ids are unique within the task; the prediction's ``score`` is the lowest region
-    score (so sorting the Data Manager by prediction score shows the doubtful images first).
+    With ``polygons``, a detection with a mask is given as its polygon regions
+    (:func:`ls_polygon_regions`) instead of a rectangle. Region ids are unique within the task;
+    the prediction's ``score`` is the lowest region score (so sorting the Data Manager by
+    prediction score shows the doubtful images first).
     """
     result = []
     used: set[str] = set()
     for det in image.detections:
-        region = ls_region(det, image.width, image.height)
-        rid, n = region["id"], 1
-        while rid in used:  # only if two sanitised ids collide; stays deterministic
-            rid, n = f"{region['id']}_{n}", n + 1
-        region["id"] = rid
-        used.add(rid)
-        result.append(region)
+        regions = ls_polygon_regions(det, image.width, image.height, tolerance) if polygons else []
+        for region in regions or [ls_region(det, image.width, image.height)]:
+            rid, n = region["id"], 1
+            while rid in used:  # only if two sanitised ids collide; stays deterministic
+                rid, n = f"{region['id']}_{n}", n + 1
+            region["id"] = rid
+            used.add(rid)
+            result.append(region)
     prediction: dict[str, Any] = {"model_version": model_version}
     if result:
         prediction["score"] = min(d.score for d in image.detections)
@@ -200,12 +293,15 @@ def ls_task(image: ImageAnnotations, url: str, model_version: str) -> dict[str, 
     return {"data": {DATA_KEY: url, "path": image.path}, "predictions": [prediction]}
 
 
-def ls_config(classes: Sequence[str]) -> str:
-    """The labeling config XML: an Image ``$image`` and RectangleLabels with every class."""
+def ls_config(classes: Sequence[str], polygons: bool = False) -> str:
+    """The labeling config XML: an Image ``$image`` and RectangleLabels with every class (and,
+    with ``polygons``, PolygonLabels with the same classes beside it)."""
     view = ET.Element("View")
     ET.SubElement(view, "Image", {"name": TO_NAME, "value": f"${DATA_KEY}"})
-    rl = ET.SubElement(view, "RectangleLabels", {"name": FROM_NAME, "toName": TO_NAME})
-    for i, c in enumerate(classes):
-        ET.SubElement(rl, "Label", {"value": c, "background": label_color(i)})
+    controls = [("RectangleLabels", FROM_NAME)] + ([("PolygonLabels", POLYGON_FROM_NAME)] if polygons else [])
+    for tag, name in controls:
+        rl = ET.SubElement(view, tag, {"name": name, "toName": TO_NAME})
+        for i, c in enumerate(classes):
+            ET.SubElement(rl, "Label", {"value": c, "background": label_color(i)})
     ET.indent(view)
     return ET.tostring(view, encoding="unicode") + "\n"

@@ -16,8 +16,16 @@ pixel the float box touches; reading (:func:`bndbox_to_box`) undoes the origin.
 
 Reader: every XML under ``Annotations/`` (sub-folders included) is one labelled image. Its path
 is the XML's sub-folder joined with ``<filename>`` (or the XML's stem when ``<filename>`` is
-missing). Classes come from ``labelmap.txt`` when present, else from the objects.
+missing); in an autolabel export, ``image_names.csv`` turns the flat name back into the run's
+path. Classes come from ``labelmap.txt`` when present, else from the objects.
 ``difficult`` objects are kept as ordinary boxes (LOST's CorLoc protocol keeps them too).
+
+Masks (:func:`voc_segmentation`): ``SegmentationObject/<stem>.png`` (instance index in the XML's
+object order, 1-based) and ``SegmentationClass/<stem>.png`` (class id + 1), palette PNGs with
+the VOC colour map (:func:`voc_colormap`), 0 background, no 255 void border;
+``ImageSets/Segmentation/<split>.txt`` lists the images that have them, whose XML says
+``segmented`` 1. ``labelmap.txt`` then starts with ``background`` so that class PNG value
+``k`` is line ``k`` (datumaro maps the colours by line).
 """
 
 from __future__ import annotations
@@ -28,12 +36,23 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+from PIL import Image
+
+from autolabel import masks
 from autolabel.errors import ConfigError, ExportError
 from autolabel.formats.base import (
-    GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list, xml_root,
+    GroundTruth,
+    GroundTruthError,
+    GroundTruthImage,
+    check_unique_paths,
+    class_list,
+    xml_root,
 )
+from autolabel.formats.names import map_through_names_table
 from autolabel.formats.text import fmt_float
 from autolabel.types import Box, Detection, ImageAnnotations
+from autolabel.yamlio import excerpt
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +61,12 @@ ORIGINS = ("one", "zero")
 ANNOTATIONS_DIR = "Annotations"
 IMAGES_DIR = "JPEGImages"
 IMAGESETS_DIR = "ImageSets/Main"
+SEGMENTATION_SETS_DIR = "ImageSets/Segmentation"
+SEGMENTATION_OBJECT_DIR = "SegmentationObject"
+SEGMENTATION_CLASS_DIR = "SegmentationClass"
 LABELMAP = "labelmap.txt"
+BACKGROUND = "background"
+"""First line of ``labelmap.txt`` when the export has segmentation PNGs: class PNG value 0."""
 
 BndBox = tuple[int, int, int, int]
 
@@ -118,10 +142,61 @@ def voc_annotation(image: ImageAnnotations, filename: str, origin: str = "one") 
     ET.SubElement(size, "width").text = str(image.width)
     ET.SubElement(size, "height").text = str(image.height)
     ET.SubElement(size, "depth").text = "3"
-    ET.SubElement(root, "segmented").text = "0"
+    ET.SubElement(root, "segmented").text = "1" if any(d.mask is not None for d in image.detections) else "0"
     for det in image.detections:
         root.append(voc_object(det, image.width, image.height, origin))
     return root
+
+
+def voc_colormap(n: int = 256) -> list[tuple[int, int, int]]:
+    """The Pascal VOC colour map: index ``i`` -> ``(r, g, b)``, the bits of ``i`` spread over
+    the high bits of the three channels (0 black, 1 ``(128, 0, 0)``, 2 ``(0, 128, 0)``, ...,
+    255 ``(224, 224, 192)``, VOC's "void")."""
+    out = []
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        out.append((r, g, b))
+    return out
+
+
+def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``SegmentationObject`` and ``SegmentationClass`` index images of one image, or None when
+    no detection has a mask.
+
+    Returns ``(objects, classes)``, ``uint8 (H, W)``: ``objects`` holds the 1-based index of the
+    detection in the XML's object order, ``classes`` its 0-based class id + 1 (``class_ids[k]``
+    for detection ``k``); 0 is background. Where masks overlap, the smaller object is on top
+    (masks are painted largest first). A detection without a mask paints nothing (its index is
+    simply absent). No 255 "void" border is drawn.
+
+    Raises:
+        ExportError: more than 254 objects or classes (a palette PNG holds 0..254 besides void).
+    """
+    dets = [(k, d) for k, d in enumerate(image.detections) if d.mask is not None]
+    if not dets:
+        return None
+    if len(image.detections) > 254 or max(class_ids, default=0) + 1 > 254:
+        raise ExportError(f"{image.path}: VOC segmentation PNGs hold at most 254 objects and 254 classes")
+    objects = np.zeros((image.height, image.width), np.uint8)
+    classes = np.zeros_like(objects)
+    decoded = [(k, masks.decode(d.mask)) for k, d in dets]
+    for k, m in sorted(decoded, key=lambda km: (-int(km[1].sum()), km[0])):
+        objects[m] = k + 1
+        classes[m] = class_ids[k] + 1
+    return objects, classes
+
+
+def voc_png(index: np.ndarray) -> Image.Image:
+    """A palette PNG image (mode ``P``) of ``index`` with the VOC colour map."""
+    img = Image.fromarray(index, mode="P")
+    img.putpalette([v for rgb in voc_colormap() for v in rgb])
+    return img
 
 
 def voc_labelmap_line(name: str) -> str:
@@ -147,9 +222,12 @@ def _text(el: ET.Element | None, tag: str) -> str | None:
 def _number(el: ET.Element, tag: str, where: str) -> float:
     v = _text(el, tag)
     try:
-        return float(v)  # type: ignore[arg-type]
+        n = float(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise GroundTruthError(f"{where}: <{tag}> must be a number, got {v!r}") from None
+        raise GroundTruthError(f"{where}: <{tag}> must be a number, got {excerpt(v)}") from None
+    if not math.isfinite(n):
+        raise GroundTruthError(f"{where}: <{tag}> must be a finite number, got {excerpt(v)}")
+    return n
 
 
 def _size(root: ET.Element, where: str) -> tuple[int | None, int | None]:
@@ -161,8 +239,8 @@ def _size(root: ET.Element, where: str) -> tuple[int | None, int | None]:
         v = _text(size, tag)
         try:
             n = int(float(v)) if v is not None else None
-        except ValueError:
-            raise GroundTruthError(f"{where}: <size><{tag}> must be an integer, got {v!r}") from None
+        except (ValueError, OverflowError):  # OverflowError: inf
+            raise GroundTruthError(f"{where}: <size><{tag}> must be an integer, got {excerpt(v)}") from None
         out.append(n if n and n > 0 else None)
     if None in out:
         return None, None
@@ -172,8 +250,14 @@ def _size(root: ET.Element, where: str) -> tuple[int | None, int | None]:
 def read_labelmap(path: Path) -> list[str]:
     """Class names from a datumaro/CVAT ``labelmap.txt`` (first ``:``-separated field per line;
     ``#`` comments and ``background`` skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GroundTruthError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise GroundTruthError(f"{path}: cannot read it ({e.strerror or e})") from None
     names = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -216,8 +300,9 @@ def read_voc(path: str | Path, origin: str = "one") -> GroundTruth:
         records.append(read_voc_xml(xml_path, "" if rel_dir == "." else rel_dir, origin))
     if not records:
         raise GroundTruthError(f"{ann_dir}: no .xml annotation files")
+    records, note = map_through_names_table(records, path)
     records.sort(key=lambda r: r.path)
     check_unique_paths(records, path)
     labelmap = path / LABELMAP
     declared = read_labelmap(labelmap) if labelmap.is_file() else []
-    return GroundTruth("voc", path, class_list(declared, records), tuple(records))
+    return GroundTruth("voc", path, class_list(declared, records), tuple(records), (note,) if note else ())

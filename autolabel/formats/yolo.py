@@ -8,7 +8,9 @@ Layout (FORMATS.md section 3)::
 
 A label line is ``class xc yc w h``: the box centre and size in fractions of the image size
 (:func:`autolabel.geometry.xyxy_to_yolo`), 6 decimals, single spaces, exactly 5 columns for
-training (a 6th, the score, is Ultralytics' prediction form only).
+training (a 6th, the score, is Ultralytics' prediction form only). The ``segment`` task
+(:func:`yolo_segment_line`) has the same layout, with ``class x1 y1 x2 y2 ...`` polygon lines
+(normalised, at least 3 points).
 
 Reader: ``data.yaml`` gives ``names`` (a dict ``{0: name, ...}`` or a list) and the splits
 (``train``, ``val``, ``test``: an image folder or a ``.txt`` list of images, relative to the
@@ -19,12 +21,14 @@ labelled image, an empty file an image with nothing in it. Without split entries
 box. The image's path is its path below the split's image folder (``a/b.jpg``); when the image
 file is absent the extension is unknown and the path is ``a/b`` (it is then matched to a run
 image by stem). The boxes stay normalised until the image's size is known
-(:meth:`~autolabel.formats.base.GroundTruthImage.fit_to`).
+(:meth:`~autolabel.formats.base.GroundTruthImage.fit_to`). In an autolabel export,
+``image_names.csv`` turns the flat names back into the run's paths.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,9 +36,11 @@ from typing import Any, Sequence
 import yaml
 
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
+from autolabel.formats.names import map_through_names_table
 from autolabel.formats.text import fmt_float
 from autolabel.geometry import xyxy_to_yolo, yolo_to_xyxy
 from autolabel.types import Box
+from autolabel.yamlio import excerpt, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,22 @@ def yolo_line(class_id: int, box: Box, width: int, height: int, score: float | N
     if score is not None:
         fields.append(fmt_float(score))
     return " ".join(fields) + "\n"
+
+
+def yolo_segment_line(class_id: int, polygon: Sequence[Sequence[float]], width: int, height: int) -> str:
+    """One segmentation label line (``\n``-terminated): ``class x1 y1 x2 y2 ...``, the polygon's
+    ``(x, y)`` pixel vertices divided by the image size, clipped to [0, 1], 6 decimals
+    (Ultralytics' ``segment`` task; at least 3 points)."""
+    pts = [(min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)) for x, y in polygon]
+    if len(pts) < 3:
+        raise ValueError(f"a YOLO segment needs at least 3 points, got {len(pts)}")
+    return " ".join([str(class_id)] + [fmt_float(v) for xy in pts for v in xy]) + "\n"
+
+
+def box_polygon(box: Box) -> list[tuple[float, float]]:
+    """The four corners of ``(x1, y1, x2, y2)``, clockwise on screen from the top-left."""
+    x1, y1, x2, y2 = box
+    return [(x1, y1), (x2, y1), (x2, y2), (x1, y2)]
 
 
 def yolo_data_yaml(classes: Sequence[str], split: str) -> str:
@@ -85,18 +107,21 @@ def _names(data: dict[str, Any], where: Path) -> list[str]:
     if isinstance(names, dict):
         try:
             items = sorted((int(k), str(v)) for k, v in names.items())
-        except (TypeError, ValueError):
-            raise GroundTruthError(f"{where}: 'names' keys must be class indices 0..n-1, got {list(names)!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise GroundTruthError(f"{where}: 'names' keys must be class indices 0..n-1, got {excerpt(list(names))}") from None
         if [k for k, _ in items] != list(range(len(items))):
-            raise GroundTruthError(f"{where}: 'names' keys must run 0..{len(items) - 1} without gaps, got {[k for k, _ in items]}")
+            raise GroundTruthError(f"{where}: 'names' keys must run 0..{len(items) - 1} without gaps, got {excerpt([k for k, _ in items])}")
         out = [v for _, v in items]
     elif isinstance(names, list):
         out = [str(v) for v in names]
     else:
-        raise GroundTruthError(f"{where}: 'names' must be a dict {{0: name, ...}} or a list of class names")
+        raise GroundTruthError(f"{where}: 'names' must be a dict {{0: name, ...}} or a list of class names, got {excerpt(names)}")
+    for v in names.values() if isinstance(names, dict) else names:
+        if v is None or isinstance(v, (list, dict, bool)):
+            raise GroundTruthError(f"{where}: every class in 'names' must be a name, got {excerpt(v)}")
     nc = data.get("nc")
     if nc is not None and nc != len(out):
-        raise GroundTruthError(f"{where}: nc is {nc} but 'names' has {len(out)} classes")
+        raise GroundTruthError(f"{where}: nc is {excerpt(nc)} but 'names' has {len(out)} classes")
     return out
 
 
@@ -132,7 +157,9 @@ def parse_label_file(txt: Path, names: list[str]) -> tuple[tuple[Box, ...], tupl
             cls = int(fields[0])
             vals = [float(v) for v in fields[1:]]
         except ValueError:
-            raise GroundTruthError(f"{txt}: line {n}: expected 'class xc yc w h' numbers, got {line!r}") from None
+            raise GroundTruthError(f"{txt}: line {n}: expected 'class xc yc w h' numbers, got {excerpt(line)}") from None
+        if not all(math.isfinite(v) for v in vals):
+            raise GroundTruthError(f"{txt}: line {n}: a value is not a finite number: {excerpt(line)}")
         if not 0 <= cls < len(names):
             raise GroundTruthError(f"{txt}: line {n}: class {cls} is not in data.yaml's names (0..{len(names) - 1})")
         if len(vals) in (4, 5):  # a 6th column is a confidence: ignored
@@ -169,9 +196,17 @@ def _label_sources(data: dict[str, Any], base: Path) -> list[tuple[Path, Path, l
             p = p if p.is_absolute() else base / p
             if p.is_dir():
                 out.append((p, _to_labels_dir(p), None))
+            elif not p.exists() and IMAGES_DIR in p.parts and _to_labels_dir(p).is_dir():
+                out.append((p, _to_labels_dir(p), None))  # labels without their images (an export without them)
             elif p.is_file() and p.suffix == ".txt":
                 listed = []
-                for line in p.read_text(encoding="utf-8").splitlines():
+                try:
+                    text = p.read_text(encoding="utf-8")
+                except UnicodeDecodeError as e:
+                    raise GroundTruthError(f"{p} (the {key} image list): not UTF-8 text (byte {e.start})") from None
+                except OSError as e:
+                    raise GroundTruthError(f"{p} (the {key} image list): cannot read it ({e.strerror or e})") from None
+                for line in text.splitlines():
                     line = line.strip()
                     if line:
                         q = Path(line)
@@ -189,9 +224,12 @@ def read_yolo(path: str | Path) -> GroundTruth:
     if yaml_path is None:
         raise GroundTruthError(f"{path}: not a YOLO folder (no data.yaml inside)")
     try:
-        data = yaml.safe_load(yaml_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise GroundTruthError(f"{yaml_path}: cannot read YAML ({e})") from None
+        text = yaml_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GroundTruthError(f"{yaml_path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise GroundTruthError(f"{yaml_path}: cannot read it ({e.strerror or e})") from None
+    data = load_yaml(text, str(yaml_path), error=GroundTruthError)
     if not isinstance(data, dict):
         raise GroundTruthError(f"{yaml_path}: expected a mapping with 'names' and the splits")
     names = _names(data, yaml_path)
@@ -223,6 +261,7 @@ def read_yolo(path: str | Path) -> GroundTruth:
             records.append(GroundTruthImage(rel, None, None, boxes, labels, normalized=True))
     if not records:
         raise GroundTruthError(f"{yaml_path.parent}: no YOLO label files found (looked in {', '.join(str(s[1]) for s in sources) or 'labels/'})")
+    records, note = map_through_names_table(records, yaml_path.parent)
     records.sort(key=lambda r: r.path)
     check_unique_paths(records, yaml_path.parent)
-    return GroundTruth("yolo", yaml_path.parent, class_list(names, records), tuple(records))
+    return GroundTruth("yolo", yaml_path.parent, class_list(names, records), tuple(records), (note,) if note else ())

@@ -9,7 +9,7 @@ import socket
 from typing import Any
 
 from autolabel.errors import ConfigError, RunError
-from autolabel.review.dataset import import_fiftyone
+from autolabel.review.database import connect_fiftyone
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,16 @@ def app_url(port: int, address: str = "127.0.0.1") -> str:
 
 
 def check_port_free(port: int, address: str = "127.0.0.1") -> None:
-    """:class:`ConfigError` if nothing can listen on ``address:port``."""
+    """:class:`ConfigError` if something listens on ``address:port`` already.
+
+    The probe binds with ``SO_REUSEADDR``, as the App's server does: connections of an App
+    stopped a moment ago (in ``TIME_WAIT`` for a minute) do not make the port look taken, a
+    server listening there does.
+    """
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {port}")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((address, port))
         except OSError as e:
@@ -47,7 +53,7 @@ def launch_app(dataset: str, port: int = DEFAULT_PORT, address: str = "127.0.0.1
     No browser is opened (the App is often on a remote machine); open :func:`app_url`.
     """
     check_port_free(port, address)
-    fo = import_fiftyone()
+    fo = connect_fiftyone()
     if not fo.dataset_exists(dataset):
         raise RunError(f"no FiftyOne dataset {dataset!r}")
     # FiftyOne logs its own remote-session instructions and a banner; we print ours instead

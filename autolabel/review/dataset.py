@@ -14,7 +14,9 @@
 Coordinates: FiftyOne boxes are ``[x, y, w, h]`` relative to the image size; ours are pixel
 ``(x1, y1, x2, y2)``. Both use the displayed (EXIF-transposed) size stored in the run.
 
-FiftyOne is imported inside the functions that need it; the conversions and the label schema
+FiftyOne is imported inside the functions that need it, and connected through
+:func:`autolabel.review.database.connect_fiftyone` (a missing or unreachable database is one
+clear error in seconds). The conversions and the label schema
 (:mod:`autolabel.review.fields`) and the review state (:mod:`autolabel.review.state`) work
 without it (and without a database).
 """
@@ -35,6 +37,7 @@ from autolabel.review.corrections import (
     correct_images,
     label_id_map,
 )
+from autolabel.review.database import connect_fiftyone, import_fiftyone
 from autolabel.review.fields import (
     ATTRIBUTES,
     FIELD,
@@ -114,15 +117,6 @@ MAX_DROPDOWN = 1000
 
 
 # -- FiftyOne -------------------------------------------------------------------------------
-def import_fiftyone() -> Any:
-    """The ``fiftyone`` module (a slow import, done on first use); :class:`RunError` if missing."""
-    try:
-        import fiftyone as fo
-    except ImportError as e:  # pragma: no cover - fiftyone is a dependency
-        raise RunError(f"review needs FiftyOne ({e}); pip install fiftyone") from None
-    return fo
-
-
 @dataclass(frozen=True)
 class BuildResult:
     """What :func:`build_dataset` did.
@@ -145,11 +139,20 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class PullResult:
-    """What :func:`pull` stored: the new revision's name, the dataset read, and what changed."""
+    """What :func:`pull` stored: the new revision's name, the dataset read, and what changed.
 
-    revision: str
+    Attributes:
+        revision: the revision written, or None when the review changed nothing since
+            ``base`` (then none is written).
+        dataset: the dataset read.
+        corrections: the counts of :mod:`autolabel.review.corrections`.
+        base: the revision the run was at before the pull (``original``: no revision yet).
+    """
+
+    revision: str | None
     dataset: str
     corrections: CorrectionSummary
+    base: str = ORIGINAL
 
     def to_dict(self) -> dict[str, Any]:
         """The summary stored beside the revision: the correction counts plus ``dataset``."""
@@ -232,7 +235,7 @@ def build_dataset(store: RunStore, dataset: str | None = None) -> BuildResult:
     info = store.info(LATEST)
     name = resolve_dataset_name(store, dataset)
     run_key = str(store.run_dir.resolve())
-    fo = import_fiftyone()
+    fo = connect_fiftyone()
     created = not fo.dataset_exists(name)
     if created:
         ds = fo.Dataset(name, persistent=True)
@@ -285,17 +288,29 @@ def _attr(label: Any, name: str) -> Any:
         return None
 
 
+def _same_images(images: Iterable[ImageAnnotations], current: Mapping[str, ImageAnnotations]) -> bool:
+    """True if ``images`` are exactly the run's ``current`` records (same paths, same records)."""
+    seen = 0
+    for img in images:
+        seen += 1
+        if img.path not in current or current[img.path].to_dict() != img.to_dict():
+            return False
+    return seen == len(current)
+
+
 def pull(store: RunStore, dataset: str | None = None) -> PullResult:
     """Read the reviewed dataset back into the run as a new corrected revision.
 
     Every image of the run is in the revision: reviewed ones corrected against the record
     their sample was built from, the others as in the latest revision (or the original).
+    A review that changes nothing (the result equals the run as it reads now) writes no
+    revision: the result's ``revision`` is None.
     Ids given to drawn boxes are written back to the dataset (``autolabel_id``) so the
     next pull keeps them. The original predictions are never touched.
 
     Returns:
-        A :class:`PullResult`: the revision's name, the dataset, and the counts of
-        :mod:`autolabel.review.corrections`.
+        A :class:`PullResult`: the revision's name (None if nothing changed), the dataset,
+        the counts of :mod:`autolabel.review.corrections`, and the revision it started from.
 
     Raises:
         RunError: no such dataset (run ``autolabel review RUN`` first) or it belongs to
@@ -303,7 +318,7 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
     """
     manifest = store.read_manifest()
     name = resolve_dataset_name(store, dataset)
-    fo = import_fiftyone()
+    fo = connect_fiftyone()
     if not fo.dataset_exists(name):
         raise RunError(f"no FiftyOne dataset {name!r} for run {store.run_dir}; run `autolabel review {store.run_dir}` first")
     ds = fo.load_dataset(name)
@@ -352,7 +367,11 @@ def pull(store: RunStore, dataset: str | None = None) -> PullResult:
         known.update(label_id_map(original[p] for p in sorted(original)))
         label_ids = _LabelIds(known, manifest.get("label_space"))
         result = correct_images(list(bases.values()) + others, reviews, label_ids)
-        pulled = PullResult(revision="", dataset=name, corrections=result.summary)
+        pulled = PullResult(revision=None, dataset=name, corrections=result.summary, base=latest_name or ORIGINAL)
+        now = {p: latest.get(p, img) for p, img in original.items()}
+        if not result.assigned and _same_images(result.images, now):
+            log.info("nothing changed in %s since %s; no revision written", name, pulled.base)
+            return pulled
         revision = store.write_revision(REVISION_SOURCE, result.images, pulled.to_dict())
 
     for path, assigned in result.assigned.items():

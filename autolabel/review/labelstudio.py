@@ -37,6 +37,16 @@ What this module does (pure; no file is written here):
   is informational). A rotated box becomes the axis-aligned box around it (Label Studio
   rotates clockwise about the top-left corner), with a warning.
 
+* **Polygons -> masks.** ``polygonlabels`` regions (``value.points``, percent) are read too. The
+  parts of one detection (region ids ``<id>``, ``<id>_p2``, ...; see
+  :func:`~autolabel.formats.labelstudio.part_region_id`) make one box. A polygon whose every
+  vertex is within :data:`~autolabel.review.corrections.MOVE_TOLERANCE` px of what the export
+  wrote for the detection's mask (at ``polygon_tolerance``) is *unchanged*: the detection keeps
+  its box and exact mask. Any other polygon (edited, or drawn) is rasterised (pixel centres
+  inside, :func:`~autolabel.formats.polygons.polygons_to_mask`) into the box's new mask, and the
+  box becomes the mask's bounds (the polygon's bounds if it covers no pixel centre; then there
+  is no mask).
+
 The result feeds :func:`autolabel.review.corrections.correct_images`, the same core the FiftyOne
 review uses, and :meth:`autolabel.store.RunStore.write_revision` stores it (see
 :func:`import_labelstudio`).
@@ -48,21 +58,32 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from autolabel import masks
 from autolabel.errors import InputError
+from autolabel.formats.labelstudio import (
+    clean_region_id,
+    percent_to_box,
+    points_to_pixels,
+    region_id,
+    split_part_region_id,
+    url_to_relpath,
+)
+from autolabel.formats.polygons import DEFAULT_TOLERANCE, mask_to_polygons, polygons_bbox, polygons_to_mask
 from autolabel.review.corrections import (
+    MOVE_TOLERANCE,
     CorrectionSummary,
     ReviewedBox,
     correct_images,
     label_id_map,
 )
-from autolabel.formats.labelstudio import clean_region_id, percent_to_box, region_id, url_to_relpath
-from autolabel.types import ImageAnnotations
+from autolabel.types import Detection, ImageAnnotations
 
 if TYPE_CHECKING:  # pragma: no cover
     from autolabel.store import RunStore
@@ -73,7 +94,7 @@ SOURCE = "labelstudio"
 """Revision source name: revisions are stored as ``revisions/NNN-labelstudio.jsonl``."""
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
-_LABEL_KEYS = ("rectanglelabels", "labels")
+_LABEL_KEYS = ("rectanglelabels", "polygonlabels", "labels")
 REVIEWED_TAGS = frozenset({"ok"})
 """Tags given to every box of a submitted annotation (``autolabel.review.corrections.OK``)."""
 
@@ -121,8 +142,9 @@ class Region:
 
     Attributes:
         key: Label Studio's region id (``None`` if the item had none).
-        value: the rectangle's ``value`` (percent, top-left corner).
-        label: first label of ``rectanglelabels``/``labels``, ``None`` if none.
+        value: the rectangle's ``value`` (percent, top-left corner) or the polygon's (``points``
+            in percent).
+        label: first label of ``rectanglelabels``/``polygonlabels``/``labels``, ``None`` if none.
         labels: every label given (more than one is reported as a warning).
     """
 
@@ -131,9 +153,14 @@ class Region:
     label: str | None
     labels: tuple[str, ...] = ()
 
+    @property
+    def is_polygon(self) -> bool:
+        """True for a polygon (``value.points``), False for a rectangle."""
+        return "points" in self.value
+
 
 def regions_of(result: Sequence[Mapping[str, Any]], from_name: str | None = None) -> tuple[list[Region], int]:
-    """The rectangles in an annotation's ``result``; returns ``(regions, n_ignored_items)``.
+    """The rectangles and polygons in an annotation's ``result``; returns ``(regions, n_ignored_items)``.
 
     Items without geometry (choices, text areas, relations) or from another control than
     ``from_name`` (when given) are ignored and counted.
@@ -153,7 +180,7 @@ def regions_of(result: Sequence[Mapping[str, Any]], from_name: str | None = None
         if not isinstance(value, Mapping):
             ignored += 1
             continue
-        has_geometry = all(k in value for k in ("x", "y", "width", "height"))
+        has_geometry = all(k in value for k in ("x", "y", "width", "height")) or isinstance(value.get("points"), list)
         labels = next((value[k] for k in _LABEL_KEYS if k in value), None)
         if not has_geometry and labels is None:
             ignored += 1
@@ -200,12 +227,33 @@ def _when(ann: Mapping[str, Any], key: str) -> float:
 def annotation_rank(ann: Mapping[str, Any]) -> tuple[float, float, float]:
     """Sort key of an annotation: ``updated_at``, then ``created_at``, then its id (newest last)."""
     ident = ann.get("id")
-    return (_when(ann, "updated_at"), _when(ann, "created_at"), float(ident) if isinstance(ident, (int, float)) else float("-inf"))
+    return (_when(ann, "updated_at"), _when(ann, "created_at"), _number(ident))
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (ids in messages can be absurdly long)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number(value: Any) -> float:
+    """An id as a sortable float: huge ints (an id of 10**400) saturate instead of overflowing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return float("-inf")
+    try:
+        v = float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+    return v if math.isfinite(v) else float("-inf")
 
 
 def latest_annotation(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The task's most recent annotation that was not cancelled, or ``None``."""
-    anns = [a for a in task.get("annotations") or () if isinstance(a, Mapping) and not a.get("was_cancelled")]
+    raw = task.get("annotations")
+    raw = [] if raw is None else raw
+    if not isinstance(raw, (list, tuple)):
+        raise InputError(f"task {_short(task.get('id'))}: 'annotations' must be a list, got {type(raw).__name__}")
+    anns = [a for a in raw if isinstance(a, Mapping) and not a.get("was_cancelled")]
     return max(anns, key=annotation_rank) if anns else None
 
 
@@ -291,6 +339,7 @@ def parse_export(
     image_key: str | None = None,
     from_name: str | None = None,
     source_name: str = "export",
+    polygon_tolerance: float = DEFAULT_TOLERANCE,
 ) -> LabelStudioReview:
     """Turn Label Studio tasks into per-image reviewed boxes for ``images`` (the review's base).
 
@@ -298,8 +347,10 @@ def parse_export(
         tasks: the export (a list of task dicts, Label Studio's "JSON" format).
         images: the run's images as exported to Label Studio (detection ids, displayed size).
         image_key: the task ``data`` key of the image URL; default ``image``, or the only string.
-        from_name: only use results of this ``RectangleLabels`` control (default: any).
+        from_name: only use results of this ``RectangleLabels``/``PolygonLabels`` control (default: any).
         source_name: name of the export for messages.
+        polygon_tolerance: the exporter's ``polygon_tolerance``: a detection's polygon that is
+            still what the export wrote at this tolerance leaves its mask unchanged.
 
     Raises:
         InputError: the export is not a list of tasks, or no task matches a run image.
@@ -327,7 +378,10 @@ def parse_export(
             stats.tasks_unmatched += 1
             out.unmatched.append(str(url))
             continue
-        ann = latest_annotation(task)
+        try:
+            ann = latest_annotation(task)
+        except InputError as e:
+            raise InputError(f"{source_name}: {e}") from None
         if ann is None:
             if task.get("annotations"):
                 stats.tasks_cancelled += 1
@@ -339,10 +393,26 @@ def parse_export(
         for d in img.detections:
             for key in (region_id(d.id), d.id, clean_region_id(d.id)):
                 by_id.setdefault(key, d.id)
-        regions, ignored = regions_of(ann.get("result") or (), from_name)
+        result = ann.get("result")
+        result = [] if result is None else result
+        if not isinstance(result, (list, tuple)):
+            raise InputError(f"{source_name}: task {_short(task.get('id'))}, annotation {_short(ann.get('id'))}: "
+                             f"'result' must be a list, got {type(result).__name__}")
+        regions, ignored = regions_of(result, from_name)
         stats.items_ignored += ignored
         boxes: list[ReviewedBox] = []
+        dets = {d.id: d for d in img.detections}
+        for group in _polygon_groups([r for r in regions if r.is_polygon], by_id):
+            stats.regions += 1
+            rb = _polygon_box(group, dets, img, polygon_tolerance, f"{source_name}: {path}")
+            if rb is None:
+                continue
+            stats.regions_matched += rb.id is not None
+            stats.regions_new += rb.id is None
+            boxes.append(rb)
         for r in regions:
+            if r.is_polygon:
+                continue
             stats.regions += 1
             try:
                 box, rotated = percent_to_box(r.value, img.width, img.height)
@@ -391,6 +461,82 @@ def parse_export(
     return out
 
 
+def _polygon_owner(key: str | None, by_id: Mapping[str | None, str]) -> tuple[str | None, int]:
+    """``(detection id, 0-based part)`` of a polygon region id; ``(None, 0)`` for a drawn polygon."""
+    for k in dict.fromkeys((key, clean_region_id(key))):
+        if k is None:
+            continue
+        if k in by_id:
+            return by_id[k], 0
+        base, part = split_part_region_id(k)
+        if part and base in by_id:
+            return by_id[base], part
+    return None, 0
+
+
+def _polygon_groups(regions: Sequence[Region], by_id: Mapping[str | None, str]) -> list[tuple[str | None, list[Region]]]:
+    """Polygon regions grouped by the detection they belong to, ``(detection id, parts by part
+    number)`` in first-seen order; each polygon of no detection is a group of its own (``None``)."""
+    order: list[str | None] = []
+    groups: dict[str, list[tuple[int, Region]]] = {}
+    drawn: list[Region] = []
+    for r in regions:
+        det_id, part = _polygon_owner(r.key, by_id)
+        if det_id is None:
+            order.append(None)
+            drawn.append(r)
+            continue
+        if det_id not in groups:
+            groups[det_id] = []
+            order.append(det_id)
+        groups[det_id].append((part, r))
+    out: list[tuple[str | None, list[Region]]] = []
+    drawn_iter = iter(drawn)
+    for det_id in order:
+        if det_id is None:
+            out.append((None, [next(drawn_iter)]))
+        else:
+            out.append((det_id, [r for _, r in sorted(groups[det_id], key=lambda pr: pr[0])]))
+    return out
+
+
+def _polygon_box(group: tuple[str | None, list[Region]], dets: Mapping[str, Detection], img: ImageAnnotations,
+                 tolerance: float, where: str) -> ReviewedBox | None:
+    """One reviewed box from a detection's polygon parts (see the module docstring)."""
+    det_id, parts = group
+    key = parts[0].key
+    try:
+        polys = [points_to_pixels(r.value["points"], img.width, img.height) for r in parts]
+    except ValueError as e:
+        log.warning("%s: polygon %s: %s; dropped", where, key, e)
+        return None
+    labels = [r.label for r in parts if r.label]
+    if len(set(labels)) > 1:
+        log.warning("%s: the parts of %s have different labels %s; using the first, %r", where, det_id, labels, labels[0])
+    label = labels[0] if labels else None
+    det = dets.get(det_id) if det_id is not None else None
+    if det is not None and det.mask is not None and _same_polygons(polys, mask_to_polygons(det.mask, tolerance)):
+        return ReviewedBox(id=det_id, box=det.box, label=label, tags=REVIEWED_TAGS, key=key)
+    m = polygons_to_mask(polys, img.height, img.width)
+    box = masks.bbox(m)
+    if box is None:
+        log.warning("%s: polygon %s covers no pixel centre; kept as its bounding box without a mask", where, key)
+        return ReviewedBox(id=det_id, box=polygons_bbox(polys), label=label, tags=REVIEWED_TAGS, key=key)
+    return ReviewedBox(id=det_id, box=box, label=label, tags=REVIEWED_TAGS, key=key, mask=masks.encode(m))
+
+
+def _same_polygons(got: Sequence[Sequence[tuple[float, float]]], wrote: Sequence[Any]) -> bool:
+    """True if ``got`` has the polygons of ``wrote``, vertex by vertex within MOVE_TOLERANCE px."""
+    if len(got) != len(wrote):
+        return False
+    for a, b in zip(got, wrote):
+        if len(a) != len(b):
+            return False
+        if any(abs(pa[0] - pb[0]) > MOVE_TOLERANCE or abs(pa[1] - pb[1]) > MOVE_TOLERANCE for pa, pb in zip(a, b)):
+            return False
+    return True
+
+
 def load_export(path: str | Path) -> list[Mapping[str, Any]]:
     """Read a Label Studio JSON export; :class:`InputError` naming the file if it is not one."""
     p = Path(path)
@@ -404,6 +550,10 @@ def load_export(path: str | Path) -> list[Mapping[str, Any]]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{p} is not JSON ({e.msg} at line {e.lineno}); export the project with the 'JSON' format") from None
+    except RecursionError:
+        raise InputError(f"{p}: JSON nested too deeply to be a Label Studio export") from None
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        raise InputError(f"{p}: {str(e)[:120]}") from None
     if isinstance(data, Mapping) and "data" in data:
         data = [data]  # a single task
     if not isinstance(data, list):
@@ -450,6 +600,7 @@ def import_labelstudio(
     image_key: str | None = None,
     from_name: str | None = None,
     dry_run: bool = False,
+    polygon_tolerance: float = DEFAULT_TOLERANCE,
 ) -> ImportResult:
     """Apply a Label Studio JSON export to a run and store the result as a new revision.
 
@@ -460,6 +611,8 @@ def import_labelstudio(
             a name); the review is compared with it.
         image_key, from_name: see :func:`parse_export`.
         dry_run: compute everything but write nothing.
+        polygon_tolerance: the ``polygon_tolerance`` the tasks were exported with (see
+            :func:`parse_export`).
 
     Returns:
         an :class:`ImportResult`; its ``revision`` names ``revisions/NNN-labelstudio``.
@@ -470,7 +623,8 @@ def import_labelstudio(
     with contextlib.nullcontext() if dry_run else store.lock():
         base_name = store.resolve_revision(base_revision)
         images = list(store.iter_images(base_name))
-        review = parse_export(tasks, images, image_key=image_key, from_name=from_name, source_name=str(export_path))
+        review = parse_export(tasks, images, image_key=image_key, from_name=from_name, source_name=str(export_path),
+                              polygon_tolerance=polygon_tolerance)
         result = correct_images(images, review.reviews, label_id_map(images))
         out = ImportResult(revision=None, base_revision=base_name, export=Path(export_path).name,
                            corrections=result.summary, tasks=review.stats, images=result.images)

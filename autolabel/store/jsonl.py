@@ -114,7 +114,7 @@ class JsonlAppender:
             os.fsync(self._f.fileno())
             self._f.close()
 
-    def __enter__(self) -> "JsonlAppender":
+    def __enter__(self) -> JsonlAppender:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -146,7 +146,7 @@ class LineReader:
             f.close()
         self._open.clear()
 
-    def __enter__(self) -> "LineReader":
+    def __enter__(self) -> LineReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

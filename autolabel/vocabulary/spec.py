@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from autolabel.errors import ConfigError
+from autolabel.names import class_name_problem, display_name
+from autolabel.yamlio import load_yaml
 
 UNMAPPED_POLICIES = ("drop", "keep", "other")
 """What happens to a box that is none of the user's classes."""
@@ -51,6 +53,9 @@ class Vocabulary:
                 raise ConfigError(f"{where}: a class name is empty")
             if c.name in seen:
                 raise ConfigError(f"{where}: class {c.name!r} is listed twice")
+            problem = class_name_problem(c.name)
+            if problem is not None:
+                raise ConfigError(f"{where}: {problem}")
             seen.add(c.name)
             if not c.terms or any(not t.strip() for t in c.terms):
                 raise ConfigError(f"{where}: class {c.name!r} has an empty synset or word")
@@ -61,6 +66,8 @@ class Vocabulary:
             raise ConfigError(f"{where}: min_score must be a number in [0, 1], got {ms!r}")
         if not isinstance(self.other, str) or not self.other.strip():
             raise ConfigError(f"{where}: other must be a non-empty class name, got {self.other!r}")
+        if self.unmapped == "other" and class_name_problem(self.other) is not None:
+            raise ConfigError(f"{where}: other: {class_name_problem(self.other)}")
         if self.unmapped == "other" and self.other in seen:
             raise ConfigError(f"{where}: the catch-all class {self.other!r} is also a user class; rename one")
 
@@ -68,27 +75,6 @@ class Vocabulary:
     def names(self) -> tuple[str, ...]:
         """User class names in order."""
         return tuple(c.name for c in self.classes)
-
-
-def _yaml_loader() -> Any:
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        """SafeLoader that refuses a mapping key given twice (PyYAML keeps the last silently)."""
-
-    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return UniqueKeyLoader
 
 
 def _class_name(key: Any, where: str) -> str:
@@ -147,19 +133,16 @@ def vocabulary_from_dict(data: Any, source: str = "vocabulary") -> Vocabulary:
 
 def load_vocabulary(path: str | Path) -> Vocabulary:
     """Read a vocabulary YAML file (see :func:`vocabulary_from_dict` for its keys)."""
-    import yaml
-
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"vocabulary {p}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"vocabulary {p}: not UTF-8 text (byte {e.start})") from None
     except OSError as e:
         raise ConfigError(f"vocabulary {p}: cannot read it ({e.strerror or e})") from None
-    try:
-        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise ConfigError(f"vocabulary {p}: not valid YAML ({e})") from None
+    data = load_yaml(text, f"vocabulary {p}", unique_keys=True)
     return vocabulary_from_dict(data, source=f"vocabulary {p}")
 
 
@@ -171,10 +154,27 @@ def vocabulary_from_names(text: str) -> Vocabulary:
     return Vocabulary(tuple(ClassSpec(n, (n,)) for n in names), source="--classes")
 
 
+def _could_be_path(spec: str) -> bool:
+    """False for a string no file system takes as a path: a NUL, a name part over 255 bytes
+    or a whole over 4096 bytes (stat would fail with ENAMETOOLONG)."""
+    data = spec.encode("utf-8", "surrogateescape")
+    return b"\0" not in data and len(data) < 4096 and all(len(part) <= 255 for part in data.split(b"/"))
+
+
 def parse_vocabulary(spec: str) -> Vocabulary:
     """``cfg.vocabulary``: a YAML file (an existing file, or a name ending in .yaml/.yml) or a
-    comma-separated class list."""
-    p = Path(spec).expanduser()
-    if p.suffix.lower() in (".yaml", ".yml") or p.is_file():
-        return load_vocabulary(p)
+    comma-separated class list. A string that cannot be a path (too long, a NUL) is a class
+    list; it is never looked up on disk."""
+    if _could_be_path(spec):
+        p = Path(spec).expanduser()
+        if p.suffix.lower() in (".yaml", ".yml"):
+            return load_vocabulary(p)
+        try:
+            is_file = p.is_file()
+        except (OSError, ValueError):
+            is_file = False
+        if is_file:
+            return load_vocabulary(p)
+    elif spec.strip().lower().endswith((".yaml", ".yml")):
+        raise ConfigError(f"vocabulary {display_name(spec[:80])}...: a file name this long cannot exist")
     return vocabulary_from_names(spec)

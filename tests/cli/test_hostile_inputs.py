@@ -70,22 +70,6 @@ def test_non_utf8_file_name_is_annotated_once_and_resumes(runner: CliRunner, tmp
     assert len(_run_paths(run)) == 3
 
 
-def test_export_of_a_non_utf8_name_is_one_line_not_a_traceback(runner: CliRunner, tmp_path: Path) -> None:
-    """Until every exporter escapes such names (issue 14, item 3/7), the export says in one
-    line which name it cannot write, and leaves no half-written export."""
-    images = tmp_path / "imgs"
-    write_image(images / "a.png")
-    with open(os.path.join(os.fsencode(images), b"bad\xff.png"), "wb") as f:
-        f.write((images / "a.png").read_bytes())
-    assert _annotate(runner, images, tmp_path / "run").exit_code == 0
-    r = runner.invoke(main, ["export", str(tmp_path / "run"), "-f", "coco", "-o", str(tmp_path / "out")])
-    _no_traceback(r.output)
-    if r.exit_code != 0:
-        assert r.exit_code == 1 and len(r.output.splitlines()) == 1, r.output
-        assert "not UTF-8" in r.output and "bad\\xff.png" in r.output
-        assert not (tmp_path / "out" / "coco").exists()
-
-
 @pytest.mark.slow
 def test_symlink_to_a_fifo_is_a_failure_not_a_hang(tmp_path: Path) -> None:
     """In a subprocess: a regression would block on open() forever, holding the run's lock."""

@@ -50,16 +50,31 @@ def test_no_launch_then_pull(fo_uri, tmp_path):
     r = runner.invoke(main, ["review", str(run), "--no-launch"])
     assert "updated: 0 new sample(s), 4 already there" in r.output
 
+    r = runner.invoke(main, ["review", str(run), "--pull"])  # nothing reviewed yet (issue 14, item 21)
+    assert r.exit_code == 0, r.output
+    assert "nothing changed in autolabel-cli since the original predictions (4 images, 7 boxes); no revision written" in r.output
+    assert "kept 7, relabeled 0, moved 0, rejected 0, added 0, reviewed 0" in r.output
+    assert RunStore(run).revisions() == [] and not (run / "revisions").exists()
+
+    import fiftyone as fo
+
+    ds = fo.load_dataset("autolabel-cli")  # a reviewer rejects one box in the App
+    ds.select_labels(ids=[d.id for s in ds for d in s.predictions.detections if d["autolabel_id"] == "rocket-1"]).tag_labels("reject")
     r = runner.invoke(main, ["review", str(run), "--pull"])
     assert r.exit_code == 0, r.output
-    assert "into revision 001-fiftyone (4 images, 7 -> 7 boxes)" in r.output
-    assert "kept 7, relabeled 0, moved 0, rejected 0, added 0, reviewed 0" in r.output
+    assert "into revision 001-fiftyone (4 images, 7 -> 6 boxes)" in r.output
+    assert "kept 6, relabeled 0, moved 0, rejected 1, added 0, reviewed 0" in r.output
+    assert RunStore(run).revisions() == ["001-fiftyone"]
+    r = runner.invoke(main, ["review", str(run), "--pull"])  # pulled again with no new edit
+    assert r.exit_code == 0 and "nothing changed in autolabel-cli since revision 001-fiftyone" in r.output, r.output
     assert RunStore(run).revisions() == ["001-fiftyone"]
 
     r = runner.invoke(main, ["review", str(run), "--no-launch", "--dataset", "other name"])
     assert r.exit_code == 0 and "dataset other name created" in r.output
+    ds = fo.load_dataset("other name")
+    ds.select_labels(ids=[d.id for s in ds for d in s.predictions.detections if d["autolabel_id"] == "coffee-1"]).tag_labels("reject")
     r = runner.invoke(main, ["review", str(run), "--pull"])  # remembers the last dataset used
-    assert "pulled other name into revision 002-fiftyone" in r.output
+    assert "pulled other name into revision 002-fiftyone (4 images, 6 -> 5 boxes)" in r.output, r.output
 
 
 def _http_status(url: str) -> int | None:
@@ -92,8 +107,8 @@ def _patch_label_like_the_app(port: int, fo, dataset: str, detection: str, ops: 
 @pytest.mark.slow
 @pytest.mark.integration
 def test_app_serves_edits_and_stops_cleanly(fo_uri, tmp_path):
-    psutil = pytest.importorskip("psutil")
     import fiftyone as fo
+    import psutil
 
     from autolabel.review import dataset as review
 

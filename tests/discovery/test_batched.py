@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -28,6 +29,7 @@ def _scene_keys(b: int, h: int, w: int, c: int = 24, seed: int = 0) -> torch.Ten
 
 def _same(a, b) -> None:
     assert [(r.box, r.objectness, r.seed) for r in a] == [(r.box, r.objectness, r.seed) for r in b]
+    assert all(np.array_equal(x.mask, y.mask) for x, y in zip(a, b))
 
 
 @pytest.mark.parametrize("grid", [(6, 8), (12, 9), (30, 40)])
@@ -62,6 +64,22 @@ def test_seed_groups_are_8_connected_components() -> None:
     # a chain longer than one step merges transitively
     chain = seed_groups(torch.tensor([[0, 1, 2, 3, 4, 20]]), w)[0]
     assert chain[0, 4] and not chain[0, 5]
+
+
+def test_every_registered_method_gives_per_image_results_through_discover_batch() -> None:
+    """Methods with a batched form and those without (per-image fallback): the same regions as
+    the registry's per-image call, for every method the project has."""
+    from autolabel.discovery import get_discovery, list_discovery
+    from autolabel.pipeline import discover_regions
+
+    keys = _scene_keys(3, 10, 12, seed=7)
+    for name in list_discovery():
+        cfg = PipelineConfig(discovery=name, num_seeds=8, k_patches=20)
+        method = get_discovery(name)
+        got = discover_batch(keys, (10, 12), cfg, discover_regions)
+        assert len(got) == 3
+        for k, regions in zip(keys, got):
+            _same(regions, method(k, (10, 12), **method.params_from(cfg)))
 
 
 @pytest.mark.parametrize("method", BATCHED_METHODS)

@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from autolabel.discovery.lost import (
-    affinity, component_box, degree, degree_order, lost_multi, lost_single,
+    affinity,
+    component_box,
+    degree,
+    degree_order,
+    lost_multi,
+    lost_single,
 )
 
 

@@ -36,7 +36,8 @@ def test_tiny_models_whole_pipeline_with_bad_files(tmp_path: Path, mixed_folder:
             x1, y1, x2, y2 = d.box
             assert 0 <= x1 < x2 <= img.width and 0 <= y1 < y2 <= img.height
             assert d.label and d.label_id and len(d.topk) == cfg.topk
-            assert d.topk[0].label == d.label and d.topk[0].score == d.score
+            assert d.topk[0].label == d.label and d.topk[0].score == d.class_score
+            assert d.score == pytest.approx((d.objectness * d.class_score) ** 0.5)
             assert d.id.startswith(Path(img.path).stem + "-")
     m = store.read_manifest()
     assert m["models"]["extractor"] == {"name": "test_vit", "weights": "random"}

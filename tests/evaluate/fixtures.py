@@ -7,6 +7,7 @@ from typing import Sequence
 
 from autolabel.store import RunStore
 from autolabel.types import Detection, ImageAnnotations
+from tests.runs import write_run
 
 # (path, width, height, [((x1, y1, x2, y2), label, score, objectness), ...])
 RunSample = Sequence[tuple[str, int, int, Sequence[tuple[tuple[float, float, float, float], str, float, float]]]]
@@ -30,11 +31,5 @@ def annotations(sample: RunSample) -> list[ImageAnnotations]:
 
 
 def make_run(run_dir: Path, sample: RunSample, classes: Sequence[str] | None = None) -> RunStore:
-    store = RunStore(run_dir)
-    store.write_manifest({"autolabel_version": "0.1.0", "created": "2024-01-01T00:00:00Z", "image_root": str(run_dir.parent / "images"),
-                          "config": {}, "models": {"extractor": {"name": "x"}, "classifier": {"name": "y"}},
-                          "classes": list(classes) if classes is not None else None})
-    with store.prediction_writer() as w:
-        for img in annotations(sample):
-            w.append(img.to_dict())
-    return store
+    """Write ``sample`` as a run at ``run_dir`` (through the shared :func:`tests.runs.write_run`)."""
+    return write_run(run_dir, annotations(sample), classes=classes)

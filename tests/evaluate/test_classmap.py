@@ -5,7 +5,6 @@ import pytest
 from autolabel.errors import ConfigError
 from autolabel.evaluate.classmap import build_class_mapping, load_class_map
 
-
 # ---------------------------------------------------------------- classes
 
 

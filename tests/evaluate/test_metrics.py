@@ -12,7 +12,7 @@ from autolabel.evaluate.sweep import recommend, simplest_threshold, sweep, sweep
 
 def img(path, gt, preds=(), ignore=None, to_gt=None):
     """gt: [(box, label)], preds: [(box, label, score, objectness)]."""
-    return EvalImage.build(path, [b for b, _ in gt], [l for _, l in gt], [p[0] for p in preds], [p[1] for p in preds],
+    return EvalImage.build(path, [b for b, _ in gt], [lab for _, lab in gt], [p[0] for p in preds], [p[1] for p in preds],
                            [p[2] for p in preds], [p[3] for p in preds], gt_ignore=ignore, to_gt=to_gt)
 
 
@@ -209,7 +209,7 @@ def _sweep_case():
     gt = [((0, 0, 10, 10), "a"), ((20, 0, 30, 10), "a"), ((40, 0, 50, 10), "a")]
     preds = [((0, 0, 10, 10), "a", 0.9), ((100, 0, 110, 10), "a", 0.7), ((20, 0, 30, 10), "a", 0.6),
              ((40, 0, 50, 10), "a", 0.25), ((100, 50, 110, 60), "a", 0.15), ((100, 80, 110, 90), "a", 0.1)]
-    return [img("s", gt, [(b, l, s, 1.0 - s) for b, l, s in preds])]
+    return [img("s", gt, [(b, lab, s, 1.0 - s) for b, lab, s in preds])]
 
 
 def test_sweep_recommends_the_fewest_edits_as_a_short_decimal():

@@ -12,7 +12,6 @@ from autolabel.formats import GroundTruth, GroundTruthImage, read_groundtruth
 from tests.evaluate.fixtures import RUN, annotations, make_run
 from tests.formats.writers import write_all
 
-
 # ---------------------------------------------------------------- the driver on a run
 
 GT_SAMPLE = [
@@ -24,7 +23,7 @@ GT_SAMPLE = [
 
 def _gt(sample, classes=("dog", "cat")):
     return GroundTruth("coco", "mem", tuple(classes),
-                       tuple(GroundTruthImage(p, w, h, tuple(b for b, _ in bx), tuple(l for _, l in bx)) for p, w, h, bx in sample))
+                       tuple(GroundTruthImage(p, w, h, tuple(b for b, _ in bx), tuple(lab for _, lab in bx)) for p, w, h, bx in sample))
 
 
 def test_evaluate_run_reports_pairing_metrics_and_cost(tmp_path):
@@ -37,7 +36,7 @@ def test_evaluate_run_reports_pairing_metrics_and_cost(tmp_path):
                        "class_aware", "correction", "sweep"]
     assert r["schema"] == "autolabel.evaluation/1"
     assert list(r["settings"]) == ["iou", "adjust_iou", "score_threshold", "score_threshold_source",
-                                   "objectness_threshold", "class_map"]
+                                   "objectness_threshold", "class_map", "iou_type"]
     assert list(r["class_agnostic"]) == ["ap50", "ar100", "ranked_by", "corloc", "corloc_hits", "corloc_images"]
     assert r["classes"] == {"gt_to_run": {"dog": ["dog"], "cat": ["cat"]}, "gt_without_run_label": [], "notes": []}
     assert list(r["correction"]["at_threshold"]) == ["score_threshold", "images", "gt_boxes", "predictions", "matched",

@@ -12,12 +12,12 @@ import pytest
 import autolabel.export as ex
 from autolabel.errors import ExportError
 from autolabel.export import Exporter, export, filter_image, resolve_formats, run_export
-from autolabel.store import RunStore
 from autolabel.types import Detection, ImageAnnotations
 from tests.export.plugins import OPENED, with_plugins
 from tests.exporters.sample import IMAGES, build_run, image_root_of
+from tests.runs import write_run
 
-BUILT_INS = ["coco", "cvat", "labelstudio", "voc", "yolo"]
+BUILT_INS = ["coco", "cvat", "labelstudio", "voc", "yolo", "yolo-seg"]
 
 
 def _all_files(root: Path) -> dict[str, bytes]:
@@ -118,9 +118,7 @@ def test_a_failed_export_keeps_the_previous_one(run, tmp_path, monkeypatch):
 
 
 def test_empty_run_exports_every_format(tmp_path):
-    store = RunStore(tmp_path / "run")
-    store.write_manifest({"image_root": str(tmp_path), "classes": ["person"], "config": {}})
-    store.prediction_writer().close()
+    store = write_run(tmp_path / "run", [], image_root=tmp_path, classes=["person"])
     files = export(store, "all", tmp_path / "out")
     assert sorted(files) == BUILT_INS
     doc = _coco(tmp_path / "out")

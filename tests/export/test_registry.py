@@ -17,17 +17,18 @@ from autolabel.export import (
 )
 from tests.export.plugins import with_plugins
 
-BUILT_INS = ["coco", "cvat", "labelstudio", "voc", "yolo"]
+BUILT_INS = ["coco", "cvat", "labelstudio", "voc", "yolo", "yolo-seg"]
+MODULES = [f"exporters.{name.replace('-', '_')}" for name in BUILT_INS]
 
 
 def test_built_ins_are_registered_through_entry_points_and_listing_imports_nothing(monkeypatch):
-    for name in BUILT_INS:
-        monkeypatch.delitem(sys.modules, f"exporters.{name}", raising=False)
+    for module in MODULES:
+        monkeypatch.delitem(sys.modules, module, raising=False)
     assert list_exporters() == BUILT_INS
-    assert not any(f"exporters.{name}" in sys.modules for name in BUILT_INS)
+    assert not any(module in sys.modules for module in MODULES)
     eps = registry.exporter_entry_points()
     assert {n: registry.entry_point_origin(ep) for n, ep in eps.items()} == {n: "built-in" for n in BUILT_INS}
-    assert [exporter_origin(n) for n in BUILT_INS] == ["built-in"] * 5
+    assert [exporter_origin(n) for n in BUILT_INS] == ["built-in"] * len(BUILT_INS)
     cls = get_exporter("coco")
     assert issubclass(cls, Exporter) and cls.name == "coco" and "exporters.coco" in sys.modules
 
@@ -39,7 +40,7 @@ def test_every_built_in_names_itself_and_describes_itself():
 
 
 def test_unknown_format_lists_the_available_ones():
-    with pytest.raises(ExportError, match=r"unknown format 'cooc'; available: coco, cvat, labelstudio, voc, yolo"):
+    with pytest.raises(ExportError, match=r"unknown format 'cooc'; available: coco, cvat, labelstudio, voc, yolo, yolo-seg"):
         get_exporter("cooc")
     with pytest.raises(ExportError, match=r"unknown format 'cooc'"):
         exporter_origin("cooc")

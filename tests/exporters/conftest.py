@@ -47,3 +47,11 @@ def dm_dataset() -> Any:
     from datumaro.components.dataset import Dataset
 
     return Dataset
+
+
+@pytest.fixture(scope="session")
+def masked_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run whose detections carry masks (:mod:`tests.exporters.masked_sample`); read-only."""
+    from tests.exporters.masked_sample import build_masked_run
+
+    return build_masked_run(tmp_path_factory.mktemp("masked"))

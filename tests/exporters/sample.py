@@ -19,8 +19,8 @@ from typing import Any
 
 from PIL import Image
 
-from autolabel.store import RunStore
 from autolabel.types import Detection, ImageAnnotations
+from tests.runs import write_run
 
 CLASSES = ["person", "traffic light", "salt & pepper, shaker", "jack-o'-lantern", "unused class"]
 """The manifest's class list; the run adds ``zebra`` (a label outside it) at the end."""
@@ -82,21 +82,7 @@ def build_run(root: Path, with_revision: bool = True) -> Path:
     images = root / "images"
     for i, (rel, (w, h, _)) in enumerate(sorted(IMAGES.items())):
         _write_image(images / rel, w, h, i + 1)
-    store = RunStore(root / "run")
-    store.write_manifest({
-        "autolabel_version": "0.1.0",
-        "created": "2024-01-01T00:00:00Z",
-        "image_root": str(images.resolve()),
-        "config": {"preset": "test"},
-        "models": {"extractor": {"name": "vit_small_patch16_224.dino", "weights": "test"},
-                   "classifier": {"name": "convnext_tiny.fb_in22k", "weights": "test"}},
-        "classes": CLASSES,
-        "label_space": "test",
-    })
-    with store.prediction_writer() as w:
-        # Written out of order on purpose: the store must still yield sorted paths.
-        for rel in sorted(IMAGES, reverse=True):
-            w.append(image_record(rel).to_dict())
+    revisions = []
     if with_revision:
         corrected = []
         for rel in sorted(IMAGES):
@@ -105,7 +91,11 @@ def build_run(root: Path, with_revision: bool = True) -> Path:
                 d0 = img.detections[0].with_(label="person", source="human", reviewed=True)
                 img = ImageAnnotations(img.path, img.width, img.height, (d0,))
             corrected.append(img)
-        store.write_revision("fiftyone", corrected, {"edited": 1, "removed": 1})
+        revisions.append(("fiftyone", corrected, {"edited": 1, "removed": 1}))
+    # Written out of order on purpose: the store must still yield sorted paths.
+    store = write_run(root / "run", [image_record(rel) for rel in sorted(IMAGES, reverse=True)],
+                      image_root=images.resolve(), classes=CLASSES, config={"preset": "test"},
+                      label_space="test", revisions=revisions)
     return store.run_dir
 
 
@@ -176,7 +166,7 @@ def fiftyone_boxes(fo: Any, dataset_type: Any, data_root: Path, name_to_path: di
             dets = sample[field].detections if sample[field] is not None else []
             for d in dets:
                 x, y, bw, bh = d.bounding_box
-                score = d[score_attr] if score_attr in d else None
+                score = d[score_attr] if score_attr in d else None  # noqa: SIM401 - a FiftyOne label has no .get()
                 rows.append((d.label, (x * w, y * h, (x + bw) * w, (y + bh) * h), score))
             out[path] = rows
         return out
@@ -203,13 +193,13 @@ def datumaro_boxes(dataset: Any, id_to_path: dict[str, str]) -> Rows:
 
 
 def read_names_table(path: Path) -> dict[str, str]:
-    """``image_names.csv`` as name -> source path."""
+    """``image_names.csv`` as name -> source path, read with the csv module alone."""
     import csv
 
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["name", "source"]
-    return {name: src for name, src in rows[1:]}
+    assert rows[0] == ["name", "source", "source_bytes"]
+    return {name: src for name, src, _ in rows[1:]}
 
 
 def store_boxes(run_dir: Path, revision: str = "original") -> tuple[Rows, dict[str, tuple[int, int]]]:

@@ -30,14 +30,21 @@ def test_formats_lists_the_built_ins_with_every_option():
     r = invoke("formats")
     assert r.exit_code == 0
     lines = [line for line in r.output.splitlines() if line and not line.startswith(" ")]
-    assert [line.split()[0] for line in lines] == ["coco", "cvat", "labelstudio", "voc", "yolo"]
+    assert [line.split()[0] for line in lines] == ["coco", "cvat", "labelstudio", "voc", "yolo", "yolo-seg"]
     assert all(line.endswith("[built-in]") for line in lines)
     options = [line.strip() for line in r.output.splitlines() if line.startswith(" ")]
+    tolerance = "-O polygon_tolerance=PIXELS  [default: 1.0]  polygon simplification tolerance in pixels"
     assert options[0].startswith("-O coco_results=BOOLEAN  [default: false, flag --coco-results]  also write results-")
-    assert options[1].startswith('-O image_url_prefix=TEXT  [default: "", flag --image-url-prefix]  prefix of image URLs')
-    assert options[2].startswith("-O voc_origin=one|zero  [default: one, flag --voc-origin]  pixel origin of bndbox")
-    assert options[3].startswith("-O yolo_scores=BOOLEAN  [default: false, flag --yolo-scores]  add the score")
-    assert len(options) == 4
+    assert options[1].startswith("-O segmentation=polygon|rle  [default: polygon]  how instance masks are written")
+    assert options[2].startswith(tolerance)
+    assert options[3].startswith("-O cvat_shapes=polygon|box  [default: polygon]  how a detection with a mask")
+    assert options[4].startswith(tolerance)
+    assert options[5].startswith('-O image_url_prefix=TEXT  [default: "", flag --image-url-prefix]  prefix of image URLs')
+    assert options[6].startswith(tolerance)
+    assert options[7].startswith("-O voc_origin=one|zero  [default: one, flag --voc-origin]  pixel origin of bndbox")
+    assert options[8].startswith("-O yolo_scores=BOOLEAN  [default: false, flag --yolo-scores]  add the score")
+    assert options[9].startswith(tolerance)
+    assert len(options) == 10
 
 
 def test_export_several_formats(sample_run, tmp_path):
@@ -116,7 +123,7 @@ def test_the_cli_names_no_built_in_format():
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["-f", "cooc"], 1, "error: unknown format 'cooc'; available: coco, cvat, labelstudio, voc, yolo"),
+    (["-f", "cooc"], 1, "error: unknown format 'cooc'; available: coco, cvat, labelstudio, voc, yolo, yolo-seg"),
     (["-f", "coco", "--yolo-scores"], 1, "error: option 'yolo.yolo_scores' is for format 'yolo', which is not selected"),
     (["-f", "coco", "-O", "yolo_scores=1"], 1, "error: option 'yolo_scores' is not understood by coco (it belongs to yolo"),
     (["-f", "voc", "-O", "voc_origin=two"], 1, "error: format 'voc' option 'voc_origin': 'two' is not one of 'one', 'zero'."),

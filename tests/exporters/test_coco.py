@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.exporters.sample import (IMAGES, RUN_CLASSES, assert_same_boxes, datumaro_boxes, expected_boxes,
-                                      fiftyone_boxes)
+from tests.exporters.sample import IMAGES, RUN_CLASSES, assert_same_boxes, datumaro_boxes, expected_boxes, fiftyone_boxes
 
 
 def test_file_layout_and_ids(exported: Path):

@@ -10,7 +10,6 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
-
 from tests.exporters.sample import IMAGES, RUN_CLASSES, assert_same_boxes, datumaro_boxes, expected_boxes, fiftyone_boxes
 
 

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from urllib.parse import unquote
 
-
 from autolabel.export import export
 from autolabel.formats.labelstudio import LOCAL_FILES_URL_PREFIX
 from tests.exporters.sample import IMAGES, RUN_CLASSES, assert_same_boxes, expected_boxes, validate_with_ls_sdk

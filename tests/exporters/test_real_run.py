@@ -12,8 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from autolabel.cli import main
-from tests.exporters.sample import (assert_same_boxes, datumaro_boxes, fiftyone_boxes, read_names_table, store_boxes,
-                                    validate_with_ls_sdk)
+from tests.exporters.sample import assert_same_boxes, datumaro_boxes, fiftyone_boxes, read_names_table, store_boxes, validate_with_ls_sdk
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,18 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-
 from autolabel.export import export
-from tests.exporters.sample import (IMAGES, RUN_CLASSES, assert_same_boxes, datumaro_boxes, expected_boxes,
-                                      fiftyone_boxes, flat_names, image_root_of, read_names_table)
+from tests.exporters.sample import (
+    IMAGES,
+    RUN_CLASSES,
+    assert_same_boxes,
+    datumaro_boxes,
+    expected_boxes,
+    fiftyone_boxes,
+    flat_names,
+    image_root_of,
+    read_names_table,
+)
 
 
 def test_layout_names_and_labelmap(exported: Path):

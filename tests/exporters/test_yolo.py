@@ -8,8 +8,16 @@ from pathlib import Path
 import yaml
 
 from autolabel.export import export
-from tests.exporters.sample import (IMAGES, RUN_CLASSES, assert_same_boxes, datumaro_boxes, expected_boxes,
-                                    fiftyone_boxes, flat_names, read_names_table)
+from tests.exporters.sample import (
+    IMAGES,
+    RUN_CLASSES,
+    assert_same_boxes,
+    datumaro_boxes,
+    expected_boxes,
+    fiftyone_boxes,
+    flat_names,
+    read_names_table,
+)
 
 
 def test_layout(exported: Path):

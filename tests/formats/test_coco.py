@@ -6,7 +6,14 @@ import pytest
 
 from autolabel.formats import GroundTruthError
 from autolabel.formats.coco import (
-    category_id, coco_annotation, coco_bbox, coco_category, coco_image, coco_result, instances_filename, read_coco,
+    category_id,
+    coco_annotation,
+    coco_bbox,
+    coco_category,
+    coco_image,
+    coco_result,
+    instances_filename,
+    read_coco,
 )
 from autolabel.geometry import xywh_to_xyxy
 from autolabel.types import Detection

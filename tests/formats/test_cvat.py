@@ -29,10 +29,23 @@ def test_other_shapes_are_skipped_with_a_note(tmp_path):
     p = tmp_path / "a.xml"
     p.write_text('<annotations><version>1.1</version><image id="0" name="x.jpg" width="10" height="10">'
                  '<box label="cat" xtl="1" ytl="1" xbr="5" ybr="5" rotation="30"/>'
-                 '<polygon label="cat" points="1,1;2,2;3,1"/></image></annotations>')
+                 '<polyline label="cat" points="1,1;2,2;3,1"/></image></annotations>')
     gt = read_cvat(p)
     assert gt.images[0].boxes == ((1.0, 1.0, 5.0, 5.0),)
     assert any("skipped 1 shape" in n for n in gt.notes) and any("rotated" in n for n in gt.notes)
+
+
+def test_polygons_count_as_their_bounds_and_grouped_parts_as_one(tmp_path):
+    p = tmp_path / "a.xml"
+    p.write_text('<annotations><version>1.1</version><image id="0" name="x.jpg" width="50" height="50">'
+                 '<polygon label="cat" points="1,1;4,2;3,6"/>'
+                 '<polygon label="dog" group_id="2" points="10,10;12,10;12,12"/>'
+                 '<polygon label="dog" group_id="2" points="20,30;25,30;25,35"/>'
+                 '<polygon label="dog" points="40,40;41,40;41,41"/></image></annotations>')
+    gt = read_cvat(p)
+    assert gt.images[0].boxes == ((1.0, 1.0, 4.0, 6.0), (10.0, 10.0, 25.0, 35.0), (40.0, 40.0, 41.0, 41.0))
+    assert gt.images[0].labels == ("cat", "dog", "dog")
+    assert any("read 4 polygon(s) as their bounding boxes" in n for n in gt.notes)
 
 
 def test_video_export_is_refused_with_advice(tmp_path):

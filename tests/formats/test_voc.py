@@ -7,8 +7,16 @@ import pytest
 from autolabel.errors import ConfigError, ExportError
 from autolabel.formats import GroundTruthError
 from autolabel.formats.voc import (
-    ORIGINS, bndbox_to_box, first_pixel, read_labelmap, read_voc, read_voc_xml, voc_annotation, voc_bndbox,
-    voc_labelmap_line, voc_truncated,
+    ORIGINS,
+    bndbox_to_box,
+    first_pixel,
+    read_labelmap,
+    read_voc,
+    read_voc_xml,
+    voc_annotation,
+    voc_bndbox,
+    voc_labelmap_line,
+    voc_truncated,
 )
 from autolabel.types import Detection, ImageAnnotations
 from tests.formats.conftest import CLASSES, FLAT, NESTED, boxes_of, expected_boxes

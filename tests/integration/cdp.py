@@ -116,7 +116,7 @@ class Browser:
             pass
         self.proc.stop(timeout=10)
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:

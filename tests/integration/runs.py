@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 from autolabel.config import PipelineConfig
 from autolabel.store import RunStore
 from autolabel.types import Alternative, Detection, ImageAnnotations
+from tests.runs import write_run
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = REPO / "sample_data"
@@ -118,24 +119,11 @@ def make_run(run_dir: Path, image_root: Path, layout: dict | None = None) -> Han
                 )
             )
         records.append(ImageAnnotations(path=rel, width=w, height=h, detections=tuple(dets)))
-    store = RunStore(run_dir)
-    store.write_manifest(
-        {
-            "autolabel_version": "0.1.0",
-            "created": "2024-01-01T00:00:00Z",
-            "image_root": str(image_root.resolve()),
-            "config": PipelineConfig().to_dict(),
-            "models": {
-                "extractor": {"name": "vit_small_patch16_224.dino", "weights": "hand-made"},
-                "classifier": {"name": "convnext_base.fb_in22k", "weights": "hand-made"},
-            },
-            "classes": list(CLASSES),
-            "label_space": "hand-made",
-        }
-    )
-    with store.prediction_writer() as w:
-        for rec in records:
-            w.append(rec.to_dict())
+    store = write_run(
+        run_dir, records, image_root=image_root.resolve(), classes=CLASSES, config=PipelineConfig().to_dict(),
+        models={"extractor": {"name": "vit_small_patch16_224.dino", "weights": "hand-made"},
+                "classifier": {"name": "convnext_base.fb_in22k", "weights": "hand-made"}},
+        label_space="hand-made")
     return HandMadeRun(
         run_dir=run_dir,
         image_root=image_root.resolve(),

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import math
-import zipfile
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 

@@ -247,7 +247,8 @@ def edge_hits(img, rect: tuple[float, float, float, float], colour: tuple[int, i
 
     hits = points = 0
     for t in np.linspace(0.1, 0.9, samples):
-        for x, y, horizontal in ((x1 + t * (x2 - x1), y1, True), (x1 + t * (x2 - x1), y2, True), (x1, y1 + t * (y2 - y1), False), (x2, y1 + t * (y2 - y1), False)):
+        xt, yt = x1 + t * (x2 - x1), y1 + t * (y2 - y1)
+        for x, y, horizontal in ((xt, y1, True), (xt, y2, True), (x1, yt, False), (x2, yt, False)):
             if vx1 + 9 <= x <= vx2 - 9 and vy1 + 9 <= y <= vy2 - 9:
                 points += 1
                 hits += hit(int(round(x)), int(round(y)), horizontal)
@@ -314,7 +315,9 @@ def test_labeling_ui_draws_our_boxes_and_submit_keeps_their_ids(label_studio, ls
                 x1, y1, x2, y2 = d.box
                 on_screen = (ix + x1 * sx, iy + y1 * sy, ix + x2 * sx, iy + y2 * sy)
                 hits, points = edge_hits(im, on_screen, colours[d.label], view)
-                assert points >= 20 and hits >= 0.9 * points, f"{d.label} box {d.box} at {on_screen} on screen (image at {rect}, stage {view}): {hits}/{points} edge points drawn in its colour ({shot})"
+                assert points >= 20 and hits >= 0.9 * points, (
+                    f"{d.label} box {d.box} at {on_screen} on screen (image at {rect}, stage {view}): "
+                    f"{hits}/{points} edge points drawn in its colour ({shot})")
                 # control: the same box 8 screen px (about 4 image px) off is not what is drawn
                 for dx, dy in ((8, 8), (-8, -8)):
                     off, n = edge_hits(im, (on_screen[0] + dx, on_screen[1] + dy, on_screen[2] + dx, on_screen[3] + dy), colours[d.label], view)

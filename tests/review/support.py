@@ -180,23 +180,10 @@ def sample_records() -> list[dict]:
 
 def make_run(run_dir: Path, records: list[dict] | None = None, classes: list[str] | None = CLASSES) -> Path:
     """A run over ``sample_data/`` with ``records`` and one failed image (``broken.jpg``)."""
-    from autolabel.store import RunStore
+    from tests.runs import write_run
 
-    store = RunStore(run_dir)
-    store.write_manifest(
-        {
-            "autolabel_version": "0.1.0",
-            "created": "2024-01-01T00:00:00Z",
-            "image_root": str(SAMPLE_DATA),
-            "config": {},
-            "models": {"extractor": {"name": "test", "weights": "random"}, "classifier": {"name": "test", "weights": "random"}},
-            "classes": classes,
-            "label_space": "imagenet-22k",
-        }
-    )
-    with store.prediction_writer() as w:
-        for r in records if records is not None else sample_records():
-            w.append(r)
-    with store.failure_writer() as w:
-        w.append({"path": "broken.jpg", "reason": "cannot identify image file"})
+    write_run(run_dir, records if records is not None else sample_records(), image_root=SAMPLE_DATA,
+              classes=classes, label_space="imagenet-22k",
+              models={"extractor": {"name": "test", "weights": "random"}, "classifier": {"name": "test", "weights": "random"}},
+              failures=[{"path": "broken.jpg", "reason": "cannot identify image file"}])
     return run_dir

@@ -146,9 +146,10 @@ def test_review_and_pull_corrections(fo, tmp_path):
 
     # the new box's id was written back, so a second pull keeps it and changes nothing else
     assert [d["autolabel_id"] for d in fo.load_dataset("autolabel-pull").match({"autolabel_path": "astronaut.jpg"}).first().predictions.detections] == ["astronaut-h1"]
-    again = review.pull(store)
-    assert again.revision == "002-fiftyone"
-    assert [i.to_dict() for i in store.iter_images("002-fiftyone")] == [i.to_dict() for i in store.iter_images("001-fiftyone")]
+    again = review.pull(store)  # nothing changed since: no new revision (issue 14, item 21)
+    assert (again.revision, again.base) == (None, "001-fiftyone")
+    assert again.corrections.boxes_after == 6
+    assert store.revisions() == ["001-fiftyone"]
 
 
 @pytest.mark.slow
@@ -191,6 +192,7 @@ def test_new_images_start_from_the_latest_revision(fo, tmp_path):
     assert [d["autolabel_id"] for d in rocket.predictions.detections] == ["rocket-0"]
     res = review.pull(store)  # nothing changed in FiftyOne: compared with the revision it came from
     assert res.corrections.rejected == 0 and res.corrections.kept == 6
+    assert (res.revision, res.base) == (None, "001-labelstudio") and store.revisions() == ["001-labelstudio"]
     assert [d.id for d in next(i for i in store.iter_images() if i.path == "rocket.jpg").detections] == ["rocket-0"]
 
 
@@ -334,7 +336,8 @@ def test_empty_run_then_images_arrive(fo, tmp_path):
     store = RunStore(make_run(tmp_path / "empty", []))
     assert review.build_dataset(store).added == 0
     assert fo.load_dataset("autolabel-empty").active_label_schemas == ["predictions"]
-    assert review.pull(store).corrections.boxes_after == 0
+    empty = review.pull(store)
+    assert empty.corrections.boxes_after == 0 and empty.revision is None and store.revisions() == []
     with store.prediction_writer() as w:
         w.append(sample_records()[1])
     assert review.build_dataset(store).added == 1

@@ -21,6 +21,7 @@ from autolabel.review.labelstudio import (
 )
 from autolabel.store import RunStore
 from autolabel.types import Alternative, Detection, ImageAnnotations
+from tests.runs import write_run
 
 # -- helpers --------------------------------------------------------------------------------
 
@@ -77,22 +78,7 @@ def ann(result, aid=1, updated="2024-05-01T10:00:00.000000Z", cancelled=False):
 
 
 def make_store(tmp_path: Path, images=IMAGES) -> RunStore:
-    store = RunStore(tmp_path / "run")
-    store.write_manifest(
-        {
-            "autolabel_version": "0.1.0",
-            "created": "2024-01-01T00:00:00Z",
-            "image_root": str(tmp_path / "images"),
-            "config": {},
-            "models": {"extractor": {"name": "x"}, "classifier": {"name": "c"}},
-            "classes": ["person", "traffic light", "tabby cat"],
-            "label_space": "test",
-        }
-    )
-    with store.prediction_writer() as w:
-        for img in images:
-            w.append(img.to_dict())
-    return store
+    return write_run(tmp_path / "run", images, classes=["person", "traffic light", "tabby cat"], label_space="test")
 
 
 def reviewed_export():
@@ -380,13 +366,40 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.exit_code == 1 and "no revision '009-x'" in r.output
 
 
+def _hostile_exports():
+    url = "/data/local-files/?d=images/cam1/0001.jpg"
+    good = reviewed_export()[0]
+    yield "annotations-not-a-list", json.dumps([{**good, "annotations": 5}]), "'annotations' must be a list"
+    yield "result-not-a-list", json.dumps([task(url, [{**ann([]), "result": 7, "id": 10**400}])]), "'result' must be a list"
+    yield "huge-annotation-id", json.dumps([task(url, [ann([], aid=10**400), ann([], aid=2)])]), None
+    yield "deep-nesting", "[" * 100_000 + "]" * 100_000, "nested too deeply"
+
+
+@pytest.mark.parametrize("case", list(_hostile_exports()), ids=lambda c: c[0])
+def test_hostile_label_studio_exports_are_one_line_errors(tmp_path, case):
+    """Exports edited by hand or by other tools: one line naming the file or task, never a
+    traceback; an id too big for a float still ranks annotations (the newest wins)."""
+    _, text, message = case
+    store = make_store(tmp_path)
+    export = tmp_path / "export.json"
+    export.write_text(text)
+    r = CliRunner().invoke(main, ["import", "labelstudio", str(store.run_dir), str(export)])
+    if message is None:
+        assert r.exit_code == 0, r.output
+        return
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+    assert r.output.startswith("error: ") and message in r.output
+    assert store.revisions() == []
+
+
 # -- against our own exporter ---------------------------------------------------------------
 
 
 def test_exported_tasks_read_back_unchanged(tmp_path):
     """tasks.json from our exporter, 'annotated' by accepting every prediction as is, imports
     as the same boxes on the same images: nothing moved, relabeled, rejected or added."""
-    export = pytest.importorskip("autolabel.export").export
+    from autolabel.export import export
     odd = ImageAnnotations(
         path="odd dir/img #3+1.jpg",
         width=333,

@@ -8,6 +8,7 @@ from pathlib import Path
 from autolabel.store import PARTS, RunStore
 from autolabel.store.parts import PartWriter, merge_parts, part_files
 from autolabel.types import Alternative, Detection, ImageAnnotations, ImageFailure
+from tests.runs import write_run
 
 
 def _lines(path: Path) -> list[dict]:
@@ -24,8 +25,7 @@ def _image(path: str, n: int = 1) -> ImageAnnotations:
 
 
 def _new_run(tmp_path: Path) -> RunStore:
-    store = RunStore(tmp_path / "run")
-    store.write_manifest({"image_root": str(tmp_path), "config": {}, "classes": None})
+    store = write_run(tmp_path / "run", [], image_root=tmp_path)
     (store.run_dir / PARTS).mkdir()
     return store
 

@@ -19,25 +19,15 @@ def rec(path: str, n: int = 1, label: str = "cat") -> ImageAnnotations:
     return ImageAnnotations(path, 100, 100, dets)
 
 
-def make_run(tmp_path: Path, records, classes=None) -> RunStore:
-    s = RunStore(tmp_path / "run")
-    s.write_manifest({"image_root": str(tmp_path), "config": {}, "classes": classes,
-                      "models": {"extractor": {"name": "x"}, "classifier": {"name": "y"}}})
-    with s.prediction_writer() as w:
-        for r in records:
-            w.append(r.to_dict())
-    return s
-
-
-def test_reads_every_image_once_sorted_last_wins(tmp_path: Path) -> None:
-    s = make_run(tmp_path, [rec("b.jpg"), rec("a.jpg"), rec("b.jpg", 3)])
+def test_reads_every_image_once_sorted_last_wins(make_run) -> None:
+    s = make_run([rec("b.jpg"), rec("a.jpg"), rec("b.jpg", 3)])
     imgs = list(s.iter_images())
     assert [i.path for i in imgs] == ["a.jpg", "b.jpg"]
     assert len(imgs[1].detections) == 3
 
 
-def test_torn_last_line_is_repaired_on_append_and_ignored_on_read(tmp_path: Path) -> None:
-    s = make_run(tmp_path, [rec("a.jpg"), rec("b.jpg")])
+def test_torn_last_line_is_repaired_on_append_and_ignored_on_read(make_run) -> None:
+    s = make_run([rec("a.jpg"), rec("b.jpg")])
     with open(s.predictions_path, "a") as f:
         f.write(json.dumps(rec("c.jpg").to_dict())[:25])  # a kill -9 mid-write
     assert [i.path for i in s.iter_images()] == ["a.jpg", "b.jpg"]
@@ -49,8 +39,8 @@ def test_torn_last_line_is_repaired_on_append_and_ignored_on_read(tmp_path: Path
     assert repair_jsonl(s.predictions_path) is False
 
 
-def test_corrupt_middle_line_is_an_error_naming_the_line(tmp_path: Path) -> None:
-    s = make_run(tmp_path, [rec("a.jpg")])
+def test_corrupt_middle_line_is_an_error_naming_the_line(make_run) -> None:
+    s = make_run([rec("a.jpg")])
     with open(s.predictions_path, "a") as f:
         f.write("{not json}\n")
         f.write(json.dumps(rec("b.jpg").to_dict()) + "\n")
@@ -58,23 +48,23 @@ def test_corrupt_middle_line_is_an_error_naming_the_line(tmp_path: Path) -> None
         list(s.iter_images())
 
 
-def test_failures_and_done_paths(tmp_path: Path) -> None:
-    s = make_run(tmp_path, [rec("a.jpg")])
+def test_failures_and_done_paths(make_run) -> None:
+    s = make_run([rec("a.jpg")])
     with s.failure_writer() as w:
         w.append(ImageFailure("bad.jpg", "empty file (0 bytes)").to_dict())
     assert s.done_paths() == {"a.jpg", "bad.jpg"}
     assert [f.path for f in s.iter_failures()] == ["bad.jpg"]
 
 
-def test_info_open_vocabulary_and_declared_classes(tmp_path: Path) -> None:
-    s = make_run(tmp_path, [rec("a.jpg", label="tabby"), rec("b.jpg", label="espresso")])
+def test_info_open_vocabulary_and_declared_classes(make_run) -> None:
+    s = make_run([rec("a.jpg", label="tabby"), rec("b.jpg", label="espresso")])
     assert s.info().classes == ("espresso", "tabby")
-    s2 = make_run(tmp_path / "x", [rec("a.jpg", label="cat")], classes=["dog", "cat"])
+    s2 = make_run([rec("a.jpg", label="cat")], name="x", classes=["dog", "cat"])
     assert s2.info().classes == ("dog", "cat")
 
 
-def test_revisions_never_touch_the_original(tmp_path: Path) -> None:
-    s = make_run(tmp_path, [rec("a.jpg", 2)])
+def test_revisions_never_touch_the_original(make_run) -> None:
+    s = make_run([rec("a.jpg", 2)])
     before = s.predictions_path.read_bytes()
     fixed = rec("a.jpg", 1, label="dog")
     name = s.write_revision("fiftyone", [fixed], {"rejected": 1})
@@ -110,9 +100,8 @@ def test_second_process_is_refused_the_lock(tmp_path: Path) -> None:
     p.start()
     try:
         assert ready.wait(30)
-        with pytest.raises(RunLockedError, match=f"pid {p.pid}"):
-            with RunStore(tmp_path / "run").lock():
-                pass
+        with pytest.raises(RunLockedError, match=f"pid {p.pid}"), RunStore(tmp_path / "run").lock():
+            pass
     finally:
         release.set()
         p.join(10)
@@ -120,8 +109,8 @@ def test_second_process_is_refused_the_lock(tmp_path: Path) -> None:
         pass
 
 
-def test_images_added_after_a_revision_still_read(tmp_path: Path) -> None:
-    s = make_run(tmp_path, [rec("a.jpg", 2)])
+def test_images_added_after_a_revision_still_read(make_run) -> None:
+    s = make_run([rec("a.jpg", 2)])
     s.write_revision("fiftyone", [rec("a.jpg", 1, label="dog")], {})
     with s.prediction_writer() as w:  # annotate grew the run after the review
         w.append(rec("b.jpg", 3).to_dict())

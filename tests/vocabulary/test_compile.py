@@ -36,7 +36,7 @@ def test_incomparable_overlap_goes_to_the_nearer_synset_with_a_warning(in1k, cap
     racer = [in1k.names[i] for i in c.classes[1].indices]
     assert sorted(racer) == ["Italian greyhound", "whippet"]
     assert len(c.classes[0].indices) == 116 and c.classes[0].ceded == {"racer": 2}
-    assert {(w, l) for _, w, l in c.ambiguous} == {("racer", "dog")}
+    assert {(w, lab) for _, w, lab in c.ambiguous} == {("racer", "dog")}
     assert "neither more specific" in caplog.text
 
 

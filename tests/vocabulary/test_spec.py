@@ -60,3 +60,9 @@ def test_missing_yaml_file_and_empty_quick_form(tmp_path):
         parse_vocabulary(" , ")
     with pytest.raises(ConfigError, match="'cat' is listed twice"):
         parse_vocabulary("cat,dog,cat")
+
+
+@pytest.mark.parametrize("spec", ["cat,do\x1bg", "cat,sea\x85lion", "cat,a\rb"])
+def test_a_class_name_no_format_can_carry_is_refused(spec: str) -> None:
+    with pytest.raises(ConfigError, match="holds the control character"):
+        parse_vocabulary(spec)

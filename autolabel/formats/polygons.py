@@ -1,0 +1,200 @@
+"""Instance masks as polygons, and polygons back to masks: what the polygon formats need.
+
+Coordinates are the run's pixel frame (:mod:`autolabel.types`): ``x`` right, ``y`` down, origin at
+the top-left corner of the top-left pixel, so pixel ``(row i, column j)`` covers
+``[j, j + 1) x [i, i + 1)`` and its centre is ``(j + 0.5, i + 0.5)``. A polygon is an ``(N, 2)``
+float array of ``(x, y)`` vertices, not closed (the last vertex is not the first again).
+
+Mask -> polygons (:func:`mask_to_polygons`): scikit-image's ``find_contours`` at level 0.5 on the
+mask padded by one empty pixel, so every contour is closed. Its vertices lie half way between
+pixel centres; shifted by half a pixel (centre frame -> edge frame) they are the midpoints of
+the pixel edges between the mask and the background, and the corners that marching squares
+cuts diagonally are put back, so the contour runs along pixel borders and encloses exactly the
+mask's pixels (a filled polygon reproduces the mask). ``approximate_polygon`` (Douglas-Peucker,
+``tolerance`` in pixels) then drops vertices that lie within ``tolerance`` of the simplified
+outline: staircases become straight lines. A part that simplification would reduce to fewer than 3 vertices keeps its full
+contour.
+
+Parts and holes: each 4-connected part of the mask is one polygon (its outer boundary), largest
+first. Polygons cannot hold holes in COCO, CVAT, Label Studio or YOLO, so a hole is *filled*
+in the polygon (:func:`hole_area` says how many pixels that adds); the exact mask travels as
+COCO RLE or in the VOC PNGs.
+
+scikit-image is imported when a polygon is made (only exporters need it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from autolabel import masks
+
+Polygon = np.ndarray
+"""``(N, 2)`` float ``(x, y)`` vertices in pixels, ``N >= 3``, not closed."""
+
+DEFAULT_TOLERANCE = 1.0
+"""Default simplification tolerance in pixels (the ``polygon_tolerance`` exporter option)."""
+
+
+def signed_area(poly: Polygon) -> float:
+    """Shoelace area of ``poly``: positive when its vertices turn clockwise on screen (y down)."""
+    p = np.asarray(poly, dtype=np.float64)
+    if len(p) < 3:
+        return 0.0
+    x, y = p[:, 0], p[:, 1]
+    return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
+
+
+def _contours(mask: np.ndarray) -> list[np.ndarray]:
+    """Closed contours of a bool ``(H, W)`` mask in ``(x, y)`` pixel-edge coordinates (last == first)."""
+    from skimage.measure import find_contours
+
+    m = np.pad(np.asarray(mask, dtype=np.float32), 1)
+    out = []
+    for c in find_contours(m, 0.5, fully_connected="low", positive_orientation="high"):
+        # (row, col) on the padded grid -> (x, y) on pixel edges of the unpadded image
+        out.append(_square_corners(np.stack([c[:, 1] - 0.5, c[:, 0] - 0.5], axis=1)))
+    return out
+
+
+def _square_corners(c: np.ndarray) -> np.ndarray:
+    """Put back the pixel corners that marching squares cuts off.
+
+    Each contour vertex is the midpoint of a unit pixel edge: on a vertical edge (``x`` whole,
+    ``y`` half) or a horizontal one (``x`` half, ``y`` whole). Where the contour steps from one
+    kind to the other it cuts a corner diagonally; the two edges meet at ``(x of the vertical
+    one, y of the horizontal one)``, which is inserted. The result runs along pixel borders and
+    encloses exactly the mask's pixels.
+    """
+    on_vertical = np.isclose(c[:, 0], np.round(c[:, 0]))
+    p, q = c[:-1], c[1:]
+    turn = on_vertical[:-1] != on_vertical[1:]
+    corner = np.where(on_vertical[:-1, None], np.stack([p[:, 0], q[:, 1]], 1), np.stack([q[:, 0], p[:, 1]], 1))
+    out = np.empty((len(p) + int(turn.sum()) + 1, 2))
+    idx = np.arange(len(p)) + np.concatenate(([0], np.cumsum(turn)[:-1]))
+    out[idx] = p
+    out[idx[turn] + 1] = corner[turn]
+    out[-1] = c[-1]
+    return out
+
+
+def mask_to_polygons(mask: np.ndarray | Mapping[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> list[Polygon]:
+    """The outer boundary of each part of ``mask`` as a simplified polygon, largest part first.
+
+    Args:
+        mask: bool ``(H, W)`` array, or a COCO RLE dict (decoded with :func:`autolabel.masks.decode`).
+        tolerance: Douglas-Peucker tolerance in pixels; 0 keeps every contour vertex.
+
+    Returns:
+        One ``(N, 2)`` ``(x, y)`` polygon per 4-connected part (holes filled, see the module
+        doc), each with at least 3 vertices inside ``[0, W] x [0, H]``; ``[]`` for an empty mask.
+    """
+    from skimage.measure import approximate_polygon
+
+    if tolerance < 0:
+        raise ValueError(f"polygon tolerance must be >= 0 pixels, got {tolerance}")
+    m = masks.decode(mask) if isinstance(mask, Mapping) else np.asarray(mask, dtype=bool)
+    outer = [c for c in _contours(m) if signed_area(c[:-1]) < 0]  # outer boundaries turn counter-clockwise on screen, holes clockwise
+    polys = []
+    for c in outer:
+        # start at a pixel corner: Douglas-Peucker keeps the first vertex, so it should be one worth keeping
+        corner = np.flatnonzero(np.isclose(c[:-1], np.round(c[:-1])).all(axis=1))
+        if corner.size:
+            c = np.concatenate([np.roll(c[:-1], -int(corner[0]), axis=0), c[corner[:1]]])
+        simple = approximate_polygon(c, tolerance) if tolerance > 0 else c
+        if len(simple) < 4 or abs(signed_area(simple[:-1])) <= 0:  # fewer than 3 distinct vertices
+            simple = _drop_collinear(c)
+        polys.append(simple[:-1].astype(np.float64))
+    polys.sort(key=lambda p: -abs(signed_area(p)))
+    h, w = m.shape
+    return [np.clip(p, 0.0, [w, h]) for p in polys]
+
+
+def _drop_collinear(c: np.ndarray) -> np.ndarray:
+    """A closed contour (last == first) without the vertices that lie on a straight run."""
+    p = c[:-1]
+    prev, nxt = np.roll(p, 1, axis=0), np.roll(p, -1, axis=0)
+    cross = (p[:, 0] - prev[:, 0]) * (nxt[:, 1] - p[:, 1]) - (p[:, 1] - prev[:, 1]) * (nxt[:, 0] - p[:, 0])
+    keep = p[~np.isclose(cross, 0.0)]
+    return np.concatenate([keep, keep[:1]]) if len(keep) >= 3 else c
+
+
+def hole_area(mask: np.ndarray | Mapping[str, Any]) -> int:
+    """Pixels of the mask's holes (background not connected to the image border, 4-connectivity)."""
+    from scipy import ndimage
+
+    m = masks.decode(mask) if isinstance(mask, Mapping) else np.asarray(mask, dtype=bool)
+    return int(ndimage.binary_fill_holes(m).sum() - m.sum())
+
+
+def polygons_to_mask(polygons: Iterable[Sequence[Sequence[float]]], height: int, width: int) -> np.ndarray:
+    """Rasterise polygons into a bool ``(height, width)`` mask: a pixel is set when its centre
+    lies inside some polygon (even-odd rule per polygon; the union over polygons).
+
+    Pure numpy (no scikit-image or OpenCV). Vertices are ``(x, y)`` pixels in the run's frame;
+    polygons with fewer than 3 vertices add nothing.
+    """
+    out = np.zeros((height, width), dtype=bool)
+    centres_x = np.arange(width) + 0.5
+    for poly in polygons:
+        p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+        if len(p) < 3:
+            continue
+        x0, y0 = p[:, 0], p[:, 1]
+        x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+        lo = max(0, int(np.floor(y0.min() - 0.5)))
+        hi = min(height, int(np.ceil(y0.max() + 0.5)))
+        for i in range(lo, hi):
+            yc = i + 0.5
+            crosses = (y0 <= yc) != (y1 <= yc)  # half-open: a vertex on the line counts once
+            if not crosses.any():
+                continue
+            xa, ya, xb, yb = x0[crosses], y0[crosses], x1[crosses], y1[crosses]
+            xs = np.sort(xa + (yc - ya) * (xb - xa) / (yb - ya))
+            row = np.zeros(width, dtype=bool)
+            for a, b in zip(xs[0::2], xs[1::2]):
+                row |= (centres_x > a) & (centres_x < b)
+            out[i] |= row
+    return out
+
+
+def polygons_bbox(polygons: Sequence[Sequence[Sequence[float]]]) -> tuple[float, float, float, float] | None:
+    """Bounds ``(x1, y1, x2, y2)`` of all vertices; None when there are none."""
+    pts = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons]
+    pts = [p for p in pts if len(p)]
+    if not pts:
+        return None
+    a = np.concatenate(pts)
+    return (float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 0].max()), float(a[:, 1].max()))
+
+
+def join_parts(polygons: Sequence[Polygon]) -> Polygon:
+    """One polygon that visits every part: parts are chained in the given order, each linked to
+    the next by a zero-width bridge between their closest vertices (walked there and back), the
+    way Ultralytics merges a multi-part COCO segmentation into one YOLO line.
+
+    Filled, the result covers the same pixels as the parts (the bridges have no area).
+    """
+    parts = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons if len(p)]
+    if not parts:
+        return np.zeros((0, 2))
+    # link i: (vertex of part i, vertex of part i+1) closest to each other
+    links = []
+    for a, b in zip(parts[:-1], parts[1:]):
+        d = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+        ia, ib = np.unravel_index(int(np.argmin(d)), d.shape)
+        links.append((int(ia), int(ib)))
+
+    def walk(i: int, entry: int) -> list[np.ndarray]:
+        p = parts[i]
+        ring = np.roll(p, -entry, axis=0)  # starts at the entry vertex
+        if i == len(parts) - 1:
+            return [ring, ring[:1]]  # round the part, back to the entry vertex
+        exit_at = (links[i][0] - entry) % len(p)
+        return [ring[:exit_at + 1], *walk(i + 1, links[i][1]), ring[exit_at:], ring[:1]]
+
+    pieces = walk(0, 0)
+    out = np.concatenate(pieces)
+    return out[:-1]  # the walk ends on the start vertex: the polygon closes by itself
