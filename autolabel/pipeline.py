@@ -55,9 +55,9 @@ from autolabel.vocabulary import Labeler, LabelResult, build_labeler
 log = logging.getLogger(__name__)
 
 Result = ImageAnnotations | ImageFailure
+"""What the pipeline gives for one image path."""
 _T = TypeVar("_T")
 _U = TypeVar("_U")
-"""What the pipeline gives for one image path."""
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -221,7 +221,7 @@ class Annotator:
         size = self.config.image_batch
         window: collections.deque[Future[_Item]] = collections.deque()
         pending = collections.deque(paths)
-        ahead = max(2 * size, self.config.workers)
+        ahead = max(2 * size, resolve_workers(self.config.workers))
         max_pixels = self.config.max_pixels
 
         def fill(wait: bool = False) -> None:
