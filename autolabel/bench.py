@@ -248,6 +248,11 @@ class BenchReport:
     """Share of the wall time spent making the stored masks (stage ``masks``)."""
     run_size: RunSize | None = None
     """Size of the run's ``predictions.jsonl`` per image and the masks' bytes in it."""
+    shapes: dict[str, int] = field(default_factory=dict)
+    """Distinct input shapes each model (``extractor``, ``classifier``) saw in the measured run."""
+    gpu_memory: dict[str, float] = field(default_factory=dict)
+    """On CUDA: ``peak_allocated_mb`` (``torch.cuda.max_memory_allocated``) and
+    ``peak_reserved_mb`` over the measured run; empty elsewhere."""
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -262,6 +267,8 @@ class BenchReport:
             "gflops": self.gflops.to_dict(),
             "memory": dict(self.memory),
             "discovery_share": self.discovery_share,
+            "shapes": dict(self.shapes),
+            "gpu_memory": dict(self.gpu_memory),
         }
         if self.baseline is not None:
             d["baseline"] = self.baseline.to_dict()
@@ -298,7 +305,8 @@ def _baseline(kind: str, cfg: PipelineConfig, root: Path, paths: list[str], limi
     from autolabel.models import build_model
     from autolabel.pipeline import Annotator
 
-    ann = Annotator(cfg.replace(precision="fp32", batch_size=1, image_batch=1, workers=0))
+    ann = Annotator(cfg.replace(precision="fp32", batch_size=1, image_batch=1, workers=1,
+                                pad_batches="off", device_crops="off", overlap="off"))
     torch.manual_seed(0)
     device = ann.models.device
     t0 = time.perf_counter()
@@ -338,7 +346,7 @@ def run_bench(
     """
     from autolabel.engines.local import annotate
     from autolabel.intake import find_images
-    from autolabel.pipeline import Annotator
+    from autolabel.pipeline import Annotator, resolve_workers
 
     tmp = tempfile.TemporaryDirectory(prefix="autolabel-bench-") if work_dir is None else None
     work = Path(tmp.name) if tmp else Path(work_dir)  # type: ignore[arg-type]
@@ -368,6 +376,10 @@ def run_bench(
         # Warm up on one image (allocator, oneDNN kernels), not counted.
         list(ann.process(source.root, [first.path]))
         ann.clock.reset()
+        ann.shapes.reset()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
 
         run_dir = work / "run"
         if run_dir.exists():
@@ -388,6 +400,10 @@ def run_bench(
         # The peak over the whole run is at least the checkpoint's (VmHWM can read a hair lower
         # after the kernel trims pages).
         rss["peak_end_mb"] = max(vm_hwm_mb(), rss.get(f"peak_after_{rss_checkpoint}_mb", 0.0))
+        gpu_memory = {}
+        if device.type == "cuda":
+            gpu_memory = {"peak_allocated_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+                          "peak_reserved_mb": torch.cuda.max_memory_reserved(device) / 2**20}
         wall = summary.seconds
         n = summary.processed
         st = dict(ann.clock.seconds)
@@ -406,7 +422,7 @@ def run_bench(
             weights={"extractor": models.extractor.weights, "classifier": models.classifier.weights},
             device=str(device), device_name=_device_name(device), precision=models.precision,
             threads=torch.get_num_threads(), batch_size=cfg.batch_size, image_batch=cfg.image_batch,
-            workers=cfg.workers, max_side=cfg.max_side, num_seeds=cfg.num_seeds, max_boxes=cfg.max_boxes,
+            workers=resolve_workers(cfg.workers), max_side=cfg.max_side, num_seeds=cfg.num_seeds, max_boxes=cfg.max_boxes,
             images=str(images), image_count=n, image_size=[first.width, first.height],
             grid_hw=list(rz.grid), torch=torch.__version__, python=platform.python_version(),
             cpu_count=os.cpu_count(),
@@ -433,6 +449,8 @@ def run_bench(
             discovery_share=st.get("discovery", 0.0) / wall if wall else 0.0,
             masks_share=st.get("masks", 0.0) / wall if wall else 0.0,
             run_size=measure_run_size(run_dir / PREDICTIONS),
+            shapes=ann.shapes.counts(),
+            gpu_memory=gpu_memory,
         )
         if baseline:
             b = _baseline(baseline, cfg, source.root, list(source.paths), baseline_images)
@@ -533,3 +551,52 @@ def precision_agreement(cfg: PipelineConfig, images: Path, iou_threshold: float 
         max_score_diff=max_diff,
         iou_threshold=iou_threshold,
     )
+
+
+@dataclass
+class CropAgreementReport:
+    """Device crops against PIL crops on the same images and boxes (see :func:`crop_agreement`)."""
+
+    images: int
+    boxes: int
+    """Boxes of the PIL run (the boxes do not depend on how crops are cut)."""
+    same_boxes: int
+    """Of those, boxes the device-crop run has too (same pixels)."""
+    label_agreement: float
+    """Share of the PIL run's boxes whose device-crop box has the same top-1 label."""
+    max_score_diff: float
+    """Largest class-score difference over boxes with the same label."""
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def crop_agreement(cfg: PipelineConfig, images: Path) -> CropAgreementReport:
+    """Run ``images`` with classifier inputs cut by PIL and cut on the device
+    (:mod:`autolabel.crops`), everything else equal, and compare the labels box by box."""
+    from autolabel.intake import find_images
+    from autolabel.pipeline import Annotator
+
+    source = find_images(images)
+    runs = {}
+    device = ""
+    for mode in ("off", "on"):
+        ann = Annotator(cfg.replace(device_crops=mode))
+        device = str(ann.models.device)
+        runs[mode] = {r.path: r for r in ann.process(source.root, list(source.paths)) if hasattr(r, "detections")}
+    boxes = same = agree = 0
+    max_diff = 0.0
+    for path, a in runs["off"].items():
+        boxes += len(a.detections)
+        b = runs["on"].get(path)
+        by_box = {d.box: d for d in b.detections} if b is not None else {}
+        for d in a.detections:
+            e = by_box.get(d.box)
+            if e is None:
+                continue
+            same += 1
+            if e.label == d.label:
+                agree += 1
+                max_diff = max(max_diff, abs(e.score - d.score))
+    return CropAgreementReport(len(runs["off"]), boxes, same, agree / boxes if boxes else 1.0, max_diff, device)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import torch
 from PIL import Image
 
+from autolabel.batching import ShapeLog, bucket, buckets_for, pad_rows, split_batches
+from autolabel.crops import crop_region
 from autolabel.errors import ModelError
 from autolabel.models import BuiltModel, head_classes
 from autolabel.types import Box
@@ -36,16 +38,8 @@ def crop_box(img: Image.Image, box: Box, margin: float, min_side: int | None = N
     its shorter side is returned shrunk by an integer factor, its shorter side still at least
     ``REDUCING_GAP * min_side``.
     """
-    x1, y1, x2, y2 = box
-    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
-    W, H = img.size
-    left = int(max(0.0, x1 - mx))
-    top = int(max(0.0, y1 - my))
-    right = int(min(float(W), x2 + mx) + 0.999999)
-    bottom = int(min(float(H), y2 + my) + 0.999999)
-    right = max(right, left + 1)
-    bottom = max(bottom, top + 1)
-    region = (left, top, min(right, W), min(bottom, H))
+    region = crop_region(box, margin, *img.size)
+    left, top = region[:2]
     if min_side:
         factor = min(region[2] - left, region[3] - top) // (REDUCING_GAP * min_side)
         if factor >= 2:
@@ -87,11 +81,32 @@ class Classifier:
         logits = self.module(x)
         return logits.float().softmax(dim=1).cpu()
 
-    def classify(self, crops: Sequence[torch.Tensor], batch_size: int) -> torch.Tensor:
-        """Probabilities for all ``crops`` (each ``(3, S, S)``), run ``batch_size`` at a time."""
-        if not crops:
+    def classify(self, crops: Sequence[torch.Tensor] | torch.Tensor, batch_size: int, *, pad: bool = False,
+                 shapes: ShapeLog | None = None) -> torch.Tensor:
+        """Probabilities for all ``crops`` (each ``(3, S, S)``, or one ``(n, 3, S, S)`` tensor,
+        possibly on the device), run ``batch_size`` at a time.
+
+        Args:
+            pad: pad each batch with zero rows to one of :func:`~autolabel.batching.buckets_for`
+                ``(batch_size)`` (padding rows dropped from the result), so the model sees at
+                most that many input shapes.
+            shapes: where to record each model call's input shape.
+
+        Returns:
+            ``(n, num_classes)`` float32 probabilities on CPU.
+        """
+        n = len(crops)
+        if not n:
             return torch.zeros(0, self.num_classes)
-        out = [self.probabilities(torch.stack(list(crops[i: i + batch_size]))) for i in range(0, len(crops), batch_size)]
+        buckets = buckets_for(batch_size) if pad else ()
+        out = []
+        for a, b in split_batches(n, batch_size):
+            x = crops[a:b] if isinstance(crops, torch.Tensor) else torch.stack(list(crops[a:b]))
+            if buckets:
+                x = pad_rows(x, bucket(b - a, buckets))
+            if shapes is not None:
+                shapes.see("classifier", x.shape)
+            out.append(self.probabilities(x)[: b - a])
         return torch.cat(out)
 
 

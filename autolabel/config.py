@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-
 from autolabel.errors import ConfigError
 from autolabel.yamlio import excerpt
 
@@ -154,14 +153,27 @@ class PipelineConfig:
     """Crops per classifier batch (crops of several images share a batch)."""
     image_batch: int = _runtime(8)
     """Images decoded and processed together; their crops are classified together."""
-    workers: int = _runtime(2)
-    """Background threads decoding images while the models run."""
+    workers: int = _runtime(0)
+    """Background threads decoding images while the models run; 0 = as many as the machine has
+    cores (at least 2, at most 32; see :func:`resolve_workers`)."""
     inflight_megapixels: float = _runtime(100.0)
     """Decoded images held at once (decoded ahead plus those in the models), in megapixels,
     at 3 bytes per pixel (100 MP = 300 MB); at least one image is always held. Bounds memory
     on folders of huge photos; 640x480 images never reach it."""
     threads: int = _runtime(0)
     """torch intra-op threads; 0 keeps torch's default (one per core)."""
+    pad_batches: str = _runtime("auto")
+    """Pad model batches to a few fixed sizes (classifier: 8, 16, 32 ... up to ``batch_size``;
+    extractor: ``image_batch``) so every model call sees one of a few shapes: ``on``, ``off``,
+    or ``auto`` (on for CUDA, where each new shape costs a kernel selection; off on CPUs, where
+    padding rows only cost time)."""
+    device_crops: str = _runtime("auto")
+    """Cut classifier inputs on the model's device (``torchvision.ops.roi_align`` on the
+    uploaded image) instead of PIL on CPU threads: ``on``, ``off``, or ``auto`` (on for CUDA)."""
+    overlap: str = _runtime("auto")
+    """Run the extractor and discovery of one chunk of images while the previous chunk is
+    classified (two threads, a bounded queue between them): ``on``, ``off``, or ``auto`` (on
+    for CUDA; on CPUs both stages share the same cores)."""
 
     def __post_init__(self) -> None:
         def need(cond: bool, name: str, what: str) -> None:
@@ -174,6 +186,8 @@ class PipelineConfig:
 
         need(self.discovery in list_discovery(), "discovery", f"one of {', '.join(list_discovery())}")
         need(self.precision in ("auto", "bf16", "fp32"), "precision", "'auto', 'bf16' or 'fp32'")
+        for name in ("pad_batches", "device_crops", "overlap"):
+            need(getattr(self, name) in ("auto", "on", "off"), name, "'auto', 'on' or 'off'")
         for name in ("max_side", "max_pixels", "k_patches", "num_seeds", "max_boxes", "topk", "batch_size", "image_batch"):
             v = getattr(self, name)
             need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, "an integer >= 1")
@@ -185,7 +199,8 @@ class PipelineConfig:
         for name in ("nms_iou", "min_objectness", "min_score"):
             v = getattr(self, name)
             need(isinstance(v, (int, float)) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
-        need(isinstance(self.affinity_threshold, (int, float)) and -1.0 <= self.affinity_threshold < 1.0, "affinity_threshold", "a cosine similarity in [-1, 1)")
+        need(isinstance(self.affinity_threshold, (int, float)) and -1.0 <= self.affinity_threshold < 1.0,
+             "affinity_threshold", "a cosine similarity in [-1, 1)")
         need(isinstance(self.min_box_size, (int, float)) and self.min_box_size >= 0, "min_box_size", "a number of pixels >= 0")
         need(isinstance(self.nested_containment, (int, float)) and not isinstance(self.nested_containment, bool)
              and 0.0 < self.nested_containment <= 1.0, "nested_containment", "a share in (0, 1]")
@@ -214,7 +229,7 @@ class PipelineConfig:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("runtime")}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], *, source: str = "config") -> "PipelineConfig":
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "config") -> PipelineConfig:
         """Build from a mapping; unknown keys are a :class:`ConfigError` naming them."""
         known = {f.name for f in fields(cls)}
         unknown = sorted((str(k) for k in set(d) - known), key=str)
@@ -227,7 +242,13 @@ class PipelineConfig:
         except TypeError as e:  # pragma: no cover - guarded above
             raise ConfigError(f"{source}: {e}") from None
 
-    def replace(self, **changes: Any) -> "PipelineConfig":
+    def speed_option(self, name: str, device_type: str) -> bool:
+        """Whether the ``auto``/``on``/``off`` speed setting ``name`` is on for a device of type
+        ``device_type`` (``auto`` means on for ``cuda`` only)."""
+        value = getattr(self, name)
+        return value == "on" or (value == "auto" and device_type == "cuda")
+
+    def replace(self, **changes: Any) -> PipelineConfig:
         """A copy with ``changes`` (None values are ignored, so CLI defaults pass through)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 

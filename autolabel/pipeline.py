@@ -17,18 +17,25 @@ classify -> labels). What an engine runs on a worker; it writes nothing.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import os
+import queue
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 
+from autolabel.batching import ShapeLog, bucket, buckets_for, pad_rows
 from autolabel.classify import Classifier, label_space_of, model_dtype
 from autolabel.config import PipelineConfig
+from autolabel.crops import CropSpec, device_crops, image_tensor
 from autolabel.discovery import Region, get_discovery
+from autolabel.discovery.batched import discover_batch
 from autolabel.discovery.refine import PixelMask, grid_mask, refine_region, union_masks, work_image
 from autolabel.discovery.tiles import Tile, dedupe_tiles, edge_margin, merge_tiles, tile_layout
 from autolabel.errors import ImageError, ModelError
@@ -52,6 +59,8 @@ log = logging.getLogger(__name__)
 
 Result = ImageAnnotations | ImageFailure
 """What the pipeline gives for one image path."""
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -148,7 +157,9 @@ class _Item:
     """Every view's objects, before tiles are merged and boxes selected."""
     regions: list[_Found] = field(default_factory=list)
     """The objects to classify, by descending objectness."""
-    crops: list[torch.Tensor] = field(default_factory=list)
+    crops: list[torch.Tensor] | torch.Tensor = field(default_factory=list)
+    """Classifier inputs of ``regions``: ``(3, S, S)`` CPU tensors (PIL path), or one
+    ``(len(regions), 3, S, S)`` tensor on the device (device crops)."""
 
 
 class Annotator:
@@ -165,6 +176,8 @@ class Annotator:
         self.clock = StageClock()
         """Seconds per stage: decode (worker threads), decode_wait, extractor, discovery,
         crop, classify, write."""
+        self.shapes = ShapeLog()
+        """Distinct input shapes the extractor and the classifier were called on."""
 
     @property
     def models(self) -> Models:
@@ -211,14 +224,14 @@ class Annotator:
         size = self.config.image_batch
         window: collections.deque[Future[_Item]] = collections.deque()
         pending = collections.deque(paths)
-        ahead = max(2 * size, self.config.workers)
+        ahead = max(2 * size, resolve_workers(self.config.workers))
         max_pixels = self.config.max_pixels
 
-        def fill() -> None:
+        def fill(wait: bool = False) -> None:
             while pending and len(window) < ahead:
                 p = header_pixels(root, pending[0])
                 p = p if p <= max_pixels else 0  # refused before decoding: holds nothing
-                if not budget.take(p):
+                if not budget.take(p, wait=wait and not window):
                     return
                 window.append(pool.submit(self._decode, models, root, pending.popleft(), p))
 
@@ -230,17 +243,34 @@ class Annotator:
                     chunk.append(window.popleft().result())
                 fill()
             yield chunk
-            fill()  # the previous chunk's images were released while it was out
+            # The chunks handed out are released by the consumer: at once when it runs on this
+            # thread; with ``overlap`` on another thread, so with nothing decoded ahead wait for
+            # it (never while building a chunk: those pixels are this thread's to release).
+            fill(wait=True)
 
     def _stream(self, models: Models, root: Path, paths: list[str]) -> Iterator[tuple[_Item, ImageAnnotations | None]]:
-        workers = max(1, self.config.workers)
+        workers = resolve_workers(self.config.workers)
         budget = _PixelBudget(int(self.config.inflight_megapixels * 1_000_000))
+        overlap = self.config.speed_option("overlap", models.device.type)
+        # CUDA: stage 1 queues its kernels on a stream of its own, so the GPU runs them beside
+        # stage 2's classifier batches; its results are complete before they are handed over.
+        stream = torch.cuda.Stream(models.device) if overlap and models.device.type == "cuda" else None
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
-            for chunk in self._chunks(models, root, paths, pool, budget):
+
+            def located(chunk: list[_Item]) -> list[_Item]:
+                """Stage 1: extractor, discovery and crops of one chunk."""
                 good = [it for it in chunk if it.failure is None]
-                self._discover(models, good)
-                self._crop(models, good, pool)
-                records = self._label(models, good)
+                with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+                    self._discover(models, good)
+                    self._crop(models, good, pool)
+                    if stream is not None:
+                        stream.synchronize()
+                return chunk
+
+            chunks = self._chunks(models, root, paths, pool, budget)
+            staged = run_ahead(chunks, located, depth=1) if overlap else map(located, chunks)
+            for chunk in staged:
+                records = self._label(models, [it for it in chunk if it.failure is None])  # stage 2
                 for it in chunk:
                     yield it, records.get(it.path)
                     it.decoded, it.views = None, []  # written: its pixels may go
@@ -261,33 +291,26 @@ class Annotator:
 
     @torch.inference_mode()
     def _discover(self, models: Models, items: list[_Item]) -> None:
-        """Extractor on same-size batches of views, then discovery and refinement per view;
-        fills ``item.regions`` (see :meth:`_select`)."""
+        """Extractor on same-size batches of views, then discovery on each batch's keys at once
+        (:func:`~autolabel.discovery.batched.discover_batch`) and refinement per view; fills
+        ``item.regions`` (see :meth:`_select`)."""
         by_shape: dict[tuple[int, ...], list[tuple[_Item, int]]] = {}
         for it in items:
             it.found = []
             for i, v in enumerate(it.views):
                 by_shape.setdefault(tuple(v.resized.tensor.shape), []).append((it, i))
         for group in by_shape.values():
-            batch = torch.stack([it.views[i].resized.tensor for it, i in group])
-            batch = batch.to(models.device, model_dtype(models.extractor.module))
             with self.clock("extractor", len(group)):
-                keys = models.features(batch)  # discovery runs in the extractor's dtype
-                if keys.is_cuda:
-                    torch.cuda.synchronize(keys.device)
-            for (it, i), k in zip(group, keys):
+                keys = self._extract(models, [it.views[i].resized.tensor for it, i in group])
+            with self.clock("discovery", len(group)):
+                found = discover_batch(keys, group[0][0].views[group[0][1]].resized.grid, self.config, discover_regions)
+            for (it, i), regions in zip(group, found):
                 view = it.views[i]
-                with self.clock("discovery"):
-                    regions = self._regions(k, view.resized.grid)
                 with self.clock("refine", len(regions)):
                     it.found.extend(self._localise(models.features, view, i, regions))
         for it in items:
             it.regions = self._select(it)
             it.found = []
-
-    def _regions(self, keys: torch.Tensor, grid: tuple[int, int]) -> list[Region]:
-        """The configured discovery method on one view's keys (:func:`discover_regions`)."""
-        return discover_regions(keys, grid, self.config)
 
     def _localise(self, feats: FeatureExtractor, view: _View, index: int, regions: list[Region]) -> list[_Found]:
         """Each region's pixels and box in the displayed image: refined at pixel level
@@ -342,20 +365,70 @@ class Annotator:
                                self.config.nested_containment)
         return [found[k] for k in keep.tolist()]
 
+    def _extract(self, models: Models, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """Patch keys ``(n, h*w, C)`` of ``n`` same-size ``(3, H, W)`` images, in the extractor's
+        dtype. With padding on, the batch is padded with zero images to a bucket of
+        ``image_batch`` (the extractor sees one batch size per image size); padding rows are
+        dropped."""
+        n = len(tensors)
+        batch = torch.stack(tensors)
+        if self.config.speed_option("pad_batches", models.device.type):
+            batch = pad_rows(batch, bucket(n, buckets_for(self.config.image_batch)))
+        self.shapes.see("extractor", batch.shape)
+        batch = _to_device(batch, models.device, model_dtype(models.extractor.module))
+        keys = models.features(batch)[:n]  # discovery runs in the extractor's dtype
+        if keys.is_cuda:  # this stream only: the other stage's kernels run on
+            torch.cuda.current_stream(keys.device).synchronize()
+        return keys
+
     def _crop(self, models: Models, items: list[_Item], pool: ThreadPoolExecutor) -> None:
-        """Classifier inputs for every region (in the decode threads)."""
+        """Classifier inputs for every region: on the device (``device_crops``), or with PIL in
+        the decode threads."""
+        spec = self._crop_spec(models)
+        if spec is not None:
+            self._device_crops(models, items, spec)
+            return
         margin = self.config.crop_margin
         t0 = time.perf_counter()
         jobs = [(it, pool.submit(models.classify.preprocess, it.decoded.image, box, margin)) for it in items for box in (f.box for f in it.regions)]  # type: ignore[union-attr]
+        for it in items:
+            it.crops = []
         for it, fut in jobs:
-            it.crops.append(fut.result())
+            it.crops.append(fut.result())  # type: ignore[union-attr]
         self.clock.add("crop", time.perf_counter() - t0, len(jobs))
+
+    def _crop_spec(self, models: Models) -> CropSpec | None:
+        """The classifier's transform for device crops, or None to crop with PIL (off, or a
+        transform the device path cannot reproduce)."""
+        if not self.config.speed_option("device_crops", models.device.type):
+            return None
+        try:
+            return CropSpec.from_data_config(models.classify.data_config)
+        except ValueError as e:
+            log.info("cropping with PIL: %s", e)
+            return None
+
+    def _device_crops(self, models: Models, items: list[_Item], spec: CropSpec) -> None:
+        """Each image uploaded once (pinned, asynchronous on CUDA), its crops cut with one
+        ``roi_align`` call (:func:`autolabel.crops.device_crops`)."""
+        margin = self.config.crop_margin
+        dtype = model_dtype(models.classify.module)
+        with self.clock("crop", sum(len(it.regions) for it in items)):
+            for it in items:
+                if not it.regions:
+                    it.crops = []
+                    continue
+                assert it.decoded is not None
+                img = image_tensor(it.decoded.image, models.device)
+                it.crops = device_crops(img, [f.box for f in it.regions], margin, spec, dtype,
+                                        min_side=models.classify.input_side)
 
     def _label(self, models: Models, items: list[_Item]) -> dict[str, ImageAnnotations]:
         cfg = self.config
-        crops = [c for it in items for c in it.crops]
+        crops = _gather_crops(items)
         with self.clock("classify", len(crops)):
-            probs = models.classify.classify(crops, cfg.batch_size)
+            probs = models.classify.classify(crops, cfg.batch_size, shapes=self.shapes,
+                                             pad=cfg.speed_option("pad_batches", models.device.type))
             results = models.labeler.label(probs) if len(crops) else []
         out: dict[str, ImageAnnotations] = {}
         i = 0
@@ -406,21 +479,103 @@ class Annotator:
 
 
 class _PixelBudget:
-    """Pixels of the decoded images held at once (main thread only; no locking needed)."""
+    """Pixels of the decoded images held at once (thread-safe: with ``overlap`` the decode
+    window is filled by the stage-1 thread and released by the consumer)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.held = 0
+        self._cond = threading.Condition()
 
-    def take(self, pixels: int) -> bool:
-        """Charge ``pixels`` if they fit, or if nothing is held (one image always may go)."""
-        if self.held and self.held + pixels > self.limit:
-            return False
-        self.held += pixels
-        return True
+    def take(self, pixels: int, wait: bool = False) -> bool:
+        """Charge ``pixels`` if they fit, or if nothing is held (one image always may go);
+        with ``wait``, block until they do (another thread must be releasing)."""
+        with self._cond:
+            while self.held and self.held + pixels > self.limit:
+                if not wait:
+                    return False
+                self._cond.wait()
+            self.held += pixels
+            return True
 
     def release(self, pixels: int) -> None:
-        self.held -= pixels
+        with self._cond:
+            self.held -= pixels
+            self._cond.notify_all()
+
+
+MAX_AUTO_WORKERS = 32
+"""Most decode threads ``workers: 0`` (auto) starts."""
+
+
+def resolve_workers(workers: int, cpu_count: int | None = None) -> int:
+    """Decode threads for the config's ``workers``: itself if > 0, else one per core (at
+    least 2, at most :data:`MAX_AUTO_WORKERS`). PIL decodes without the GIL, so threads scale
+    with cores."""
+    if workers > 0:
+        return workers
+    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 2)
+    return max(2, min(MAX_AUTO_WORKERS, cores))
+
+
+def _to_device(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` on ``device`` in ``dtype``: through pinned memory, asynchronously, on CUDA."""
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True).to(dtype)
+    return x.to(device, dtype)
+
+
+def _gather_crops(items: list[_Item]) -> list[torch.Tensor] | torch.Tensor:
+    """All items' classifier inputs in order: a list of CPU tensors, or one tensor when the
+    crops were cut on the device."""
+    parts = [it.crops for it in items if len(it.crops)]
+    if parts and all(isinstance(p, torch.Tensor) for p in parts):
+        return torch.cat(parts)  # type: ignore[arg-type]
+    return [c for p in parts for c in p]
+
+
+_DONE = object()
+
+
+def run_ahead(source: Iterator[_T], fn: Callable[[_T], _U], depth: int = 1) -> Iterator[_U]:
+    """``map(fn, source)`` computed in a background thread up to ``depth`` results ahead of
+    the consumer (a bounded producer-consumer queue), in order. An exception in ``source`` or
+    ``fn`` is raised in the consumer; closing the returned iterator stops the producer."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for x in source:
+                if not put((fn(x), None)):
+                    return
+        except BaseException as e:  # handed to the consumer
+            put((None, e))
+            return
+        put((_DONE, None))
+
+    thread = threading.Thread(target=produce, name="autolabel-stage", daemon=True)
+    thread.start()
+    try:
+        while True:
+            value, error = q.get()
+            if error is not None:
+                raise error
+            if value is _DONE:
+                return
+            yield value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def discover_regions(keys: torch.Tensor, grid: tuple[int, int], cfg: PipelineConfig) -> list[Region]:

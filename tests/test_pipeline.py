@@ -89,8 +89,8 @@ def test_inflight_pixel_budget_bounds_decoded_images_and_changes_no_result(
     held: list[int] = []
     take = pipeline._PixelBudget.take
 
-    def spy(self, pixels: int) -> bool:
-        ok = take(self, pixels)
+    def spy(self, pixels: int, wait: bool = False) -> bool:
+        ok = take(self, pixels, wait)
         held.append(self.held)
         return ok
 
@@ -244,7 +244,7 @@ def test_nested_duplicates_are_suppressed_by_containment(tmp_path: Path, tiny_co
             out.append(region_from_mask(m, r1 * w + c1, obj))
         return out
 
-    monkeypatch.setattr(pipeline.Annotator, "_regions", regions)
+    monkeypatch.setattr(pipeline, "discover_batch", lambda keys, grid, cfg, per_image: [regions(None, k, grid) for k in keys])
     monkeypatch.setattr(pipeline, "detection_score", lambda objectness, class_probability: objectness)  # fixed order
     write_image(tmp_path / "imgs" / "a.png", (128, 128))
     cfg = tiny_config.replace(refine=False, workers=1)

@@ -12,7 +12,7 @@ from autolabel.config import list_presets
 from autolabel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from autolabel.bench import AgreementReport, BenchReport
+    from autolabel.bench import AgreementReport, BenchReport, CropAgreementReport
 
 
 def format_report(r: BenchReport) -> str:
@@ -35,6 +35,10 @@ def format_report(r: BenchReport) -> str:
         z = r.run_size
         lines.append(f"  run size: {z.mb_per_1000_images:.2f} MB per 1,000 images ({z.bytes_per_image / 1000:.1f} kB/image "
                      f"of predictions.jsonl; masks {z.mask_share * 100:.0f}% of it, {z.masks} masks, {z.bytes_per_mask:.0f} B each)")
+    if r.shapes:
+        lines.append("  input shapes seen: " + ", ".join(f"{k} {v}" for k, v in r.shapes.items()))
+    if r.gpu_memory:
+        lines.append("  peak GPU memory: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in r.gpu_memory.items()))
     lines.append(
         f"  work: extractor {g.extractor_per_image:.1f} GFLOP/image, classifier {g.classifier_per_crop:.1f} GFLOP/crop; "
         f"achieved {g.model_stages_gflop_per_second:.0f} GFLOP/s in model stages "
@@ -64,6 +68,12 @@ def format_agreement(a: AgreementReport) -> str:
             f"{a.label_agreement * 100:.1f}% with the same top-1 label; max score difference {a.max_score_diff:.3f}")
 
 
+def format_crop_agreement(a: CropAgreementReport) -> str:
+    """One line: how far device crops agree with PIL crops."""
+    return (f"device crops vs PIL crops on {a.images} images ({a.device}): {a.boxes} boxes, {a.same_boxes} identical; "
+            f"{a.label_agreement * 100:.1f}% with the same top-1 label; max score difference {a.max_score_diff:.3f}")
+
+
 def _size(value: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in value.lower().split("x"))
@@ -76,7 +86,8 @@ def _size(value: str) -> tuple[int, int]:
 
 @click.command(context_settings={"show_default": True})
 @click.option("--preset", type=click.Choice(list_presets()), default="fast", help="Settings to measure.")
-@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="A folder of your images (default: synthetic ones).")
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of your images (default: synthetic ones).")
 @click.option("--synthetic", type=click.IntRange(min=2), default=20, help="How many synthetic images.")
 @click.option("--size", default="640x480", help="Synthetic image size WxH.")
 @click.option("--weights", type=click.Choice(["random", "preset"]), default="random", help="random: no download; preset: the preset's real weights.")
@@ -87,11 +98,12 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--baseline", type=click.Choice(["original", "fixed"]), default=None, help="Also time the original design's loop on the same images and models.")
 @click.option("--baseline-images", type=click.IntRange(min=1), default=3, help="Images for the (slow) baseline.")
 @click.option("--agreement", is_flag=True, help="Instead: compare bf16 with fp32 results on --images (real weights).")
+@click.option("--crop-agreement", is_flag=True, help="Instead: compare device crops with PIL crops on --images (real weights).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the report.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the JSON here.")
 def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: str, device: str, precision: str,
           batch_size: int | None, threads: int | None, baseline: str | None, baseline_images: int,
-          agreement: bool, as_json: bool, output: Path | None) -> None:
+          agreement: bool, crop_agreement: bool, as_json: bool, output: Path | None) -> None:
     """Images/s, time per stage, GFLOP/s against this machine's matmul peak, peak memory."""
     from autolabel.bench import run_bench
     from autolabel.config import get_preset
@@ -99,6 +111,17 @@ def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: 
     cfg = get_preset(preset).replace(device=device, precision=precision, batch_size=batch_size, threads=threads)
     if weights == "random":
         cfg = cfg.replace(extractor_weights="random", classifier_weights="random")
+    if crop_agreement:
+        from autolabel.bench import crop_agreement as measure_crops
+
+        if images is None:
+            raise ConfigError("--crop-agreement needs --images DIR (e.g. sample_data) and real weights (--weights preset)")
+        crop_report = measure_crops(cfg, images)
+        text = json.dumps(crop_report.to_dict(), indent=2)
+        if output:
+            output.write_text(text + "\n")
+        click.echo(text if as_json else format_crop_agreement(crop_report))
+        return
     if agreement:
         from autolabel.bench import precision_agreement
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from autolabel.config import PipelineConfig
 from autolabel.engines import EngineOptions
@@ -91,10 +94,14 @@ def annotate(
         try:
             if todo:
                 with store.prediction_writer() as preds, store.failure_writer() as fails:
-                    for result, decoded in ann.stream(source.root, todo):
+
+                    def write(entry: tuple[Result, DecodedImage | None]) -> None:
                         with ann.clock("write"):
-                            _append(store, summary, preds, fails, result, decoded if options.previews else None,
-                                    progress)
+                            _append(store, summary, preds, fails, entry[0], entry[1], progress)
+
+                    with OrderedWriter(write, depth=WRITE_QUEUE) as writer:
+                        for result, decoded in ann.stream(source.root, todo):
+                            writer.put((result, decoded if options.previews else None))
             if options.previews:  # the ones the run lacks (images done before, without --previews)
                 drawn, _ = draw_missing_previews(store.previews_dir, source.root, store.iter_images(ORIGINAL),
                                                  max_pixels=config.max_pixels)
@@ -105,6 +112,58 @@ def annotate(
             raise RunInterrupted(summary) from e
         summary.seconds = time.perf_counter() - t0
     return summary
+
+
+WRITE_QUEUE = 16
+"""Results waiting for the writer thread at most (the compute blocks when it is full). A
+killed run loses these besides the images in the models; each holds its decoded image only
+when previews are drawn."""
+
+
+class OrderedWriter:
+    """Runs ``write`` on every item :meth:`put`, in order, on one background thread behind a
+    bounded queue, so writing overlaps the compute. The first error ``write`` raises is raised
+    again by the next :meth:`put` or on leaving the ``with`` block (after which nothing more
+    is written); leaving the block waits until every item put is written."""
+
+    def __init__(self, write: Callable[[Any], None], depth: int = WRITE_QUEUE) -> None:
+        self._write = write
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="autolabel-writer", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is _STOP:
+                return
+            if self._error is None:
+                try:
+                    self._write(item)
+                except BaseException as e:  # handed to the producer
+                    self._error = e
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, item: Any) -> None:
+        """Queue ``item`` for writing (blocks while the queue is full)."""
+        self._check()
+        self._q.put(item)
+
+    def __enter__(self) -> OrderedWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._q.put(_STOP)
+        self._thread.join()
+        if exc[0] is None:
+            self._check()
+
+
+_STOP = object()
 
 
 def _append(store: RunStore, summary: RunSummary, preds: JsonlAppender, fails: JsonlAppender, result: Result,

@@ -87,3 +87,44 @@ def test_workers_option_sets_decoding_threads_and_cluster_options_are_refused(tm
         with pytest.raises(ConfigError, match="--engine ray"):
             annotate(tiny_config, sample_data, tmp_path / "run2", opts)
     assert not (tmp_path / "run2").exists()
+
+
+def test_writer_thread_error_stops_the_run_and_resume_completes_it(tmp_path: Path, sample_data: Path, tiny_config) -> None:
+    """Results are written on a background thread: an error there (here from the progress
+    callback, after the record's append) ends the run with that error; what was written stays
+    and a resume finishes the rest, in order, each image once."""
+    calls = []
+
+    def progress(n: int, boxes: int, failed: int) -> None:
+        calls.append(n)
+        if len(calls) == 2:
+            raise OSError("disk gone")
+
+    cfg = tiny_config.replace(image_batch=1)
+    with pytest.raises(OSError, match="disk gone"):
+        annotate(cfg, sample_data, tmp_path / "run", progress=progress)
+    store = RunStore(tmp_path / "run")
+    written = [i.path for i in store.iter_images()]
+    assert written == ["astronaut.jpg", "chelsea.jpg"]
+    summary = annotate(cfg, sample_data, tmp_path / "run")
+    assert (summary.skipped, summary.processed) == (2, 2)
+    assert [i.path for i in RunStore(tmp_path / "run").iter_images()] == ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg"]
+
+
+def test_ordered_writer_writes_in_order_and_waits_on_exit() -> None:
+    import threading
+    import time
+
+    from autolabel.engines.local import OrderedWriter
+
+    seen: list[tuple[int, str]] = []
+
+    def write(i: int) -> None:
+        time.sleep(0.001 * (i % 3))
+        seen.append((i, threading.current_thread().name))
+
+    with OrderedWriter(write, depth=2) as w:
+        for i in range(20):
+            w.put(i)
+    assert [i for i, _ in seen] == list(range(20))
+    assert {name for _, name in seen} == {"autolabel-writer"}

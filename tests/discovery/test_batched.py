@@ -1,0 +1,112 @@
+"""Batched discovery gives the same regions as per-image discovery, image by image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from autolabel.config import PipelineConfig
+from autolabel.discovery.batched import BATCHED_METHODS, discover_batch, lost_multi_batch, lost_single_batch, seed_groups
+from autolabel.discovery.lost import lost_multi, lost_single_region
+
+
+def _scene_keys(b: int, h: int, w: int, c: int = 24, seed: int = 0) -> torch.Tensor:
+    """``(b, h*w, c)`` keys of scenes with a background and a few rectangular 'objects' whose
+    patches share a direction: what LOST finds objects in."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(b):
+        bg = torch.randn(c, generator=g)
+        k = bg + 0.8 * torch.randn(h, w, c, generator=g)
+        for _ in range(int(torch.randint(1, 4, (1,), generator=g))):
+            y, x = int(torch.randint(0, h - 2, (1,), generator=g)), int(torch.randint(0, w - 2, (1,), generator=g))
+            dy, dx = int(torch.randint(2, max(3, h // 2), (1,), generator=g)), int(torch.randint(2, max(3, w // 2), (1,), generator=g))
+            k[y: y + dy, x: x + dx] = torch.randn(c, generator=g) * 2 + 0.5 * torch.randn(min(dy, h - y), min(dx, w - x), c, generator=g)
+        out.append(k.reshape(h * w, c))
+    return torch.stack(out)
+
+
+def _same(a, b) -> None:
+    assert [(r.box, r.objectness, r.seed) for r in a] == [(r.box, r.objectness, r.seed) for r in b]
+    assert all(np.array_equal(x.mask, y.mask) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("grid", [(6, 8), (12, 9), (30, 40)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_single_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtype) -> None:
+    keys = _scene_keys(5, *grid, seed=sum(grid)).to(dtype)
+    batched = lost_single_batch(keys, grid, k_patches=20)
+    assert len(batched) == 5
+    for k, regions in zip(keys, batched):
+        _same(regions, [lost_single_region(k, grid, 20)])
+
+
+@pytest.mark.parametrize("grid", [(6, 8), (12, 9), (30, 40)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("num_seeds, threshold", [(10, 0.0), (40, 0.2), (3, -0.1)])
+def test_multi_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtype, num_seeds: int, threshold: float) -> None:
+    keys = _scene_keys(6, *grid, seed=num_seeds + sum(grid)).to(dtype)
+    batched = lost_multi_batch(keys, grid, num_seeds=num_seeds, k_patches=30, threshold=threshold, nms_iou=0.5)
+    for k, regions in zip(keys, batched):
+        _same(regions, lost_multi(k, grid, num_seeds=num_seeds, k_patches=30, threshold=threshold, nms_iou=0.5))
+    if grid == (30, 40) and num_seeds == 40:  # several objects per image: groups and NMS exercised
+        assert max(len(r) for r in batched) > 1
+
+
+def test_seed_groups_are_8_connected_components() -> None:
+    # grid 5 wide: seeds at (0,0), (1,1) diagonal neighbours, (0,3) alone, (4,4) and (3,4) adjacent
+    w = 5
+    seeds = torch.tensor([[0, 6, 3, 24, 19]])
+    g = seed_groups(seeds, w)[0]
+    expected = [[1, 1, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 1], [0, 0, 0, 1, 1]]
+    assert g.int().tolist() == expected
+    # a chain longer than one step merges transitively
+    chain = seed_groups(torch.tensor([[0, 1, 2, 3, 4, 20]]), w)[0]
+    assert chain[0, 4] and not chain[0, 5]
+
+
+def test_every_registered_method_gives_per_image_results_through_discover_batch() -> None:
+    """Methods with a batched form and those without (per-image fallback): the same regions as
+    the registry's per-image call, for every method the project has."""
+    from autolabel.discovery import get_discovery, list_discovery
+    from autolabel.pipeline import discover_regions
+
+    keys = _scene_keys(3, 10, 12, seed=7)
+    for name in list_discovery():
+        cfg = PipelineConfig(discovery=name, num_seeds=8, k_patches=20)
+        method = get_discovery(name)
+        got = discover_batch(keys, (10, 12), cfg, discover_regions)
+        assert len(got) == 3
+        for k, regions in zip(keys, got):
+            _same(regions, method(k, (10, 12), **method.params_from(cfg)))
+
+
+@pytest.mark.parametrize("method", BATCHED_METHODS)
+def test_discover_batch_dispatches_by_config(method: str) -> None:
+    keys = _scene_keys(3, 7, 9, seed=3)
+    cfg = PipelineConfig(discovery=method, num_seeds=6, k_patches=15)
+    calls = []
+
+    def per_image(k, grid, c):
+        calls.append(k)
+        return []
+
+    out = discover_batch(keys, (7, 9), cfg, per_image)
+    assert len(out) == 3 and all(out) and calls == []  # batched: the per-image fallback unused
+
+
+def test_discover_batch_falls_back_per_image_for_other_methods() -> None:
+    keys = _scene_keys(2, 4, 4, seed=1)
+
+    class Cfg:
+        discovery = "something-else"
+
+    seen = []
+    out = discover_batch(keys, (4, 4), Cfg(), lambda k, grid, c: seen.append(tuple(k.shape)) or [])
+    assert out == [[], []] and seen == [(16, 24), (16, 24)]
+
+
+def test_bad_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"\(B, h\*w, C\)"):
+        lost_single_batch(torch.zeros(2, 10, 4), (3, 4))
