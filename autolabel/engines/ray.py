@@ -99,6 +99,11 @@ class RayOptions:
 
 
 # -- the actor ---------------------------------------------------------------------------------
+ACTOR_DECODE_WORKERS = 2
+"""Decode threads per actor when the config says ``workers: 0`` (auto): one per core in every
+actor would oversubscribe a node that runs several actors. Set ``workers`` to override."""
+
+
 class AnnotateActor:
     """One Ray Data actor: builds the models once, then annotates batches of paths.
 
@@ -121,7 +126,10 @@ class AnnotateActor:
                 if not p.is_dir():
                     raise RunError(f"the {what} {p} is not visible there; the input and the run directory "
                                    "must be on storage every node mounts at the same path")
-            self.annotator = Annotator(PipelineConfig.from_dict(config))
+            cfg = PipelineConfig.from_dict(config)
+            if cfg.workers == 0:  # auto = one decode thread per core: several actors share a node
+                cfg = cfg.replace(workers=ACTOR_DECODE_WORKERS)
+            self.annotator = Annotator(cfg)
             self.annotator.models  # noqa: B018 - load once, before the first batch
         except AutolabelError as e:
             self.error = _error_text(e)
