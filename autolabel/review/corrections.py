@@ -203,7 +203,10 @@ def correct_image(
         changes: dict[str, object] = {}
         label = rb.label or det.label
         if label != det.label:
-            changes.update(label=label, label_id=resolve_label_id(label, det, label_ids), score=1.0, source="human")
+            # A person chose the label: score 1, and the classifier's probability (of the old
+            # label) no longer applies.
+            changes.update(label=label, label_id=resolve_label_id(label, det, label_ids), score=1.0, class_score=None,
+                           source="human")
             counts["relabeled"] += 1
         new_mask = _reviewed_mask(rb, base)
         if box_moved(det.box, box):

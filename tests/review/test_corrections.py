@@ -56,9 +56,11 @@ def test_reject_tag_and_deletion_both_remove(base):
 
 def test_relabel_takes_synset_from_topk_and_marks_human(base):
     d0, d1, d2, d3 = base.detections
+    base = ImageAnnotations(base.path, base.width, base.height, (d0.with_(class_score=0.4), d1, d2, d3))
     r = correct_image(base, [ReviewedBox("cat-0", d0.box, "tiger cat"), _same(d1), _same(d2), _same(d3)])
     got = r.image.detections[0]
     assert (got.label, got.label_id, got.source, got.score) == ("tiger cat", "n02123159", "human", 1.0)
+    assert got.class_score is None  # the classifier's probability was for the old label
     assert got.box == d0.box and got.objectness == d0.objectness and got.topk == d0.topk
     assert r.counts["relabeled"] == 1 and r.counts["kept"] == 3 and r.counts["moved"] == 0
 
