@@ -158,8 +158,7 @@ def clip_to_box(mask: np.ndarray, box: Box) -> np.ndarray:
     """The mask's pixels inside the pixel box (rounded outwards to whole pixels)."""
     m = np.asarray(mask, dtype=bool)
     h, w = m.shape
-    x1, y1 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
-    x2, y2 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    x1, y1, x2, y2 = _pixel_box(box, w, h)
     out = np.zeros_like(m)
     if x2 > x1 and y2 > y1:
         out[y1:y2, x1:x2] = m[y1:y2, x1:x2]
@@ -284,12 +283,18 @@ def from_frame(
     rin = (rows >= 0) & (rows < mh)
     win = np.zeros((y2 - y1, x2 - x1), dtype=bool)
     win[np.ix_(rin, cin)] = m[np.ix_(rows[rin], cols[cin])]
+    return _tight(win, x1, y1, height, width)
+
+
+def _tight(win: np.ndarray, x0: int, y0: int, height: int, width: int) -> tuple[RLE, Box] | None:
+    """The pixels of ``win`` (a bool window whose top-left pixel is ``(x0, y0)`` of a ``height`` x
+    ``width`` image) as RLE over the image, with their pixel bounds; None when it holds none."""
     b = bbox(win)
     if b is None:
         return None
     bx1, by1, bx2, by2 = (int(v) for v in b)
-    rle = encode_window(win[by1:by2, bx1:bx2], x1 + bx1, y1 + by1, height, width)
-    return rle, (float(x1 + bx1), float(y1 + by1), float(x1 + bx2), float(y1 + by2))
+    rle = encode_window(win[by1:by2, bx1:bx2], x0 + bx1, y0 + by1, height, width)
+    return rle, (float(x0 + bx1), float(y0 + by1), float(x0 + bx2), float(y0 + by2))
 
 
 def _pixel_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -315,10 +320,4 @@ def clip_rle(rle: Mapping[str, Any], box: Box) -> tuple[RLE, Box] | None:
     x1, y1, x2, y2 = _pixel_box(box, w, h)
     if x2 <= x1 or y2 <= y1:
         return None
-    win = decode(rle)[y1:y2, x1:x2]
-    b = bbox(win)
-    if b is None:
-        return None
-    bx1, by1, bx2, by2 = (int(v) for v in b)
-    out = encode_window(win[by1:by2, bx1:bx2], x1 + bx1, y1 + by1, h, w)
-    return out, (float(x1 + bx1), float(y1 + by1), float(x1 + bx2), float(y1 + by2))
+    return _tight(decode(rle)[y1:y2, x1:x2], x1, y1, h, w)

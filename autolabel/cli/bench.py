@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -84,6 +84,14 @@ def _size(value: str) -> tuple[int, int]:
     return w, h
 
 
+def _emit(report: Any, formatter: Callable[[Any], str], as_json: bool, output: Path | None) -> None:
+    """Print a report (its JSON with ``--json``, else ``formatter``'s text); ``--output`` gets the JSON."""
+    text = json.dumps(report.to_dict(), indent=2)
+    if output:
+        output.write_text(text + "\n")
+    click.echo(text if as_json else formatter(report))
+
+
 @click.command(context_settings={"show_default": True})
 @click.option("--preset", type=click.Choice(list_presets()), default="fast", help="Settings to measure.")
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
@@ -116,26 +124,15 @@ def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: 
 
         if images is None:
             raise ConfigError("--crop-agreement needs --images DIR (e.g. sample_data) and real weights (--weights preset)")
-        crop_report = measure_crops(cfg, images)
-        text = json.dumps(crop_report.to_dict(), indent=2)
-        if output:
-            output.write_text(text + "\n")
-        click.echo(text if as_json else format_crop_agreement(crop_report))
+        _emit(measure_crops(cfg, images), format_crop_agreement, as_json, output)
         return
     if agreement:
         from autolabel.bench import precision_agreement
 
         if images is None:
             raise ConfigError("--agreement needs --images DIR (e.g. sample_data) and real weights (--weights preset)")
-        agreement_report = precision_agreement(cfg, images)
-        text = json.dumps(agreement_report.to_dict(), indent=2)
-        if output:
-            output.write_text(text + "\n")
-        click.echo(text if as_json else format_agreement(agreement_report))
+        _emit(precision_agreement(cfg, images), format_agreement, as_json, output)
         return
     result = run_bench(cfg, images=images, synthetic=synthetic, size=_size(size), baseline=baseline,
                        baseline_images=baseline_images)
-    text = json.dumps(result.to_dict(), indent=2)
-    if output:
-        output.write_text(text + "\n")
-    click.echo(text if as_json else format_report(result))
+    _emit(result, format_report, as_json, output)
