@@ -124,6 +124,28 @@ def ls_project(ls: LabelStudio, title: str, export_dir: Path, image_root: Path) 
     return {"project": proj, "storage": storage, "import": report, "tasks": tasks}
 
 
+def label_colours(config: Path, img: Any) -> dict[str, tuple[int, int, int]]:
+    """Each label's RGB colour in our ``labeling_config.xml``; asserts that the detections of
+    ``img`` (the image the page check looks at) have distinct colours, or the check could not
+    tell their outlines apart."""
+    import xml.etree.ElementTree as ET
+
+    colours = {
+        el.get("value"): tuple(int(el.get("background")[i : i + 2], 16) for i in (1, 3, 5))
+        for el in ET.parse(config).getroot().iter("Label")
+    }
+    assert len({colours[d.label] for d in img.detections}) == len(img.detections), "test needs distinct colours"
+    return colours
+
+
+def image_scale(rect: list[float], img: Any) -> tuple[float, float, float, float]:
+    """``(left, top, x scale, y scale)`` of the image drawn at ``rect`` (``x, y, w, h`` screen
+    px) on the labeling page; asserts it is drawn at the image's own aspect ratio."""
+    ix, iy, iw, ih = rect
+    assert abs(iw / ih - img.width / img.height) < 0.01 * img.width / img.height, f"image drawn at {rect}, not {img.width}x{img.height}"
+    return ix, iy, iw / img.width, ih / img.height
+
+
 def open_labeling_page(b: Any, ls: LabelStudio, project: int, task: int, texts: list[str]) -> tuple[list[float], list[float]]:
     """Log ``b`` (a :class:`tests.integration.cdp.Browser`) in to ``ls`` and open ``task``'s labeling page.
 

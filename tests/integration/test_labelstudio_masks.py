@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 
 from autolabel import masks
 from autolabel.formats.labelstudio import part_region_id, points_to_pixels, region_id
-from tests.integration.conftest import LabelStudio, ls_project, open_labeling_page
+from tests.integration.conftest import LabelStudio, image_scale, label_colours, ls_project, open_labeling_page
 from tests.integration.runs import CLASSES, HandMadeRun, make_run
 from tests.integration.test_labelstudio_server import IMAGE_DIR, all_tasks, expected_url, run_autolabel
 
@@ -173,20 +172,14 @@ def test_labeling_ui_draws_our_polygons(label_studio, masked_export, masked_proj
     img = run.by_path()[SHOWN]
     task = {t["data"]["image"]: t for t in all_tasks(label_studio, pid)}[url(img.path)]
     pred = task["predictions"][0]
-    colours = {
-        el.get("value"): tuple(int(el.get("background")[i : i + 2], 16) for i in (1, 3, 5))
-        for el in ET.parse(out / "labeling_config.xml").getroot().iter("Label")
-    }
-    assert len(set(colours[d.label] for d in img.detections)) == len(img.detections), "test needs distinct colours"
+    colours = label_colours(out / "labeling_config.xml", img)
 
     with Browser(chromium, tmp_path / "chromium", size=(1400, 1000)) as b:
         rect, view = open_labeling_page(b, label_studio, pid, task["id"], [f"{d.score:.2f}" for d in img.detections])
         shot = b.screenshot(tmp_path / "labeling.png")
         text = b.evaluate("document.body.innerText")
 
-        ix, iy, iw, ih = rect
-        assert abs(iw / ih - img.width / img.height) < 0.01 * img.width / img.height, f"image drawn at {rect}, not {img.width}x{img.height}"
-        sx, sy = iw / img.width, ih / img.height
+        ix, iy, sx, sy = image_scale(rect, img)
         regions = {r["id"]: r for r in pred["result"]}
         with Image.open(shot) as im:
             for d in img.detections:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from autolabel.store import RunStore
-from tests.integration.conftest import REPO, LabelStudio, clean_env, ls_project, ls_venv, open_labeling_page
+from tests.integration.conftest import REPO, LabelStudio, clean_env, image_scale, label_colours, ls_project, ls_venv, open_labeling_page
 from tests.integration.runs import CLASSES, HandMadeRun, make_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -250,7 +250,6 @@ def test_labeling_ui_draws_our_boxes_and_submit_keeps_their_ids(label_studio, ls
     """The real labeling page, logged in, in headless Chromium: each predicted box is drawn in
     its label's colour exactly where the run has it, the regions list shows labels and scores,
     and pressing Submit stores an annotation whose region ids are our detection ids."""
-    import xml.etree.ElementTree as ET
 
     from PIL import Image
 
@@ -260,20 +259,14 @@ def test_labeling_ui_draws_our_boxes_and_submit_keeps_their_ids(label_studio, ls
     pid = project["project"]["id"]
     img = run.by_path()["cam1/chelsea.jpg"]
     task = {t["data"]["image"]: t for t in all_tasks(label_studio, pid)}[expected_url(img.path)]
-    colours = {
-        el.get("value"): tuple(int(el.get("background")[i : i + 2], 16) for i in (1, 3, 5))
-        for el in ET.parse(out / "labeling_config.xml").getroot().iter("Label")
-    }
-    assert len(set(colours[d.label] for d in img.detections)) == len(img.detections), "test needs distinct colours"
+    colours = label_colours(out / "labeling_config.xml", img)
 
     with Browser(chromium, tmp_path / "chromium", size=(1400, 1000)) as b:
         rect, view = open_labeling_page(b, label_studio, pid, task["id"], [f"{d.score:.2f}" for d in img.detections])
         shot = b.screenshot(tmp_path / "labeling.png")
         text = b.evaluate("document.body.innerText")
 
-        ix, iy, iw, ih = rect
-        assert abs(iw / ih - img.width / img.height) < 0.01 * img.width / img.height, f"image drawn at {rect}, not {img.width}x{img.height}"
-        sx, sy = iw / img.width, ih / img.height
+        ix, iy, sx, sy = image_scale(rect, img)
         with Image.open(shot) as im:
             for d in img.detections:
                 x1, y1, x2, y2 = d.box
