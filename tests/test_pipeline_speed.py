@@ -88,13 +88,16 @@ def test_overlap_raises_the_stage_error_in_the_consumer(folder: Path, tiny_confi
 
 
 def test_batched_discovery_same_records_as_per_image(folder: Path, tiny_config, models, monkeypatch) -> None:
-    import autolabel.discovery.batched as batched
+    import dataclasses
 
-    for method in ("multi", "single"):
+    import autolabel.discovery as discovery
+    from autolabel.discovery.batched import batched_methods
+
+    for method in batched_methods():
         cfg = _plain(tiny_config).replace(discovery=method)
         with_batches = _records(cfg, folder, models=models)
-        with monkeypatch.context() as m:
-            m.setattr(batched, "_BATCHED", {})  # every method through the per-image fallback
+        with monkeypatch.context() as m:  # every method through the per-image fallback
+            m.setattr(discovery, "_REGISTRY", {k: dataclasses.replace(v, batched=None) for k, v in discovery._REGISTRY.items()})
             assert _records(cfg, folder, models=models) == with_batches
 
 

@@ -11,6 +11,10 @@ Every method is called as ``fn(keys, grid_hw, **params) -> list[Region]``:
 * returns :class:`~autolabel.discovery.regions.Region` objects (grid box, objectness in
   ``[0, 1]``, seed, patch mask) by descending objectness.
 
+A method may also have a batched form (:attr:`DiscoveryMethod.batched`) taking ``(B, N, C)``
+keys and returning each image's regions, equal to the per-image form's; the pipeline uses it
+(:func:`autolabel.discovery.batched.discover_batch`).
+
 Methods are looked up by name (the config's ``discovery`` value) with :func:`get_discovery`;
 :func:`list_discovery` names them. Modules (numpy, scipy, torch) are imported only when a
 method is called, so :mod:`autolabel.config` can validate names without them.
@@ -45,6 +49,10 @@ class DiscoveryMethod:
     """One line for help texts."""
     multi: bool = True
     """Whether it can return more than one region per image."""
+    batched: str | None = None
+    """``module:function`` of its batched form, ``fn(keys, grid_hw, **params) ->
+    list[list[Region]]`` for ``keys`` ``(B, N, C)``: per image, the regions the per-image form
+    gives (see :mod:`autolabel.discovery.batched`); None = none, the images run one by one."""
 
     @property
     def fn(self) -> Callable[..., list[Region]]:
@@ -53,6 +61,13 @@ class DiscoveryMethod:
 
     def __call__(self, keys: Any, grid_hw: tuple[int, int], **params: Any) -> list[Region]:
         return self.fn(keys, grid_hw, **params)
+
+    def batch(self, keys: Any, grid_hw: tuple[int, int], **params: Any) -> list[list[Region]]:
+        """The batched form on ``keys`` ``(B, N, C)``; ConfigError if the method has none."""
+        if self.batched is None:
+            raise ConfigError(f"discovery method {self.name!r} has no batched form")
+        mod, attr = self.batched.split(":")
+        return getattr(importlib.import_module(mod), attr)(keys, grid_hw, **params)
 
     def params_from(self, config: Any) -> dict[str, Any]:
         """``{name: config.name}`` for each of :attr:`params` (a PipelineConfig or any object
@@ -96,10 +111,12 @@ register(DiscoveryMethod(
     "multi", "autolabel.discovery.lost:lost_multi_regions",
     ("num_seeds", "k_patches", "affinity_threshold", "nms_iou"),
     "LOST from many low-degree seeds, adjacent seeds merged, NMS",
+    batched="autolabel.discovery.lost:lost_multi_regions_batch",
 ))
 register(DiscoveryMethod(
     "single", "autolabel.discovery.lost:lost_single_regions", ("k_patches",),
     "LOST exactly as published: one object", multi=False,
+    batched="autolabel.discovery.lost:lost_single_regions_batch",
 ))
 register(DiscoveryMethod(
     "tokencut", "autolabel.discovery.tokencut:tokencut_regions", (),

@@ -86,3 +86,11 @@ def check_grid(keys, grid_hw: tuple[int, int]) -> tuple[int, int]:
     if keys.ndim != 2 or keys.shape[0] != h * w:
         raise ValueError(f"keys must be (h*w, C) = ({h * w}, C) for grid {grid_hw}, got {tuple(keys.shape)}")
     return h, w
+
+
+def check_batch_grid(keys, grid_hw: tuple[int, int]) -> tuple[int, int]:
+    """``(h, w)`` as ints, after checking ``keys`` is ``(B, h * w, C)``; ValueError otherwise."""
+    h, w = int(grid_hw[0]), int(grid_hw[1])
+    if keys.ndim != 3 or keys.shape[1] != h * w:
+        raise ValueError(f"keys must be (B, h*w, C) = (B, {h * w}, C) for grid {grid_hw}, got {tuple(keys.shape)}")
+    return h, w

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from autolabel.config import PipelineConfig
-from autolabel.discovery.batched import BATCHED_METHODS, discover_batch, lost_multi_batch, lost_single_batch, seed_groups
-from autolabel.discovery.lost import lost_multi, lost_single_region
+from autolabel.discovery.batched import batched_methods, discover_batch
+from autolabel.discovery.lost import lost_multi, lost_multi_batch, lost_single_batch, lost_single_region, seed_groups
 
 
 def _scene_keys(b: int, h: int, w: int, c: int = 24, seed: int = 0) -> torch.Tensor:
@@ -82,7 +82,7 @@ def test_every_registered_method_gives_per_image_results_through_discover_batch(
             _same(regions, method(k, (10, 12), **method.params_from(cfg)))
 
 
-@pytest.mark.parametrize("method", BATCHED_METHODS)
+@pytest.mark.parametrize("method", batched_methods())
 def test_discover_batch_dispatches_by_config(method: str) -> None:
     keys = _scene_keys(3, 7, 9, seed=3)
     cfg = PipelineConfig(discovery=method, num_seeds=6, k_patches=15)
