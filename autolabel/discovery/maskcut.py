@@ -14,7 +14,7 @@ taken, so the next cut finds the next most salient object:
    cut); stop after ``cuts`` rounds, when fewer than ``min_patches * 2`` patches remain, or
    when the remaining graph is constant (nothing left to cut).
 
-Objectness is :func:`ncut_score`: one minus half the Normalized Cut value of the region
+Objectness is :func:`~autolabel.discovery.scores.ncut_score`: one minus half the Normalized Cut value of the region
 against the rest of the image on the same graph, in [0, 1].
 
 Grid conventions: see :mod:`autolabel.discovery.regions`.
@@ -27,71 +27,9 @@ import torch
 from scipy import ndimage
 
 from autolabel.discovery.regions import FOUR, Region, check_grid, mask_box
+from autolabel.discovery.scores import contrast, cosine, ncut_score
 from autolabel.discovery.tokencut import second_eigenvector
 from autolabel.geometry import nms
-
-
-def cosine(keys: torch.Tensor) -> torch.Tensor:
-    """``(N, C)`` -> ``(N, N)`` float32 cosine similarity."""
-    k = torch.nn.functional.normalize(keys.float(), dim=1)
-    return k @ k.T
-
-
-def contrast(sim: torch.Tensor, mask: np.ndarray) -> float:
-    """Objectness of a patch set: mean similarity inside minus mean similarity to the rest, in [0, 1].
-
-    Args:
-        sim: ``(N, N)`` cosine similarity.
-        mask: ``(h, w)`` or ``(N,)`` bool, non-empty.
-    """
-    m = torch.from_numpy(np.ascontiguousarray(mask).reshape(-1))
-    if not bool(m.any()) or bool(m.all()):
-        return 0.0
-    inside = sim[m][:, m].mean()
-    outside = sim[m][:, ~m].mean()
-    return float(torch.clamp(inside - outside, 0.0, 1.0))
-
-
-def ncut_score(sim: torch.Tensor, mask: np.ndarray, tau: float = 0.0, graph: torch.Tensor | None = None) -> float:
-    """Objectness from the Normalized Cut value of a patch set against the rest, in [0, 1].
-
-    On the graph ``S > tau`` (1 / 0, self-loops included): ``ncut = cut/assoc(R) +
-    cut/assoc(rest)``, in ``[0, 2]``; returns ``1 - ncut / 2``. A region whose patches resemble
-    much of the rest (a part of something bigger, or background) scores low, however
-    alike its own patches are.
-
-    Args:
-        sim: ``(N, N)`` cosine similarity.
-        mask: ``(h, w)`` or ``(N,)`` bool.
-        tau: similarity above which two patches are linked.
-        graph: ``(S > tau).float()`` if already computed (several regions of one image).
-    """
-    m = torch.from_numpy(np.ascontiguousarray(mask).reshape(-1))
-    if not bool(m.any()) or bool(m.all()):
-        return 0.0
-    g = (sim > tau).float() if graph is None else graph
-    inside = g[m]
-    cut = inside[:, ~m].sum()
-    a_in = inside.sum()
-    a_out = g.sum() - a_in
-    ncut = cut / a_in.clamp(min=1e-9) + cut / a_out.clamp(min=1e-9)
-    return float(torch.clamp(1.0 - ncut / 2.0, 0.0, 1.0))
-
-
-def ncut_scores(masks: np.ndarray, graph: torch.Tensor) -> np.ndarray:
-    """:func:`ncut_score` of ``K`` regions at once: ``masks`` ``(K, N)`` bool, ``graph`` ``(N, N)``
-    float 0/1 -> ``(K,)`` float64 (one ``K x N x N`` product instead of ``K`` passes)."""
-    if len(masks) == 0:
-        return np.zeros(0)
-    r = torch.from_numpy(np.ascontiguousarray(masks).reshape(len(masks), -1)).to(graph.dtype)
-    rg = r @ graph  # (K, N): per region, links from its patches to every patch
-    assoc = rg.sum(dim=1)
-    cut = assoc - (rg * r).sum(dim=1)
-    rest = graph.sum() - assoc
-    ncut = cut / assoc.clamp(min=1e-9) + cut / rest.clamp(min=1e-9)
-    out = torch.clamp(1.0 - ncut / 2.0, 0.0, 1.0)
-    empty = (r.sum(dim=1) == 0) | (r.sum(dim=1) == r.shape[1])
-    return torch.where(empty, torch.zeros_like(out), out).double().numpy()
 
 
 def _corners(mask: np.ndarray) -> int:
@@ -112,8 +50,9 @@ def maskcut_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts: int =
         min_patches: smaller components are dropped (the seed's is always kept).
         nms_iou: IoU above which the lower-objectness of two boxes is dropped.
         solver: see :func:`autolabel.discovery.tokencut.second_eigenvector`.
-        score: ``ncut`` (:func:`ncut_score`, the default) or ``contrast`` (:func:`contrast`).
-        score_tau: similarity threshold of the graph :func:`ncut_score` uses; None = ``tau``.
+        score: ``ncut`` (:func:`~autolabel.discovery.scores.ncut_score`, the default) or ``contrast``
+            (:func:`~autolabel.discovery.scores.contrast`).
+        score_tau: similarity threshold of the graph the ``ncut`` score uses; None = ``tau``.
 
     Returns:
         Regions by descending objectness.

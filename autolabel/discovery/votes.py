@@ -13,8 +13,8 @@ Li & Shin 2024, in a form of our own).
    ``merge_iou``. Greedily, the most-voted unused proposal and every unused one overlapping it
    that much form a group; the group's region is the seed's component of the patches that at
    least half of its members hold.
-5. Objectness: :func:`~autolabel.discovery.maskcut.ncut_score` of the region on the graph
-   ``S > affinity_threshold`` (``score="contrast"``: :func:`~autolabel.discovery.maskcut.contrast`);
+5. Objectness: :func:`~autolabel.discovery.scores.ncut_score` of the region on the graph
+   ``S > affinity_threshold`` (``score="contrast"``: :func:`~autolabel.discovery.scores.contrast`);
    NMS on boxes.
 
 Grid conventions: see :mod:`autolabel.discovery.regions`.
@@ -26,7 +26,6 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from autolabel.discovery.maskcut import contrast, cosine, ncut_scores
 from autolabel.discovery.regions import (
     FOUR,
     Region,
@@ -34,6 +33,7 @@ from autolabel.discovery.regions import (
     mask_box,
     seed_component,
 )
+from autolabel.discovery.scores import contrast, cosine, ncut_scores
 from autolabel.geometry import nms
 
 

@@ -10,14 +10,9 @@ from scipy import ndimage
 
 from autolabel.config import PipelineConfig
 from autolabel.discovery import get_discovery, list_discovery
-from autolabel.discovery.maskcut import (
-    contrast,
-    cosine,
-    maskcut_regions,
-    ncut_score,
-    ncut_scores,
-)
+from autolabel.discovery.maskcut import maskcut_regions
 from autolabel.discovery.regions import Region
+from autolabel.discovery.scores import contrast, cosine, ncut_score, ncut_scores, ncut_values
 from autolabel.discovery.votes import vote_regions
 from autolabel.errors import ConfigError
 
@@ -96,3 +91,9 @@ def test_ncut_score_by_hand() -> None:
     masks = np.array([[True, True, False, False], [True, False, False, False]])
     assert ncut_scores(masks, (sim > 0).float()).tolist() == pytest.approx([1.0, 1 - (0.5 + 1 / 6) / 2])
     assert contrast(sim, np.array([True, True, False, False])) == pytest.approx(1.0)  # clamped to [0, 1]
+    # batched on the device form: the same values per image, whatever else is in the batch
+    graph = (sim > 0).float()
+    other = torch.ones(4, 4)
+    both = ncut_values(torch.from_numpy(np.stack([masks, masks[::-1]])).float(), torch.stack([graph, other]))
+    assert both[0].tolist() == pytest.approx(ncut_scores(masks, graph).tolist())
+    assert ncut_values(torch.ones(1, 4), graph).tolist() == [0.0]  # every patch: no cut to score
