@@ -306,7 +306,8 @@ def _baseline(kind: str, cfg: PipelineConfig, root: Path, paths: list[str], limi
     from autolabel.pipeline import Annotator
 
     ann = Annotator(cfg.replace(precision="fp32", batch_size=1, image_batch=1, workers=1,
-                                pad_batches="off", device_crops="off", overlap="off"))
+                                pad_batches="off", device_crops="off", overlap="off",
+                                refine_processes=0))
     torch.manual_seed(0)
     device = ann.models.device
     t0 = time.perf_counter()

@@ -174,6 +174,11 @@ class PipelineConfig:
     """Run the extractor and discovery of one chunk of images while the previous chunk is
     classified (two threads, a bounded queue between them): ``on``, ``off``, or ``auto`` (on
     for CUDA; on CPUs both stages share the same cores)."""
+    refine_processes: int = _runtime(-1)
+    """Worker processes for pixel-level refinement (``refine``), which holds Python's GIL and
+    so does not scale with threads: ``0`` = in the pipeline's own thread; ``-1`` = auto (on
+    CUDA one per core beyond two, at most 16; none on CPUs, where the models use every core);
+    see :mod:`autolabel.refining`. Results do not depend on it."""
 
     def __post_init__(self) -> None:
         def need(cond: bool, name: str, what: str) -> None:
@@ -193,6 +198,8 @@ class PipelineConfig:
             need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, "an integer >= 1")
         need(isinstance(self.workers, int) and self.workers >= 0, "workers", "an integer >= 0")
         need(isinstance(self.threads, int) and self.threads >= 0, "threads", "an integer >= 0")
+        need(isinstance(self.refine_processes, int) and not isinstance(self.refine_processes, bool)
+             and self.refine_processes >= -1, "refine_processes", "an integer >= 0, or -1 (auto)")
         need(isinstance(self.inflight_megapixels, (int, float)) and not isinstance(self.inflight_megapixels, bool)
              and self.inflight_megapixels > 0, "inflight_megapixels", "a number of megapixels > 0")
         need(self.max_side >= 32, "max_side", "at least 32 pixels")

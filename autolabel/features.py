@@ -31,6 +31,8 @@ class Resized:
         grid: ``(h, w)`` patches; ``H' = h * patch``, ``W' = w * patch``.
         patch: patch size (stride) in resized pixels.
         scale_x, scale_y: original pixels per resized pixel (``W / W'``, ``H / H'``).
+        pixels: ``(H', W', 3)`` uint8 RGB, the resized image before normalisation (what
+            pixel-level refinement reads); None where only the tensor was made.
     """
 
     tensor: torch.Tensor
@@ -38,6 +40,7 @@ class Resized:
     patch: int
     scale_x: float
     scale_y: float
+    pixels: np.ndarray | None = None
 
     def grid_box_to_pixels(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """Grid box ``(x1, y1, x2, y2)`` in patches (exclusive) -> original-image pixels."""
@@ -62,10 +65,10 @@ def prepare_image(img: Image.Image, max_side: int, patch: int, mean: tuple[float
     width, height = img.size
     w, h = resized_size(width, height, max_side, patch)
     small = img if (w, h) == (width, height) else img.resize((w, h), Image.BICUBIC)
-    arr = np.asarray(small, dtype=np.float32) / 255.0
-    t = torch.from_numpy(arr).permute(2, 0, 1)
+    pixels = np.array(small, dtype=np.uint8)  # writable: refinement makes tensors of it
+    t = torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)
     t = (t - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
-    return Resized(t.contiguous(), (h // patch, w // patch), patch, width / w, height / h)
+    return Resized(t.contiguous(), (h // patch, w // patch), patch, width / w, height / h, pixels)
 
 
 class FeatureExtractor(Protocol):

@@ -36,7 +36,7 @@ from autolabel.config import PipelineConfig
 from autolabel.crops import CropSpec, device_crops, image_tensor
 from autolabel.discovery import Region, get_discovery
 from autolabel.discovery.batched import discover_batch
-from autolabel.discovery.refine import PixelMask, grid_mask, refine_region, union_masks, work_image
+from autolabel.discovery.refine import PixelMask, grid_mask, union_masks
 from autolabel.discovery.tiles import Tile, dedupe_tiles, edge_margin, merge_tiles, tile_layout
 from autolabel.errors import ImageError, ModelError
 from autolabel.features import (
@@ -50,6 +50,7 @@ from autolabel.geometry import clip_box, suppress_nested
 from autolabel.intake import DecodedImage, decode_image, header_pixels
 from autolabel.masks import RLE, from_frame
 from autolabel.models import BuiltModel, build_model, resolve_device
+from autolabel.refining import Refiner, resolve_refine_processes
 from autolabel.scoring import detection_score
 from autolabel.timing import StageClock
 from autolabel.types import Box, Detection, ImageAnnotations, ImageFailure
@@ -178,7 +179,10 @@ class Annotator:
         self._models = models
         self.clock = StageClock()
         """Seconds per stage: decode (worker threads), decode_wait, extractor, discovery,
-        crop, classify, write."""
+        refine (in worker processes with ``refine_processes``), refine_wait (stage 1 waiting for
+        them), crop, classify, write."""
+        self._refiner = Refiner(0)
+        """Runs refinement jobs; a process pool while :meth:`stream` runs with ``refine_processes``."""
         self.shapes = ShapeLog()
         """Distinct input shapes the extractor and the classifier were called on."""
 
@@ -258,7 +262,9 @@ class Annotator:
         # CUDA: stage 1 queues its kernels on a stream of its own, so the GPU runs them beside
         # stage 2's classifier batches; its results are complete before they are handed over.
         stream = torch.cuda.Stream(models.device) if overlap and models.device.type == "cuda" else None
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
+        processes = resolve_refine_processes(self.config.refine_processes, models.device.type)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool, \
+                Refiner(processes if self.config.refine else 0) as self._refiner:
 
             def located(chunk: list[_Item]) -> list[_Item]:
                 """Stage 1: extractor, discovery and crops of one chunk."""
@@ -295,23 +301,25 @@ class Annotator:
     @torch.inference_mode()
     def _discover(self, models: Models, items: list[_Item]) -> None:
         """Extractor on same-size batches of views, then discovery on each batch's keys at once
-        (:func:`~autolabel.discovery.batched.discover_batch`) and refinement per view; fills
+        (:func:`~autolabel.discovery.batched.discover_batch`) and refinement per view (in
+        worker processes with ``refine_processes``, see :mod:`autolabel.refining`); fills
         ``item.regions`` (see :meth:`_select`)."""
         by_shape: dict[tuple[int, ...], list[tuple[_Item, int]]] = {}
         for it in items:
             it.found = []
             for i, v in enumerate(it.views):
                 by_shape.setdefault(tuple(v.resized.tensor.shape), []).append((it, i))
+        located: list[tuple[_Item, Callable[[], list[_Found]]]] = []
         for group in by_shape.values():
             with self.clock("extractor", len(group)):
                 keys = self._extract(models, [it.views[i].resized.tensor for it, i in group])
             with self.clock("discovery", len(group)):
                 found = discover_batch(keys, group[0][0].views[group[0][1]].resized.grid, self.config, discover_regions)
             for (it, i), regions in zip(group, found):
-                view = it.views[i]
-                regions = self._candidates(regions)
-                with self.clock("refine", len(regions)):
-                    it.found.extend(self._localise(models.features, view, i, regions))
+                located.append((it, self._localise(it.views[i], i, self._candidates(regions))))
+        with self.clock("refine_wait"):
+            for it, result in located:
+                it.found.extend(result())
         for it in items:
             it.regions = self._select(it)
             it.found = []
@@ -327,19 +335,23 @@ class Annotator:
         kept.sort(key=lambda r: -r.objectness)  # stable: the method's order among equals
         return kept[: CANDIDATES_PER_BOX * cfg.max_boxes]
 
-    def _localise(self, feats: FeatureExtractor, view: _View, index: int, regions: list[Region]) -> list[_Found]:
+    def _localise(self, view: _View, index: int, regions: list[Region]) -> Callable[[], list[_Found]]:
         """Each region's pixels and box in the displayed image: refined at pixel level
-        (``refine``, :mod:`autolabel.discovery.refine`) or its patch mask."""
-        if not regions:
-            return []
+        (``refine``, :mod:`autolabel.discovery.refine`) or its patch mask. Returns a function
+        that gives them: refinement jobs are started here and may run in worker processes."""
         rz = view.resized
         origin, scale = (float(view.tile.x0), float(view.tile.y0)), (rz.scale_x, rz.scale_y)
-        if self.config.refine:
-            work = work_image(rz.tensor, rz.patch, origin, scale, mean=feats.mean, std=feats.std)
-            masks = [refine_region(work, r) for r in regions]
-        else:
+        if not regions or not self.config.refine:
             masks = [grid_mask(r, rz.patch, origin, scale) for r in regions]
-        return [_Found(m.box, r.objectness, m, index) for r, m in zip(regions, masks)]
+            return lambda: [_Found(m.box, r.objectness, m, index) for r, m in zip(regions, masks)]
+        job = self._refiner.submit(rz.pixels, rz.patch, origin, scale, regions)
+
+        def result() -> list[_Found]:
+            refined, seconds = job.result()
+            self.clock.add("refine", seconds, len(regions))
+            return [_Found(m.box, r.objectness, m, index) for r, m in zip(regions, refined)]
+
+        return result
 
     def _select(self, it: _Item) -> list[_Found]:
         """One image's objects to classify: tiles merged (:func:`merge_tiles`, then one box per

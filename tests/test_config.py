@@ -31,6 +31,8 @@ def test_config_file_may_start_from_a_preset(tmp_path: Path) -> None:
     ("max_boxez: 3\n", "unknown option.*max_boxez"),
     ("nms_iou: 2\n", r"option nms_iou: expected a number in \[0, 1\]"),
     ("discovery: many\n", "option discovery"),
+    ("refine_processes: -2\n", r"option refine_processes: expected an integer >= 0, or -1 \(auto\)"),
+    ("refine_processes: true\n", "option refine_processes"),
     ("- a\n", "expected a mapping"),
     ("a: [\n", "not valid YAML"),
 ])

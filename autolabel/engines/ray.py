@@ -306,6 +306,8 @@ def _run_dataset(ray: Any, cfg: PipelineConfig, root: Path, store: RunStore, tod
         cfg = cfg.replace(device="cpu")  # an actor without a GPU share must not take one of the node's
     if cfg.threads == 0:
         cfg = cfg.replace(threads=max(1, int(opts.cpus_per_worker)))  # torch uses the CPUs Ray reserved
+    if cfg.refine_processes == -1:  # auto: refinement processes only on the CPUs Ray reserved beyond two
+        cfg = cfg.replace(refine_processes=max(0, int(opts.cpus_per_worker) - 2))
     ds = _from_items(ray, [{"path": p} for p in todo], batches)
     ds = ds.map_batches(
         AnnotateActor,
