@@ -37,6 +37,7 @@ from autolabel.discovery.regions import (
     region_from_mask,
     seed_component,
 )
+from autolabel.discovery.scores import degrees
 from autolabel.geometry import nms
 
 
@@ -215,7 +216,7 @@ def lost_single_batch(keys: torch.Tensor, grid_hw: tuple[int, int], k_patches: i
     h, w = check_batch_grid(keys, grid_hw)
     n = h * w
     aff = torch.bmm(keys, keys.transpose(1, 2))  # (B, N, N), the keys' dtype
-    deg = (aff > 0).sum(dim=2)
+    deg = degrees(aff)
     order = degree_order(deg)
     seed = order[:, 0]
     pots = order[:, : max(1, min(k_patches, n))]  # (B, K)
@@ -267,7 +268,7 @@ def lost_multi_batch(
     n = h * w
     k = torch.nn.functional.normalize(keys.float(), dim=2).to(keys.dtype)
     sim = torch.bmm(k, k.transpose(1, 2))  # (B, N, N), the keys' dtype
-    deg = (sim > threshold).sum(dim=2)
+    deg = degrees(sim, threshold)
     order = degree_order(deg)
     seeds = order[:, : max(1, min(num_seeds, n))]  # (B, S), ascending degree
     pots = order[:, : max(1, min(k_patches, n))]  # (B, K)

@@ -1,6 +1,7 @@
 """Objectness scores of patch sets, shared by the multi-object methods (``maskcut``, ``votes``).
 
 * :func:`cosine`: the keys' cosine similarity, per image or for a batch;
+* :func:`degrees`: per patch, how many patches it is similar to (LOST's degree);
 * :func:`ncut_score` / :func:`ncut_values`: one minus half the Normalized Cut value of a region
   against the rest of the image (a region whose patches resemble much of the rest scores low);
 * :func:`contrast`: mean similarity inside minus mean similarity to the rest.
@@ -18,6 +19,18 @@ def cosine(keys: torch.Tensor) -> torch.Tensor:
     """``(..., N, C)`` keys -> ``(..., N, N)`` float32 cosine similarity (keys normalised in float32)."""
     k = torch.nn.functional.normalize(keys.float(), dim=-1)
     return k @ k.transpose(-1, -2)
+
+
+def degrees(sim: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+    """``(..., N, N)`` similarities -> ``(..., N)`` int64: per patch, how many exceed ``threshold``.
+
+    On the CPU a batch is counted one image at a time: torch 2.14 reduces a ``(B, N, N)`` bool
+    tensor about 20x slower than ``B`` separate ``(N, N)`` ones (measured at B=8, N=1200 on 2
+    cores: 4.0 against 0.19 ms per image).
+    """
+    if sim.ndim == 3 and sim.device.type == "cpu":
+        return torch.stack([(s > threshold).sum(dim=1) for s in sim]) if len(sim) else sim.new_zeros(sim.shape[:2], dtype=torch.int64)
+    return (sim > threshold).sum(dim=-1)
 
 
 def contrast(sim: torch.Tensor, mask: np.ndarray) -> float:
