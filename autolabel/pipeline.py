@@ -50,7 +50,7 @@ from autolabel.geometry import clip_box, suppress_nested
 from autolabel.intake import DecodedImage, decode_image, header_pixels
 from autolabel.masks import RLE, from_frame
 from autolabel.models import BuiltModel, build_model, resolve_device
-from autolabel.refining import Refiner, resolve_refine_processes
+from autolabel.refining import Encoded, Refiner, resolve_refine_processes
 from autolabel.scoring import detection_score
 from autolabel.timing import StageClock
 from autolabel.types import Box, Detection, ImageAnnotations, ImageFailure
@@ -147,6 +147,11 @@ class _Found:
     """The object's pixels (refined, or its patch mask with ``refine`` off)."""
     view: int = 0
     """Index of the view (tile) it was found in."""
+    encoded: Encoded = None
+    """``mask`` as :meth:`Annotator._mask` writes it, when a refinement worker encoded it
+    (:func:`autolabel.refining.encode_found`); valid while ``box == encoded_for``."""
+    encoded_for: Box | None = None
+    """The box ``encoded`` was cut to (None: not encoded)."""
 
 
 @dataclass
@@ -316,7 +321,7 @@ class Annotator:
             with self.clock("discovery", len(group)):
                 found = discover_batch(keys, group[0][0].views[group[0][1]].resized.grid, self.config, discover_regions)
             for (it, i), regions in zip(group, found):
-                located.append((it, self._localise(it.views[i], i, self._candidates(regions))))
+                located.append((it, self._localise(it, i, self._candidates(regions))))
         with self.clock("refine_wait"):
             for it, result in located:
                 it.found.extend(result())
@@ -335,21 +340,30 @@ class Annotator:
         kept.sort(key=lambda r: -r.objectness)  # stable: the method's order among equals
         return kept[: CANDIDATES_PER_BOX * cfg.max_boxes]
 
-    def _localise(self, view: _View, index: int, regions: list[Region]) -> Callable[[], list[_Found]]:
+    def _localise(self, it: _Item, index: int, regions: list[Region]) -> Callable[[], list[_Found]]:
         """Each region's pixels and box in the displayed image: refined at pixel level
-        (``refine``, :mod:`autolabel.discovery.refine`) or its patch mask. Returns a function
-        that gives them: refinement jobs are started here and may run in worker processes."""
+        (``refine``, :mod:`autolabel.discovery.refine`) or its patch mask, for view ``index``
+        of ``it``. Returns a function that gives them: refinement jobs are started here and may
+        run in worker processes, which then also encode the masks (``masks`` on, whole images)."""
+        view = it.views[index]
         rz = view.resized
         origin, scale = (float(view.tile.x0), float(view.tile.y0)), (rz.scale_x, rz.scale_y)
         if not regions or not self.config.refine:
             masks = [grid_mask(r, rz.patch, origin, scale) for r in regions]
             return lambda: [_Found(m.box, r.objectness, m, index) for r, m in zip(regions, masks)]
-        job = self._refiner.submit(rz.pixels, rz.patch, origin, scale, regions)
+        assert it.decoded is not None
+        frame = None
+        if self._refiner.processes and self.config.masks and len(it.views) == 1:
+            frame = (it.decoded.width, it.decoded.height)
+        job = self._refiner.submit(rz.pixels, rz.patch, origin, scale, regions, frame)
 
         def result() -> list[_Found]:
-            refined, seconds = job.result()
-            self.clock.add("refine", seconds, len(regions))
-            return [_Found(m.box, r.objectness, m, index) for r, m in zip(regions, refined)]
+            done = job.result()
+            self.clock.add("refine", done.seconds, len(regions))
+            if done.encoded is None:
+                return [_Found(m.box, r.objectness, m, index) for r, m in zip(regions, done.masks)]
+            return [_Found(m.box, r.objectness, m, index, enc, clip_box(m.box, *frame))  # type: ignore[misc]
+                    for r, m, enc in zip(regions, done.masks, done.encoded)]
 
         return result
 
@@ -376,7 +390,7 @@ class Annotator:
             px = clip_box(f.box, W, H)
             if min(px[2] - px[0], px[3] - px[1]) < cfg.min_box_size or f.objectness < cfg.min_objectness:
                 continue
-            out.append(_Found(px, f.objectness, f.mask, f.view))
+            out.append(_Found(px, f.objectness, f.mask, f.view, f.encoded, f.encoded_for))
         return self._unnest(out)[: cfg.max_boxes]
 
     def _unnest(self, found: list[_Found]) -> list[_Found]:
@@ -484,8 +498,11 @@ class Annotator:
         if not self.config.masks:
             return found.box, None
         pm = found.mask
-        with self.clock("masks"):
-            encoded = from_frame(pm.mask, pm.origin, pm.scale, width, height, box=found.box)
+        if found.encoded_for is not None and found.encoded_for == found.box:
+            encoded = found.encoded  # encoded by a refinement worker, with these arguments
+        else:
+            with self.clock("masks"):
+                encoded = from_frame(pm.mask, pm.origin, pm.scale, width, height, box=found.box)
         if encoded is None:
             return found.box, None
         rle, bounds = encoded

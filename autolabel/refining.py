@@ -6,7 +6,9 @@ CPU, in numpy and scipy calls that mostly hold the GIL: threads do not run it in
 image, so refinement on one thread caps a run at roughly 50-100 images/s. A
 :class:`Refiner` with ``processes > 0`` runs it in a pool of worker processes instead, one
 job per view: the job carries the view's resized ``uint8`` pixels (0.9 MB at 640x480) and
-its regions' patch masks, and returns the pixel masks.
+its regions' patch masks, and returns the pixel masks, each also encoded as the RLE the run
+writes (mask encoding costs ~2 ms per object on the CPU and otherwise runs on the thread that
+writes results; a region that is not kept wastes its encoding, in a worker).
 
 Results do not depend on where a job runs: the same function (:func:`refine_view`) on the
 same arrays, in the parent or a worker.
@@ -23,11 +25,15 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
 from autolabel.discovery.refine import PixelMask, refine_region, work_image
 from autolabel.discovery.regions import Region
+from autolabel.geometry import clip_box
+from autolabel.masks import RLE, from_frame
+from autolabel.types import Box
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +54,33 @@ def resolve_refine_processes(processes: int, device_type: str, cpu_count: int | 
     return 0 if cores < 4 else min(MAX_AUTO_PROCESSES, cores - 2)
 
 
+Encoded = tuple[RLE, Box] | None
+"""A mask's :func:`~autolabel.masks.from_frame` result: its RLE over the displayed image and its
+pixel bounds, or None when no displayed pixel is on it."""
+
+
+@dataclass(frozen=True)
+class RefinedView:
+    """What :func:`refine_view` returns for one view."""
+
+    masks: list[PixelMask]
+    """Each region's pixel mask."""
+    seconds: float
+    """Time the refinement (and encoding) took, where it ran."""
+    encoded: list[Encoded] | None = None
+    """With ``frame``: each mask encoded over the displayed image, cut to its clipped box (what
+    the pipeline writes for a kept object); None without."""
+
+
+def encode_found(mask: PixelMask, width: int, height: int) -> Encoded:
+    """``mask`` as written for an object whose box is its bounds clipped to the ``width x height``
+    displayed image: :func:`~autolabel.masks.from_frame` with ``box = clip_box(mask.box)``."""
+    return from_frame(mask.mask, mask.origin, mask.scale, width, height, box=clip_box(mask.box, width, height))
+
+
 def refine_view(pixels: np.ndarray, patch: int, origin: tuple[float, float], scale: tuple[float, float],
-                regions: Sequence[Region]) -> tuple[list[PixelMask], float]:
-    """Refine ``regions`` of one view.
+                regions: Sequence[Region], frame: tuple[int, int] | None = None) -> RefinedView:
+    """Refine ``regions`` of one view (and encode their masks with ``frame``).
 
     Args:
         pixels: ``(H, W, 3)`` uint8 RGB of the view at the extractor's resolution (``H``, ``W``
@@ -59,14 +89,14 @@ def refine_view(pixels: np.ndarray, patch: int, origin: tuple[float, float], sca
         origin: displayed-image pixels of ``pixels``' top-left corner.
         scale: ``(sx, sy)`` displayed-image pixels per ``pixels`` pixel.
         regions: the view's regions on its patch grid.
-
-    Returns:
-        Each region's pixel mask, and the seconds the refinement took.
+        frame: the displayed image's ``(width, height)``: also encode each mask
+            (:func:`encode_found`), so that a worker process does that too.
     """
     t0 = time.perf_counter()
     work = work_image(pixels, patch, origin, scale)
     masks = [refine_region(work, r) for r in regions]
-    return masks, time.perf_counter() - t0
+    encoded = None if frame is None else [encode_found(m, *frame) for m in masks]
+    return RefinedView(masks, time.perf_counter() - t0, encoded)
 
 
 class Refiner:
@@ -78,19 +108,19 @@ class Refiner:
         self._pool: ProcessPoolExecutor | None = None
 
     def submit(self, pixels: np.ndarray, patch: int, origin: tuple[float, float], scale: tuple[float, float],
-               regions: Sequence[Region]) -> Future[tuple[list[PixelMask], float]]:
+               regions: Sequence[Region], frame: tuple[int, int] | None = None) -> Future[RefinedView]:
         """A future of :func:`refine_view` on these arguments (already done in-thread)."""
         if self.processes == 0 or not regions:
-            done: Future[tuple[list[PixelMask], float]] = Future()
+            done: Future[RefinedView] = Future()
             try:
-                done.set_result(refine_view(pixels, patch, origin, scale, list(regions)))
+                done.set_result(refine_view(pixels, patch, origin, scale, list(regions), frame))
             except BaseException as e:  # delivered by result(), as a worker's error would be
                 done.set_exception(e)
             return done
         if self._pool is None:
             log.debug("starting %d refinement process(es)", self.processes)
             self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool.submit(refine_view, pixels, patch, origin, scale, list(regions))
+        return self._pool.submit(refine_view, pixels, patch, origin, scale, list(regions), frame)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -7,6 +7,8 @@ import pytest
 
 from autolabel.discovery.refine import refine_region, work_image
 from autolabel.discovery.regions import Region, mask_box
+from autolabel.geometry import clip_box
+from autolabel.masks import from_frame
 from autolabel.refining import MAX_AUTO_PROCESSES, Refiner, refine_view, resolve_refine_processes
 
 
@@ -27,27 +29,36 @@ def _scene() -> tuple[np.ndarray, list[Region]]:
 
 def test_refine_view_is_refine_region_on_the_view() -> None:
     img, regions = _scene()
-    masks, seconds = refine_view(img, 16, (10.0, 20.0), (2.0, 2.0), regions)
+    done = refine_view(img, 16, (10.0, 20.0), (2.0, 2.0), regions)
     work = work_image(img, 16, (10.0, 20.0), (2.0, 2.0))
     want = [refine_region(work, r) for r in regions]
-    assert seconds > 0 and len(masks) == 2
-    for got, exp in zip(masks, want):
+    assert done.seconds > 0 and len(done.masks) == 2 and done.encoded is None
+    for got, exp in zip(done.masks, want):
         assert np.array_equal(got.mask, exp.mask) and got.origin == exp.origin and got.refined == exp.refined
-    assert any(m.refined for m in masks)  # the scene is one refinement moves edges in
+    assert any(m.refined for m in done.masks)  # the scene is one refinement moves edges in
+    # with the displayed frame, each mask is also encoded as the run writes it: cut to its
+    # bounds clipped to the image (here 250 x 200 px: the second object runs off its right edge)
+    framed = refine_view(img, 16, (10.0, 20.0), (2.0, 2.0), regions, frame=(250, 200))
+    assert framed.encoded is not None
+    for m, enc in zip(framed.masks, framed.encoded):
+        assert enc == from_frame(m.mask, m.origin, m.scale, 250, 200, box=clip_box(m.box, 250, 200))
+        rle, bounds = enc
+        assert rle["size"] == [200, 250] and bounds[2] <= 250
+    assert framed.masks[1].box[2] > 250  # the clip mattered
 
 
 def test_worker_processes_give_the_same_masks_and_errors_reach_the_caller() -> None:
     img, regions = _scene()
-    local = Refiner(0).submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions).result()[0]
+    local = Refiner(0).submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions, (128, 96)).result()
     with Refiner(2) as refiner:
-        jobs = [refiner.submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions) for _ in range(3)]
-        remote = [j.result()[0] for j in jobs]
+        jobs = [refiner.submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions, (128, 96)) for _ in range(3)]
+        remote = [j.result() for j in jobs]
         bad = refiner.submit(img[:90], 16, (0.0, 0.0), (1.0, 1.0), regions)  # not whole patches
         with pytest.raises(ValueError, match="whole number of 16-pixel patches"):
             bad.result()
-    for masks in remote:
-        assert [m.box for m in masks] == [m.box for m in local]
-        assert all(np.array_equal(a.mask, b.mask) for a, b in zip(masks, local))
+    for done in remote:
+        assert [m.box for m in done.masks] == [m.box for m in local.masks] and done.encoded == local.encoded
+        assert all(np.array_equal(a.mask, b.mask) for a, b in zip(done.masks, local.masks))
     with pytest.raises(ValueError, match="whole number"):
         Refiner(0).submit(img[:90], 16, (0.0, 0.0), (1.0, 1.0), regions).result()
 
