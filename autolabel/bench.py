@@ -351,11 +351,11 @@ def run_bench(
 
     tmp = tempfile.TemporaryDirectory(prefix="autolabel-bench-") if work_dir is None else None
     work = Path(tmp.name) if tmp else Path(work_dir)  # type: ignore[arg-type]
+    ann = Annotator(cfg)
     try:
         if images is None:
             images = synthetic_images(work / f"synthetic_{size[0]}x{size[1]}", synthetic, size)
         source = find_images(images)
-        ann = Annotator(cfg)
         t_build = time.perf_counter()
         torch.manual_seed(0)  # random weights: the same models as the baseline's
         models = ann.models
@@ -462,6 +462,7 @@ def run_bench(
             report.baseline = b
         return report
     finally:
+        ann.close()
         if tmp:
             tmp.cleanup()
 

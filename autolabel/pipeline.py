@@ -187,9 +187,20 @@ class Annotator:
         refine (in worker processes with ``refine_processes``), refine_wait (stage 1 waiting for
         them), crop, classify, write."""
         self._refiner = Refiner(0)
-        """Runs refinement jobs; a process pool while :meth:`stream` runs with ``refine_processes``."""
+        """Runs refinement jobs: in the calling thread, or a pool of ``refine_processes`` worker
+        processes started by the first :meth:`stream` and kept until :meth:`close`."""
         self.shapes = ShapeLog()
         """Distinct input shapes the extractor and the classifier were called on."""
+
+    def close(self) -> None:
+        """Stop the refinement worker processes, if any (they also stop when Python exits)."""
+        self._refiner.close()
+
+    def __enter__(self) -> Annotator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def models(self) -> Models:
@@ -267,9 +278,12 @@ class Annotator:
         # CUDA: stage 1 queues its kernels on a stream of its own, so the GPU runs them beside
         # stage 2's classifier batches; its results are complete before they are handed over.
         stream = torch.cuda.Stream(models.device) if overlap and models.device.type == "cuda" else None
-        processes = resolve_refine_processes(self.config.refine_processes, models.device.type)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool, \
-                Refiner(processes if self.config.refine else 0) as self._refiner:
+        processes = resolve_refine_processes(self.config.refine_processes, models.device.type) if self.config.refine else 0
+        if self._refiner.processes != processes:  # kept between streams: workers start once
+            self._refiner.close()
+            self._refiner = Refiner(processes)
+        self._refiner.start()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
 
             def located(chunk: list[_Item]) -> list[_Item]:
                 """Stage 1: extractor, discovery and crops of one chunk."""

@@ -99,6 +99,11 @@ def refine_view(pixels: np.ndarray, patch: int, origin: tuple[float, float], sca
     return RefinedView(masks, time.perf_counter() - t0, encoded)
 
 
+def _ready() -> bool:
+    """A worker's first job: it has imported this module (and so numpy, scipy and torch)."""
+    return True
+
+
 class Refiner:
     """Runs :func:`refine_view` jobs in the caller's thread (``processes=0``) or in a pool of
     ``processes`` worker processes. Use as a context manager; :meth:`close` stops the workers."""
@@ -117,10 +122,19 @@ class Refiner:
             except BaseException as e:  # delivered by result(), as a worker's error would be
                 done.set_exception(e)
             return done
+        return self.start().submit(refine_view, pixels, patch, origin, scale, list(regions), frame)
+
+    def start(self) -> ProcessPoolExecutor | None:
+        """Start the worker processes now (they import numpy, scipy and torch, a second or two,
+        while the caller loads models or reads its first images); None without processes."""
+        if self.processes == 0:
+            return None
         if self._pool is None:
             log.debug("starting %d refinement process(es)", self.processes)
             self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool.submit(refine_view, pixels, patch, origin, scale, list(regions), frame)
+            for _ in range(self.processes):
+                self._pool.submit(_ready)
+        return self._pool
 
     def close(self) -> None:
         if self._pool is not None:

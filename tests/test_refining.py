@@ -89,3 +89,11 @@ def test_pipeline_records_and_masks_equal_with_refinement_processes(tmp_path, ti
     in_thread = records(cfg.replace(refine_processes=0))
     assert sum(len(d) for _, d in in_thread) > 0
     assert records(cfg.replace(refine_processes=2, overlap="on")) == in_thread
+
+    # one annotator keeps its workers from one stream to the next, until closed
+    with Annotator(cfg.replace(refine_processes=1), models) as ann:
+        list(ann.process(tmp_path, paths[:2]))
+        pool = ann._refiner.start()
+        list(ann.process(tmp_path, paths[2:]))
+        assert pool is not None and ann._refiner.start() is pool
+    assert ann._refiner._pool is None

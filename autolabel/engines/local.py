@@ -110,6 +110,9 @@ def annotate(
             summary.processed, summary.failed = count_done(store, todo)
             summary.seconds = time.perf_counter() - t0
             raise RunInterrupted(summary) from e
+        finally:
+            if annotator is None:
+                ann.close()  # its refinement processes; a caller's annotator stays warm
         summary.seconds = time.perf_counter() - t0
     return summary
 
