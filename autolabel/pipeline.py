@@ -58,6 +58,8 @@ from autolabel.vocabulary import Labeler, LabelResult, build_labeler
 
 log = logging.getLogger(__name__)
 
+REFINE_AHEAD = 2
+"""With ``overlap``: chunks whose refinement runs ahead of the one being placed and cropped."""
 CANDIDATES_PER_BOX = 2
 """Regions refined per box an image may keep (``max_boxes``): see ``Annotator._candidates``."""
 
@@ -162,8 +164,8 @@ class _Item:
     decoded: DecodedImage | None = None
     views: list[_View] = field(default_factory=list)
     failure: ImageFailure | None = None
-    found: list[_Found] = field(default_factory=list)
-    """Every view's objects, before tiles are merged and boxes selected."""
+    pending: list[Callable[[], list[_Found]]] = field(default_factory=list)
+    """Per view, what gives its objects once refined (before tiles are merged and boxes selected)."""
     regions: list[_Found] = field(default_factory=list)
     """The objects to classify, by descending objectness."""
     crops: list[torch.Tensor] | torch.Tensor = field(default_factory=list)
@@ -275,9 +277,9 @@ class Annotator:
         workers = resolve_workers(self.config.workers)
         budget = _PixelBudget(int(self.config.inflight_megapixels * 1_000_000))
         overlap = self.config.speed_option("overlap", models.device.type)
-        # CUDA: stage 1 queues its kernels on a stream of its own, so the GPU runs them beside
-        # stage 2's classifier batches; its results are complete before they are handed over.
-        stream = torch.cuda.Stream(models.device) if overlap and models.device.type == "cuda" else None
+        # CUDA: stages 1a and 1b queue their kernels on streams of their own, so the GPU runs them
+        # beside stage 2's classifier batches; their results are complete before they are handed over.
+        streams = [torch.cuda.Stream(models.device) for _ in range(2)] if overlap and models.device.type == "cuda" else []
         processes = resolve_refine_processes(self.config.refine_processes, models.device.type) if self.config.refine else 0
         if self._refiner.processes != processes:  # kept between streams: workers start once
             self._refiner.close()
@@ -285,18 +287,29 @@ class Annotator:
         self._refiner.start()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
 
+            def discovered(chunk: list[_Item]) -> list[_Item]:
+                """Stage 1a: extractor and discovery of one chunk; its refinement jobs started."""
+                with torch.cuda.stream(streams[0]) if streams else contextlib.nullcontext():
+                    self._discover(models, [it for it in chunk if it.failure is None])
+                    if streams:
+                        streams[0].synchronize()
+                return chunk
+
             def located(chunk: list[_Item]) -> list[_Item]:
-                """Stage 1: extractor, discovery and crops of one chunk."""
+                """Stage 1b: one chunk's refined objects placed and selected, and their crops."""
                 good = [it for it in chunk if it.failure is None]
-                with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-                    self._discover(models, good)
+                self._place(good)
+                with torch.cuda.stream(streams[1]) if streams else contextlib.nullcontext():
                     self._crop(models, good, pool)
-                    if stream is not None:
-                        stream.synchronize()
+                    if streams:
+                        streams[1].synchronize()
                 return chunk
 
             chunks = self._chunks(models, root, paths, pool, budget)
-            staged = run_ahead(chunks, located, depth=1) if overlap else map(located, chunks)
+            if overlap:  # refinement of REFINE_AHEAD chunks runs while stage 1b waits for the oldest
+                staged = run_ahead(run_ahead(chunks, discovered, depth=REFINE_AHEAD), located, depth=1)
+            else:
+                staged = map(located, map(discovered, chunks))
             for chunk in staged:
                 records = self._label(models, [it for it in chunk if it.failure is None])  # stage 2
                 for it in chunk:
@@ -320,28 +333,32 @@ class Annotator:
     @torch.inference_mode()
     def _discover(self, models: Models, items: list[_Item]) -> None:
         """Extractor on same-size batches of views, then discovery on each batch's keys at once
-        (:func:`~autolabel.discovery.batched.discover_batch`) and refinement per view (in
-        worker processes with ``refine_processes``, see :mod:`autolabel.refining`); fills
-        ``item.regions`` (see :meth:`_select`)."""
+        (:func:`~autolabel.discovery.batched.discover_batch`); starts each view's refinement
+        (in worker processes with ``refine_processes``, see :mod:`autolabel.refining`) into
+        ``item.pending``, which :meth:`_place` collects."""
         by_shape: dict[tuple[int, ...], list[tuple[_Item, int]]] = {}
         for it in items:
-            it.found = []
+            it.pending = []
             for i, v in enumerate(it.views):
                 by_shape.setdefault(tuple(v.resized.tensor.shape), []).append((it, i))
-        located: list[tuple[_Item, Callable[[], list[_Found]]]] = []
         for group in by_shape.values():
             with self.clock("extractor", len(group)):
                 keys = self._extract(models, [it.views[i].resized.tensor for it, i in group])
             with self.clock("discovery", len(group)):
                 found = discover_batch(keys, group[0][0].views[group[0][1]].resized.grid, self.config, discover_regions)
             for (it, i), regions in zip(group, found):
-                located.append((it, self._localise(it, i, self._candidates(regions))))
-        with self.clock("refine_wait"):
-            for it, result in located:
-                it.found.extend(result())
+                it.pending.append(self._localise(it, i, self._candidates(regions)))
+
+    def _place(self, items: list[_Item]) -> None:
+        """Each item's objects from its finished refinement jobs, selected: fills
+        ``item.regions`` (see :meth:`_select`)."""
         for it in items:
-            it.regions = self._select(it)
-            it.found = []
+            found = []
+            with self.clock("refine_wait"):
+                for result in it.pending:
+                    found.extend(result())
+            it.pending = []
+            it.regions = self._select(it, found)
 
     def _candidates(self, regions: list[Region]) -> list[Region]:
         """The regions worth refining: those at ``min_objectness`` or above, at most
@@ -381,14 +398,13 @@ class Annotator:
 
         return result
 
-    def _select(self, it: _Item) -> list[_Found]:
+    def _select(self, it: _Item, found: list[_Found]) -> list[_Found]:
         """One image's objects to classify: tiles merged (:func:`merge_tiles`, then one box per
         object seen by two tiles, :func:`dedupe_tiles`), boxes clipped, too small or too faint ones dropped, nested duplicates of one
         object dropped (:meth:`_unnest`), the ``max_boxes`` best kept (by objectness)."""
         cfg = self.config
         assert it.decoded is not None
         W, H = it.decoded.width, it.decoded.height
-        found = it.found
         if len(it.views) > 1 and found:
             tol = max(v.resized.patch * max(v.resized.scale_x, v.resized.scale_y) for v in it.views) / 2.0
             merged = merge_tiles([f.box for f in found], [f.objectness for f in found], [f.view for f in found],
