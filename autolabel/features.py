@@ -3,7 +3,8 @@
 Axes are always named height first: a feature grid is ``(h, w)`` patches, a batch of keys is
 ``(B, h*w, C)`` in row-major order (patch ``i`` is at row ``i // w``, column ``i % w``).
 
-:func:`prepare_image` resizes an image so its longer side is at most ``max_side`` and each side
+:func:`prepare_image` (a PIL image, on the CPU) and :func:`prepare_tensor` (a pixel tensor, on
+its device) resize an image so its longer side is at most ``max_side`` and each side
 is a multiple of the patch size; :class:`Resized` keeps both scale factors so boxes map back to
 the original pixels exactly.
 """
@@ -27,7 +28,8 @@ class Resized:
     """How an image was resized for the extractor.
 
     Attributes:
-        tensor: normalised ``(3, H', W')`` float32 tensor.
+        tensor: normalised ``(3, H', W')`` float32 tensor: on the CPU from :func:`prepare_image`,
+            on the pixels' device from :func:`prepare_tensor`.
         grid: ``(h, w)`` patches; ``H' = h * patch``, ``W' = w * patch``.
         patch: patch size (stride) in resized pixels.
         scale_x, scale_y: original pixels per resized pixel (``W / W'``, ``H / H'``).
@@ -65,6 +67,27 @@ def prepare_image(img: Image.Image, max_side: int, patch: int, mean: tuple[float
     arr = np.asarray(small, dtype=np.float32) / 255.0
     t = torch.from_numpy(arr).permute(2, 0, 1)
     t = (t - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    return Resized(t.contiguous(), (h // patch, w // patch), patch, width / w, height / h)
+
+
+def prepare_tensor(pixels: torch.Tensor, max_side: int, patch: int, mean: tuple[float, ...],
+                   std: tuple[float, ...]) -> Resized:
+    """:func:`prepare_image` on a ``(3, H, W)`` uint8 RGB tensor, on the tensor's device.
+
+    The same size (:func:`resized_size`), an antialiased bicubic resize
+    (``torch.nn.functional.interpolate``; torch's kernel uses ``a = -0.75``, PIL's ``a = -0.5``)
+    rounded and clipped to 8 bits as PIL's is, the same normalisation. ``Resized.tensor`` is on
+    ``pixels.device``.
+    """
+    _, height, width = pixels.shape
+    w, h = resized_size(width, height, max_side, patch)
+    x = pixels[None].float()
+    if (w, h) != (width, height):
+        x = torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+        x = x.round_().clamp_(0.0, 255.0)
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(3, 1, 1)
+    t = (x[0] / 255.0 - m) / s
     return Resized(t.contiguous(), (h // patch, w // patch), patch, width / w, height / h)
 
 
