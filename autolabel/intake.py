@@ -14,6 +14,10 @@ lone surrogate U+DCXY, so ``os.fsencode(path)`` gives back the exact bytes and t
 Only regular files are ever opened (after following links): a FIFO, socket or device named
 like an image is a failure, never a hang.
 
+With ``decoder: device`` the decode threads call :func:`read_encoded` instead: a plain JPEG's
+bytes are read and its header checked, and its pixels are decoded later, in a batch, on the
+model's device (:mod:`autolabel.device_decode`); every other file is decoded here as usual.
+
 Decoding never crashes a run: a bad file raises :class:`~autolabel.errors.ImageError` with a
 plain reason, which the pipeline records in ``failures.jsonl`` before going on.
 """
