@@ -169,6 +169,8 @@ class BenchSettings:
     torch: str
     python: str
     cpu_count: int | None
+    decoder: str = "pil"
+    """How JPEGs were decoded: ``pil`` or ``device`` (``decoder``; ``auto`` is ``pil``)."""
 
 
 @dataclass
@@ -426,7 +428,7 @@ def run_bench(
             workers=resolve_workers(cfg.workers), max_side=cfg.max_side, num_seeds=cfg.num_seeds, max_boxes=cfg.max_boxes,
             images=str(images), image_count=n, image_size=[first.width, first.height],
             grid_hw=list(rz.grid), torch=torch.__version__, python=platform.python_version(),
-            cpu_count=os.cpu_count(),
+            cpu_count=os.cpu_count(), decoder="device" if cfg.decoder == "device" else "pil",
         )
         flops = FlopReport(
             extractor_per_image=ex_gflop,

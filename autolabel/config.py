@@ -34,6 +34,9 @@ drops real objects the ImageNet-1k classifier has no class for (people)."""
 MAX_TILES = 16
 """Upper bound on tile rows and on tile columns (a guard against typos such as 44x44)."""
 
+DECODERS = ("auto", "pil", "device")
+"""Values of ``decoder``: ``auto`` is ``pil`` everywhere until measured otherwise."""
+
 _TILES = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -170,6 +173,13 @@ class PipelineConfig:
     device_crops: str = _runtime("auto")
     """Cut classifier inputs on the model's device (``torchvision.ops.roi_align`` on the
     uploaded image) instead of PIL on CPU threads: ``on``, ``off``, or ``auto`` (on for CUDA)."""
+    decoder: str = _runtime("auto")
+    """How JPEG files are decoded: ``pil`` (PIL on the decode threads, then resized and
+    normalised there), ``device`` (the threads only read the bytes and check the header; each
+    chunk's JPEGs are decoded with one batched ``torchvision.io.decode_jpeg`` call on the
+    model's device, nvJPEG on CUDA, and resized and normalised there; any other file, or a JPEG
+    it cannot decode, goes through PIL as with ``pil``), or ``auto`` (``pil`` on every device
+    until a GPU measurement shows ``device`` faster; see :mod:`autolabel.device_decode`)."""
     overlap: str = _runtime("auto")
     """Run the extractor and discovery of one chunk of images while the previous chunk is
     classified (two threads, a bounded queue between them): ``on``, ``off``, or ``auto`` (on
@@ -193,6 +203,7 @@ class PipelineConfig:
         need(self.precision in ("auto", "bf16", "fp32"), "precision", "'auto', 'bf16' or 'fp32'")
         for name in ("pad_batches", "device_crops", "overlap"):
             need(getattr(self, name) in ("auto", "on", "off"), name, "'auto', 'on' or 'off'")
+        need(self.decoder in DECODERS, "decoder", "'auto', 'pil' or 'device'")
         for name in ("max_side", "max_pixels", "k_patches", "num_seeds", "max_boxes", "topk", "batch_size", "image_batch"):
             v = getattr(self, name)
             need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, "an integer >= 1")

@@ -3,7 +3,8 @@
 Axes are always named height first: a feature grid is ``(h, w)`` patches, a batch of keys is
 ``(B, h*w, C)`` in row-major order (patch ``i`` is at row ``i // w``, column ``i % w``).
 
-:func:`prepare_image` resizes an image so its longer side is at most ``max_side`` and each side
+:func:`prepare_image` (a PIL image, on the CPU) and :func:`prepare_tensor` (a pixel tensor, on
+its device) resize an image so its longer side is at most ``max_side`` and each side
 is a multiple of the patch size; :class:`Resized` keeps both scale factors so boxes map back to
 the original pixels exactly.
 """
@@ -27,12 +28,14 @@ class Resized:
     """How an image was resized for the extractor.
 
     Attributes:
-        tensor: normalised ``(3, H', W')`` float32 tensor.
+        tensor: normalised ``(3, H', W')`` float32 tensor: on the CPU from :func:`prepare_image`,
+            on the pixels' device from :func:`prepare_tensor`.
         grid: ``(h, w)`` patches; ``H' = h * patch``, ``W' = w * patch``.
         patch: patch size (stride) in resized pixels.
         scale_x, scale_y: original pixels per resized pixel (``W / W'``, ``H / H'``).
-        pixels: ``(H', W', 3)`` uint8 RGB, the resized image before normalisation (what
-            pixel-level refinement reads); None where only the tensor was made.
+        pixels: the resized image before normalisation, uint8 RGB (what pixel-level
+            refinement reads, see :meth:`host_pixels`): ``(H', W', 3)`` numpy from
+            :func:`prepare_image`, ``(3, H', W')`` on the device from :func:`prepare_tensor`.
     """
 
     tensor: torch.Tensor
@@ -40,7 +43,15 @@ class Resized:
     patch: int
     scale_x: float
     scale_y: float
-    pixels: np.ndarray | None = None
+    pixels: np.ndarray | torch.Tensor | None = None
+
+    def host_pixels(self) -> np.ndarray:
+        """:attr:`pixels` as ``(H', W', 3)`` uint8 numpy (copied from the device if there)."""
+        if self.pixels is None:
+            raise ValueError("this Resized keeps no pixels (made without prepare_image / prepare_tensor)")
+        if isinstance(self.pixels, torch.Tensor):
+            return self.pixels.permute(1, 2, 0).cpu().numpy()
+        return self.pixels
 
     def grid_box_to_pixels(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """Grid box ``(x1, y1, x2, y2)`` in patches (exclusive) -> original-image pixels."""
@@ -69,6 +80,27 @@ def prepare_image(img: Image.Image, max_side: int, patch: int, mean: tuple[float
     t = torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)
     t = (t - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
     return Resized(t.contiguous(), (h // patch, w // patch), patch, width / w, height / h, pixels)
+
+
+def prepare_tensor(pixels: torch.Tensor, max_side: int, patch: int, mean: tuple[float, ...],
+                   std: tuple[float, ...]) -> Resized:
+    """:func:`prepare_image` on a ``(3, H, W)`` uint8 RGB tensor, on the tensor's device.
+
+    The same size (:func:`resized_size`), an antialiased bicubic resize
+    (``torch.nn.functional.interpolate``; torch's kernel uses ``a = -0.75``, PIL's ``a = -0.5``)
+    rounded and clipped to 8 bits as PIL's is, the same normalisation. ``Resized.tensor`` and
+    ``Resized.pixels`` (the 8-bit resized image) are on ``pixels.device``.
+    """
+    _, height, width = pixels.shape
+    w, h = resized_size(width, height, max_side, patch)
+    x = pixels[None].float()
+    if (w, h) != (width, height):
+        x = torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+        x = x.round_().clamp_(0.0, 255.0)
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(3, 1, 1)
+    t = (x[0] / 255.0 - m) / s
+    return Resized(t.contiguous(), (h // patch, w // patch), patch, width / w, height / h, x[0].to(torch.uint8))
 
 
 class FeatureExtractor(Protocol):

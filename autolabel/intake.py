@@ -14,12 +14,17 @@ lone surrogate U+DCXY, so ``os.fsencode(path)`` gives back the exact bytes and t
 Only regular files are ever opened (after following links): a FIFO, socket or device named
 like an image is a failure, never a hang.
 
+With ``decoder: device`` the decode threads call :func:`read_encoded` instead: a plain JPEG's
+bytes are read and its header checked, and its pixels are decoded later, in a batch, on the
+model's device (:mod:`autolabel.device_decode`); every other file is decoded here as usual.
+
 Decoding never crashes a run: a bad file raises :class:`~autolabel.errors.ImageError` with a
 plain reason, which the pipeline records in ``failures.jsonl`` before going on.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -28,7 +33,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -56,26 +61,78 @@ class ImageSource:
     images are not in ``paths``."""
 
 
-@dataclass(frozen=True)
 class DecodedImage:
-    """One decoded image.
+    """One decoded image: PIL pixels, or device pixels with the PIL image built when asked.
+
+    Args:
+        path: POSIX path relative to the input root.
+        image: RGB ``PIL.Image`` in the displayed orientation (EXIF applied); or None with
+        pixels: ``(3, H, W)`` uint8 RGB tensor in the displayed orientation, on the device that
+            decoded it (``decoder: device``, :mod:`autolabel.device_decode`).
 
     Attributes:
-        path: POSIX path relative to the input root.
-        image: RGB ``PIL.Image`` in the displayed orientation (EXIF applied).
-        width, height: displayed size in pixels (``image.size``).
+        width, height: displayed size in pixels.
     """
 
-    path: str
-    image: Image.Image
+    __slots__ = ("path", "_image", "pixels")
+
+    def __init__(self, path: str, image: Image.Image | None = None, *, pixels: Any = None) -> None:
+        if (image is None) == (pixels is None):
+            raise ValueError("DecodedImage takes a PIL image or a pixel tensor, exactly one")
+        self.path = path
+        self._image = image
+        self.pixels = pixels
+        """``(3, H, W)`` uint8 tensor on the decoding device, or None (decoded by PIL)."""
+
+    @property
+    def image(self) -> Image.Image:
+        """The RGB ``PIL.Image``. Built from :attr:`pixels` on first use (copied to the host
+        once, then kept): previews, PIL crops and tiles of a device-decoded image ask for it."""
+        if self._image is None:
+            arr = self.pixels.permute(1, 2, 0).contiguous().cpu().numpy()
+            self._image = Image.fromarray(arr, "RGB")
+        return self._image
 
     @property
     def width(self) -> int:
-        return self.image.size[0]
+        return int(self.pixels.shape[2]) if self.pixels is not None else self._image.size[0]  # type: ignore[union-attr]
 
     @property
     def height(self) -> int:
-        return self.image.size[1]
+        return int(self.pixels.shape[1]) if self.pixels is not None else self._image.size[1]  # type: ignore[union-attr]
+
+    def __repr__(self) -> str:
+        kind = "pixels" if self.pixels is not None else "PIL"
+        return f"DecodedImage({self.path!r}, {self.width}x{self.height}, {kind})"
+
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+"""The first bytes of every JPEG file (SOI marker, then the first segment's marker)."""
+
+_JPEG_END = b"\xff\xd9"
+"""The EOI marker a complete JPEG file ends with."""
+
+DEVICE_MODES = ("RGB", "L")
+"""JPEG colour modes decoded on the device; others (CMYK, YCCK) go through PIL, whose
+conversion to RGB is today's."""
+
+
+@dataclass(frozen=True, eq=False)
+class EncodedJpeg:
+    """A JPEG file read, not decoded, for :func:`autolabel.device_decode.decode_jpegs`.
+
+    Attributes:
+        path: POSIX path relative to the input root.
+        data: the file's bytes.
+        width, height: stored size from the header (before EXIF orientation).
+        orientation: EXIF orientation, 1 (as stored) to 8.
+    """
+
+    path: str
+    data: bytes
+    width: int
+    height: int
+    orientation: int = 1
 
 
 def is_image_name(name: str) -> bool:
@@ -222,6 +279,61 @@ def decode_image(
     full = Path(root) / rel_path
     with _open_regular(full, rel_path) as f:
         return _decode_file(f, rel_path, max_pixels, min_side)
+
+
+def read_encoded(
+    root: str | os.PathLike[str],
+    rel_path: str,
+    *,
+    max_pixels: int = 200_000_000,
+    min_side: int = 1,
+) -> EncodedJpeg | DecodedImage:
+    """Read a JPEG's bytes for decoding on the device, or decode any other file with PIL.
+
+    A file comes back as :class:`EncodedJpeg` (its pixels not decoded) only when it starts
+    with :data:`JPEG_MAGIC`, ends with the EOI marker, and its header (read by PIL, no pixel
+    decode) shows a JPEG in one of :data:`DEVICE_MODES` within ``max_pixels``, an EXIF
+    orientation from 1 to 8 and a displayed shorter side of at least ``min_side``. Everything
+    else, including every file that :func:`decode_image` would refuse, is decoded by
+    :func:`decode_image` right here, so failures keep exactly their reasons.
+
+    Raises:
+        ImageError: as :func:`decode_image`.
+    """
+    full = Path(root) / rel_path
+    with _open_regular(full, rel_path) as f:
+        if f.read(len(JPEG_MAGIC)) == JPEG_MAGIC:
+            data = JPEG_MAGIC + f.read()
+            encoded = _jpeg_header(data, rel_path, max_pixels, min_side)
+            if encoded is not None:
+                return encoded
+        f.seek(0)
+        return _decode_file(f, rel_path, max_pixels, min_side)
+
+
+def _jpeg_header(data: bytes, rel_path: str, max_pixels: int, min_side: int) -> EncodedJpeg | None:
+    """``data`` as an :class:`EncodedJpeg` if its header says it decodes on the device
+    (see :func:`read_encoded`), else None (PIL decides)."""
+    if not data.endswith(_JPEG_END):  # truncated, or bytes after the image: PIL's call
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                if im.format != "JPEG" or im.mode not in DEVICE_MODES:
+                    return None
+                w, h = (int(v) for v in im.size)
+                orientation = im.getexif().get(_ORIENTATION, 1)
+    except Exception:  # anything odd in the header: PIL decodes it and words any failure
+        return None
+    if orientation is None:
+        orientation = 1
+    if not isinstance(orientation, int) or not 1 <= orientation <= 8 or w * h > max_pixels:
+        return None
+    shown_w, shown_h = (h, w) if orientation >= 5 else (w, h)  # 5-8 swap the axes
+    if min(shown_w, shown_h) < min_side:
+        return None
+    return EncodedJpeg(rel_path, data, w, h, orientation)
 
 
 def _decode_file(f: BinaryIO, rel_path: str, max_pixels: int, min_side: int) -> DecodedImage:

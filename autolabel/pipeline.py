@@ -4,7 +4,9 @@ classify -> labels). What an engine runs on a worker; it writes nothing.
 :class:`Annotator` builds the models once, then streams images through the stages:
 
 * background threads decode images (EXIF, RGB) and resize them for the extractor while the
-  models run on the previous chunk;
+  models run on the previous chunk; with ``decoder: device`` they only read the JPEGs' bytes,
+  and stage 1 decodes a chunk's JPEGs in one batch on the model's device and resizes them there
+  (:mod:`autolabel.device_decode`);
 * the extractor runs on batches of same-size images, discovery (:func:`discover_regions`) on
   each image's keys;
 * crops of a whole chunk of images are classified together, ``batch_size`` at a time;
@@ -45,9 +47,10 @@ from autolabel.features import (
     extractor_kwargs,
     make_extractor,
     prepare_image,
+    prepare_tensor,
 )
 from autolabel.geometry import clip_box, suppress_nested
-from autolabel.intake import DecodedImage, decode_image, header_pixels
+from autolabel.intake import DecodedImage, EncodedJpeg, decode_image, header_pixels, read_encoded
 from autolabel.masks import RLE, from_frame
 from autolabel.models import BuiltModel, build_model, resolve_device
 from autolabel.refining import Encoded, Refiner, resolve_refine_processes
@@ -162,6 +165,8 @@ class _Item:
     pixels: int = 0
     """Pixels charged to the in-flight budget (from the file header) until the item is done."""
     decoded: DecodedImage | None = None
+    encoded: EncodedJpeg | None = None
+    """A JPEG read for decoding on the device (``decoder: device``), until stage 1 decodes it."""
     views: list[_View] = field(default_factory=list)
     failure: ImageFailure | None = None
     pending: list[Callable[[], list[_Found]]] = field(default_factory=list)
@@ -185,9 +190,10 @@ class Annotator:
         self.config = config
         self._models = models
         self.clock = StageClock()
-        """Seconds per stage: decode (worker threads), decode_wait, extractor, discovery,
-        refine (in worker processes with ``refine_processes``), refine_wait (stage 1 waiting for
-        them), crop, classify, write."""
+        """Seconds per stage: decode (worker threads), decode_wait, batch_decode (``decoder:
+        device``: decoding and resizing a chunk's JPEGs on the device), extractor, discovery,
+        refine (in worker processes with ``refine_processes``), refine_wait (stage 1b waiting
+        for them), crop, classify, write."""
         self._refiner = Refiner(0)
         """Runs refinement jobs: in the calling thread, or a pool of ``refine_processes`` worker
         processes started by the first :meth:`stream` and kept until :meth:`close`."""
@@ -228,8 +234,16 @@ class Annotator:
         item = _Item(path, pixels)
         t0 = time.perf_counter()
         try:
-            item.decoded = decode_image(root, path, max_pixels=cfg.max_pixels, min_side=feats.patch)
-            item.views = self._views(item.decoded.image, feats)
+            if cfg.decoder == "device":
+                got = read_encoded(root, path, max_pixels=cfg.max_pixels, min_side=feats.patch)
+                if isinstance(got, EncodedJpeg):
+                    item.encoded = got  # decoded in stage 1 (_decode_batch)
+                else:
+                    item.decoded = got
+            else:
+                item.decoded = decode_image(root, path, max_pixels=cfg.max_pixels, min_side=feats.patch)
+            if item.decoded is not None:
+                item.views = self._views(item.decoded, feats)
         except ImageError as e:
             item.failure = ImageFailure(path, e.reason)
         except Exception as e:  # a decoder bug on one odd file must not end the run
@@ -288,8 +302,10 @@ class Annotator:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
 
             def discovered(chunk: list[_Item]) -> list[_Item]:
-                """Stage 1a: extractor and discovery of one chunk; its refinement jobs started."""
+                """Stage 1a: device decoding, extractor and discovery of one chunk; its refinement
+                jobs started."""
                 with torch.cuda.stream(streams[0]) if streams else contextlib.nullcontext():
+                    self._decode_batch(models, root, chunk)
                     self._discover(models, [it for it in chunk if it.failure is None])
                     if streams:
                         streams[0].synchronize()
@@ -317,18 +333,55 @@ class Annotator:
                     it.decoded, it.views = None, []  # written: its pixels may go
                     budget.release(it.pixels)
 
-    def _views(self, image, feats: FeatureExtractor) -> list[_View]:
+    @torch.inference_mode()
+    def _decode_batch(self, models: Models, root: Path, items: list[_Item]) -> None:
+        """Decode the chunk's JPEGs read for the device (``item.encoded``) with one batched call
+        on the model's device (:func:`~autolabel.device_decode.decode_jpegs`) and make their
+        views there. One the device cannot decode is decoded with PIL
+        (:func:`~autolabel.intake.decode_image`), so a bad file fails with PIL's reason."""
+        todo = [it for it in items if it.encoded is not None]
+        if not todo:
+            return
+        from autolabel.device_decode import decode_jpegs
+
+        cfg = self.config
+        feats = models.features
+        with self.clock("batch_decode", len(todo)):
+            pixels = decode_jpegs([it.encoded for it in todo], models.device)  # type: ignore[misc]
+            for it, px in zip(todo, pixels):
+                it.encoded = None
+                try:
+                    if px is None:
+                        it.decoded = decode_image(root, it.path, max_pixels=cfg.max_pixels, min_side=feats.patch)
+                    else:
+                        it.decoded = DecodedImage(it.path, pixels=px)
+                    it.views = self._views(it.decoded, feats)
+                except ImageError as e:
+                    it.decoded, it.failure = None, ImageFailure(it.path, e.reason)
+                except Exception as e:  # as in _decode: one odd file must not end the run
+                    log.debug("unexpected error decoding %s", it.path, exc_info=True)
+                    it.decoded, it.failure = None, ImageFailure(it.path, f"could not be decoded ({type(e).__name__}: {e})")
+
+    def _views(self, decoded: DecodedImage, feats: FeatureExtractor) -> list[_View]:
         """The extractor inputs of one image: the whole image, or each of ``tiles`` (every tile
-        resized to ``max_side`` on its own, see :mod:`autolabel.discovery.tiles`)."""
+        resized to ``max_side`` on its own, see :mod:`autolabel.discovery.tiles`). From the
+        device pixels on their device when there are some (``decoder: device``), else from the
+        PIL image on this thread."""
         cfg = self.config
         rows, cols = cfg.tile_grid
-        width, height = image.size
+        width, height = decoded.width, decoded.height
+        px = decoded.pixels
+
+        def prepare(x0: int, y0: int, x1: int, y1: int) -> Resized:
+            whole = (x0, y0, x1, y1) == (0, 0, width, height)
+            if px is not None:
+                return prepare_tensor(px if whole else px[:, y0:y1, x0:x1], cfg.max_side, feats.patch, feats.mean, feats.std)
+            image = decoded.image if whole else decoded.image.crop((x0, y0, x1, y1))
+            return prepare_image(image, cfg.max_side, feats.patch, feats.mean, feats.std)
+
         if (rows, cols) == (1, 1):
-            return [_View(prepare_image(image, cfg.max_side, feats.patch, feats.mean, feats.std), Tile(0, 0, width, height))]
-        return [
-            _View(prepare_image(image.crop((t.x0, t.y0, t.x1, t.y1)), cfg.max_side, feats.patch, feats.mean, feats.std), t)
-            for t in tile_layout(width, height, rows, cols, cfg.tile_overlap)
-        ]
+            return [_View(prepare(0, 0, width, height), Tile(0, 0, width, height))]
+        return [_View(prepare(t.x0, t.y0, t.x1, t.y1), t) for t in tile_layout(width, height, rows, cols, cfg.tile_overlap)]
 
     @torch.inference_mode()
     def _discover(self, models: Models, items: list[_Item]) -> None:
@@ -386,7 +439,7 @@ class Annotator:
         frame = None
         if self._refiner.processes and self.config.masks and len(it.views) == 1:
             frame = (it.decoded.width, it.decoded.height)
-        job = self._refiner.submit(rz.pixels, rz.patch, origin, scale, regions, frame)
+        job = self._refiner.submit(rz.host_pixels(), rz.patch, origin, scale, regions, frame)
 
         def result() -> list[_Found]:
             done = job.result()
@@ -480,8 +533,9 @@ class Annotator:
             return None
 
     def _device_crops(self, models: Models, items: list[_Item], spec: CropSpec) -> None:
-        """Each image uploaded once (pinned, asynchronous on CUDA), its crops cut with one
-        ``roi_align`` call (:func:`autolabel.crops.device_crops`)."""
+        """Each image's crops cut on the device (:func:`autolabel.crops.device_crops`) from its
+        device pixels (``decoder: device``), or from its PIL image uploaded once (pinned,
+        asynchronous on CUDA)."""
         margin = self.config.crop_margin
         dtype = model_dtype(models.classify.module)
         with self.clock("crop", sum(len(it.regions) for it in items)):
@@ -490,7 +544,8 @@ class Annotator:
                     it.crops = []
                     continue
                 assert it.decoded is not None
-                img = image_tensor(it.decoded.image, models.device)
+                px = it.decoded.pixels
+                img = px[None] if px is not None else image_tensor(it.decoded.image, models.device)
                 it.crops = device_crops(img, [f.box for f in it.regions], margin, spec, dtype,
                                         min_side=models.classify.input_side)
 
@@ -593,7 +648,10 @@ def resolve_workers(workers: int, cpu_count: int | None = None) -> int:
 
 
 def _to_device(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """``x`` on ``device`` in ``dtype``: through pinned memory, asynchronously, on CUDA."""
+    """``x`` on ``device`` in ``dtype``: through pinned memory, asynchronously, from the CPU to
+    CUDA; a tensor already on a device (``decoder: device``) is only cast."""
+    if x.device.type != "cpu":
+        return x.to(device, dtype)
     if device.type == "cuda":
         return x.pin_memory().to(device, non_blocking=True).to(dtype)
     return x.to(device, dtype)

@@ -9,9 +9,11 @@ Steps, each in its own process with what is left of the time budget:
 
 1. ``bench`` for each preset (``GPU_CHECK_PRESETS``, default ``default fast lite``) on
    ``GPU_CHECK_BENCH_IMAGES`` (2000) synthetic 640x480 JPEGs with the automatic speed
-   settings, and ``default`` once more with them all off (``plain``: no padding, PIL crops,
+   settings (``decoder: auto``, i.e. PIL), again with ``--decoder device`` (the JPEGs decoded
+   in batches on the GPU: ``bench P device`` against ``bench P`` is pil against device), and
+   ``default`` once more with the speed settings all off (``plain``: no padding, PIL crops,
    no overlap) for comparison: what ``autolabel bench --preset P --device cuda --synthetic N
-   --json`` reports;
+   [--decoder device] --json`` reports;
 2. ``annotate``: a whole process (models built, run written) on ``GPU_CHECK_IMAGES`` (10000)
    synthetic JPEGs with the default preset;
 
@@ -37,7 +39,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-STAGES = ("decode_wait", "extractor", "discovery", "crop", "classify", "write")
+STAGES = ("decode_wait", "batch_decode", "extractor", "discovery", "crop", "classify", "write")
 """Stages shown in the table (share of wall time)."""
 
 
@@ -69,15 +71,19 @@ def make_images(folder: Path, n: int, size: tuple[int, int], jobs: int) -> Path:
 
 
 # -- steps (each runs in a child process: python gpu_check.py --step ...) ------------------
-def step_bench(preset: str, images: Path, device: str, plain: bool, out: Path) -> None:
+def step_bench(preset: str, images: Path, device: str, mode: str, out: Path) -> None:
     """One ``autolabel bench --preset PRESET --device DEVICE --images IMAGES --json`` (random
-    weights; the matmul peaks measured on CUDA only, where they are quick)."""
+    weights; the matmul peaks measured on CUDA only, where they are quick). ``mode``: ``auto``
+    (the preset's settings), ``device`` (with ``--decoder device``) or ``plain`` (speed
+    settings off)."""
     from autolabel.bench import run_bench
     from autolabel.config import get_preset
 
     cfg = get_preset(preset).replace(device=device, extractor_weights="random", classifier_weights="random")
-    if plain:
+    if mode == "plain":
         cfg = cfg.replace(pad_batches="off", device_crops="off", overlap="off")
+    elif mode == "device":
+        cfg = cfg.replace(decoder="device")
     report = run_bench(cfg, images=images, measure_peak=device.startswith("cuda"))
     out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
 
@@ -153,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.step:
         kind, rest = args.step[0], args.step[1:]
         if kind == "bench":
-            preset, images, device, plain, out = rest
-            step_bench(preset, Path(images), device, plain == "plain", Path(out))
+            preset, images, device, mode, out = rest
+            step_bench(preset, Path(images), device, mode, Path(out))
         elif kind == "annotate":
             images, run_dir, device, preset, out = rest
             step_annotate(Path(images), Path(run_dir), device, preset, Path(out))
@@ -191,12 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_check: {bench_n} + {annotate_n} synthetic {w}x{h} JPEGs made in {time.perf_counter() - t0:.0f} s")
 
         rows: list[dict[str, str]] = []
-        runs = [(p, False) for p in presets] + ([(presets[0], True)] if not dry or len(presets) == 1 else [])
-        for preset, plain in runs:
-            name = f"bench {preset}" + (" plain" if plain else "")
-            target = out / f"bench_{preset}{'_plain' if plain else ''}.json"
-            ok, _, _ = _run_step(["bench", preset, str(bench_images), device, "plain" if plain else "auto", str(target)],
-                                 deadline, name)
+        runs = [(p, m) for p in presets for m in ("auto", "device")]
+        runs += [(presets[0], "plain")] if not dry or len(presets) == 1 else []
+        for preset, mode in runs:
+            suffix = "" if mode == "auto" else f" {mode}"
+            name = f"bench {preset}{suffix}"
+            target = out / f"bench_{preset}{suffix.replace(' ', '_')}.json"
+            ok, _, _ = _run_step(["bench", preset, str(bench_images), device, mode, str(target)], deadline, name)
             if ok:
                 rows.append(bench_row(name, json.loads(target.read_text())))
             else:

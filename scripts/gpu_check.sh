@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU throughput check: benches (default, fast, lite; plus default with every speed setting off)
+# GPU throughput check: benches (default, fast, lite, each with PIL and with --decoder device; plus
+# default with every speed setting off)
 # on 2000 synthetic 640x480 JPEGs and a whole-process annotate of 10000, then one table.
 #
 # On a GPU machine with torch, torchvision, timm, numpy, pillow, scipy, pyyaml and tqdm:

@@ -115,3 +115,18 @@ def test_bench_on_a_folder_whose_first_file_is_broken(tmp_path: Path, tiny_confi
     (folder / "c.png").write_text("text")
     with pytest.raises(InputError, match="none of the 3 image"):
         run_bench(tiny_config, images=folder, work_dir=tmp_path / "w2", measure_peak=False)
+
+
+def test_bench_cli_decoder_device_runs_on_cpu(tmp_path: Path) -> None:
+    """``--decoder device`` on a CPU: torchvision's CPU decoder, timed as stage batch_decode."""
+    out = tmp_path / "b.json"
+    r = CliRunner().invoke(main, ["bench", "--preset", "lite", "--synthetic", "3", "--size", "96x64", "--device", "cpu",
+                                  "--decoder", "device", "--json", "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["decoder"] == "device" and data["settings"]["image_count"] == 3
+    assert data["stages"]["batch_decode"]["count"] == 3
+    plain = CliRunner().invoke(main, ["bench", "--preset", "lite", "--synthetic", "2", "--size", "96x64", "--device", "cpu"])
+    assert plain.exit_code == 0 and "decoder pil;" in plain.output and "batch_decode" not in plain.output
+    bad = CliRunner().invoke(main, ["bench", "--decoder", "gpu"])
+    assert bad.exit_code == 2 and "Invalid value for '--decoder'" in bad.output

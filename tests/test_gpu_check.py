@@ -57,7 +57,8 @@ from autolabel.config import PipelineConfig
 from autolabel.engines.local import annotate
 cfg = PipelineConfig(extractor="test_vit", extractor_weights="random", classifier="test_convnext",
                      classifier_weights="random", max_side=128, num_seeds=4, batch_size=8, image_batch=4,
-                     precision="fp32", device="cpu", pad_batches="on", device_crops="on", overlap="on")
+                     precision="fp32", device="cpu", pad_batches="on", device_crops="on", overlap="on",
+                     decoder="device")
 images = synthetic_images(Path({str(tmp_path)!r}) / "img", 3, (96, 64))
 r = run_bench(cfg, images=images, measure_peak=False, work_dir=Path({str(tmp_path)!r}) / "w")
 s = annotate(cfg, images, Path({str(tmp_path)!r}) / "run")
@@ -90,9 +91,13 @@ def test_dry_run_prints_one_table_and_writes_reports(gpu_machine_env: dict[str, 
     lines = r.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("run "))
     assert all(c in lines[header] for c in ("images/s", "stage shares", "shapes ex/clf", "% bf16 peak", "peak GPU MiB"))
-    rows = [line.split()[0:3] for line in lines[header + 2: header + 5]]
-    assert rows == [["bench", "lite", rows[0][2]], ["bench", "lite", "plain"], ["annotate", "lite", "x3"]]
+    rows = [line.split()[0:3] for line in lines[header + 2: header + 6]]
+    assert rows == [["bench", "lite", rows[0][2]], ["bench", "lite", "device"], ["bench", "lite", "plain"],
+                    ["annotate", "lite", "x3"]]
     bench = json.loads((tmp_path / "out" / "bench_lite.json").read_text())
     assert bench["settings"]["image_count"] == 2 and set(bench["shapes"]) == {"extractor", "classifier"}
+    assert bench["settings"]["decoder"] == "pil" and "batch_decode" not in bench["stages"]
+    on_device = json.loads((tmp_path / "out" / "bench_lite_device.json").read_text())
+    assert on_device["settings"]["decoder"] == "device" and on_device["stages"]["batch_decode"]["count"] == 2
     annotated = json.loads((tmp_path / "out" / "annotate.json").read_text())
     assert annotated["processed"] == 3 and annotated["process_wall_seconds"] > 0

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from autolabel.errors import ImageError, InputError
-from autolabel.intake import decode_image, find_images
+from autolabel.intake import DecodedImage, decode_image, find_images
 from tests.conftest import write_image
 
 
@@ -260,3 +260,48 @@ def test_fifo_named_like_an_image_is_listed_and_refused(tmp_path: Path) -> None:
     assert src.paths == ("a.png", "p.png")  # a failure line, not a silent skip
     err = _in_thread(lambda: decode_image(src.root, "p.png"))["error"]
     assert isinstance(err, ImageError) and err.reason == "not a regular file: it is a FIFO (named pipe)"
+
+
+# -- decoder: device (read_encoded) ------------------------------------------------------------
+def test_read_encoded_reads_plain_jpegs_and_leaves_the_rest_to_pil(tmp_path: Path) -> None:
+    from autolabel.intake import EncodedJpeg, read_encoded
+
+    write_image(tmp_path / "rgb.jpg", (40, 30))
+    write_image(tmp_path / "gray.jpg", (40, 30), mode="L")
+    write_image(tmp_path / "cmyk.jpg", (40, 30), mode="CMYK")
+    write_image(tmp_path / "png_named.jpg", (40, 30), fmt="PNG")
+    data = (tmp_path / "rgb.jpg").read_bytes()
+    (tmp_path / "trailing.jpg").write_bytes(data + b"extra")
+    img = Image.open(tmp_path / "rgb.jpg")
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(tmp_path / "rot6.jpg", exif=exif)
+
+    rgb = read_encoded(tmp_path, "rgb.jpg")
+    assert isinstance(rgb, EncodedJpeg) and (rgb.width, rgb.height, rgb.orientation) == (40, 30, 1)
+    assert rgb.data == data
+    gray = read_encoded(tmp_path, "gray.jpg")
+    assert isinstance(gray, EncodedJpeg)
+    rot = read_encoded(tmp_path, "rot6.jpg")
+    assert isinstance(rot, EncodedJpeg) and (rot.width, rot.height, rot.orientation) == (40, 30, 6)
+    for name in ("cmyk.jpg", "png_named.jpg", "trailing.jpg"):  # PIL decodes them, as decoder: pil does
+        got = read_encoded(tmp_path, name)
+        assert isinstance(got, DecodedImage) and got.pixels is None and got.image.mode == "RGB"
+        assert (np.asarray(got.image) == np.asarray(decode_image(tmp_path, name).image)).all()
+    # Over the size guard, or under one patch once turned: PIL's path says why, in its words.
+    with pytest.raises(ImageError, match="1,200 pixels is over the limit of 1,000"):
+        read_encoded(tmp_path, "rgb.jpg", max_pixels=1000)
+    with pytest.raises(ImageError, match="image is 30x40, smaller than one 35-pixel patch"):
+        read_encoded(tmp_path, "rot6.jpg", min_side=35)
+
+
+def test_decoded_image_from_pixels_builds_its_pil_image_when_asked() -> None:
+    import torch
+
+    px = torch.arange(2 * 3 * 3, dtype=torch.uint8).view(3, 2, 3)
+    d = DecodedImage("a.jpg", pixels=px)
+    assert (d.width, d.height) == (3, 2) and d._image is None
+    assert d.image.size == (3, 2) and (np.asarray(d.image) == px.permute(1, 2, 0).numpy()).all()
+    assert d.image is d.image  # built once
+    with pytest.raises(ValueError, match="exactly one"):
+        DecodedImage("a.jpg")

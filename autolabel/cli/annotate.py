@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from autolabel.cli.export import parse_format_options, print_report
-from autolabel.config import PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
+from autolabel.config import DECODERS, PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
 from autolabel.discovery import list_discovery
 from autolabel.engines import DEFAULT_ENGINE, engine_spec, list_engines
 from autolabel.errors import ConfigError
@@ -68,6 +68,8 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Refuse images with more pixels (decompression bombs).")
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default=None, help="Model precision.")
+@click.option("--decoder", type=click.Choice(DECODERS), default=None, help="JPEG decoding: pil (CPU threads), device (batched "
+                                                                                  "torchvision decode_jpeg on the model's device), auto (pil).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Crops per classifier batch.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="The engine's workers: local: image decoding threads; ray: Ray actors "
                                                                      "(default: as many as the cluster holds).")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from autolabel.config import list_presets
+from autolabel.config import DECODERS, list_presets
 from autolabel.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def format_report(r: BenchReport) -> str:
     g = r.gflops
     lines = [
         (f"{s.extractor} + {s.classifier} on {s.device} ({s.device_name}), {s.precision}, "
-         f"{s.threads} threads; {s.image_count} images of {s.image_size[0]}x{s.image_size[1]} "
+         f"{s.threads} threads, decoder {s.decoder}; {s.image_count} images of {s.image_size[0]}x{s.image_size[1]} "
          f"(grid {s.grid_hw[0]}x{s.grid_hw[1]})"),
         (f"  images/s: {r.images_per_second:.2f}  ({r.seconds_per_image * 1000:.0f} ms/image, "
          f"{r.crops_per_image:.1f} crops/image, {r.boxes} boxes)"),
@@ -103,6 +103,8 @@ def _emit(report: Any, formatter: Callable[[Any], str], as_json: bool, output: P
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--threads", type=click.IntRange(min=0), default=None)
+@click.option("--decoder", type=click.Choice(DECODERS), default=None, help="JPEG decoding: pil (CPU threads), device (batched "
+                                                                                  "torchvision decode_jpeg on the model's device), auto (pil).")
 @click.option("--baseline", type=click.Choice(["original", "fixed"]), default=None, help="Also time the original design's loop on the same images and models.")
 @click.option("--baseline-images", type=click.IntRange(min=1), default=3, help="Images for the (slow) baseline.")
 @click.option("--agreement", is_flag=True, help="Instead: compare bf16 with fp32 results on --images (real weights).")
@@ -110,13 +112,14 @@ def _emit(report: Any, formatter: Callable[[Any], str], as_json: bool, output: P
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the report.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the JSON here.")
 def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: str, device: str, precision: str,
-          batch_size: int | None, threads: int | None, baseline: str | None, baseline_images: int,
+          batch_size: int | None, threads: int | None, decoder: str | None, baseline: str | None, baseline_images: int,
           agreement: bool, crop_agreement: bool, as_json: bool, output: Path | None) -> None:
     """Images/s, time per stage, GFLOP/s against this machine's matmul peak, peak memory."""
     from autolabel.bench import run_bench
     from autolabel.config import get_preset
 
-    cfg = get_preset(preset).replace(device=device, precision=precision, batch_size=batch_size, threads=threads)
+    cfg = get_preset(preset).replace(device=device, precision=precision, batch_size=batch_size, threads=threads,
+                                     decoder=decoder)
     if weights == "random":
         cfg = cfg.replace(extractor_weights="random", classifier_weights="random")
     if crop_agreement:

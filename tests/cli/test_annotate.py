@@ -172,3 +172,16 @@ def test_engine_choices_come_from_the_registry_and_options_reach_the_engine(
         assert config.workers == PipelineConfig().workers  # --workers is the engine's to use
     bad = runner.invoke(main, ["annotate", str(tmp_path / "imgs"), "-o", str(tmp_path / "run"), "--engine", "spark"])
     assert bad.exit_code == 2 and "Invalid value for '--engine'" in bad.output
+
+
+def test_decoder_option_reaches_the_pipeline_and_resumes(runner: CliRunner, tmp_path: Path, sample_copy: Path) -> None:
+    (sample_copy / "broken.jpg").write_bytes(b"\xff\xd8\xffnope")
+    r = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run"), *TINY, "--decoder", "device"])
+    assert r.exit_code == 0, r.output
+    assert "4 image(s) annotated, 1 failed" in r.output and "failed: broken.jpg: not an image" in r.output
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["config"]["decoder"] == "device"
+    r2 = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run"), *TINY, "--decoder", "pil"])
+    assert r2.exit_code == 0 and "5 already done" in r2.output
+    bad = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run2"), "--decoder", "gpu"])
+    assert bad.exit_code == 2 and "Invalid value for '--decoder'" in bad.output
