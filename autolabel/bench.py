@@ -171,6 +171,11 @@ class BenchSettings:
     cpu_count: int | None
     decoder: str = "pil"
     """How JPEGs were decoded: ``pil`` or ``device`` (``decoder``; ``auto`` is ``pil``)."""
+    discovery: str = ""
+    """The discovery method (``discovery``)."""
+    refine_processes: int = 0
+    """Refinement worker processes used (``refine_processes`` resolved for the device; 0 with
+    ``refine`` off or in the pipeline's thread)."""
 
 
 @dataclass
@@ -350,6 +355,7 @@ def run_bench(
     from autolabel.engines.local import annotate
     from autolabel.intake import find_images
     from autolabel.pipeline import Annotator, resolve_workers
+    from autolabel.refining import resolve_refine_processes
 
     tmp = tempfile.TemporaryDirectory(prefix="autolabel-bench-") if work_dir is None else None
     work = Path(tmp.name) if tmp else Path(work_dir)  # type: ignore[arg-type]
@@ -429,6 +435,8 @@ def run_bench(
             images=str(images), image_count=n, image_size=[first.width, first.height],
             grid_hw=list(rz.grid), torch=torch.__version__, python=platform.python_version(),
             cpu_count=os.cpu_count(), decoder="device" if cfg.decoder == "device" else "pil",
+            discovery=cfg.discovery,
+            refine_processes=resolve_refine_processes(cfg.refine_processes, device.type) if cfg.refine else 0,
         )
         flops = FlopReport(
             extractor_per_image=ex_gflop,

@@ -17,9 +17,13 @@ Steps, each in its own process with what is left of the time budget:
 2. ``annotate``: a whole process (models built, run written) on ``GPU_CHECK_IMAGES`` (10000)
    synthetic JPEGs with the default preset;
 
-then prints one table: images/s, stage shares, input shapes per model, share of the bf16 matmul
-peak, peak GPU memory; and writes every report as JSON to ``GPU_CHECK_OUT`` (default
-``gpu_check_out/``).
+3. ``discovery``: every discovery method alone on synthetic scene keys, batched and per image;
+
+then prints two tables: images/s, crops per image, stage shares, input shapes per model, share
+of the bf16 matmul peak, peak GPU memory; and milliseconds per image of each discovery method;
+and writes every report as JSON to ``GPU_CHECK_OUT`` (default ``gpu_check_out/``). The benches
+include the first preset with ``discovery: multi``: with random weights ``votes`` (every
+preset's method) finds almost no object, so only that row times the per-object stages.
 
 ``--dry-run`` does the same on the CPU with tiny counts (what the tests run); without it, no
 CUDA device is an error (exit 2) before anything else.
@@ -74,18 +78,42 @@ def make_images(folder: Path, n: int, size: tuple[int, int], jobs: int) -> Path:
 def step_bench(preset: str, images: Path, device: str, mode: str, out: Path) -> None:
     """One ``autolabel bench --preset PRESET --device DEVICE --images IMAGES --json`` (random
     weights; the matmul peaks measured on CUDA only, where they are quick). ``mode``: ``auto``
-    (the preset's settings), ``device`` (with ``--decoder device``) or ``plain`` (speed
-    settings off)."""
+    (the preset's settings), ``device`` (with ``--decoder device``), ``multi`` (``discovery:
+    multi``, which finds objects in random models' keys, so crops, classification, refinement
+    and masks get work) or ``plain`` (speed settings off)."""
     from autolabel.bench import run_bench
     from autolabel.config import get_preset
 
     cfg = get_preset(preset).replace(device=device, extractor_weights="random", classifier_weights="random")
     if mode == "plain":
-        cfg = cfg.replace(pad_batches="off", device_crops="off", overlap="off")
+        cfg = cfg.replace(pad_batches="off", device_crops="off", overlap="off", refine_processes=0)
     elif mode == "device":
         cfg = cfg.replace(decoder="device")
+    elif mode == "multi":  # random keys: votes finds ~0.1 objects per image, multi several
+        cfg = cfg.replace(discovery="multi")
     report = run_bench(cfg, images=images, measure_peak=device.startswith("cuda"))
     out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+
+
+def step_discovery(device: str, out: Path) -> None:
+    """Discovery alone, every method, batched and per image, on synthetic scene keys of 32
+    images of 30x40 patches (640x480 at patch 16), 384 channels (ViT-S), bf16 on CUDA
+    (:func:`autolabel.discovery.timing.time_discovery`)."""
+    import torch
+
+    from autolabel.discovery import list_discovery
+    from autolabel.discovery.timing import time_discovery
+
+    cuda = device.startswith("cuda")
+    rows = time_discovery(list_discovery(), device, batch=32 if cuda else 2, grid=(30, 40) if cuda else (6, 8),
+                          dim=384 if cuda else 16, dtype=torch.bfloat16 if cuda else torch.float32, repeats=3 if cuda else 1)
+    out.write_text(json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
+
+
+def discovery_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{"method": r["method"], "batched ms/image": f"{r['batched_ms']:.2f}",
+             "per-image ms/image": f"{r['per_image_ms']:.2f}", "same regions": f"{r['same_images']}/{r['images']}",
+             "regions/image": f"{r['regions_per_image']:.1f}"} for r in rows]
 
 
 def step_annotate(images: Path, run_dir: Path, device: str, preset: str, out: Path) -> None:
@@ -134,6 +162,7 @@ def bench_row(name: str, r: dict[str, Any]) -> dict[str, str]:
     return {
         "run": name,
         "images/s": f"{r['images_per_second']:.1f}",
+        "crops/img": f"{r['crops_per_image']:.1f}",
         "stage shares % of wall": shares or "-",
         "shapes ex/clf": f"{shapes.get('extractor', '-')}/{shapes.get('classifier', '-')}",
         "% bf16 peak": f"{achieved / peak * 100:.1f}" if peak and achieved is not None else "-",
@@ -164,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         elif kind == "annotate":
             images, run_dir, device, preset, out = rest
             step_annotate(Path(images), Path(run_dir), device, preset, Path(out))
+        elif kind == "discovery":
+            device, out = rest
+            step_discovery(device, Path(out))
         return 0
 
     dry = args.dry_run or os.environ.get("GPU_CHECK_DRY_RUN") == "1"
@@ -198,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rows: list[dict[str, str]] = []
         runs = [(p, m) for p in presets for m in ("auto", "device")]
-        runs += [(presets[0], "plain")] if not dry or len(presets) == 1 else []
+        runs += [(presets[0], "multi"), (presets[0], "plain")] if not dry or len(presets) == 1 else []
         for preset, mode in runs:
             suffix = "" if mode == "auto" else f" {mode}"
             name = f"bench {preset}{suffix}"
@@ -221,10 +253,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rows.append({"run": name, "images/s": "failed"})
 
+        target = out / "discovery.json"
+        found = _run_step(["discovery", device, str(target)], deadline, "discovery")[0]
+        methods = discovery_rows(json.loads(target.read_text())) if found else []
+
     print()
     print(format_table([{**{c: "-" for c in rows_columns(rows)}, **r} for r in rows]))
+    if methods:
+        print()
+        print(format_table(methods))
+    else:
+        print("\ngpu_check: the discovery timing failed", file=sys.stderr)
     print(f"\n(reports: {out}/*.json)")
-    return 0 if all(r["images/s"] != "failed" for r in rows) else 1
+    return 0 if found and all(r["images/s"] != "failed" for r in rows) else 1
 
 
 def rows_columns(rows: list[dict[str, str]]) -> list[str]:

@@ -127,6 +127,7 @@ def test_bench_cli_decoder_device_runs_on_cpu(tmp_path: Path) -> None:
     assert data["settings"]["decoder"] == "device" and data["settings"]["image_count"] == 3
     assert data["stages"]["batch_decode"]["count"] == 3
     plain = CliRunner().invoke(main, ["bench", "--preset", "lite", "--synthetic", "2", "--size", "96x64", "--device", "cpu"])
-    assert plain.exit_code == 0 and "decoder pil;" in plain.output and "batch_decode" not in plain.output
+    assert plain.exit_code == 0 and "decoder pil," in plain.output and "batch_decode" not in plain.output
+    assert "discovery votes, 0 refinement processes;" in plain.output  # CPU: refinement in the pipeline thread
     bad = CliRunner().invoke(main, ["bench", "--decoder", "gpu"])
     assert bad.exit_code == 2 and "Invalid value for '--decoder'" in bad.output

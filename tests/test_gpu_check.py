@@ -91,10 +91,17 @@ def test_dry_run_prints_one_table_and_writes_reports(gpu_machine_env: dict[str, 
     lines = r.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("run "))
     assert all(c in lines[header] for c in ("images/s", "stage shares", "shapes ex/clf", "% bf16 peak", "peak GPU MiB"))
-    rows = [line.split()[0:3] for line in lines[header + 2: header + 6]]
-    assert rows == [["bench", "lite", rows[0][2]], ["bench", "lite", "device"], ["bench", "lite", "plain"],
-                    ["annotate", "lite", "x3"]]
+    rows = [line.split()[0:3] for line in lines[header + 2: header + 7]]
+    assert rows == [["bench", "lite", rows[0][2]], ["bench", "lite", "device"], ["bench", "lite", "multi"],
+                    ["bench", "lite", "plain"], ["annotate", "lite", "x3"]]
+    methods = next(i for i, line in enumerate(lines) if line.startswith("method "))
+    assert "batched ms/image" in lines[methods] and "same regions" in lines[methods]
+    timed = json.loads((tmp_path / "out" / "discovery.json").read_text())
+    assert [t["method"] for t in timed] == ["multi", "single", "tokencut", "maskcut", "votes"]
+    assert all(t["same_images"] == t["images"] for t in timed)
     bench = json.loads((tmp_path / "out" / "bench_lite.json").read_text())
+    multi = json.loads((tmp_path / "out" / "bench_lite_multi.json").read_text())
+    assert multi["settings"]["discovery"] == "multi" and bench["settings"]["discovery"] == "votes"
     assert bench["settings"]["image_count"] == 2 and set(bench["shapes"]) == {"extractor", "classifier"}
     assert bench["settings"]["decoder"] == "pil" and "batch_decode" not in bench["stages"]
     on_device = json.loads((tmp_path / "out" / "bench_lite_device.json").read_text())

@@ -21,7 +21,8 @@ def format_report(r: BenchReport) -> str:
     g = r.gflops
     lines = [
         (f"{s.extractor} + {s.classifier} on {s.device} ({s.device_name}), {s.precision}, "
-         f"{s.threads} threads, decoder {s.decoder}; {s.image_count} images of {s.image_size[0]}x{s.image_size[1]} "
+         f"{s.threads} threads, decoder {s.decoder}, discovery {s.discovery}, {s.refine_processes} refinement processes; "
+         f"{s.image_count} images of {s.image_size[0]}x{s.image_size[1]} "
          f"(grid {s.grid_hw[0]}x{s.grid_hw[1]})"),
         (f"  images/s: {r.images_per_second:.2f}  ({r.seconds_per_image * 1000:.0f} ms/image, "
          f"{r.crops_per_image:.1f} crops/image, {r.boxes} boxes)"),
