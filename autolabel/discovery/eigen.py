@@ -154,18 +154,18 @@ def _lobpcg_top(op: _Operator, graphs: torch.Tensor, seed: int) -> torch.Tensor:
     mask = op.act.float()[:, :, None]
     g = torch.Generator().manual_seed(seed)
     start = torch.randn(n, BLOCK, generator=g, dtype=torch.float32).to(graphs.device)
-    x, res = _lobpcg(op, start * mask, mask, TOL32)
+    x, res, _ = _lobpcg(op, start * mask, mask, TOL32)
     y = x[:, :, 0].double()
     redo = (res > POLISH_ABOVE).cpu()  # host copy: which images need float64
     if bool(redo.any()):
         idx = torch.nonzero(redo).squeeze(1).to(graphs.device)
         op64 = _Operator(graphs[idx].double(), op.act[idx])
-        x64, _ = _lobpcg(op64, x[idx].double() * mask[idx].double(), mask[idx].double(), TOL64)
+        x64, _, _ = _lobpcg(op64, x[idx].double() * mask[idx].double(), mask[idx].double(), TOL64)
         y = y.index_copy(0, idx, x64[:, :, 0])
     return y
 
 
-def _lobpcg(op: _Operator, x0: torch.Tensor, mask: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _lobpcg(op: _Operator, x0: torch.Tensor, mask: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Batched LOBPCG for the top ``k`` eigenpairs of the symmetric operators ``op``.
 
     Args:
@@ -175,13 +175,14 @@ def _lobpcg(op: _Operator, x0: torch.Tensor, mask: torch.Tensor, tol: float) -> 
         tol: residual norm of the top Ritz pair at which an image is frozen.
 
     Returns:
-        ``(b, N, k)`` Ritz vectors (top first, orthonormal) and ``(b,)`` the top pair's final
-        residual norm. An image's iterates depend only on its own operator and start: checks
+        ``(b, N, k)`` Ritz vectors (top first, orthonormal), ``(b,)`` the top pair's final
+        residual norm and ``(b,)`` int64 the iterations each image ran. An image's iterates depend only on its own operator and start: checks
         happen at fixed iteration counts, and a frozen image leaves the batch.
     """
     b, _, k = x0.shape
     out = x0.clone()
     res_out = torch.full((b,), float("inf"), dtype=x0.dtype, device=x0.device)
+    iters = torch.zeros(b, dtype=torch.int64, device=x0.device)
     live = torch.arange(b, device=x0.device)
     q = torch.linalg.qr(x0).Q
     sq = op(q)
@@ -203,11 +204,12 @@ def _lobpcg(op: _Operator, x0: torch.Tensor, mask: torch.Tensor, tol: float) -> 
         res = torch.linalg.vector_norm((sx[:, :, 0] - theta * x[:, :, 0]) * mask[:, :, 0], dim=1)
         out.index_copy_(0, live, x)
         res_out.index_copy_(0, live, res)
+        iters.index_fill_(0, live, it)
         done = (res < tol).cpu()  # host copy: one (b,) bool per check
         if bool(done.any()):
             keep = torch.nonzero(~done).squeeze(1).to(x0.device)
             live, op, x, sx, p, mask = live[keep], op.take(keep), x[keep], sx[keep], p[keep], mask[keep]
-    return out, res_out
+    return out, res_out, iters
 
 
 def _ritz_coefficients(q: torch.Tensor, sq: torch.Tensor, k: int) -> torch.Tensor:
