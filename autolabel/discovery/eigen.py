@@ -21,7 +21,7 @@ Solvers (``solver``):
   orthonormalised ``[X, R, P]``), float32, its residual checked every :data:`CHECK_EVERY`
   iterations; an image whose residual is below ``1e-4`` is frozen (taken out of the batch), so
   its result does not depend on the other images of its batch. Images whose float32 residual
-  is still above ``1e-3`` after :data:`MAX_ITER` iterations are polished in float64 from
+  is still above ``1e-3`` after :data:`MAX_ITER32` iterations are polished in float64 from
   there (the same iteration, to ``1e-8``);
 * ``auto``: ``dense`` up to :data:`DENSE_MAX_N` patches, ``lobpcg`` above.
 
@@ -52,8 +52,8 @@ BLOCK = 2
 CHECK_EVERY = 4
 """LOBPCG iterations between convergence checks (one host copy of a ``(b,)`` bool each)."""
 
-MAX_ITER = 200
-"""LOBPCG iterations per precision (float32, then the float64 polish)."""
+MAX_ITER32, MAX_ITER64 = 200, 200
+"""LOBPCG iterations at most in float32, and in the float64 polish."""
 
 TOL32, POLISH_ABOVE, TOL64 = 1e-4, 1e-3, 1e-8
 """Residual ``‖S y - θ y‖`` (``y`` unit) at which float32 iteration stops; above which its
@@ -154,18 +154,19 @@ def _lobpcg_top(op: _Operator, graphs: torch.Tensor, seed: int) -> torch.Tensor:
     mask = op.act.float()[:, :, None]
     g = torch.Generator().manual_seed(seed)
     start = torch.randn(n, BLOCK, generator=g, dtype=torch.float32).to(graphs.device)
-    x, res, _ = _lobpcg(op, start * mask, mask, TOL32)
+    x, res, _ = _lobpcg(op, start * mask, mask, TOL32, MAX_ITER32)
     y = x[:, :, 0].double()
     redo = (res > POLISH_ABOVE).cpu()  # host copy: which images need float64
     if bool(redo.any()):
         idx = torch.nonzero(redo).squeeze(1).to(graphs.device)
         op64 = _Operator(graphs[idx].double(), op.act[idx])
-        x64, _, _ = _lobpcg(op64, x[idx].double() * mask[idx].double(), mask[idx].double(), TOL64)
+        x64, _, _ = _lobpcg(op64, x[idx].double() * mask[idx].double(), mask[idx].double(), TOL64, MAX_ITER64)
         y = y.index_copy(0, idx, x64[:, :, 0])
     return y
 
 
-def _lobpcg(op: _Operator, x0: torch.Tensor, mask: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _lobpcg(op: _Operator, x0: torch.Tensor, mask: torch.Tensor, tol: float,
+            max_iter: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Batched LOBPCG for the top ``k`` eigenpairs of the symmetric operators ``op``.
 
     Args:
@@ -173,6 +174,7 @@ def _lobpcg(op: _Operator, x0: torch.Tensor, mask: torch.Tensor, tol: float) -> 
         x0: ``(b, N, k)`` start vectors, zero outside the active block.
         mask: ``(b, N, 1)`` 1 on active patches, 0 elsewhere (residuals are kept in the active subspace).
         tol: residual norm of the top Ritz pair at which an image is frozen.
+        max_iter: iterations at most (rounded up to a multiple of :data:`CHECK_EVERY`).
 
     Returns:
         ``(b, N, k)`` Ritz vectors (top first, orthonormal), ``(b,)`` the top pair's final
@@ -190,7 +192,7 @@ def _lobpcg(op: _Operator, x0: torch.Tensor, mask: torch.Tensor, tol: float) -> 
     x, sx = torch.bmm(q, c), torch.bmm(sq, c)
     p: torch.Tensor | None = None
     it = 0
-    while live.numel() and it < MAX_ITER:
+    while live.numel() and it < max_iter:
         for _ in range(CHECK_EVERY):
             theta = (x * sx).sum(dim=1, keepdim=True)
             r = (sx - x * theta) * mask

@@ -93,22 +93,23 @@ def maskcut_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts:
     b, n = keys.shape[0], h * w
     dev = keys.device
     sim = cosine(keys)  # (B, N, N) float32
-    linked = sim > tau
-    graph = torch.where(linked, torch.ones((), device=dev), torch.full((), eps, device=dev))
+    links = (sim > tau).float()  # 0/1: sums of them are exact integers in float32
+    graph = torch.where(links > 0, torch.ones((), device=dev), torch.full((), eps, device=dev))
     active = torch.ones(b, n, dtype=torch.bool, device=dev)
     alive = np.ones(b, dtype=bool)
     found: list[list[tuple[np.ndarray, int]]] = [[] for _ in range(b)]  # per image: (mask (h, w), seed)
     for _ in range(max(1, cuts)):
-        pair = active[:, :, None] & active[:, None, :]
-        varied = (linked & pair).any(dim=(1, 2)) & ~(linked | ~pair).all(dim=(1, 2))  # a constant graph has no cut left
-        enough = active.sum(dim=1) >= max(4, 2 * min_patches)
-        alive &= (enough & varied).cpu().numpy()  # host copy: which images still cut
+        on = active.float()
+        count = active.sum(dim=1)
+        pairs = (torch.bmm(links, on[:, :, None]).squeeze(2).double() * on).sum(dim=1)  # linked active pairs
+        varied = (pairs > 0) & (pairs < count.double() ** 2)  # a constant graph has no cut left
+        alive &= ((count >= max(4, 2 * min_patches)) & varied).cpu().numpy()  # host copy: which images still cut
         if not alive.any():
             break
         idx_h = np.flatnonzero(alive)
         idx = torch.from_numpy(idx_h).to(dev)
         act = active[idx]
-        x = second_eigenvectors(graph[idx], act, solver=solver)
+        x = second_eigenvectors(graph if len(idx_h) == b else graph[idx], act, solver=solver)
         fg, seed = bipartition(x, act)
         bg = act & ~fg
         c_fg, c_bg = _corners(fg, h, w), _corners(bg, h, w)
@@ -126,7 +127,7 @@ def maskcut_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts:
             for comp, _ in comps:
                 taken[j] |= comp.reshape(-1)
         active[idx] &= ~torch.from_numpy(taken).to(dev)
-    return _ranked(found, sim, linked if score_tau is None else sim > score_tau, score, nms_iou)
+    return _ranked(found, sim, links if score_tau is None else (sim > score_tau).float(), score, nms_iou)
 
 
 def _components(fg: np.ndarray, seed: int, all_components: bool, min_patches: int) -> list[tuple[np.ndarray, int]]:
@@ -147,7 +148,8 @@ def _components(fg: np.ndarray, seed: int, all_components: bool, min_patches: in
 def _ranked(found: list[list[tuple[np.ndarray, int]]], sim: torch.Tensor, links: torch.Tensor, score: str,
             nms_iou: float) -> list[list[Region]]:
     """Per image, its found ``(mask, seed)`` pairs as regions scored on the device (one batched
-    call), by descending objectness after NMS."""
+    call; ``links`` ``(B, N, N)`` float 0/1 is the ``ncut`` score's graph), by descending
+    objectness after NMS."""
     b, n = sim.shape[0], sim.shape[1]
     k = max((len(f) for f in found), default=0)
     if k == 0:
@@ -157,7 +159,7 @@ def _ranked(found: list[list[tuple[np.ndarray, int]]], sim: torch.Tensor, links:
         for j, (comp, _) in enumerate(f):
             rows[i, j] = comp.reshape(-1)
     r = torch.from_numpy(rows).to(sim.device)
-    values = ncut_values(r, links.float()) if score == "ncut" else contrast_values(r, sim)
+    values = ncut_values(r, links) if score == "ncut" else contrast_values(r, sim)
     values_h = values.double().cpu().numpy()  # host copy: the scores
     out = []
     for i, f in enumerate(found):

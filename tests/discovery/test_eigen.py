@@ -138,3 +138,36 @@ def test_small_active_sets_and_refusals() -> None:
         second_eigenvectors(graphs, solver="eigsh")
     with pytest.raises(ValueError, match=r"\(B, N, N\)"):
         second_eigenvectors(graphs[0])
+
+
+def test_images_left_unconverged_in_float32_are_polished_in_float64(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With float32 cut short (4 iterations), the images whose residual is still above
+    ``POLISH_ABOVE`` are redone in float64 from there, to the dense reference's precision; the
+    others keep their float32 result."""
+    from autolabel.discovery import eigen
+
+    graphs = tokencut_graph(scenes(4, 20, 25))
+    calls = []
+    real = eigen._lobpcg
+
+    def spy(op, x0, mask, tol, max_iter):
+        out = real(op, x0, mask, tol, max_iter)
+        calls.append((x0.dtype, x0.shape[0], out[1]))
+        return out
+
+    monkeypatch.setattr(eigen, "_lobpcg", spy)
+    monkeypatch.setattr(eigen, "MAX_ITER32", 4)
+    x = second_eigenvectors(graphs, solver="lobpcg")
+    (dt32, b32, res32), (dt64, b64, res64) = calls
+    assert (dt32, b32, dt64) == (torch.float32, 4, torch.float64)
+    polished = res32 > eigen.POLISH_ABOVE
+    assert 0 < b64 == int(polished.sum()) < 4 and bool((res64 < eigen.TOL64).all())
+    for i in range(4):
+        ref = reference(graphs[i])[0]
+        if polished[i]:
+            assert_same_up_to_sign(x[i], ref, 1e-7)
+    monkeypatch.setattr(eigen, "POLISH_ABOVE", float("inf"))  # no polish: those images stay imprecise
+    rough = second_eigenvectors(graphs, solver="lobpcg")
+    i = int(polished.nonzero()[0, 0])
+    with pytest.raises(AssertionError):
+        assert_same_up_to_sign(rough[i], reference(graphs[i])[0], 1e-5)
