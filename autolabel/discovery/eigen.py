@@ -38,6 +38,8 @@ give the indicator-like split (``x`` constant on each part).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 SOLVERS = ("auto", "dense", "lobpcg")
@@ -87,10 +89,10 @@ def second_eigenvectors(graphs: torch.Tensor, active: torch.Tensor | None = None
     if b == 0:
         return torch.zeros(0, n, dtype=torch.float64, device=dev)
     if solver == "dense" or n <= 4 * BLOCK or (solver == "auto" and n <= DENSE_MAX_N):
-        op = _Operator(graphs.to(torch.float64), act)
+        op = _Operator.of(graphs.to(torch.float64), act)
         y = torch.linalg.eigh(op.dense()).eigenvectors[:, :, -1]
     else:
-        op = _Operator(graphs if graphs.dtype == torch.float32 else graphs.float(), act)
+        op = _Operator.of(graphs if graphs.dtype == torch.float32 else graphs.float(), act)
         y = _lobpcg_top(op, graphs, seed)
     d = op.d.double()
     x = op.d_isqrt.double() * y
@@ -105,26 +107,35 @@ def second_eigenvector(graph: torch.Tensor, solver: str = "auto", seed: int = 0)
     return second_eigenvectors(graph[None], solver=solver, seed=seed)[0]
 
 
+@dataclass(frozen=True)
 class _Operator:
     """``S = D^-½ A D^-½ - 2 t tᵀ + I`` restricted to the active patches (zero rows and columns
     elsewhere), ``t = D^½ 1 / ‖D^½ 1‖``, for a batch; applied without forming it (one ``bmm``
-    with ``A`` per product), in ``A``'s dtype.
+    with ``A`` per product), in ``A``'s dtype. Built by :meth:`of`.
 
     Attributes:
-        a: ``(b, N, N)`` the graphs (their inactive rows and columns are never read into a result).
+        a: ``(b, N, N)`` the graphs (their inactive rows and columns never reach a result).
         act: ``(b, N)`` bool active patches.
         d: ``(b, N)`` degrees over the active patches (0 on inactive ones).
         d_isqrt: ``(b, N)`` ``d^-½`` on active patches, 0 elsewhere.
         t: ``(b, N)`` unit ``D^½ 1``.
     """
 
-    def __init__(self, a: torch.Tensor, act: torch.Tensor) -> None:
-        self.a, self.act = a, act
+    a: torch.Tensor
+    act: torch.Tensor
+    d: torch.Tensor
+    d_isqrt: torch.Tensor
+    t: torch.Tensor
+
+    @classmethod
+    def of(cls, a: torch.Tensor, act: torch.Tensor) -> _Operator:
+        """The operators of graphs ``a`` ``(b, N, N)`` on patches ``act`` ``(b, N)`` bool."""
         on = act.to(a.dtype)
-        self.d = (a * on[:, None, :]).sum(dim=2) * on  # not a bmm: a one-column bmm rounds differently for B = 1
-        self.d_isqrt = torch.where(act, self.d.clamp(min=torch.finfo(a.dtype).tiny).rsqrt(), torch.zeros_like(self.d))
-        t = self.d.sqrt()
-        self.t = t / torch.linalg.vector_norm(t, dim=1, keepdim=True).clamp(min=torch.finfo(a.dtype).tiny)
+        d = (a * on[:, None, :]).sum(dim=2) * on  # not a bmm: a one-column bmm rounds differently for B = 1
+        tiny = torch.finfo(a.dtype).tiny
+        d_isqrt = torch.where(act, d.clamp(min=tiny).rsqrt(), torch.zeros_like(d))
+        t = d.sqrt()
+        return cls(a, act, d, d_isqrt, t / torch.linalg.vector_norm(t, dim=1, keepdim=True).clamp(min=tiny))
 
     def __call__(self, q: torch.Tensor) -> torch.Tensor:
         """``S q`` for ``q`` ``(b, N, m)``."""
@@ -140,10 +151,8 @@ class _Operator:
         return s + torch.diag_embed(self.act.to(s.dtype))
 
     def take(self, idx: torch.Tensor) -> _Operator:
-        """The operators of images ``idx`` (a view of this batch's tensors, nothing recomputed)."""
-        out = object.__new__(_Operator)
-        out.a, out.act, out.d, out.d_isqrt, out.t = (v[idx] for v in (self.a, self.act, self.d, self.d_isqrt, self.t))
-        return out
+        """The operators of images ``idx`` (their tensors' rows; nothing recomputed)."""
+        return _Operator(*(v[idx] for v in (self.a, self.act, self.d, self.d_isqrt, self.t)))
 
 
 def _lobpcg_top(op: _Operator, graphs: torch.Tensor, seed: int) -> torch.Tensor:
@@ -159,7 +168,7 @@ def _lobpcg_top(op: _Operator, graphs: torch.Tensor, seed: int) -> torch.Tensor:
     redo = (res > POLISH_ABOVE).cpu()  # host copy: which images need float64
     if bool(redo.any()):
         idx = torch.nonzero(redo).squeeze(1).to(graphs.device)
-        op64 = _Operator(graphs[idx].double(), op.act[idx])
+        op64 = _Operator.of(graphs[idx].double(), op.act[idx])
         x64, _, _ = _lobpcg(op64, x[idx].double() * mask[idx].double(), mask[idx].double(), TOL64, MAX_ITER64)
         y = y.index_copy(0, idx, x64[:, :, 0])
     return y
