@@ -24,7 +24,7 @@ components are labelled on the host (scipy) and the patches they take go back to
 (one ``(B, N)`` copy). The regions are scored once at the end, on the device (one copy of
 their masks there, one of the scores back). The per-image form calls it with ``B = 1``.
 Each cut solves :func:`~autolabel.discovery.eigen.second_eigenvectors` restricted to the
-patches left; its dense-or-LOBPCG choice follows the grid's ``N``, not the number of patches
+patches left; its dense-or-Krylov choice follows the grid's ``N``, not the number of patches
 left, so every cut of every image of a batch uses one solver.
 
 Grid conventions: see :mod:`autolabel.discovery.regions`.

@@ -12,7 +12,7 @@ Single object (``tokencut_single``), exactly as published:
 6. box = bounds of the 4-connected foreground component holding the seed.
 
 The eigenvector: :func:`autolabel.discovery.eigen.second_eigenvectors` (dense ``eigh`` up to
-256 patches, a batched LOBPCG above), for every image of a batch at once.
+256 patches, a batched block Krylov method above), for every image of a batch at once.
 
 Batched: :func:`tokencut_regions_batch` runs steps 1-5 over ``(B, N, C)`` keys on their
 device; one host copy of the batch's foreground masks and seeds follows (plus the solver's

@@ -41,7 +41,7 @@ def scenes(b: int, h: int, w: int, dtype: torch.dtype = torch.float32, dim: int 
     return torch.stack(out).to(dtype)
 
 
-@pytest.mark.parametrize("solver, hw", [("dense", (9, 11)), ("dense", (16, 16)), ("lobpcg", (9, 11)), ("lobpcg", (20, 25)),
+@pytest.mark.parametrize("solver, hw", [("dense", (9, 11)), ("dense", (16, 16)), ("krylov", (9, 11)), ("krylov", (20, 25)),
                                         ("auto", (9, 11)), ("auto", (20, 25))])
 def test_matches_the_dense_generalised_reference_up_to_sign(solver: str, hw: tuple[int, int]) -> None:
     graphs = tokencut_graph(scenes(4, *hw))
@@ -55,7 +55,7 @@ def test_matches_the_dense_generalised_reference_up_to_sign(solver: str, hw: tup
         assert float(xi[xi.abs().argmax()]) > 0  # oriented: the largest |x| is positive
 
 
-@pytest.mark.parametrize("solver", ["dense", "lobpcg"])
+@pytest.mark.parametrize("solver", ["dense", "krylov"])
 def test_active_subsets_solve_the_subgraph_and_are_zero_elsewhere(solver: str) -> None:
     h, w = 18, 20
     graphs = tokencut_graph(scenes(3, h, w))
@@ -73,7 +73,7 @@ def test_active_subsets_solve_the_subgraph_and_are_zero_elsewhere(solver: str) -
     assert torch.equal(second_eigenvectors(noisy, active, solver=solver), x)
 
 
-@pytest.mark.parametrize("solver", ["dense", "lobpcg"])
+@pytest.mark.parametrize("solver", ["dense", "krylov"])
 def test_two_disconnected_parts_split_into_their_indicators(solver: str) -> None:
     """A graph of two cliques joined only by ``eps``: ``λ₂ ≈ 0``, ``x`` constant on each part
     with opposite signs (the generalised eigenvector of a two-part graph)."""
@@ -87,7 +87,7 @@ def test_two_disconnected_parts_split_into_their_indicators(solver: str) -> None
     assert bool((x[part] > 0).all() and (x[~part] < 0).all()) or bool((x[part] < 0).all() and (x[~part] > 0).all())
 
 
-@pytest.mark.parametrize("solver", ["dense", "lobpcg"])
+@pytest.mark.parametrize("solver", ["dense", "krylov"])
 def test_constant_graph_gives_some_vector_of_the_degenerate_eigenspace(solver: str) -> None:
     """Every pair linked: ``λ = 1`` for every vector orthogonal to ``D 1``; the solver returns
     one of them (which one is arbitrary), deterministically, ``D``-normalised."""
@@ -111,9 +111,9 @@ def test_bf16_keys_give_the_bf16_graphs_eigenvectors() -> None:
         assert_same_up_to_sign(xi, reference(g)[0], 1e-4)
 
 
-@pytest.mark.parametrize("solver", ["dense", "lobpcg"])
+@pytest.mark.parametrize("solver", ["dense", "krylov"])
 def test_each_images_result_does_not_depend_on_its_batch(solver: str) -> None:
-    keys = scenes(6, 30, 40) if solver == "lobpcg" else scenes(6, 12, 15)
+    keys = scenes(6, 30, 40) if solver == "krylov" else scenes(6, 12, 15)
     graphs = tokencut_graph(keys)
     active = torch.rand(6, keys.shape[1], generator=torch.Generator().manual_seed(2)) > 0.2
     active[0] = True
@@ -129,9 +129,9 @@ def test_small_active_sets_and_refusals() -> None:
     part = torch.arange(n) % 3 == 0
     graphs = torch.where(part[:, None] == part[None, :], 1.0, 0.01).expand(2, n, n)
     active = torch.zeros(2, n, dtype=torch.bool)
-    active[0, [0, 1, 2, 3, 4, 6, 9]] = True  # 7 patches (4 of one part): as many as LOBPCG's basis
+    active[0, [0, 1, 2, 3, 4, 6, 9]] = True  # 7 patches (4 of one part): fewer than the Krylov basis (10)
     active[1, 5] = True  # one patch: nothing to split
-    x = second_eigenvectors(graphs, active, solver="lobpcg")
+    x = second_eigenvectors(graphs, active, solver="krylov")
     assert_same_up_to_sign(x[0], reference(graphs[0], active[0].numpy())[0], 1e-4)
     assert not bool(x[1].any())
     with pytest.raises(ValueError, match="solver must be one of"):
@@ -148,16 +148,16 @@ def test_images_left_unconverged_in_float32_are_polished_in_float64(monkeypatch:
 
     graphs = tokencut_graph(scenes(4, 20, 25))
     calls = []
-    real = eigen._lobpcg
+    real = eigen._block_krylov
 
     def spy(op, x0, mask, tol, max_iter):
         out = real(op, x0, mask, tol, max_iter)
         calls.append((x0.dtype, x0.shape[0], out[1]))
         return out
 
-    monkeypatch.setattr(eigen, "_lobpcg", spy)
+    monkeypatch.setattr(eigen, "_block_krylov", spy)
     monkeypatch.setattr(eigen, "MAX_ITER32", 4)
-    x = second_eigenvectors(graphs, solver="lobpcg")
+    x = second_eigenvectors(graphs, solver="krylov")
     (dt32, b32, res32), (dt64, b64, res64) = calls
     assert (dt32, b32, dt64) == (torch.float32, 4, torch.float64)
     polished = res32 > eigen.POLISH_ABOVE
@@ -167,7 +167,7 @@ def test_images_left_unconverged_in_float32_are_polished_in_float64(monkeypatch:
         if polished[i]:
             assert_same_up_to_sign(x[i], ref, 1e-7)
     monkeypatch.setattr(eigen, "POLISH_ABOVE", float("inf"))  # no polish: those images stay imprecise
-    rough = second_eigenvectors(graphs, solver="lobpcg")
+    rough = second_eigenvectors(graphs, solver="krylov")
     i = int(polished.nonzero()[0, 0])
     with pytest.raises(AssertionError):
         assert_same_up_to_sign(rough[i], reference(graphs[i])[0], 1e-5)

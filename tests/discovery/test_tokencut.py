@@ -71,7 +71,7 @@ def test_matches_the_generalised_eigh_reference(seed: int, hw: tuple[int, int]) 
     keys = planted(h, w, objects, noise=0.5, seed=seed)
     expected = reference_tokencut(keys.double().numpy(), h, w)
     assert tokencut_single(keys, (h, w)) == expected
-    for solver in ("dense", "lobpcg"):
+    for solver in ("dense", "krylov"):
         assert tokencut_region(keys, (h, w), solver=solver).box == expected, solver
 
 
@@ -79,7 +79,7 @@ def test_eigenvector_solves_the_generalised_problem_and_is_d_normalised() -> Non
     keys = planted(9, 11, [(2, 2, 5, 6)], noise=0.6)
     a = tokencut_graph(keys).double()
     d = a.sum(dim=1)
-    for solver in ("dense", "lobpcg"):
+    for solver in ("dense", "krylov"):
         x = second_eigenvector(a, solver)
         lam = float(x @ ((torch.diag(d) - a) @ x))  # x'Dx = 1, so this is the eigenvalue
         residual = (torch.diag(d) - a) @ x - lam * d * x
@@ -119,8 +119,8 @@ def test_region_mask_is_the_seed_component_and_the_box_bounds_it() -> None:
 
 @pytest.mark.parametrize("hw, objects", [((20, 25), [(3, 4, 11, 12)]), ((30, 40), [(5, 3, 17, 14), (25, 18, 36, 27)])])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_batched_lobpcg_path_matches_the_reference_on_planted_scenes(hw: tuple[int, int], objects: list, dtype: torch.dtype) -> None:
-    """Above 256 patches (LOBPCG), centred planted scenes with a clear eigen-gap: the same box and
+def test_batched_block_krylov_path_matches_the_reference_on_planted_scenes(hw: tuple[int, int], objects: list, dtype: torch.dtype) -> None:
+    """Above 256 patches (the Krylov solver), centred planted scenes with a clear eigen-gap: the same box and
     foreground component as the dense generalised reference."""
     from autolabel.discovery.tokencut import tokencut_regions_batch
     from tests.discovery.test_registry import planted as centred
