@@ -18,10 +18,11 @@ Objectness is :func:`~autolabel.discovery.scores.ncut_score`: one minus half the
 against the rest of the image on the same graph, in [0, 1].
 
 Batched: :func:`maskcut_regions_batch` runs round ``r`` for every image of a batch at once on
-the keys' device (images that stopped are left out of the eigensolve). Host copies per round:
-one ``(B,)`` bool (which images still cut) and one of the foreground masks and seeds; the
-components are labelled on the host (scipy) and the patches they take go back to the device
-(one ``(B, N)`` copy). The regions are scored once at the end, on the device (one copy of
+the keys' device (images that stopped are left out of the eigensolve). Copies per round, to
+the host: a ``(B,)`` bool (which images still cut), then the cut's ``(b, N)`` foreground masks
+and ``(b,)`` seeds; the components are labelled on the host (scipy); to the device: the ``b``
+cutting images' indices and the ``(b, N)`` patches their components took. Add the
+eigensolver's own (:mod:`autolabel.discovery.eigen`: per Krylov cycle). The regions are scored once at the end, on the device (one copy of
 their masks there, one of the scores back). The per-image form calls it with ``B = 1``.
 Each cut solves :func:`~autolabel.discovery.eigen.second_eigenvectors` restricted to the
 patches left; its dense-or-Krylov choice follows the grid's ``N``, not the number of patches
@@ -43,9 +44,10 @@ from autolabel.discovery.tokencut import bipartition
 from autolabel.geometry import nms
 
 
-def _corners(mask: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """``(B, N)`` bool -> ``(B,)`` int64: how many of the grid's four corners each mask holds."""
-    return mask[:, [0, w - 1, (h - 1) * w, h * w - 1]].sum(dim=1)
+def _corners(mask: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+    """``(B, N)`` bool -> ``(B,)`` int64: how many of the grid's four corners (flat indices
+    ``corners`` ``(4,)``, on the mask's device) each mask holds."""
+    return mask[:, corners].sum(dim=1)
 
 
 def contrast_values(regions: torch.Tensor, sim: torch.Tensor) -> torch.Tensor:
@@ -98,6 +100,7 @@ def maskcut_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts:
     sim = cosine(keys)  # (B, N, N) float32
     links = (sim > tau).float()  # 0/1: sums of them are exact integers in float32
     graph = torch.where(links > 0, torch.ones((), device=dev), torch.full((), eps, device=dev))
+    corners = torch.tensor([0, w - 1, (h - 1) * w, h * w - 1], device=dev)
     active = torch.ones(b, n, dtype=torch.bool, device=dev)
     alive = np.ones(b, dtype=bool)
     found: list[list[tuple[np.ndarray, int]]] = [[] for _ in range(b)]  # per image: (mask (h, w), seed)
@@ -115,7 +118,7 @@ def maskcut_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts:
         x = second_eigenvectors(graph if len(idx_h) == b else graph[idx], act, solver=solver)
         fg, seed = bipartition(x, act)
         bg = act & ~fg
-        c_fg, c_bg = _corners(fg, h, w), _corners(bg, h, w)
+        c_fg, c_bg = _corners(fg, corners), _corners(bg, corners)
         swap = (c_fg >= 3) & (c_bg < c_fg)  # the corner rule: a side holding most corners is background
         fg = torch.where(swap[:, None], bg, fg)
         seed = torch.where(swap, torch.where(fg, x.abs(), torch.full_like(x, -1.0)).argmax(dim=1), seed)
