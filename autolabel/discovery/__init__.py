@@ -121,10 +121,12 @@ register(DiscoveryMethod(
 register(DiscoveryMethod(
     "tokencut", "autolabel.discovery.tokencut:tokencut_regions", (),
     "TokenCut (Normalized Cut on the keys) exactly as published: one object", multi=False,
+    batched="autolabel.discovery.tokencut:tokencut_regions_batch",
 ))
 register(DiscoveryMethod(
     "maskcut", "autolabel.discovery.maskcut:maskcut_regions", ("nms_iou",),
     "repeated Normalized Cuts, each on the patches the earlier cuts left (MaskCut)",
+    batched="autolabel.discovery.maskcut:maskcut_regions_batch",
 ))
 register(DiscoveryMethod(
     "votes", "autolabel.discovery.votes:vote_regions", ("affinity_threshold", "nms_iou"),

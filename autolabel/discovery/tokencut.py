@@ -11,142 +11,88 @@ Single object (``tokencut_single``), exactly as published:
    is the foreground;
 6. box = bounds of the 4-connected foreground component holding the seed.
 
-The eigenvector is computed through the symmetric normalised form: with ``y = D^½ x``,
-``(D - A) x = λ D x`` is ``(I - D^-½ A D^-½) y = λ y``, so ``x`` is ``D^-½`` times the
-eigenvector of ``M = D^-½ A D^-½`` with the second-*largest* eigenvalue. ``M``'s largest is
-known (eigenvalue 1, vector ``D^½ 1``), so the solver deflates it and needs one eigenvector:
-see :func:`second_eigenvector` for the solvers and the measurement that picked the default.
+The eigenvector: :func:`autolabel.discovery.eigen.second_eigenvectors` (dense ``eigh`` up to
+256 patches, a batched block Krylov method above), for every image of a batch at once.
+
+Batched: :func:`tokencut_regions_batch` runs steps 1-5 over ``(B, N, C)`` keys on their
+device; one host copy of the batch's foreground masks and seeds follows (plus the solver's
+convergence checks, see :mod:`autolabel.discovery.eigen`), and step 6 labels components on
+the host (scipy). The per-image forms call it with ``B = 1``.
 
 Grid conventions: see :mod:`autolabel.discovery.regions`.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from autolabel.discovery.regions import GridBox, Region, check_grid, region_from_mask
-
-SOLVERS = ("auto", "dense", "lobpcg", "eigsh")
-"""Eigensolvers for :func:`second_eigenvector`."""
-
-DENSE_MAX_N = 256
-"""``auto`` solves densely (``torch.linalg.eigh``) up to this many patches, with ``lobpcg`` above."""
+from autolabel.discovery.eigen import second_eigenvectors
+from autolabel.discovery.regions import GridBox, Region, check_batch_grid, check_grid, region_from_mask
 
 
 def tokencut_graph(keys: torch.Tensor, tau: float = 0.2, eps: float = 1e-5) -> torch.Tensor:
-    """``(N, C)`` keys -> ``(N, N)`` float64 TokenCut graph: 1 where cosine > ``tau``, ``eps`` elsewhere."""
-    k = torch.nn.functional.normalize(keys.float(), dim=1)
-    sim = k @ k.T
-    one = torch.ones((), dtype=torch.float64)
-    return torch.where(sim > tau, one, torch.full((), eps, dtype=torch.float64))
+    """``(..., N, C)`` keys -> ``(..., N, N)`` float32 TokenCut graph: 1 where cosine > ``tau``,
+    ``eps`` elsewhere (keys normalised in float32), on the keys' device."""
+    k = torch.nn.functional.normalize(keys.float(), dim=-1)
+    sim = k @ k.transpose(-1, -2)
+    return torch.where(sim > tau, torch.ones((), device=sim.device), torch.full((), eps, device=sim.device))
 
 
-def second_eigenvector(graph: torch.Tensor, solver: str = "auto", seed: int = 0) -> torch.Tensor:
-    """The generalised eigenvector of ``(D - A) x = λ D x`` for the second-smallest ``λ``.
+def bipartition(x: torch.Tensor, active: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """TokenCut's split of eigenvectors ``x`` ``(B, N)`` on their device: ``(foreground (B, N)
+    bool, seed (B,) int64)``.
+
+    Foreground = the side of the mean (over the active patches) holding the seed, the active
+    patch with the largest ``|x|`` (the first of equal ones); never an inactive patch.
 
     Args:
-        graph: ``(N, N)`` symmetric non-negative weights ``A`` with positive row sums.
-        solver: ``dense`` (``torch.linalg.eigh`` in float64, every eigenpair: O(N³)),
-            ``lobpcg`` (``torch.lobpcg`` on the deflated matrix, a block of 2 in float32,
-            redone in float64 from that start when its residual exceeds 1e-3), ``eigsh``
-            (ARPACK through ``scipy.sparse.linalg.eigsh``, float64), or ``auto`` (dense up
-            to :data:`DENSE_MAX_N` patches, ``lobpcg`` above). Measured in the README: at
-            30x40 patches dense 345 ms, eigsh 183 ms, lobpcg 15-20 ms of CPU time.
-        seed: seed of the iterative solvers' start vectors (results are deterministic).
-
-    Returns:
-        ``(N,)`` float64 ``x``, scaled so that ``xᵀ D x = 1``; its sign is arbitrary (the
-        caller orients it).
+        x: ``(B, N)`` eigenvectors.
+        active: ``(B, N)`` bool patches the split is restricted to; None = all.
     """
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    n = graph.shape[0]
-    if n <= 3 or solver == "dense" or (solver == "auto" and n <= DENSE_MAX_N):
-        a = graph.to(torch.float64)
-        d = a.sum(dim=1)
-        d_isqrt = d.rsqrt()
-        _, vecs = torch.linalg.eigh(d_isqrt[:, None] * a * d_isqrt[None, :])
-        y = vecs[:, -2] if n >= 2 else vecs[:, -1]
-    elif solver == "eigsh":
-        from scipy.sparse.linalg import eigsh
-
-        m, d = _deflated(graph.to(torch.float64))
-        g = torch.Generator().manual_seed(seed)
-        v0 = torch.randn(n, generator=g, dtype=torch.float64).numpy()
-        try:
-            _, v = eigsh(m.numpy(), k=1, which="LA", v0=v0, tol=1e-8)
-        except RuntimeError:  # ARPACK gives up (e.g. a constant graph): solve densely
-            return second_eigenvector(graph, "dense")
-        y = torch.from_numpy(v[:, 0])
-    else:
-        m, _ = _deflated(graph.to(torch.float32))
-        g = torch.Generator().manual_seed(seed)
-        start = torch.randn(n, 2, generator=g, dtype=torch.float32)
-        y = _lobpcg_top(m, start, tol=1e-4)
-        if torch.linalg.vector_norm(m @ y - (y @ m @ y) * y) > 1e-3:  # not converged in float32
-            m, _ = _deflated(graph.to(torch.float64))
-            y = _lobpcg_top(m, torch.stack([y.double(), start[:, 1].double()], dim=1), tol=1e-8)
-        y = y.double()
-    d = graph.to(torch.float64).sum(dim=1)
-    x = d.rsqrt() * y.double()
-    return x / torch.sqrt((x * x * d).sum())
+    act = torch.ones_like(x, dtype=torch.bool) if active is None else active
+    xv = x.double()
+    mean = (xv * act).sum(dim=1, keepdim=True) / act.sum(dim=1, keepdim=True).clamp(min=1)
+    above = xv > mean
+    seed = torch.where(act, xv.abs(), torch.full_like(xv, -1.0)).argmax(dim=1)
+    fg = torch.where(above.gather(1, seed[:, None]), above, ~above) & act
+    return fg, seed
 
 
-def _deflated(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``M - t tᵀ`` for ``M = D^-½ A D^-½`` and its known top eigenvector ``t ∝ D^½ 1``; and ``d``.
-
-    Every eigenvalue of ``M`` lies in ``[-1, 1]``; removing the top pair ``(1, t)`` makes the
-    second-largest the largest.
-    """
-    d = a.sum(dim=1)
-    d_isqrt = d.rsqrt()
-    top = d.sqrt()
-    top = top / top.norm()
-    return d_isqrt[:, None] * a * d_isqrt[None, :] - top[:, None] * top[None, :], d
-
-
-def _lobpcg_top(m: torch.Tensor, start: torch.Tensor, tol: float) -> torch.Tensor:
-    """Unit eigenvector of the largest eigenvalue of symmetric ``m`` (eigenvalues in [-1, 1])."""
-    n = m.shape[0]
-    shifted = m + torch.eye(n, dtype=m.dtype)  # positive semi-definite, same eigenvectors
-    vals, vecs = torch.lobpcg(shifted, k=start.shape[1], X=start, largest=True, tol=tol, niter=200)
-    y = vecs[:, int(vals.argmax())]
-    return y / y.norm()
-
-
-def bipartition(x: torch.Tensor) -> tuple[np.ndarray, int]:
-    """TokenCut's split of the eigenvector ``x`` ``(N,)``: ``(foreground (N,) bool, seed index)``.
-
-    Foreground = the side of the mean holding the seed, the patch with the largest ``|x|``
-    (the first of equal ones).
-    """
-    xv = x.double().cpu().numpy()
-    above = xv > xv.mean()
-    seed = int(np.argmax(np.abs(xv)))
-    return (above if above[seed] else ~above), seed
-
-
-def tokencut_region(keys: torch.Tensor, grid_hw: tuple[int, int], tau: float = 0.2, eps: float = 1e-5,
-                    solver: str = "auto") -> Region:
-    """TokenCut as published, as a :class:`Region`.
+def tokencut_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, tau: float = 0.2, eps: float = 1e-5,
+                           solver: str = "auto") -> list[list[Region]]:
+    """TokenCut as published on every image of a batch: per image, a one-region list.
 
     Objectness is ``1 - |F| / N`` for the seed's foreground side ``F`` of ``N`` patches, a
     measure in ``[0, 1)`` of how small a part of the image the cut sets apart (NCut itself
     gives no per-object score; a cut that takes most of the image is seldom one object).
 
     Args:
-        keys: ``(N, C)`` patch keys, ``N = h * w``, row-major.
+        keys: ``(B, N, C)`` patch keys of ``B`` images on one grid, ``N = h * w``, row-major,
+            on any device.
         grid_hw: ``(h, w)``, height first.
         tau: cosine similarity above which two patches are joined with weight 1.
         eps: weight of every other pair.
-        solver: see :func:`second_eigenvector`.
+        solver: see :func:`autolabel.discovery.eigen.second_eigenvectors`.
     """
-    h, w = check_grid(keys, grid_hw)
-    x = second_eigenvector(tokencut_graph(keys, tau, eps), solver)
+    h, w = check_batch_grid(keys, grid_hw)
+    x = second_eigenvectors(tokencut_graph(keys, tau, eps), solver=solver)
     fg, seed = bipartition(x)
-    mask = fg.reshape(h, w)
-    return region_from_mask(mask, seed, 1.0 - float(fg.sum()) / (h * w))
+    fg_h, seed_h = fg.cpu().numpy(), seed.cpu().numpy()  # the batch's host copy
+    return [[region_from_mask(m.reshape(h, w), int(s), 1.0 - float(m.sum()) / (h * w))] for m, s in zip(fg_h, seed_h)]
+
+
+def tokencut_region(keys: torch.Tensor, grid_hw: tuple[int, int], tau: float = 0.2, eps: float = 1e-5,
+                    solver: str = "auto") -> Region:
+    """TokenCut as published on one image's ``(N, C)`` keys, as a :class:`Region`
+    (:func:`tokencut_regions_batch` with ``B = 1``).
+
+    Args:
+        keys: ``(N, C)`` patch keys, ``N = h * w``, row-major.
+        grid_hw: ``(h, w)``, height first.
+        tau, eps, solver: see :func:`tokencut_regions_batch`.
+    """
+    check_grid(keys, grid_hw)
+    return tokencut_regions_batch(keys[None], grid_hw, tau=tau, eps=eps, solver=solver)[0][0]
 
 
 def tokencut_single(keys: torch.Tensor, grid_hw: tuple[int, int], tau: float = 0.2, eps: float = 1e-5) -> GridBox:

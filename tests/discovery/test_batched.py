@@ -9,6 +9,8 @@ import torch
 from autolabel.config import PipelineConfig
 from autolabel.discovery.batched import batched_methods, discover_batch
 from autolabel.discovery.lost import lost_multi, lost_multi_batch, lost_single_batch, lost_single_region, seed_groups
+from autolabel.discovery.maskcut import maskcut_regions, maskcut_regions_batch
+from autolabel.discovery.tokencut import tokencut_region, tokencut_regions_batch
 
 
 def _scene_keys(b: int, h: int, w: int, c: int = 24, seed: int = 0) -> torch.Tensor:
@@ -110,3 +112,36 @@ def test_discover_batch_falls_back_per_image_for_other_methods() -> None:
 def test_bad_shape_is_refused() -> None:
     with pytest.raises(ValueError, match=r"\(B, h\*w, C\)"):
         lost_single_batch(torch.zeros(2, 10, 4), (3, 4))
+
+
+@pytest.mark.parametrize("grid", [(6, 8), (12, 9), (20, 25), (30, 40)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_tokencut_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtype) -> None:
+    keys = _scene_keys(5, *grid, seed=3 + sum(grid)).to(dtype)
+    batched = tokencut_regions_batch(keys, grid)
+    assert len(batched) == 5 and all(len(r) == 1 for r in batched)
+    for k, regions in zip(keys, batched):
+        _same(regions, [tokencut_region(k, grid)])
+
+
+@pytest.mark.parametrize("grid", [(6, 8), (12, 9), (20, 25), (30, 40)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_maskcut_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtype) -> None:
+    keys = _scene_keys(5, *grid, seed=5 + sum(grid)).to(dtype)
+    batched = maskcut_regions_batch(keys, grid, cuts=3)
+    assert len(batched) == 5
+    for k, regions in zip(keys, batched):
+        _same(regions, maskcut_regions(k, grid, cuts=3))
+    if grid == (30, 40):  # several cuts and components per image: rounds and NMS exercised
+        assert max(len(r) for r in batched) > 2
+
+
+def test_maskcut_images_that_stop_early_leave_the_others_unchanged() -> None:
+    """One image's graph is constant (nothing to cut): it gets no region, and the other images
+    of its batch get exactly what they get alone."""
+    keys = _scene_keys(3, 12, 9, seed=11)
+    keys[1] = 1.0  # every patch alike
+    batched = maskcut_regions_batch(keys, (12, 9), cuts=4, score="contrast")
+    assert batched[1] == []
+    for i in (0, 2):
+        _same(batched[i], maskcut_regions(keys[i], (12, 9), cuts=4, score="contrast"))
