@@ -12,7 +12,12 @@ else its per-image form on each image, with the batch's keys copied to the host 
 (a per-image method then never reads a device tensor back patch by patch, and runs on CPU
 tensors whatever the device).
 
-The batched forms live beside their per-image forms: LOST in :mod:`autolabel.discovery.lost`.
+The batched forms live beside their per-image forms: LOST in :mod:`autolabel.discovery.lost`,
+TokenCut and MaskCut in :mod:`~autolabel.discovery.tokencut` and :mod:`~autolabel.discovery.maskcut`
+(on the batched eigensolver of :mod:`autolabel.discovery.eigen`), votes in
+:mod:`autolabel.discovery.votes` (on the device connected components of
+:mod:`autolabel.discovery.components`). All but LOST's per-image forms are their batched form
+called with one image.
 """
 
 from __future__ import annotations
