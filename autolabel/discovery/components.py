@@ -8,10 +8,12 @@ of ``M`` masks ``(M, h, w)`` is labelled in one go:
   flat row-major index; a row sweep gives every cell of a horizontal run of mask cells the
   smallest label in the run (run ids from a running maximum of run starts, one
   ``scatter_reduce`` amin per sweep, gathered back), a column sweep does the same on vertical
-  runs. Alternating the two until nothing changes leaves each cell labelled with the smallest
-  flat index of its component. Blobs converge in two or three sweep pairs; a snake or spiral
-  needs about one pair per turn. Convergence is checked every ``check_every`` pairs (each
-  check is one host sync).
+  runs; after each pair every cell takes its label's own label (pointer jumping: a label is
+  a cell of the same component, labelled no higher). Repeating until nothing changes leaves
+  each cell labelled with the smallest flat index of its component. Blobs converge in two or
+  three pairs, the noisy near masks of ``votes`` on a 30 x 40 grid in about 14; a snake or
+  spiral needs up to one pair per turn. Convergence is checked every ``check_every`` pairs
+  (each check is one host sync).
 * on the CPU by one :func:`scipy.ndimage.label` call over the whole stack (a structure that
   links nothing across masks): the same components, and several times faster there than the
   sweeps, which do ``O(M h w)`` work per sweep where scipy's single pass does it once.
@@ -78,9 +80,18 @@ def _sweep_labels(masks: torch.Tensor, check_every: int) -> torch.Tensor:
     while True:
         before = labels
         for _ in range(max(1, check_every)):
-            labels = _sweep(_sweep(labels, rows, n), cols, n)
+            labels = _jump(_sweep(_sweep(labels, rows, n), cols, n))
         if torch.equal(labels, before):  # labels only decrease: no change in these sweeps, done
             return labels
+
+
+def _jump(labels: torch.Tensor) -> torch.Tensor:
+    """Each cell takes its label's label (a cell of its own component, labelled no higher),
+    so a low label travels along chains of labels, not only along runs."""
+    m, h, w = labels.shape
+    n = h * w
+    padded = torch.cat([labels.view(m, n), torch.full((m, 1), n, dtype=labels.dtype, device=labels.device)], dim=1)
+    return padded.gather(1, labels.view(m, n)).view(m, h, w)
 
 
 def _scipy_labels(masks: torch.Tensor) -> np.ndarray:
