@@ -118,18 +118,19 @@ def _same(got: list[Region], want: list[Region], exact_objectness: bool = True) 
 
 
 def _batch(grid: tuple[int, int], seed: int) -> torch.Tensor:
-    """Five scenes (keys centred over the patches, as a CNN map's are: unlike patches have
-    negative similarity) and two with no proposals: constant keys (all background; the one
-    seed's proposal is the whole grid) and zero keys (no patch is similar to any)."""
+    """Five scenes (three on grids over 1000 patches; keys centred over the patches, as a CNN
+    map's are: unlike patches have negative similarity) and two with no proposals: constant
+    keys at index 2 (all background; the one seed's proposal is the whole grid) and zero keys
+    last (no patch is similar to any)."""
     h, w = grid
     if h >= 3:
-        scenes = _scene_keys(5, h, w, c=24, seed=seed)
+        scenes = _scene_keys(5 if h * w < 1000 else 3, h, w, c=24, seed=seed)
         scenes = scenes - scenes.mean(dim=1, keepdim=True)
     else:  # 1 x N: planted runs
         scenes = torch.stack([planted(h, w, [(2 + i, 0, 7 + i, 1), (12, 0, 17 + i, 1)], dim=24, noise=0.4, seed=seed + i)
                               for i in range(5)])
     const = torch.ones(1, h * w, 24)
-    return torch.cat([scenes[:2], const, scenes[2:4], torch.zeros(1, h * w, 24), scenes[4:]])
+    return torch.cat([scenes[:2], const, scenes[2:], torch.zeros(1, h * w, 24)])
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -145,7 +146,7 @@ def test_per_image_and_batched_equal_the_reference(grid: tuple[int, int], dtype:
     for k, got, ref in zip(keys, batched, want):
         _same(got, ref, exact)
         _same(vote_regions(k, grid, **params), ref, exact)
-    assert want[2] == [] and want[5] == []  # the batch mixes images without proposals ...
+    assert want[2] == [] and want[-1] == []  # the batch mixes images without proposals ...
     assert sum(len(r) for r in want) >= 3  # ... and images with regions
 
 
@@ -155,8 +156,8 @@ def _scipy_free_votes(monkeypatch) -> None:
     monkeypatch.setattr(votes, "largest_components", functools.partial(largest_components, method="sweeps"))
 
 
-@pytest.mark.parametrize("variant", ["default", "rank background", "one vote", "looser"])
-@pytest.mark.parametrize("grid", [(12, 9), (30, 40), (1, 24)])
+@pytest.mark.parametrize("grid, variant", [*(((12, 9), v) for v in ("default", "rank background", "one vote", "looser")),
+                                           ((30, 40), "default"), ((30, 40), "one vote"), ((1, 24), "default")])
 def test_the_sweep_path_equals_the_reference(grid: tuple[int, int], variant: str, monkeypatch) -> None:
     params = VARIANTS[variant]
     keys = _batch(grid, seed=3 * sum(grid))
