@@ -123,7 +123,9 @@ def vote_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity
     props = seed_components(near.view(b * slots, h, w), seeds.reshape(-1)).view(b, slots, n)
     area = props.sum(dim=2)
     on_background = (props & background[:, None, :]).sum(dim=2)
-    valid = seed_ok & (area > 0) & (area <= math.floor(max_area * n)) & (2 * on_background <= area)
+    most = max_area * n  # an integer area exceeds it exactly when it exceeds its floor
+    most = math.floor(most) if math.isfinite(most) else most
+    valid = seed_ok & (area > 0) & (area <= most) & (2 * on_background <= area)
     pf = (props & valid[:, :, None]).float()
     inter = torch.bmm(pf, pf.transpose(1, 2))  # (B, S, S), exact counts
     pa = pf.sum(dim=2)
