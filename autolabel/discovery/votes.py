@@ -21,7 +21,8 @@ Li & Shin 2024, in a form of our own).
 One implementation, batched (:func:`vote_regions_batch`, ``keys`` ``(B, N, C)``);
 :func:`vote_regions` is its one-image call. Every step runs over the batch axis on
 ``keys.device``: similarity, degrees and their stable order, background, seeds (``S`` slots per
-image, the ones past an image's own seed count marked invalid), the ``(B, S, N)`` near masks,
+image, the batch's largest seed count, read back once; the slots past an image's own count
+marked invalid), the ``(B, S, N)`` near masks,
 their seed components (:func:`autolabel.discovery.components.seed_components`), the area and
 background filters, the ``(B, S, S)`` proposal IoU. Host copies per batch, whatever ``B``:
 
@@ -130,7 +131,7 @@ def _batch_regions(keys: torch.Tensor, h: int, w: int, *, affinity_threshold: fl
     else:
         background = deg > background_degree * n
         allowed = (~background).sum(dim=1).clamp(min=1, max=max(1, num_seeds))
-    slots = min(max(1, num_seeds), n)
+    slots = int(allowed.max())  # one sync: no (B, S, N) work for seeds no image has
     seeds = order[:, :slots]  # (B, S), ascending degree
     seed_ok = torch.arange(slots, device=dev) < allowed[:, None]
     pt = affinity_threshold if proposal_threshold is None else proposal_threshold
