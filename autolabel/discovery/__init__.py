@@ -131,4 +131,5 @@ register(DiscoveryMethod(
 register(DiscoveryMethod(
     "votes", "autolabel.discovery.votes:vote_regions", ("affinity_threshold", "nms_iou"),
     "seed proposals merged by overlap votes, no eigensolve (ProMerge-style)",
+    batched="autolabel.discovery.votes:vote_regions_batch",
 ))

@@ -87,6 +87,7 @@ def test_every_registered_method_gives_per_image_results_through_discover_batch(
 @pytest.mark.parametrize("method", batched_methods())
 def test_discover_batch_dispatches_by_config(method: str) -> None:
     keys = _scene_keys(3, 7, 9, seed=3)
+    keys = keys - keys.mean(dim=1, keepdim=True)  # centred, as a CNN map: votes finds regions in each
     cfg = PipelineConfig(discovery=method, num_seeds=6, k_patches=15)
     calls = []
 
