@@ -34,11 +34,11 @@ from autolabel.discovery.regions import (
     check_batch_grid,
     check_grid,
     mask_box,
+    nms_regions,
     region_from_mask,
     seed_component,
 )
 from autolabel.discovery.scores import degrees
-from autolabel.geometry import nms
 
 
 def affinity(keys: torch.Tensor) -> torch.Tensor:
@@ -173,12 +173,7 @@ def lost_multi(
                 comp[m // w, m % w] = True
         regions.append(Region(mask_box(comp), 1.0 - float(deg[leader]) / n, leader, comp))
 
-    if not regions:
-        return []
-    boxes = torch.tensor([r.box for r in regions], dtype=torch.float32)
-    scores = torch.tensor([r.objectness for r in regions], dtype=torch.float32)
-    keep = nms(boxes, scores, nms_iou)
-    return [regions[i] for i in keep.tolist()]
+    return nms_regions(regions, nms_iou)
 
 
 def lost_single_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, k_patches: int = 100) -> list[Region]:
@@ -297,12 +292,7 @@ def lost_multi_batch(
                 for m in seeds_h[b][groups_h[b, i]]:
                     comp[int(m) // w, int(m) % w] = True
             regions.append(Region(mask_box(comp), 1.0 - float(deg_h[b, i]) / n, s, comp))
-        if not regions:
-            out.append([])
-            continue
-        keep = nms(torch.tensor([r.box for r in regions], dtype=torch.float32),
-                   torch.tensor([r.objectness for r in regions], dtype=torch.float32), nms_iou)
-        out.append([regions[j] for j in keep.tolist()])
+        out.append(nms_regions(regions, nms_iou))
     return out
 
 

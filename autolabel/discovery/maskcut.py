@@ -38,10 +38,9 @@ import torch
 from scipy import ndimage
 
 from autolabel.discovery.eigen import second_eigenvectors
-from autolabel.discovery.regions import FOUR, Region, check_batch_grid, check_grid, mask_box
+from autolabel.discovery.regions import FOUR, Region, check_batch_grid, check_grid, mask_box, nms_regions
 from autolabel.discovery.scores import cosine, ncut_values
 from autolabel.discovery.tokencut import bipartition
-from autolabel.geometry import nms
 
 
 def _corners(mask: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
@@ -170,12 +169,7 @@ def _ranked(found: list[list[tuple[np.ndarray, int]]], sim: torch.Tensor, links:
     out = []
     for i, f in enumerate(found):
         regions = [Region(mask_box(comp), float(values_h[i, j]), s, comp) for j, (comp, s) in enumerate(f)]
-        if not regions:
-            out.append([])
-            continue
-        keep = nms(torch.tensor([r.box for r in regions], dtype=torch.float32),
-                   torch.tensor([r.objectness for r in regions], dtype=torch.float32), nms_iou)
-        out.append([regions[j] for j in keep.tolist()])
+        out.append(nms_regions(regions, nms_iou))
     return out
 
 

@@ -94,3 +94,17 @@ def check_batch_grid(keys, grid_hw: tuple[int, int]) -> tuple[int, int]:
     if keys.ndim != 3 or keys.shape[1] != h * w:
         raise ValueError(f"keys must be (B, h*w, C) = (B, {h * w}, C) for grid {grid_hw}, got {tuple(keys.shape)}")
     return h, w
+
+
+def nms_regions(regions: list[Region], iou: float) -> list[Region]:
+    """Class-agnostic NMS of ``regions`` on their grid boxes by objectness
+    (:func:`autolabel.geometry.nms`: ties keep the earlier region), in descending objectness."""
+    if not regions:
+        return []
+    import torch
+
+    from autolabel.geometry import nms
+
+    keep = nms(torch.tensor([r.box for r in regions], dtype=torch.float32),
+               torch.tensor([r.objectness for r in regions], dtype=torch.float32), iou)
+    return [regions[i] for i in keep.tolist()]

@@ -53,9 +53,8 @@ import numpy as np
 import torch
 
 from autolabel.discovery.components import largest_components, seed_components
-from autolabel.discovery.regions import Region, check_batch_grid, check_grid
+from autolabel.discovery.regions import Region, check_batch_grid, check_grid, nms_regions
 from autolabel.discovery.scores import cosine, ncut_values
-from autolabel.geometry import nms
 
 
 def vote_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity_threshold: float = 0.0,
@@ -185,12 +184,7 @@ def _batch_regions(keys: torch.Tensor, h: int, w: int, *, affinity_threshold: fl
         regions = [Region(tuple(int(v) for v in boxes_h[i, j]), float(objs_h[i, j]), int(seed_h[i, j]),
                           comps_h[i, j].reshape(h, w).copy())
                    for j in range(len(groups[i])) if found_h[i, j]]
-        if not regions:
-            out.append([])
-            continue
-        keep = nms(torch.tensor([r.box for r in regions], dtype=torch.float32),
-                   torch.tensor([r.objectness for r in regions], dtype=torch.float32), nms_iou)
-        out.append([regions[k] for k in keep.tolist()])
+        out.append(nms_regions(regions, nms_iou))
     return out
 
 

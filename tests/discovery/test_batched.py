@@ -10,23 +10,8 @@ from autolabel.config import PipelineConfig
 from autolabel.discovery.batched import batched_methods, discover_batch
 from autolabel.discovery.lost import lost_multi, lost_multi_batch, lost_single_batch, lost_single_region, seed_groups
 from autolabel.discovery.maskcut import maskcut_regions, maskcut_regions_batch
+from autolabel.discovery.timing import scene_keys
 from autolabel.discovery.tokencut import tokencut_region, tokencut_regions_batch
-
-
-def _scene_keys(b: int, h: int, w: int, c: int = 24, seed: int = 0) -> torch.Tensor:
-    """``(b, h*w, c)`` keys of scenes with a background and a few rectangular 'objects' whose
-    patches share a direction: what LOST finds objects in."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(b):
-        bg = torch.randn(c, generator=g)
-        k = bg + 0.8 * torch.randn(h, w, c, generator=g)
-        for _ in range(int(torch.randint(1, 4, (1,), generator=g))):
-            y, x = int(torch.randint(0, h - 2, (1,), generator=g)), int(torch.randint(0, w - 2, (1,), generator=g))
-            dy, dx = int(torch.randint(2, max(3, h // 2), (1,), generator=g)), int(torch.randint(2, max(3, w // 2), (1,), generator=g))
-            k[y: y + dy, x: x + dx] = torch.randn(c, generator=g) * 2 + 0.5 * torch.randn(min(dy, h - y), min(dx, w - x), c, generator=g)
-        out.append(k.reshape(h * w, c))
-    return torch.stack(out)
 
 
 def _same(a, b) -> None:
@@ -37,7 +22,7 @@ def _same(a, b) -> None:
 @pytest.mark.parametrize("grid", [(6, 8), (12, 9), (30, 40)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_single_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtype) -> None:
-    keys = _scene_keys(5, *grid, seed=sum(grid)).to(dtype)
+    keys = scene_keys(5, *grid, seed=sum(grid)).to(dtype)
     batched = lost_single_batch(keys, grid, k_patches=20)
     assert len(batched) == 5
     for k, regions in zip(keys, batched):
@@ -48,7 +33,7 @@ def test_single_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtype
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("num_seeds, threshold", [(10, 0.0), (40, 0.2), (3, -0.1)])
 def test_multi_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtype, num_seeds: int, threshold: float) -> None:
-    keys = _scene_keys(6, *grid, seed=num_seeds + sum(grid)).to(dtype)
+    keys = scene_keys(6, *grid, seed=num_seeds + sum(grid)).to(dtype)
     batched = lost_multi_batch(keys, grid, num_seeds=num_seeds, k_patches=30, threshold=threshold, nms_iou=0.5)
     for k, regions in zip(keys, batched):
         _same(regions, lost_multi(k, grid, num_seeds=num_seeds, k_patches=30, threshold=threshold, nms_iou=0.5))
@@ -74,7 +59,7 @@ def test_every_registered_method_gives_per_image_results_through_discover_batch(
     from autolabel.discovery import get_discovery, list_discovery
     from autolabel.pipeline import discover_regions
 
-    keys = _scene_keys(3, 10, 12, seed=7)
+    keys = scene_keys(3, 10, 12, seed=7)
     for name in list_discovery():
         cfg = PipelineConfig(discovery=name, num_seeds=8, k_patches=20)
         method = get_discovery(name)
@@ -86,7 +71,7 @@ def test_every_registered_method_gives_per_image_results_through_discover_batch(
 
 @pytest.mark.parametrize("method", batched_methods())
 def test_discover_batch_dispatches_by_config(method: str) -> None:
-    keys = _scene_keys(3, 7, 9, seed=3)
+    keys = scene_keys(3, 7, 9, seed=3)
     keys = keys - keys.mean(dim=1, keepdim=True)  # centred, as a CNN map: votes finds regions in each
     cfg = PipelineConfig(discovery=method, num_seeds=6, k_patches=15)
     calls = []
@@ -100,7 +85,7 @@ def test_discover_batch_dispatches_by_config(method: str) -> None:
 
 
 def test_discover_batch_falls_back_per_image_for_other_methods() -> None:
-    keys = _scene_keys(2, 4, 4, seed=1)
+    keys = scene_keys(2, 4, 4, seed=1)
 
     class Cfg:
         discovery = "something-else"
@@ -118,7 +103,7 @@ def test_bad_shape_is_refused() -> None:
 @pytest.mark.parametrize("grid", [(6, 8), (12, 9), (20, 25), (30, 40)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_tokencut_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtype) -> None:
-    keys = _scene_keys(5, *grid, seed=3 + sum(grid)).to(dtype)
+    keys = scene_keys(5, *grid, seed=3 + sum(grid)).to(dtype)
     batched = tokencut_regions_batch(keys, grid)
     assert len(batched) == 5 and all(len(r) == 1 for r in batched)
     for k, regions in zip(keys, batched):
@@ -128,7 +113,7 @@ def test_tokencut_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dty
 @pytest.mark.parametrize("grid", [(6, 8), (12, 9), (20, 25), (30, 40)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_maskcut_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtype) -> None:
-    keys = _scene_keys(5, *grid, seed=5 + sum(grid)).to(dtype)
+    keys = scene_keys(5, *grid, seed=5 + sum(grid)).to(dtype)
     batched = maskcut_regions_batch(keys, grid, cuts=3)
     assert len(batched) == 5
     for k, regions in zip(keys, batched):
@@ -140,7 +125,7 @@ def test_maskcut_batch_equals_per_image(grid: tuple[int, int], dtype: torch.dtyp
 def test_maskcut_images_that_stop_early_leave_the_others_unchanged() -> None:
     """One image's graph is constant (nothing to cut): it gets no region, and the other images
     of its batch get exactly what they get alone."""
-    keys = _scene_keys(3, 12, 9, seed=11)
+    keys = scene_keys(3, 12, 9, seed=11)
     keys[1] = 1.0  # every patch alike
     batched = maskcut_regions_batch(keys, (12, 9), cuts=4, score="contrast")
     assert batched[1] == []

@@ -20,9 +20,9 @@ from autolabel.discovery import get_discovery
 from autolabel.discovery.components import largest_components, seed_components
 from autolabel.discovery.regions import FOUR, Region, check_grid, mask_box, seed_component
 from autolabel.discovery.scores import contrast, cosine, ncut_scores
+from autolabel.discovery.timing import scene_keys
 from autolabel.discovery.votes import vote_regions, vote_regions_batch
 from autolabel.geometry import nms
-from tests.discovery.test_batched import _scene_keys
 from tests.discovery.test_registry import planted
 
 
@@ -126,7 +126,7 @@ def _batch(grid: tuple[int, int], seed: int) -> torch.Tensor:
     last (no patch is similar to any)."""
     h, w = grid
     if h >= 3:
-        scenes = _scene_keys(5 if h * w < 1000 else 3, h, w, c=24, seed=seed)
+        scenes = scene_keys(5 if h * w < 1000 else 3, h, w, c=24, seed=seed)
         scenes = scenes - scenes.mean(dim=1, keepdim=True)
     else:  # 1 x N: planted runs
         scenes = torch.stack([planted(h, w, [(2 + i, 0, 7 + i, 1), (12, 0, 17 + i, 1)], dim=24, noise=0.4, seed=seed + i)
@@ -183,7 +183,7 @@ def test_a_leading_seed_outside_its_merged_mask_takes_the_largest_component(monk
     least half its members) misses the leading seed, and the region is the merged mask's
     largest component, seeded at its first cell; both component paths give the reference's."""
     grid, params = (8, 10), {"merge_iou": 0.1, "min_votes": 1}
-    keys = torch.stack([_scene_keys(1, *grid, c=16, seed=s)[0] for s in (6, 7, 11, 12)])
+    keys = torch.stack([scene_keys(1, *grid, c=16, seed=s)[0] for s in (6, 7, 11, 12)])
     keys = keys - keys.mean(dim=1, keepdim=True)
     fallbacks, label = [], ndimage.label
     counting = SimpleNamespace(label=lambda *a, **k: fallbacks.append(1) or label(*a, **k))
@@ -201,7 +201,7 @@ def test_a_leading_seed_outside_its_merged_mask_takes_the_largest_component(monk
 def test_votes_is_registered_with_its_batched_form() -> None:
     method = get_discovery("votes")
     assert method.batched == "autolabel.discovery.votes:vote_regions_batch"
-    keys = _scene_keys(3, 10, 12, seed=11)
+    keys = scene_keys(3, 10, 12, seed=11)
     for k, got in zip(keys, method.batch(keys, (10, 12), affinity_threshold=0.0, nms_iou=0.5)):
         _same(got, _reference_vote_regions(k, (10, 12)))
 
