@@ -131,3 +131,17 @@ def test_bench_cli_decoder_device_runs_on_cpu(tmp_path: Path) -> None:
     assert "discovery votes, 0 refinement processes;" in plain.output  # CPU: refinement in the pipeline thread
     bad = CliRunner().invoke(main, ["bench", "--decoder", "gpu"])
     assert bad.exit_code == 2 and "Invalid value for '--decoder'" in bad.output
+
+
+def test_bench_cli_discovery_timing_times_every_method(tmp_path: Path) -> None:
+    from autolabel.discovery import list_discovery
+
+    out = tmp_path / "d.json"
+    r = CliRunner().invoke(main, ["bench", "--discovery-timing", "--synthetic", "2", "--size", "160x128", "--device", "cpu",
+                                  "--precision", "fp32", "--output", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "8x10 patches" in r.output and all(f"  {m} " in r.output for m in list_discovery())
+    data = json.loads(out.read_text())
+    assert data["grid_hw"] == [8, 10] and data["batch"] == 2 and data["dtype"] == "float32"
+    assert [m["method"] for m in data["methods"]] == list_discovery()
+    assert all(m["same_images"] == 2 and m["batched_ms"] > 0 for m in data["methods"])

@@ -13,6 +13,7 @@ from autolabel.errors import ConfigError
 
 if TYPE_CHECKING:
     from autolabel.bench import AgreementReport, BenchReport, CropAgreementReport
+    from autolabel.discovery.timing import DiscoveryTimingReport
 
 
 def format_report(r: BenchReport) -> str:
@@ -75,6 +76,15 @@ def format_crop_agreement(a: CropAgreementReport) -> str:
             f"{a.label_agreement * 100:.1f}% with the same top-1 label; max score difference {a.max_score_diff:.3f}")
 
 
+def format_discovery_timing(r: DiscoveryTimingReport) -> str:
+    """Discovery alone: one line per method."""
+    lines = [f"discovery alone on {r.device}: {r.batch} scene images of {r.grid_hw[0]}x{r.grid_hw[1]} patches, "
+             f"{r.dim}-channel {r.dtype} keys (ms per image)"]
+    lines += [f"  {t.method:<9} discover_batch {t.batched_ms:8.2f}   per-image form {t.per_image_ms:8.2f}   "
+              f"same regions {t.same_images}/{t.images}   {t.regions_per_image:.1f} regions/image" for t in r.rows]
+    return "\n".join(lines)
+
+
 def _size(value: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in value.lower().split("x"))
@@ -110,11 +120,13 @@ def _emit(report: Any, formatter: Callable[[Any], str], as_json: bool, output: P
 @click.option("--baseline-images", type=click.IntRange(min=1), default=3, help="Images for the (slow) baseline.")
 @click.option("--agreement", is_flag=True, help="Instead: compare bf16 with fp32 results on --images (real weights).")
 @click.option("--crop-agreement", is_flag=True, help="Instead: compare device crops with PIL crops on --images (real weights).")
+@click.option("--discovery-timing", is_flag=True, help="Instead: time every discovery method alone on synthetic scene keys "
+              "(--synthetic images per batch, grid from --size at patch 16, 384 channels; batched and per image).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the report.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the JSON here.")
 def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: str, device: str, precision: str,
           batch_size: int | None, threads: int | None, decoder: str | None, baseline: str | None, baseline_images: int,
-          agreement: bool, crop_agreement: bool, as_json: bool, output: Path | None) -> None:
+          agreement: bool, crop_agreement: bool, discovery_timing: bool, as_json: bool, output: Path | None) -> None:
     """Images/s, time per stage, GFLOP/s against this machine's matmul peak, peak memory."""
     from autolabel.bench import run_bench
     from autolabel.config import get_preset
@@ -123,6 +135,9 @@ def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: 
                                      decoder=decoder)
     if weights == "random":
         cfg = cfg.replace(extractor_weights="random", classifier_weights="random")
+    if discovery_timing:
+        _emit(_discovery_timing(cfg, synthetic, _size(size)), format_discovery_timing, as_json, output)
+        return
     if crop_agreement:
         from autolabel.bench import crop_agreement as measure_crops
 
@@ -140,3 +155,20 @@ def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: 
     result = run_bench(cfg, images=images, synthetic=synthetic, size=_size(size), baseline=baseline,
                        baseline_images=baseline_images)
     _emit(result, format_report, as_json, output)
+
+
+def _discovery_timing(cfg: Any, batch: int, size: tuple[int, int]) -> DiscoveryTimingReport:
+    """Every registered method on ``batch`` scene images of ``size`` pixels at patch 16, keys in
+    the dtype the extractor would give on that device (bf16 where ``precision`` resolves to it)."""
+    import torch
+
+    from autolabel.discovery import list_discovery
+    from autolabel.discovery.timing import DiscoveryTimingReport, time_discovery
+    from autolabel.models import resolve_device
+    from autolabel.pipeline import resolve_precision
+
+    device = resolve_device(cfg.device)
+    dtype = torch.bfloat16 if resolve_precision(cfg.precision, device) == "bf16" else torch.float32
+    grid = (max(1, size[1] // 16), max(1, size[0] // 16))
+    rows = time_discovery(list_discovery(), device, batch=batch, grid=grid, dtype=dtype, config=cfg)
+    return DiscoveryTimingReport(str(device), batch, list(grid), 384, str(dtype).removeprefix("torch."), rows)

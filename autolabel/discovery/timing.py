@@ -56,6 +56,22 @@ class DiscoveryTiming:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DiscoveryTimingReport:
+    """:func:`time_discovery`'s rows with what they were measured on (``bench --discovery-timing``)."""
+
+    device: str
+    batch: int
+    grid_hw: list[int]
+    dim: int
+    dtype: str
+    rows: list[DiscoveryTiming]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "batch": self.batch, "grid_hw": self.grid_hw, "dim": self.dim,
+                "dtype": self.dtype, "methods": [r.to_dict() for r in self.rows]}
+
+
 def _same(a: list, b: list) -> bool:
     return len(a) == len(b) and all(
         x.box == y.box and x.seed == y.seed and abs(x.objectness - y.objectness) <= 1e-6 and np.array_equal(x.mask, y.mask)
