@@ -24,12 +24,12 @@ yolo           ``xc, yc, w, h`` in ``[0, 1]``, centre-based    YOLO label lines
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
-
-import torch
-from torchvision import ops
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from autolabel.types import Box
+
+if TYPE_CHECKING:  # the tensor functions import torch when called: single-box math (and the
+    import torch  # refinement workers, autolabel.refining) run without loading it
 
 # --------------------------------------------------------------------------------------------
 # single boxes
@@ -125,6 +125,8 @@ def yolo_to_xyxy(box: Sequence[float], width: float, height: float) -> Box:
 
 def as_boxes(boxes: torch.Tensor | Sequence[Sequence[float]]) -> torch.Tensor:
     """Any ``(N, 4)`` array-like of xyxy boxes -> a float tensor ``(N, 4)`` (``(0, 4)`` if empty)."""
+    import torch
+
     t = torch.as_tensor(boxes)
     if t.numel() == 0:
         return torch.zeros((0, 4), dtype=torch.float32, device=t.device)
@@ -138,6 +140,9 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     Empty or inverted boxes have IoU 0 with everything (torchvision would give NaN for 0/0).
     """
+    import torch
+    from torchvision import ops
+
     a, b = as_boxes(a), as_boxes(b)
     if a.shape[0] == 0 or b.shape[0] == 0:
         return torch.zeros((a.shape[0], b.shape[0]), dtype=torch.promote_types(a.dtype, b.dtype), device=a.device)
@@ -146,6 +151,8 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def box_intersection(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Intersection area of every box in ``a`` ``(M, 4)`` with every box in ``b`` ``(K, 4)`` -> ``(M, K)``."""
+    import torch
+
     a, b = as_boxes(a), as_boxes(b)
     lt = torch.maximum(a[:, None, :2], b[None, :, :2])
     rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
@@ -158,6 +165,9 @@ def box_containment(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ``out[i, j] = area(a_i & b_j) / area(a_i)``, in ``[0, 1]``; 0 where ``a_i`` is empty. A value
     near 1 means ``a_i`` is nested in ``b_j`` (what IoU misses when ``b_j`` is much larger).
     """
+    import torch
+    from torchvision import ops
+
     a, b = as_boxes(a), as_boxes(b)
     inter = box_intersection(a, b)
     area = ops.box_area(a).clamp(min=0) if a.shape[0] else torch.zeros(0, device=a.device)
@@ -180,6 +190,9 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     Returns:
         ``(K,)`` long indices into ``boxes`` of the kept boxes, by descending score.
     """
+    import torch
+    from torchvision import ops
+
     boxes = as_boxes(boxes)
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
@@ -211,6 +224,8 @@ def suppress_nested(boxes: torch.Tensor, scores: torch.Tensor, containment: floa
     Returns:
         ``(K,)`` long indices of kept boxes, by descending score.
     """
+    import torch
+
     boxes = as_boxes(boxes)
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)

@@ -50,12 +50,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 from autolabel.discovery.regions import EIGHT, Region
+
+if TYPE_CHECKING:
+    import torch
 
 BINS = 8
 """Colour histogram levels per RGB channel (8**3 = 512 bins)."""
@@ -199,24 +202,36 @@ def work_image(rgb: np.ndarray | torch.Tensor, patch: int, origin: tuple[float, 
         origin: displayed-image pixels of ``rgb``'s top-left corner.
         scale: ``(sx, sy)`` displayed-image pixels per ``rgb`` pixel.
     """
-    if isinstance(rgb, torch.Tensor):
-        if mean is None or std is None:
-            raise ValueError("a normalised tensor needs the mean and std it was normalised with")
-        t = rgb.detach().float().cpu()
-        h, w = t.shape[1], t.shape[2]
-    else:
-        t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()
-        if rgb.dtype == np.uint8:
-            t = t / 255.0
-        h, w = t.shape[1], t.shape[2]
+    if not isinstance(rgb, np.ndarray):  # the extractor's normalised tensor
+        return _work_image_from_tensor(rgb, patch, origin, scale, mean, std)
+    t = np.ascontiguousarray(rgb).astype(np.float32)  # (H, W, 3); numpy only: refinement workers import no torch
+    if rgb.dtype == np.uint8:
+        t = t / np.float32(255.0)
+    h, w = t.shape[0], t.shape[1]
     if h % patch or w % patch:
         raise ValueError(f"image {w}x{h} is not a whole number of {patch}-pixel patches")
-    if mean is not None and std is not None and isinstance(rgb, torch.Tensor):
-        t = t * torch.tensor(std, dtype=torch.float32).view(3, 1, 1) + torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+    q = np.clip((t * np.float32(BINS)).astype(np.int64), 0, BINS - 1)
+    bins = (q[..., 0] * BINS + q[..., 1]) * BINS + q[..., 2]
+    rgb = np.clip(t, 0.0, 1.0)
+    return WorkImage(bins, rgb, patch, (float(origin[0]), float(origin[1])), (float(scale[0]), float(scale[1])))
+
+
+def _work_image_from_tensor(rgb: torch.Tensor, patch: int, origin: tuple[float, float], scale: tuple[float, float],
+                            mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> WorkImage:
+    """:func:`work_image` of the extractor's normalised ``(3, H, W)`` tensor."""
+    import torch
+
+    if mean is None or std is None:
+        raise ValueError("a normalised tensor needs the mean and std it was normalised with")
+    t = rgb.detach().float().cpu()
+    h, w = t.shape[1], t.shape[2]
+    if h % patch or w % patch:
+        raise ValueError(f"image {w}x{h} is not a whole number of {patch}-pixel patches")
+    t = t * torch.tensor(std, dtype=torch.float32).view(3, 1, 1) + torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
     q = (t * BINS).to(torch.int64).clamp_(0, BINS - 1)
     bins = ((q[0] * BINS + q[1]) * BINS + q[2]).numpy()
-    rgb = t.clamp_(0.0, 1.0).permute(1, 2, 0).contiguous().numpy()
-    return WorkImage(bins, rgb, patch, (float(origin[0]), float(origin[1])), (float(scale[0]), float(scale[1])))
+    px = t.clamp_(0.0, 1.0).permute(1, 2, 0).contiguous().numpy()
+    return WorkImage(bins, px, patch, (float(origin[0]), float(origin[1])), (float(scale[0]), float(scale[1])))
 
 
 def _upsample(mask: np.ndarray, cell: int) -> np.ndarray:
