@@ -86,17 +86,20 @@ def prepare_tensor(pixels: torch.Tensor, max_side: int, patch: int, mean: tuple[
                    std: tuple[float, ...]) -> Resized:
     """:func:`prepare_image` on a ``(3, H, W)`` uint8 RGB tensor, on the tensor's device.
 
-    The same size (:func:`resized_size`), an antialiased bicubic resize
-    (``torch.nn.functional.interpolate``; torch's kernel uses ``a = -0.75``, PIL's ``a = -0.5``)
-    rounded and clipped to 8 bits as PIL's is, the same normalisation. ``Resized.tensor`` and
+    The same size (:func:`resized_size`) and resize as PIL's ``BICUBIC``: antialiased bicubic
+    (``a = -0.5``, ``torch.nn.functional.interpolate(antialias=True)``), width first, then
+    height, each pass rounded and clipped to 8 bits as PIL's passes are (on the sample photos
+    99.8-99.99% of pixels equal PIL's, the others by 1-2 grey levels; one pass in float
+    differed by 0.18 levels on average); then the same normalisation. ``Resized.tensor`` and
     ``Resized.pixels`` (the 8-bit resized image) are on ``pixels.device``.
     """
     _, height, width = pixels.shape
     w, h = resized_size(width, height, max_side, patch)
     x = pixels[None].float()
-    if (w, h) != (width, height):
-        x = torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
-        x = x.round_().clamp_(0.0, 255.0)
+    for size, changed in (((height, w), w != width), ((h, w), h != height)):
+        if changed:
+            x = torch.nn.functional.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
+            x = x.round_().clamp_(0.0, 255.0)
     m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=x.device).view(3, 1, 1)
     t = (x[0] / 255.0 - m) / s
