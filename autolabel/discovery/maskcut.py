@@ -39,7 +39,7 @@ from scipy import ndimage
 
 from autolabel.discovery.eigen import second_eigenvectors
 from autolabel.discovery.regions import FOUR, Region, check_batch_grid, check_grid, mask_box, nms_regions
-from autolabel.discovery.scores import cosine, ncut_values
+from autolabel.discovery.scores import contrast_values, cosine, ncut_values
 from autolabel.discovery.tokencut import bipartition
 
 
@@ -47,27 +47,6 @@ def _corners(mask: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
     """``(B, N)`` bool -> ``(B,)`` int64: how many of the grid's four corners (flat indices
     ``corners`` ``(4,)``, on the mask's device) each mask holds."""
     return mask[:, corners].sum(dim=1)
-
-
-def contrast_values(regions: torch.Tensor, sim: torch.Tensor) -> torch.Tensor:
-    """:func:`~autolabel.discovery.scores.contrast` of ``K`` regions per image, batched on the device.
-
-    Args:
-        regions: ``(B, K, N)`` 0/1 rows, one per region.
-        sim: ``(B, N, N)`` float32 cosine similarity.
-
-    Returns:
-        ``(B, K)`` float32 in ``[0, 1]``: mean similarity inside minus mean similarity to the
-        rest; 0 for an empty region or one holding every patch.
-    """
-    r = regions.to(sim.dtype)
-    rs = torch.bmm(r, sim)  # (B, K, N)
-    size = r.sum(dim=2)
-    n = r.shape[2]
-    inside = (rs * r).sum(dim=2) / (size * size).clamp(min=1)
-    outside = (rs * (1 - r)).sum(dim=2) / (size * (n - size)).clamp(min=1)
-    out = torch.clamp(inside - outside, 0.0, 1.0)
-    return torch.where((size == 0) | (size == n), torch.zeros_like(out), out)
 
 
 def maskcut_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts: int = 3, tau: float = 0.2,
@@ -87,7 +66,7 @@ def maskcut_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts:
         nms_iou: IoU above which the lower-objectness of two boxes is dropped.
         solver: see :func:`autolabel.discovery.eigen.second_eigenvectors`.
         score: ``ncut`` (:func:`~autolabel.discovery.scores.ncut_values`, the default) or
-            ``contrast`` (:func:`contrast_values`).
+            ``contrast`` (:func:`~autolabel.discovery.scores.contrast_values`).
         score_tau: similarity threshold of the graph the ``ncut`` score uses; None = ``tau``.
 
     Returns:

@@ -4,7 +4,8 @@
 * :func:`degrees`: per patch, how many patches it is similar to (LOST's degree);
 * :func:`ncut_score` / :func:`ncut_values`: one minus half the Normalized Cut value of a region
   against the rest of the image (a region whose patches resemble much of the rest scores low);
-* :func:`contrast`: mean similarity inside minus mean similarity to the rest.
+* :func:`contrast` / :func:`contrast_values`: mean similarity inside minus mean similarity to
+  the rest.
 
 Grid conventions: see :mod:`autolabel.discovery.regions`.
 """
@@ -69,6 +70,27 @@ def ncut_values(regions: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
     out = torch.clamp(1.0 - ncut / 2.0, 0.0, 1.0).float()
     size = r.sum(dim=-1)
     return torch.where((size == 0) | (size == r.shape[-1]), torch.zeros_like(out), out)
+
+
+def contrast_values(regions: torch.Tensor, sim: torch.Tensor) -> torch.Tensor:
+    """:func:`~autolabel.discovery.scores.contrast` of ``K`` regions per image, batched on the device.
+
+    Args:
+        regions: ``(B, K, N)`` 0/1 rows, one per region.
+        sim: ``(B, N, N)`` float32 cosine similarity.
+
+    Returns:
+        ``(B, K)`` float32 in ``[0, 1]``: mean similarity inside minus mean similarity to the
+        rest; 0 for an empty region or one holding every patch.
+    """
+    r = regions.to(sim.dtype)
+    rs = torch.bmm(r, sim)  # (B, K, N)
+    size = r.sum(dim=2)
+    n = r.shape[2]
+    inside = (rs * r).sum(dim=2) / (size * size).clamp(min=1)
+    outside = (rs * (1 - r)).sum(dim=2) / (size * (n - size)).clamp(min=1)
+    out = torch.clamp(inside - outside, 0.0, 1.0)
+    return torch.where((size == 0) | (size == n), torch.zeros_like(out), out)
 
 
 def ncut_scores(masks: np.ndarray, graph: torch.Tensor) -> np.ndarray:

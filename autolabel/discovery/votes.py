@@ -37,10 +37,10 @@ background filters, the ``(B, S, S)`` proposal IoU. Host copies per batch, whate
 
 Components are connected by run sweeps off the CPU and by one scipy call on it (see
 :mod:`autolabel.discovery.components`). Link and overlap counts are exact integers in
-float32, so an image's regions do not depend on the batch it is in. On the CPU the batch
-runs one image at a time through the same code: there the host copies cost nothing, and a
-batch's ``(B, N, N)`` similarities overflow the caches (measured on 2 cores, 30 x 40 grid,
-384-dim bf16 keys, B = 8: 15-25 % slower per image than one image at a time).
+float32, so an image's regions do not depend on the batch it is in. On the CPU a batch's
+``(B, N, N)`` similarities overflow the caches (measured on 2 cores, 30 x 40 grid, 384-dim
+bf16 keys, B = 8: 15-25 % slower per image than one image at a time), so the pipeline hands
+it one image at a time there (:func:`autolabel.discovery.batched.discover_batch`).
 
 Grid conventions: see :mod:`autolabel.discovery.regions`.
 """
@@ -54,7 +54,7 @@ import torch
 
 from autolabel.discovery.components import largest_components, seed_components
 from autolabel.discovery.regions import Region, check_batch_grid, check_grid, nms_regions
-from autolabel.discovery.scores import cosine, ncut_values
+from autolabel.discovery.scores import contrast_values, cosine, ncut_values
 
 
 def vote_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity_threshold: float = 0.0,
@@ -102,20 +102,10 @@ def vote_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity
 
     Returns:
         Per image, its regions by descending objectness (what :func:`vote_regions` gives it).
+        (The pipeline calls it one image at a time on CPU tensors:
+        :data:`autolabel.discovery.batched.CPU_BATCH`.)
     """
     h, w = check_batch_grid(keys, grid_hw)
-    params = dict(affinity_threshold=affinity_threshold, proposal_threshold=proposal_threshold,
-                  num_seeds=num_seeds, max_area=max_area, merge_iou=merge_iou, min_votes=min_votes,
-                  nms_iou=nms_iou, score=score, background_degree=background_degree)
-    if keys.device.type == "cpu":  # one image at a time: its (N, N) work stays in cache (module doc)
-        return [_batch_regions(k[None], h, w, **params)[0] for k in keys]
-    return _batch_regions(keys, h, w, **params)
-
-
-def _batch_regions(keys: torch.Tensor, h: int, w: int, *, affinity_threshold: float, proposal_threshold: float | None,
-                   num_seeds: int, max_area: float, merge_iou: float, min_votes: int, nms_iou: float, score: str,
-                   background_degree: float | None) -> list[list[Region]]:
-    """:func:`vote_regions_batch` on the whole batch at once (``keys`` ``(B, N, C)``, checked)."""
     b, n = int(keys.shape[0]), h * w
     if b == 0 or n == 0:
         return [[] for _ in range(b)]
@@ -174,7 +164,7 @@ def _batch_regions(keys: torch.Tensor, h: int, w: int, *, affinity_threshold: fl
     if score == "ncut":
         objs = ncut_values(comps.float(), linked)
     else:
-        objs = _contrast_values(comps, sim)
+        objs = contrast_values(comps, sim)
     boxes = _mask_boxes(comps.view(b, g_max, h, w))
 
     comps_h, found_h, seed_h = comps.cpu().numpy(), found.cpu().numpy(), seed.cpu().numpy()  # host copy 2
@@ -210,20 +200,6 @@ def _greedy_groups(close: np.ndarray, valid: np.ndarray, min_votes: int) -> list
         if len(group) >= min_votes:
             out.append((idx[group], int(idx[p])))
     return out
-
-
-def _contrast_values(comps: torch.Tensor, sim: torch.Tensor) -> torch.Tensor:
-    """:func:`~autolabel.discovery.scores.contrast` of ``(B, G, N)`` bool regions on ``(B, N, N)``
-    similarities -> ``(B, G)`` float32 (sums as matrix products: equal to the per-region means
-    up to float rounding)."""
-    r = comps.float()
-    n = r.shape[-1]
-    rs = torch.bmm(r, sim)  # (B, G, N): per region, summed similarity of its patches to each patch
-    a = r.sum(dim=2)
-    inside = (rs * r).sum(dim=2) / (a * a).clamp(min=1)
-    outside = (rs * (1 - r)).sum(dim=2) / (a * (n - a)).clamp(min=1)
-    out = torch.clamp(inside - outside, 0.0, 1.0)
-    return torch.where((a == 0) | (a == n), torch.zeros_like(out), out)
 
 
 def _mask_boxes(masks: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,8 @@ import scipy.linalg
 import torch
 from scipy import ndimage
 
-from autolabel.discovery.maskcut import contrast_values, maskcut_regions, maskcut_regions_batch
+from autolabel.discovery.maskcut import maskcut_regions, maskcut_regions_batch
+from autolabel.discovery.scores import contrast_values
 from autolabel.geometry import nms
 from tests.discovery.test_registry import planted
 

@@ -6,7 +6,6 @@ connected-component paths."""
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
 from types import SimpleNamespace
 
@@ -135,13 +134,6 @@ def _batch(grid: tuple[int, int], seed: int) -> torch.Tensor:
     return torch.cat([scenes[:2], const, scenes[2:], torch.zeros(1, h * w, 24)])
 
 
-def _whole_batch(keys: torch.Tensor, grid: tuple[int, int], **params) -> list[list[Region]]:
-    """The batch in one go, as on a GPU (on the CPU ``vote_regions_batch`` runs image by image)."""
-    signature = inspect.signature(vote_regions_batch).parameters.values()
-    defaults = {p.name: p.default for p in signature if p.kind is p.KEYWORD_ONLY}
-    return votes._batch_regions(keys, *grid, **{**defaults, **params})
-
-
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("grid", [(6, 8), (12, 9), (30, 40), (1, 24)])
@@ -149,12 +141,11 @@ def test_per_image_and_batched_equal_the_reference(grid: tuple[int, int], dtype:
     params = VARIANTS[variant]
     keys = _batch(grid, seed=sum(grid) + len(variant)).to(dtype)
     want = [_reference_vote_regions(k, grid, **params) for k in keys]
-    batched, whole = vote_regions_batch(keys, grid, **params), _whole_batch(keys, grid, **params)
-    assert len(batched) == len(whole) == len(keys)
+    batched = vote_regions_batch(keys, grid, **params)  # the whole batch in one go, as on a GPU
+    assert len(batched) == len(keys)
     exact = params.get("score") != "contrast"
-    for k, got, at_once, ref in zip(keys, batched, whole, want):
+    for k, got, ref in zip(keys, batched, want):
         _same(got, ref, exact)
-        _same(at_once, ref, exact)
         _same(vote_regions(k, grid, **params), ref, exact)
     assert want[2] == [] and want[-1] == []  # the batch mixes images without proposals ...
     assert sum(len(r) for r in want) >= 3  # ... and images with regions
@@ -173,7 +164,7 @@ def test_the_sweep_path_equals_the_reference(grid: tuple[int, int], variant: str
     keys = _batch(grid, seed=3 * sum(grid))
     want = [_reference_vote_regions(k, grid, **params) for k in keys]
     _scipy_free_votes(monkeypatch)
-    for got, ref in zip(_whole_batch(keys, grid, **params), want):
+    for got, ref in zip(vote_regions_batch(keys, grid, **params), want):
         _same(got, ref)
     assert sum(len(r) for r in want) >= 3
 
@@ -194,7 +185,7 @@ def test_a_leading_seed_outside_its_merged_mask_takes_the_largest_component(monk
     for sweeps in (False, True):
         if sweeps:
             _scipy_free_votes(monkeypatch)
-        for got, ref in zip(_whole_batch(keys, grid, **params), want):
+        for got, ref in zip(vote_regions_batch(keys, grid, **params), want):
             _same(got, ref)
 
 
