@@ -244,11 +244,8 @@ class Annotator:
                 item.decoded = decode_image(root, path, max_pixels=cfg.max_pixels, min_side=feats.patch)
             if item.decoded is not None:
                 item.views = self._views(item.decoded, feats)
-        except ImageError as e:
-            item.failure = ImageFailure(path, e.reason)
-        except Exception as e:  # a decoder bug on one odd file must not end the run
-            log.debug("unexpected error decoding %s", path, exc_info=True)
-            item.failure = ImageFailure(path, f"could not be decoded ({type(e).__name__}: {e})")
+        except Exception as e:
+            item.failure = _decode_failure(path, e)
         self.clock.add("decode", time.perf_counter() - t0)
         return item
 
@@ -356,11 +353,8 @@ class Annotator:
                     else:
                         it.decoded = DecodedImage(it.path, pixels=px)
                     it.views = self._views(it.decoded, feats)
-                except ImageError as e:
-                    it.decoded, it.failure = None, ImageFailure(it.path, e.reason)
-                except Exception as e:  # as in _decode: one odd file must not end the run
-                    log.debug("unexpected error decoding %s", it.path, exc_info=True)
-                    it.decoded, it.failure = None, ImageFailure(it.path, f"could not be decoded ({type(e).__name__}: {e})")
+                except Exception as e:
+                    it.decoded, it.failure = None, _decode_failure(it.path, e)
 
     def _views(self, decoded: DecodedImage, feats: FeatureExtractor) -> list[_View]:
         """The extractor inputs of one image: the whole image, or each of ``tiles`` (every tile
@@ -444,10 +438,9 @@ class Annotator:
         def result() -> list[_Found]:
             done = job.result()
             self.clock.add("refine", done.seconds, len(regions))
-            if done.encoded is None:
-                return [_Found(m.box, r.objectness, m, index) for r, m in zip(regions, done.masks)]
-            return [_Found(m.box, r.objectness, m, index, enc, clip_box(m.box, *frame))  # type: ignore[misc]
-                    for r, m, enc in zip(regions, done.masks, done.encoded)]
+            encoded = done.encoded if done.encoded is not None else [None] * len(regions)
+            return [_Found(m.box, r.objectness, m, index, enc, None if frame is None else clip_box(m.box, *frame))
+                    for r, m, enc in zip(regions, done.masks, encoded)]
 
         return result
 
@@ -645,6 +638,15 @@ def resolve_workers(workers: int, cpu_count: int | None = None) -> int:
         return workers
     cores = cpu_count if cpu_count is not None else (os.cpu_count() or 2)
     return max(2, min(MAX_AUTO_WORKERS, cores))
+
+
+def _decode_failure(path: str, error: Exception) -> ImageFailure:
+    """The failure record of an image that could not be decoded: an :class:`ImageError`'s plain
+    reason, or, for a decoder bug on one odd file (which must not end the run), its type and text."""
+    if isinstance(error, ImageError):
+        return ImageFailure(path, error.reason)
+    log.debug("unexpected error decoding %s", path, exc_info=error)
+    return ImageFailure(path, f"could not be decoded ({type(error).__name__}: {error})")
 
 
 def _to_device(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
