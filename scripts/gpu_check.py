@@ -97,17 +97,16 @@ def step_bench(preset: str, images: Path, device: str, mode: str, out: Path) -> 
 
 def step_discovery(device: str, out: Path) -> None:
     """Discovery alone, every method, batched and per image, on synthetic scene keys of 32
-    images of 30x40 patches (640x480 at patch 16), 384 channels (ViT-S), bf16 on CUDA
-    (:func:`autolabel.discovery.timing.time_discovery`)."""
-    import torch
-
-    from autolabel.discovery import list_discovery
-    from autolabel.discovery.timing import time_discovery
+    images of 640x480 at patch 16 (30x40 patches), 384 channels (ViT-S), bf16 on CUDA: what
+    ``autolabel bench --discovery-timing --synthetic 32 --device cuda`` reports
+    (:func:`autolabel.discovery.timing.discovery_timing`). Tiny and once each on the CPU."""
+    from autolabel.config import PipelineConfig
+    from autolabel.discovery.timing import discovery_timing
 
     cuda = device.startswith("cuda")
-    rows = time_discovery(list_discovery(), device, batch=32 if cuda else 2, grid=(30, 40) if cuda else (6, 8),
-                          dim=384 if cuda else 16, dtype=torch.bfloat16 if cuda else torch.float32, repeats=3 if cuda else 1)
-    out.write_text(json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
+    report = discovery_timing(PipelineConfig(device=device), 32 if cuda else 2, (640, 480) if cuda else (128, 96),
+                              dim=384 if cuda else 16, repeats=3 if cuda else 1)
+    out.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
 
 
 def discovery_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -255,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
         target = out / "discovery.json"
         found = _run_step(["discovery", device, str(target)], deadline, "discovery")[0]
-        methods = discovery_rows(json.loads(target.read_text())) if found else []
+        methods = discovery_rows(json.loads(target.read_text())["methods"]) if found else []
 
     print()
     print(format_table([{**{c: "-" for c in rows_columns(rows)}, **r} for r in rows]))

@@ -96,7 +96,7 @@ def test_dry_run_prints_one_table_and_writes_reports(gpu_machine_env: dict[str, 
                     ["bench", "lite", "plain"], ["annotate", "lite", "x3"]]
     methods = next(i for i, line in enumerate(lines) if line.startswith("method "))
     assert "batched ms/image" in lines[methods] and "same regions" in lines[methods]
-    timed = json.loads((tmp_path / "out" / "discovery.json").read_text())
+    timed = json.loads((tmp_path / "out" / "discovery.json").read_text())["methods"]
     assert [t["method"] for t in timed] == ["multi", "single", "tokencut", "maskcut", "votes"]
     assert all(t["same_images"] == t["images"] for t in timed)
     bench = json.loads((tmp_path / "out" / "bench_lite.json").read_text())

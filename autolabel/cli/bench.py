@@ -136,7 +136,9 @@ def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: 
     if weights == "random":
         cfg = cfg.replace(extractor_weights="random", classifier_weights="random")
     if discovery_timing:
-        _emit(_discovery_timing(cfg, synthetic, _size(size)), format_discovery_timing, as_json, output)
+        from autolabel.discovery.timing import discovery_timing
+
+        _emit(discovery_timing(cfg, synthetic, _size(size)), format_discovery_timing, as_json, output)
         return
     if crop_agreement:
         from autolabel.bench import crop_agreement as measure_crops
@@ -155,20 +157,3 @@ def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: 
     result = run_bench(cfg, images=images, synthetic=synthetic, size=_size(size), baseline=baseline,
                        baseline_images=baseline_images)
     _emit(result, format_report, as_json, output)
-
-
-def _discovery_timing(cfg: Any, batch: int, size: tuple[int, int]) -> DiscoveryTimingReport:
-    """Every registered method on ``batch`` scene images of ``size`` pixels at patch 16, keys in
-    the dtype the extractor would give on that device (bf16 where ``precision`` resolves to it)."""
-    import torch
-
-    from autolabel.discovery import list_discovery
-    from autolabel.discovery.timing import DiscoveryTimingReport, time_discovery
-    from autolabel.models import resolve_device
-    from autolabel.pipeline import resolve_precision
-
-    device = resolve_device(cfg.device)
-    dtype = torch.bfloat16 if resolve_precision(cfg.precision, device) == "bf16" else torch.float32
-    grid = (max(1, size[1] // 16), max(1, size[0] // 16))
-    rows = time_discovery(list_discovery(), device, batch=batch, grid=grid, dtype=dtype, config=cfg)
-    return DiscoveryTimingReport(str(device), batch, list(grid), 384, str(dtype).removeprefix("torch."), rows)

@@ -133,3 +133,20 @@ def time_discovery(methods: list[str], device: str | torch.device = "cpu", *, ba
 
 def _one_by_one(method: Any, keys: torch.Tensor, grid: tuple[int, int], params: dict[str, Any]) -> list[list]:
     return [method(k, grid, **params) for k in keys]
+
+
+def discovery_timing(config: Any, batch: int, size: tuple[int, int], *, dim: int = 384, repeats: int = 3) -> DiscoveryTimingReport:
+    """Every registered method timed (:func:`time_discovery`) on ``config``'s device, on
+    ``batch`` scene images of ``size`` ``(width, height)`` pixels at patch 16 with ``dim``-channel
+    keys in the dtype the extractor would give there (bf16 where ``config.precision`` resolves
+    to it): what ``autolabel bench --discovery-timing`` and ``scripts/gpu_check.sh`` report."""
+    from autolabel.discovery import list_discovery
+    from autolabel.models import resolve_device
+    from autolabel.pipeline import resolve_precision
+
+    device = resolve_device(config.device)
+    dtype = torch.bfloat16 if resolve_precision(config.precision, device) == "bf16" else torch.float32
+    grid = (max(1, size[1] // 16), max(1, size[0] // 16))
+    rows = time_discovery(list_discovery(), device, batch=batch, grid=grid, dim=dim, dtype=dtype, repeats=repeats,
+                          config=config)
+    return DiscoveryTimingReport(str(device), batch, list(grid), dim, str(dtype).removeprefix("torch."), rows)
