@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -195,12 +196,18 @@ def _many_images(folder: Path, n: int) -> list[str]:
     return names
 
 
-def _interrupt_mid_run(cmd: list[str], run: Path, min_done: int, env: dict[str, str], timeout: float):
+def _lines(*files: Path) -> int:
+    return sum(len(f.read_bytes().splitlines()) for f in files if f.exists())
+
+
+def _interrupt_mid_run(cmd: list[str], env: dict[str, str], done: Callable[[], int], min_done: int, timeout: float,
+                       finish_timeout: float = 120):
+    """Start ``cmd``, send it SIGINT once ``done()`` (results written so far) reaches
+    ``min_done``; its exit status, stdout and stderr."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    preds = run / "predictions.jsonl"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if preds.exists() and len(preds.read_bytes().splitlines()) >= min_done:
+        if done() >= min_done:
             break
         if proc.poll() is not None:
             pytest.fail(f"annotate ended before it could be interrupted: {proc.stderr.read()}")
@@ -209,7 +216,7 @@ def _interrupt_mid_run(cmd: list[str], run: Path, min_done: int, env: dict[str, 
         proc.kill()
         pytest.fail("the run did not start in time")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=finish_timeout)
     return proc.returncode, out, err
 
 
@@ -230,7 +237,7 @@ def test_ctrl_c_says_how_many_images_were_done_and_rerun_resumes(tmp_path: Path)
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "autolabel", "annotate", str(tmp_path / "imgs"), "-o", str(run), *TINY, "--workers", "1"]
-    rc, _, err = _interrupt_mid_run(cmd, run, 5, env, timeout=120)
+    rc, _, err = _interrupt_mid_run(cmd, env, lambda: _lines(run / "predictions.jsonl"), 5, timeout=120)
     done = _check_interrupt_message(rc, err, run, n)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, r.stderr
@@ -249,21 +256,8 @@ def test_ctrl_c_on_the_ray_engine_keeps_finished_parts_and_rerun_resumes(tmp_pat
     cmd = [sys.executable, "-m", "autolabel", "annotate", str(tmp_path / "imgs"), "-o", str(run), *TINY,
            "--engine", "ray", "--workers", "1", "--device", "cpu"]
     # Ray appends to predictions.jsonl only when parts are merged: wait for a finished part instead
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        parts = list((run / "parts").glob("*.jsonl")) if (run / "parts").is_dir() else []
-        if sum(len(p.read_bytes().splitlines()) for p in parts) >= 10:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"annotate ended before it could be interrupted: {proc.stderr.read()}")
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("the Ray job did not start in time")
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=180)
-    done = _check_interrupt_message(proc.returncode, err, run, n)
+    rc, _, err = _interrupt_mid_run(cmd, env, lambda: _lines(*run.glob("parts/*.jsonl")), 10, timeout=300, finish_timeout=180)
+    done = _check_interrupt_message(rc, err, run, n)
     assert not (run / "parts").exists()  # merged into the run before exiting
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, r.stderr
