@@ -185,6 +185,19 @@ def open_labeling_page(b: Any, ls: LabelStudio, project: int, task: int, texts: 
     return rect, view
 
 
+def submit_annotation(b: Any, ls: LabelStudio, task: int, timeout: float = 60) -> list[dict[str, Any]]:
+    """Press the open labeling page's Submit button in ``b`` and wait until ``ls`` stores an
+    annotation for ``task``; its annotations (the test fails if none arrives in ``timeout`` s)."""
+    b.evaluate("Array.from(document.querySelectorAll('button')).find(x => x.innerText.trim() === 'Submit').click(); true")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        anns = ls.ok("GET", f"/api/tasks/{task}")["annotations"]
+        if anns:
+            return anns
+        time.sleep(0.5)
+    pytest.fail("pressing Submit stored no annotation", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudio]:
     """Start Label Studio on a free 127.0.0.1 port with a throwaway data dir; stop it by PID after the session."""

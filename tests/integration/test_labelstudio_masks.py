@@ -12,7 +12,6 @@ polygon's edges in its label's colour where the mask's outline is.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 
 from autolabel import masks
 from autolabel.formats.labelstudio import part_region_id, points_to_pixels, region_id
-from tests.integration.conftest import LabelStudio, image_scale, label_colours, ls_project, open_labeling_page
+from tests.integration.conftest import LabelStudio, image_scale, label_colours, ls_project, open_labeling_page, submit_annotation
 from tests.integration.runs import CLASSES, HandMadeRun, make_run
 from tests.integration.test_labelstudio_server import IMAGE_DIR, all_tasks, expected_url, run_autolabel
 
@@ -195,15 +194,7 @@ def test_labeling_ui_draws_our_polygons(label_studio, masked_export, masked_proj
                     assert off <= 0.2 * n, f"{d.label}: an outline {offset:+} px off also matches ({off}/{n}); the check cannot tell"
                 assert d.label in text
 
-        b.evaluate("Array.from(document.querySelectorAll('button')).find(x => x.innerText.trim() === 'Submit').click(); true")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            anns = label_studio.ok("GET", f"/api/tasks/{task['id']}")["annotations"]
-            if anns:
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail("pressing Submit stored no annotation", pytrace=False)
+        anns = submit_annotation(b, label_studio, task["id"])
     (ann,) = anns
     assert ann["parent_prediction"] == pred["id"]
     assert sorted(r["id"] for r in ann["result"]) == sorted(regions), json.dumps(ann["result"])[:2000]

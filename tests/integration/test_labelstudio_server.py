@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +19,7 @@ from urllib.parse import quote
 import pytest
 
 from autolabel.store import RunStore
-from tests.integration.conftest import REPO, LabelStudio, clean_env, image_scale, label_colours, ls_project, ls_venv, open_labeling_page
+from tests.integration.conftest import REPO, LabelStudio, clean_env, image_scale, label_colours, ls_project, ls_venv, open_labeling_page, submit_annotation
 from tests.integration.runs import CLASSES, HandMadeRun, make_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -281,15 +280,7 @@ def test_labeling_ui_draws_our_boxes_and_submit_keeps_their_ids(label_studio, ls
                     assert off <= 0.2 * n, f"{d.label}: a shifted box also matches ({off}/{n}); the check cannot tell"
                 assert d.label in text
 
-        b.evaluate("Array.from(document.querySelectorAll('button')).find(x => x.innerText.trim() === 'Submit').click(); true")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            anns = label_studio.ok("GET", f"/api/tasks/{task['id']}")["annotations"]
-            if anns:
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail("pressing Submit stored no annotation", pytrace=False)
+        anns = submit_annotation(b, label_studio, task["id"])
     (ann,) = anns
     pred = task["predictions"][0]
     assert ann["parent_prediction"] == pred["id"]
