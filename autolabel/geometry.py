@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from autolabel.types import Box
 
 if TYPE_CHECKING:  # the tensor functions import torch when called: single-box math (and the
-    import torch  # refinement workers, autolabel.refining) run without loading it
+    import torch  # refinement workers, autolabel.pipeline.refine) run without loading it
 
 # --------------------------------------------------------------------------------------------
 # single boxes

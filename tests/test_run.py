@@ -9,7 +9,7 @@ import pytest
 
 from autolabel import run as run_mod
 from autolabel.errors import ModelError, ResumeMismatchError, WeightsError
-from autolabel.intake import find_images
+from autolabel.images import find_images
 from autolabel.run import start_run
 from autolabel.store import RunStore
 from tests.conftest import write_image

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autolabel.errors import ResumeMismatchError
-from autolabel.intake import find_images
+from autolabel.images import find_images
 from autolabel.run import start_run
 from autolabel.store import RunStore
 from tests.conftest import write_image

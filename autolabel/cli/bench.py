@@ -12,8 +12,8 @@ from autolabel.config import DECODERS, list_presets
 from autolabel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from autolabel.bench import AgreementReport, BenchReport, CropAgreementReport
-    from autolabel.discovery.timing import DiscoveryTimingReport
+    from autolabel.tools.bench import AgreementReport, BenchReport, CropAgreementReport
+    from autolabel.tools.bench.discovery_timing import DiscoveryTimingReport
 
 
 def format_report(r: BenchReport) -> str:
@@ -128,27 +128,27 @@ def bench(preset: str, images: Path | None, synthetic: int, size: str, weights: 
           batch_size: int | None, threads: int | None, decoder: str | None, baseline: str | None, baseline_images: int,
           agreement: bool, crop_agreement: bool, discovery_timing: bool, as_json: bool, output: Path | None) -> None:
     """Images/s, time per stage, GFLOP/s against this machine's matmul peak, peak memory."""
-    from autolabel.bench import run_bench
     from autolabel.config import get_preset
+    from autolabel.tools.bench import run_bench
 
     cfg = get_preset(preset).replace(device=device, precision=precision, batch_size=batch_size, threads=threads,
                                      decoder=decoder)
     if weights == "random":
         cfg = cfg.replace(extractor_weights="random", classifier_weights="random")
     if discovery_timing:
-        from autolabel.discovery.timing import discovery_timing
+        from autolabel.tools.bench.discovery_timing import discovery_timing
 
         _emit(discovery_timing(cfg, synthetic, _size(size)), format_discovery_timing, as_json, output)
         return
     if crop_agreement:
-        from autolabel.bench import crop_agreement as measure_crops
+        from autolabel.tools.bench import crop_agreement as measure_crops
 
         if images is None:
             raise ConfigError("--crop-agreement needs --images DIR (e.g. sample_data) and real weights (--weights preset)")
         _emit(measure_crops(cfg, images), format_crop_agreement, as_json, output)
         return
     if agreement:
-        from autolabel.bench import precision_agreement
+        from autolabel.tools.bench import precision_agreement
 
         if images is None:
             raise ConfigError("--agreement needs --images DIR (e.g. sample_data) and real weights (--weights preset)")

@@ -30,7 +30,9 @@ def devset(ctx: click.Context, preset: str, methods: str, devset_path: Path | No
     """CorLoc, recall at IoU 0.5 / 0.75, AP50, AR100 and edits per image of every discovery
     method on the dev set, class-agnostic, from one feature extraction per image."""
     from autolabel.config import get_preset
-    from autolabel.devset import (
+    from autolabel.discovery import list_discovery
+    from autolabel.errors import InputError
+    from autolabel.tools.devset import (
         MethodSpec,
         evaluate_discovery,
         format_table,
@@ -38,8 +40,6 @@ def devset(ctx: click.Context, preset: str, methods: str, devset_path: Path | No
         materialise,
         missing_dicts,
     )
-    from autolabel.discovery import list_discovery
-    from autolabel.errors import InputError
 
     cfg = get_preset(preset).replace(device=device, threads=threads)
     if weights == "random":

@@ -32,7 +32,7 @@ from autolabel.errors import ConfigError
 CPU_BATCH = 1
 """Images per batched-discovery call on CPU tensors. A batch's ``(B, N, N)`` similarities do not
 fit in a CPU's cache, and every method measured as fast or faster one image at a time
-(``autolabel.discovery.timing.time_discovery``, 8 images of 30x40 patches, 384 channels, 2
+(``autolabel.tools.bench.discovery_timing.time_discovery``, 8 images of 30x40 patches, 384 channels, 2
 cores: batched / one at a time 1.0-1.6x the time). Results do not depend on it: the batched
 forms are batch-independent."""
 

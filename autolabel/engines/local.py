@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autolabel.config import PipelineConfig
+from autolabel.devices import resolve_device
 from autolabel.engines import EngineOptions
 from autolabel.errors import ConfigError
-from autolabel.intake import DecodedImage, find_images
-from autolabel.models import check_weights, resolve_device
+from autolabel.images import DecodedImage, find_images
+from autolabel.models import check_weights
 from autolabel.pipeline import Annotator, Result
-from autolabel.previews import draw_missing_previews, save_preview
 from autolabel.run import ProgressFn, RunInterrupted, RunSummary, StartFn, check_run_dir, count_done, locked_run, start_run
 from autolabel.store import ORIGINAL, JsonlAppender, RunStore
+from autolabel.store.previews import draw_missing_previews, save_preview
 from autolabel.types import ImageFailure
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from typing import Any, Iterator
 from autolabel.config import PipelineConfig
 from autolabel.engines import EngineOptions
 from autolabel.errors import AutolabelError, ConfigError, RunError
-from autolabel.intake import find_images
+from autolabel.images import find_images
 from autolabel.pipeline import Annotator
 from autolabel.run import ProgressFn, RunInterrupted, RunSummary, StartFn, check_run_dir, count_done, locked_run, start_run
 from autolabel.store import RunStore

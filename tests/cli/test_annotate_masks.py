@@ -11,7 +11,7 @@ from PIL import Image
 
 from autolabel import masks
 from autolabel.cli import main
-from autolabel.previews import _COLOURS
+from autolabel.store.previews import _COLOURS
 from tests.cli.test_annotate import TINY
 
 

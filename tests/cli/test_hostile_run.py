@@ -141,21 +141,21 @@ def test_previews_on_a_finished_run_are_drawn_from_its_records(runner: CliRunner
     assert _annotate(runner, images, run).exit_code == 0
     assert not (run / "previews").exists()
 
-    import autolabel.intake
-    import autolabel.pipeline
+    import autolabel.images
+    import autolabel.pipeline.annotator
 
     def no_models(*a, **k):
         raise AssertionError("a model was loaded to draw previews")
 
     decoded: list[str] = []
-    real_decode = autolabel.intake.decode_image
+    real_decode = autolabel.images.decode_image
 
     def counting_decode(root, rel_path, **kw):
         decoded.append(rel_path)
         return real_decode(root, rel_path, **kw)
 
-    monkeypatch.setattr(autolabel.pipeline, "load_models", no_models)
-    monkeypatch.setattr(autolabel.intake, "decode_image", counting_decode)
+    monkeypatch.setattr(autolabel.pipeline.annotator, "load_models", no_models)
+    monkeypatch.setattr(autolabel.images, "decode_image", counting_decode)
     r = _annotate(runner, images, run, "--previews")
     assert r.exit_code == 0, r.output
     assert "0 image(s) annotated, 0 failed, 0 boxes, 4 already done" in r.output

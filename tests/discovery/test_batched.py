@@ -10,8 +10,8 @@ from autolabel.config import PipelineConfig
 from autolabel.discovery.batched import batched_methods, discover_batch
 from autolabel.discovery.lost import lost_multi, lost_multi_batch, lost_single_batch, lost_single_region, seed_groups
 from autolabel.discovery.maskcut import maskcut_regions, maskcut_regions_batch
-from autolabel.discovery.timing import scene_keys
 from autolabel.discovery.tokencut import tokencut_region, tokencut_regions_batch
+from autolabel.tools.bench.discovery_timing import scene_keys
 
 
 def _same(a, b) -> None:
@@ -57,7 +57,7 @@ def test_every_registered_method_gives_per_image_results_through_discover_batch(
     """Methods with a batched form and those without (per-image fallback): the same regions as
     the registry's per-image call, for every method the project has."""
     from autolabel.discovery import get_discovery, list_discovery
-    from autolabel.pipeline import discover_regions
+    from autolabel.pipeline.discover import discover_regions
 
     keys = scene_keys(3, 10, 12, seed=7)
     for name in list_discovery():

@@ -22,7 +22,7 @@ TWO = [(2, 2, 6, 6), (10, 7, 14, 11)]
 def planted(h: int, w: int, objects: list[tuple[int, int, int, int]], dim: int = 16, noise: float = 0.3,
             seed: int = 0) -> torch.Tensor:
     """Background and each object (x1, y1, x2, y2 on the grid) on orthogonal axes, plus noise,
-    centred over the patches as :class:`autolabel.features.CNNMap` centres a CNN's map (so that
+    centred over the patches as :class:`autolabel.pipeline.features.CNNMap` centres a CNN's map (so that
     unlike patches have negative similarity)."""
     g = torch.Generator().manual_seed(seed)
     keys = torch.zeros(h * w, dim)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from autolabel.discovery.scores import cosine, degrees
-from autolabel.discovery.timing import scene_keys
+from autolabel.tools.bench.discovery_timing import scene_keys
 
 
 def test_batched_degrees_are_each_images_row_counts() -> None:

@@ -19,9 +19,9 @@ from autolabel.discovery import get_discovery
 from autolabel.discovery.components import largest_components, seed_components
 from autolabel.discovery.regions import FOUR, Region, check_grid, mask_box, seed_component
 from autolabel.discovery.scores import contrast, cosine, ncut_scores
-from autolabel.discovery.timing import scene_keys
 from autolabel.discovery.votes import vote_regions, vote_regions_batch
 from autolabel.geometry import nms
+from autolabel.tools.bench.discovery_timing import scene_keys
 from tests.discovery.test_registry import planted
 
 

@@ -1,0 +1,188 @@
+"""The :class:`Annotator`: the pipeline's stages composed, images in, one record per image out.
+What an engine runs on a worker; it writes nothing.
+
+Stages, in the order data flows (one module each):
+
+====================  =========================================  ===============================
+stage                 what it does                               runs on
+====================  =========================================  ===============================
+``decode``            files (or in-memory images) to RGB, views  decode threads; device JPEGs
+``features``          views to ``(B, h*w, C)`` patch keys        the model's device
+``discover``          keys to patch-grid regions                 the keys' device
+``refine``            regions to pixel masks and boxes           a thread or worker processes
+``select``            tiles merged, boxes filtered, best kept    host
+``crops``             boxes to classifier inputs                 decode threads or the device
+``classify`` /        crops to class probabilities, names,       the model's device, then host
+``label``             scores (kept at ``min_score``)
+``records``           ids, boxes, masks as COCO RLE              host
+====================  =========================================  ===============================
+
+:mod:`autolabel.pipeline.scheduler` runs them on threads and CUDA streams with overlap; the
+result of each image comes out in input order, an :class:`~autolabel.types.ImageAnnotations`
+or an :class:`~autolabel.types.ImageFailure`.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import torch
+
+from autolabel.config import PipelineConfig
+from autolabel.images import DecodedImage, header_pixels
+from autolabel.pipeline.batching import ShapeLog, bucket, buckets_for
+from autolabel.pipeline.clock import StageClock
+from autolabel.pipeline.crops import Cropping
+from autolabel.pipeline.decode import Decoding
+from autolabel.pipeline.discover import candidates, discover, same_size_views
+from autolabel.pipeline.features import extract
+from autolabel.pipeline.label import Labelling
+from autolabel.pipeline.loading import Models, load_models
+from autolabel.pipeline.records import build_record
+from autolabel.pipeline.refine import Refining
+from autolabel.pipeline.scheduler import Entry, PixelBudget, decoded_chunks, on_stream, resolve_workers, stage_streams, staged
+from autolabel.pipeline.select import select
+from autolabel.pipeline.work import Item
+from autolabel.types import ImageAnnotations, ImageFailure
+
+Result = ImageAnnotations | ImageFailure
+"""What the pipeline gives for one image."""
+
+
+class Annotator:
+    """Turns images into records with one configuration: the compute an engine runs.
+
+    Args:
+        config: the pipeline settings.
+        models: prebuilt models (built lazily from ``config`` otherwise).
+    """
+
+    def __init__(self, config: PipelineConfig, models: Models | None = None) -> None:
+        self.config = config
+        self._models = models
+        self.clock = StageClock()
+        """Seconds per stage: decode (worker threads), decode_wait, batch_decode (``decoder:
+        device``: decoding and resizing a chunk's JPEGs on the device), extractor, discovery,
+        refine (in worker processes with ``refine_processes``), refine_wait (stage 1b waiting
+        for them), crop, classify, masks."""
+        self.shapes = ShapeLog()
+        """Distinct input shapes the extractor and the classifier were called on."""
+        self.refining = Refining(config, self.clock)
+        """Runs refinement jobs: in the calling thread, or a pool of ``refine_processes`` worker
+        processes started by the first stream and kept until :meth:`close`."""
+        self.cropping = Cropping(config, self.clock)
+        self.labelling = Labelling(config, self.clock, self.shapes)
+
+    def close(self) -> None:
+        """Stop the refinement worker processes, if any (they also stop when Python exits)."""
+        self.refining.close()
+
+    def __enter__(self) -> Annotator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def models(self) -> Models:
+        if self._models is None:
+            self._models = load_models(self.config)
+        return self._models
+
+    def stream(self, root: str | Path, paths: list[str]) -> Iterator[tuple[Result, DecodedImage | None]]:
+        """Run every stage on ``paths`` (relative to ``root``): one result per path, in order,
+        with its decoded image (None for a failure), valid until the next result is taken."""
+        root = Path(root)
+        entries = [(p, None) for p in paths]
+        for item, record in self._stream(self.models, root, entries, lambda e: header_pixels(root, e[0])):
+            yield (item.failure if item.failure is not None else record), item.decoded  # type: ignore[misc]
+
+    def process(self, root: str | Path, paths: list[str]) -> Iterator[Result]:
+        """Run every stage on ``paths`` (relative to ``root``); one result per path, in order."""
+        for result, _ in self.stream(root, paths):
+            yield result
+
+    def process_images(self, entries: Iterable[tuple[str, Any]], root: str | Path = ".") -> Iterator[Result]:
+        """Run every stage on ``(name, image)`` pairs, one result per pair, in order, named
+        ``name``: ``image`` is file bytes, a ``PIL.Image`` or a uint8 array
+        (:func:`autolabel.images.decode_memory`), a file's :class:`~pathlib.Path`, or None to
+        read the file ``root / name``."""
+        root = Path(root)
+
+        def pixels_of(entry: Entry) -> int:
+            source = entry[1]
+            if source is None or isinstance(source, Path):
+                return header_pixels(root, entry[0]) if source is None else header_pixels(source.parent, source.name)
+            return _memory_pixels(source)
+
+        for item, record in self._stream(self.models, root, entries, pixels_of):
+            yield item.failure if item.failure is not None else record  # type: ignore[misc]
+
+    def _stream(self, models: Models, root: Path, entries: Iterable[Entry], pixels_of: Any) -> Iterator[tuple[Item, ImageAnnotations | None]]:
+        cfg = self.config
+        device = models.device
+        budget = PixelBudget(int(cfg.inflight_megapixels * 1_000_000))
+        overlap = cfg.speed_option("overlap", device.type)
+        streams = stage_streams(device, overlap)
+        decoding = Decoding(cfg, models.features, self.clock)
+        self.refining.start(device.type)
+
+        def pixels(entry: Entry) -> int:
+            p = pixels_of(entry)
+            return p if p <= cfg.max_pixels else 0  # refused before decoding: holds nothing
+
+        workers = resolve_workers(cfg.workers)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
+
+            def discovered(chunk: list[Item]) -> None:
+                """Stage 1a: device decoding, extractor and discovery of one chunk; its refinement
+                jobs started."""
+                decoding.on_device(root, chunk, device)
+                self._discover(models, [it for it in chunk if it.failure is None])
+
+            def located(chunk: list[Item]) -> None:
+                """Stage 1b: one chunk's refined objects placed and selected, and their crops."""
+                good = [it for it in chunk if it.failure is None]
+                for it in good:
+                    it.regions = select(cfg, it, self.refining.collect(it))
+                on_stream(streams, 1, lambda items: self.cropping(models.classify, device, items, pool), good)
+
+            chunks = decoded_chunks(entries, lambda path, p, source: decoding.read(root, path, p, source), pixels, pool, budget,
+                                    size=cfg.image_batch, ahead=max(2 * cfg.image_batch, workers), clock=self.clock)
+            for chunk in staged(chunks, lambda c: on_stream(streams, 0, discovered, c), located, overlap):
+                good = [it for it in chunk if it.failure is None]
+                named = self.labelling(models.classify, models.labeler, device.type, good)  # stage 2
+                records = {it.path: build_record(cfg, self.clock, it, n) for it, n in zip(good, named)}
+                for it in chunk:
+                    yield it, records.get(it.path)
+                    it.decoded, it.views = None, []  # written: its pixels may go
+                    budget.release(it.pixels)
+
+    @torch.inference_mode()
+    def _discover(self, models: Models, items: list[Item]) -> None:
+        """Extractor on same-size batches of views, then discovery on each batch's keys at once;
+        starts each view's refinement into ``item.pending``, which stage 1b collects."""
+        cfg = self.config
+        pad = cfg.speed_option("pad_batches", models.device.type)
+        for it in items:
+            it.pending = []
+        for group in same_size_views(items):
+            with self.clock("extractor", len(group)):
+                keys = extract(models.features, models.extractor.module, models.device,
+                               [it.views[i].resized.tensor for it, i in group],
+                               pad_to=bucket(len(group), buckets_for(cfg.image_batch)) if pad else None, shapes=self.shapes)
+            with self.clock("discovery", len(group)):
+                found = discover(keys, group[0][0].views[group[0][1]].resized.grid, cfg)
+            for (it, i), regions in zip(group, found):
+                it.pending.append(self.refining.localise(it, i, candidates(cfg, regions)))
+
+
+def _memory_pixels(image: Any) -> int:
+    """Pixels an in-memory image will hold decoded (0 if unknown: file bytes)."""
+    size = getattr(image, "size", None)
+    if isinstance(size, tuple) and len(size) == 2:
+        return int(size[0]) * int(size[1])
+    shape = getattr(image, "shape", None)
+    return int(shape[0]) * int(shape[1]) if shape is not None and len(shape) >= 2 else 0

@@ -1,0 +1,61 @@
+"""Pipeline stage: object discovery on a batch of views' patch keys, through
+:mod:`autolabel.discovery` (pure tensor functions on the keys' device), and the choice of the
+regions worth refining.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from autolabel.discovery import Region, get_discovery
+from autolabel.discovery.batched import discover_batch
+from autolabel.pipeline.work import Item
+
+CANDIDATES_PER_BOX = 2
+"""Regions refined per box an image may keep (``max_boxes``): see :func:`candidates`."""
+
+
+def discover_regions(keys: torch.Tensor, grid: tuple[int, int], cfg: Any) -> list[Region]:
+    """The object regions of one image, by the discovery method ``cfg.discovery`` names.
+
+    Args:
+        keys: ``(h * w, d)`` patch keys of the image, row-major over ``grid``.
+        grid: ``(h, w)`` patches, height first.
+        cfg: the method and its parameters (a :class:`~autolabel.config.PipelineConfig`).
+
+    Returns:
+        Regions (:class:`~autolabel.discovery.Region`: box in patch units of ``grid``, objectness,
+        seed, patch mask), by descending objectness.
+    """
+    method = get_discovery(cfg.discovery)
+    return method(keys, grid, **method.params_from(cfg))
+
+
+def discover(keys: torch.Tensor, grid: tuple[int, int], cfg: Any) -> list[list[Region]]:
+    """Regions of each of a batch's views: ``keys`` ``(B, h*w, d)`` on any device, all on one
+    ``(h, w)`` grid; the method's batched form where it has one
+    (:func:`~autolabel.discovery.batched.discover_batch`), else :func:`discover_regions` per view."""
+    return discover_batch(keys, grid, cfg, discover_regions)
+
+
+def candidates(cfg: Any, regions: list[Region]) -> list[Region]:
+    """The regions worth refining: those at ``min_objectness`` or above, at most
+    :data:`CANDIDATES_PER_BOX` x ``max_boxes`` of them by objectness. Refinement costs a few
+    ms per region and a method such as ``maskcut`` can return a hundred components of
+    random or noisy keys; only ``max_boxes`` survive selection, with some lost to the size
+    filter and nested-duplicate suppression, hence the slack."""
+    kept = [r for r in regions if r.objectness >= cfg.min_objectness]
+    kept.sort(key=lambda r: -r.objectness)  # stable: the method's order among equals
+    return kept[: CANDIDATES_PER_BOX * cfg.max_boxes]
+
+
+def same_size_views(items: list[Item]) -> list[list[tuple[Item, int]]]:
+    """``items``' views grouped by input shape (one extractor batch each), as ``(item, view
+    index)`` pairs in input order."""
+    by_shape: dict[tuple[int, ...], list[tuple[Item, int]]] = {}
+    for it in items:
+        for i, v in enumerate(it.views):
+            by_shape.setdefault(tuple(v.resized.tensor.shape), []).append((it, i))
+    return list(by_shape.values())

@@ -1,0 +1,270 @@
+"""Pipeline stage: patch features for discovery, ViT attention keys or a CNN's stride-16 feature map.
+
+Axes are always named height first: a feature grid is ``(h, w)`` patches, a batch of keys is
+``(B, h*w, C)`` in row-major order (patch ``i`` is at row ``i // w``, column ``i % w``).
+
+:func:`prepare_image` (a PIL image, on the CPU) and :func:`prepare_tensor` (a pixel tensor, on
+its device) resize an image so its longer side is at most ``max_side`` and each side
+is a multiple of the patch size; :class:`Resized` keeps both scale factors so boxes map back to
+the original pixels exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from autolabel.discovery.tiles import Tile, tile_layout
+from autolabel.errors import ModelError
+from autolabel.models import BuiltModel, model_dtype
+from autolabel.pipeline.batching import ShapeLog, pad_rows
+from autolabel.pipeline.work import View
+
+if TYPE_CHECKING:
+    from autolabel.images import DecodedImage
+
+
+@dataclass(frozen=True)
+class Resized:
+    """How an image was resized for the extractor.
+
+    Attributes:
+        tensor: normalised ``(3, H', W')`` float32 tensor: on the CPU from :func:`prepare_image`,
+            on the pixels' device from :func:`prepare_tensor`.
+        grid: ``(h, w)`` patches; ``H' = h * patch``, ``W' = w * patch``.
+        patch: patch size (stride) in resized pixels.
+        scale_x, scale_y: original pixels per resized pixel (``W / W'``, ``H / H'``).
+        pixels: the resized image before normalisation, uint8 RGB (what pixel-level
+            refinement reads, see :meth:`host_pixels`): ``(H', W', 3)`` numpy from
+            :func:`prepare_image`, ``(3, H', W')`` on the device from :func:`prepare_tensor`.
+    """
+
+    tensor: torch.Tensor
+    grid: tuple[int, int]
+    patch: int
+    scale_x: float
+    scale_y: float
+    pixels: np.ndarray | torch.Tensor | None = None
+
+    def host_pixels(self) -> np.ndarray:
+        """:attr:`pixels` as ``(H', W', 3)`` uint8 numpy (copied from the device if there)."""
+        if self.pixels is None:
+            raise ValueError("this Resized keeps no pixels (made without prepare_image / prepare_tensor)")
+        if isinstance(self.pixels, torch.Tensor):
+            return self.pixels.permute(1, 2, 0).cpu().numpy()
+        return self.pixels
+
+    def grid_box_to_pixels(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """Grid box ``(x1, y1, x2, y2)`` in patches (exclusive) -> original-image pixels."""
+        x1, y1, x2, y2 = box
+        p = self.patch
+        return (x1 * p * self.scale_x, y1 * p * self.scale_y, x2 * p * self.scale_x, y2 * p * self.scale_y)
+
+
+def resized_size(width: int, height: int, max_side: int, patch: int) -> tuple[int, int]:
+    """``(W', H')``: longer side at most ``max_side`` (never upscaled), both multiples of ``patch``.
+
+    Each side is at least one patch (the caller refuses images smaller than one patch).
+    """
+    s = min(1.0, max_side / max(width, height))
+    w = max(patch, int(math.floor(width * s / patch)) * patch)
+    h = max(patch, int(math.floor(height * s / patch)) * patch)
+    return w, h
+
+
+def prepare_image(img: Image.Image, max_side: int, patch: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Resized:
+    """Resize and normalise a RGB image for the extractor (see :func:`resized_size`)."""
+    width, height = img.size
+    w, h = resized_size(width, height, max_side, patch)
+    small = img if (w, h) == (width, height) else img.resize((w, h), Image.BICUBIC)
+    pixels = np.array(small, dtype=np.uint8)  # writable: refinement makes tensors of it
+    t = torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)
+    t = (t - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    return Resized(t.contiguous(), (h // patch, w // patch), patch, width / w, height / h, pixels)
+
+
+def prepare_tensor(pixels: torch.Tensor, max_side: int, patch: int, mean: tuple[float, ...],
+                   std: tuple[float, ...]) -> Resized:
+    """:func:`prepare_image` on a ``(3, H, W)`` uint8 RGB tensor, on the tensor's device.
+
+    The same size (:func:`resized_size`) and resize as PIL's ``BICUBIC``: antialiased bicubic
+    (``a = -0.5``, ``torch.nn.functional.interpolate(antialias=True)``), width first, then
+    height, each pass rounded and clipped to 8 bits as PIL's passes are (on the sample photos
+    99.8-99.99% of pixels equal PIL's, the others by 1-2 grey levels; one pass in float
+    differed by 0.18 levels on average); then the same normalisation. ``Resized.tensor`` and
+    ``Resized.pixels`` (the 8-bit resized image) are on ``pixels.device``.
+    """
+    _, height, width = pixels.shape
+    w, h = resized_size(width, height, max_side, patch)
+    x = pixels[None].float()
+    for size, changed in (((height, w), w != width), ((h, w), h != height)):
+        if changed:
+            x = torch.nn.functional.interpolate(x, size=size, mode="bicubic", antialias=True, align_corners=False)
+            x = x.round_().clamp_(0.0, 255.0)
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(3, 1, 1)
+    t = (x[0] / 255.0 - m) / s
+    return Resized(t.contiguous(), (h // patch, w // patch), patch, width / w, height / h, x[0].to(torch.uint8))
+
+
+class FeatureExtractor(Protocol):
+    """Maps a batch of same-size images to patch features."""
+
+    patch: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` -> ``(B, h*w, C)`` keys, ``h = H // patch``, ``w = W // patch``."""
+        ...
+
+
+class ViTKeys:
+    """Keys of the last attention block of a timm VisionTransformer (prefix tokens dropped).
+
+    Runs the blocks before the last one, then only the last block's ``norm1`` and ``qkv``:
+    the last block's attention and MLP (which LOST does not use) are never computed.
+    Keys of all heads are concatenated: ``C = embed_dim``.
+    """
+
+    def __init__(self, built: BuiltModel) -> None:
+        m = built.module
+        if not all(hasattr(m, a) for a in ("patch_embed", "blocks", "_pos_embed", "num_prefix_tokens")):
+            raise ModelError(f"{built.name} is not a timm VisionTransformer")
+        last = m.blocks[-1]
+        if not hasattr(last, "attn") or not hasattr(last.attn, "qkv"):
+            raise ModelError(f"{built.name}: its last block has no fused qkv projection")
+        self.model = m
+        ps = m.patch_embed.patch_size
+        self.patch = int(ps[0] if isinstance(ps, (tuple, list)) else ps)
+        cfg = built.pretrained_cfg
+        self.mean = tuple(cfg.get("mean", (0.485, 0.456, 0.406)))
+        self.std = tuple(cfg.get("std", (0.229, 0.224, 0.225)))
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        x = m.patch_embed(batch)  # (B, h, w, C) with dynamic_img_size, else (B, N, C)
+        x = m._pos_embed(x)
+        x = m.patch_drop(x) if hasattr(m, "patch_drop") else x
+        x = m.norm_pre(x) if hasattr(m, "norm_pre") else x
+        for blk in m.blocks[:-1]:
+            x = blk(x)
+        last = m.blocks[-1]
+        qkv = last.attn.qkv(last.norm1(x))  # (B, T, 3C)
+        c = qkv.shape[-1] // 3
+        keys = qkv[..., c: 2 * c]
+        return keys[:, m.num_prefix_tokens:, :]
+
+
+class CNNMap:
+    """A CNN's feature map at stride 16 (the last stage with that reduction) as patch features.
+
+    The map is centred per image (its mean over patches subtracted). A CNN's features share a
+    large common component, so raw features of every patch pair correlate positively and
+    LOST's sign test finds no structure; after centring, "positive" means "more alike than
+    average", which is what LOST's test asks of a ViT's keys.
+    """
+
+    def __init__(self, built: BuiltModel, reduction: int = 16) -> None:
+        m = built.module
+        info = getattr(m, "feature_info", None)
+        if info is None or not hasattr(m, "forward_intermediates"):
+            raise ModelError(f"{built.name} exposes no intermediate feature maps; use a ViT or a timm CNN")
+        entries = list(info) if not hasattr(info, "info") else list(info.info)
+        idx = [i for i, e in enumerate(entries) if e.get("reduction") == reduction]
+        if not idx:
+            idx = [min(range(len(entries)), key=lambda i: abs(entries[i].get("reduction", 0) - reduction))]
+        self.index = idx[-1]
+        self.patch = int(entries[self.index]["reduction"])
+        self.model = m
+        cfg = built.pretrained_cfg
+        self.mean = tuple(cfg.get("mean", (0.485, 0.456, 0.406)))
+        self.std = tuple(cfg.get("std", (0.229, 0.224, 0.225)))
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        feats = self.model.forward_intermediates(batch, indices=[self.index], stop_early=True, intermediates_only=True)
+        f = feats[0]  # (B, C, h, w)
+        f = f - f.mean(dim=(2, 3), keepdim=True)
+        return f.flatten(2).transpose(1, 2)
+
+
+VIT_MODULES = ("vision_transformer", "deit", "eva")
+"""timm modules whose models are VisionTransformers that :class:`ViTKeys` reads."""
+
+
+def extractor_kwargs(name: str) -> dict[str, bool]:
+    """``timm.create_model`` arguments an extractor needs: ViTs take any image size
+    (``dynamic_img_size``); other models take none. Decided by timm's registry, not by name."""
+    from timm.models import get_arch_name, is_model_in_modules
+
+    return {"dynamic_img_size": True} if is_model_in_modules(get_arch_name(name), VIT_MODULES) else {}
+
+
+def make_extractor(built: BuiltModel) -> FeatureExtractor:
+    """:class:`ViTKeys` for a VisionTransformer, else :class:`CNNMap`."""
+    if hasattr(built.module, "blocks") and hasattr(built.module, "patch_embed") and hasattr(built.module, "_pos_embed"):
+        return ViTKeys(built)
+    return CNNMap(built)
+
+
+def make_views(decoded: DecodedImage, cfg: Any, feats: FeatureExtractor) -> list[View]:
+    """The extractor inputs of one image: the whole image, or each of ``cfg.tiles`` (every tile
+    resized to ``max_side`` on its own, see :mod:`autolabel.discovery.tiles`). From the device
+    pixels on their device when there are some (``decoder: device``), else from the PIL image
+    on this thread."""
+    rows, cols = cfg.tile_grid
+    width, height = decoded.width, decoded.height
+    px = decoded.pixels
+
+    def prepare(x0: int, y0: int, x1: int, y1: int) -> Resized:
+        whole = (x0, y0, x1, y1) == (0, 0, width, height)
+        if px is not None:
+            return prepare_tensor(px if whole else px[:, y0:y1, x0:x1], cfg.max_side, feats.patch, feats.mean, feats.std)
+        image = decoded.image if whole else decoded.image.crop((x0, y0, x1, y1))
+        return prepare_image(image, cfg.max_side, feats.patch, feats.mean, feats.std)
+
+    if (rows, cols) == (1, 1):
+        return [View(prepare(0, 0, width, height), Tile(0, 0, width, height))]
+    return [View(prepare(t.x0, t.y0, t.x1, t.y1), t) for t in tile_layout(width, height, rows, cols, cfg.tile_overlap)]
+
+
+def extract(extractor: FeatureExtractor, module: torch.nn.Module, device: torch.device, tensors: list[torch.Tensor], *,
+            pad_to: int | None = None, shapes: ShapeLog | None = None) -> torch.Tensor:
+    """Patch keys of ``n`` same-size images.
+
+    Args:
+        extractor: the feature extractor (its ``module`` on ``device``).
+        tensors: ``n`` normalised ``(3, H, W)`` images (CPU, or already on ``device``).
+        pad_to: pad the batch with zero images to this many rows (one batch size per image
+            size, see :func:`~autolabel.pipeline.batching.bucket`); padding rows are dropped.
+        shapes: where to record the extractor's input shape.
+
+    Returns:
+        ``(n, h*w, C)`` keys on ``device``, in the extractor's dtype (discovery runs in it).
+    """
+    n = len(tensors)
+    batch = torch.stack(tensors)
+    if pad_to is not None:
+        batch = pad_rows(batch, pad_to)
+    if shapes is not None:
+        shapes.see("extractor", batch.shape)
+    batch = to_device(batch, device, model_dtype(module))
+    keys = extractor(batch)[:n]
+    if keys.is_cuda:  # this stream only: the other stage's kernels run on
+        torch.cuda.current_stream(keys.device).synchronize()
+    return keys
+
+
+def to_device(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` on ``device`` in ``dtype``: through pinned memory, asynchronously, from the CPU to
+    CUDA; a tensor already on a device (``decoder: device``) is only cast."""
+    if x.device.type != "cpu":
+        return x.to(device, dtype)
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True).to(dtype)
+    return x.to(device, dtype)

@@ -1,0 +1,55 @@
+"""Pipeline stage: one image's objects to classify, chosen from what refinement found.
+
+Tiles merged (:func:`~autolabel.discovery.tiles.merge_tiles`, then one box per object seen by
+two tiles, :func:`~autolabel.discovery.tiles.dedupe_tiles`), boxes clipped to the image, too
+small or too faint ones dropped, nested duplicates of one object dropped (:func:`unnest`), the
+``max_boxes`` best kept, by objectness. Runs on the host; boxes in displayed-image pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from autolabel.discovery.refine import union_masks
+from autolabel.discovery.tiles import dedupe_tiles, edge_margin, merge_tiles
+from autolabel.geometry import clip_box, suppress_nested
+from autolabel.pipeline.work import Found, Item
+
+
+def select(cfg: Any, it: Item, found: list[Found]) -> list[Found]:
+    """The objects of ``it`` worth classifying, by descending objectness (see the module)."""
+    assert it.decoded is not None
+    W, H = it.decoded.width, it.decoded.height
+    if len(it.views) > 1 and found:
+        tol = max(v.resized.patch * max(v.resized.scale_x, v.resized.scale_y) for v in it.views) / 2.0
+        merged = merge_tiles([f.box for f in found], [f.objectness for f in found], [f.view for f in found],
+                             [v.tile for v in it.views], W, H, edge_tol=tol)
+        tiles = [v.tile for v in it.views]
+        margins = [edge_margin(box, tiles[found[m[0]].view], W, H) if len(m) == 1 else float("inf") for box, _, m in merged]
+        keep = dedupe_tiles([box for box, _, _ in merged], margins, [frozenset(found[k].view for k in m) for _, _, m in merged],
+                            cfg.nms_iou, cfg.nested_containment)
+        found = [Found(box, obj, union_masks([found[k].mask for k in members]), found[members[0]].view)
+                 for box, obj, members in (merged[k] for k in keep)]
+    out = []
+    for f in sorted(found, key=lambda f: -f.objectness):
+        px = clip_box(f.box, W, H)
+        if min(px[2] - px[0], px[3] - px[1]) < cfg.min_box_size or f.objectness < cfg.min_objectness:
+            continue
+        out.append(Found(px, f.objectness, f.mask, f.view, f.encoded, f.encoded_for))
+    return unnest(cfg, out)[: cfg.max_boxes]
+
+
+def unnest(cfg: Any, found: list[Found]) -> list[Found]:
+    """Nested duplicates of one object reduced to one: of two boxes where one lies at least
+    ``nested_containment`` inside the other (which IoU misses when one is much bigger), the
+    one discovery scores lower goes (:func:`~autolabel.geometry.suppress_nested`). Ranked
+    by objectness, before classification: the class probability of two crops of one object
+    differs by chance (a looser crop can read as surer), the discovery score does not."""
+    if len(found) < 2:
+        return found
+    keep = suppress_nested(torch.tensor([f.box for f in found], dtype=torch.float32),
+                           torch.tensor([f.objectness for f in found], dtype=torch.float64),
+                           cfg.nested_containment)
+    return [found[k] for k in keep.tolist()]

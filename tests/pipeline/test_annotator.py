@@ -1,0 +1,257 @@
+"""The streaming compute: tiny random models and real lite weights on sample_data, bad files,
+filters, discovery methods, the in-flight pixel budget. (Writing runs: tests/engines/.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autolabel.engines.local import annotate as local_annotate
+from autolabel.geometry import iou
+from autolabel.pipeline import Annotator
+from autolabel.store import RunStore
+from autolabel.types import ImageAnnotations, ImageFailure
+from tests.conftest import write_image
+
+
+def test_every_path_gives_one_result_in_input_order(mixed_folder: Path, tiny_config) -> None:
+    cfg = tiny_config.replace(max_pixels=500_000)
+    paths = _paths(mixed_folder)
+    results = list(Annotator(cfg).process(mixed_folder, paths))
+    assert [r.path for r in results] == paths
+    failed = {r.path for r in results if isinstance(r, ImageFailure)}
+    assert failed == {"empty.jpg", "not_an_image.png", "truncated.jpg", "tiny.png", "bomb.png"}
+    for r in results:
+        if isinstance(r, ImageAnnotations):
+            assert 1 <= len(r.detections) <= cfg.max_boxes
+            for d in r.detections:
+                x1, y1, x2, y2 = d.box
+                assert 0 <= x1 < x2 <= r.width and 0 <= y1 < y2 <= r.height
+                assert d.topk[0].label == d.label and d.topk[0].score == d.class_score
+                assert d.score == pytest.approx((d.objectness * d.class_score) ** 0.5)
+
+
+def test_filters_limit_boxes(sample_data: Path, tiny_config) -> None:
+    cfg = tiny_config.replace(max_boxes=1, min_box_size=40.0)
+    images = list(Annotator(cfg).process(sample_data, _paths(sample_data)))
+    assert len(images) == 4
+    for img in images:
+        assert len(img.detections) <= 1
+        for d in img.detections:
+            assert min(d.width, d.height) >= 40.0
+
+
+def test_single_discovery_gives_one_box_per_image(sample_data: Path, tiny_config) -> None:
+    images = Annotator(tiny_config.replace(discovery="single")).process(sample_data, _paths(sample_data))
+    assert [len(i.detections) for i in images] == [1, 1, 1, 1]
+
+
+def test_discover_regions_runs_the_configured_method(tiny_config) -> None:
+    import torch
+
+    from autolabel.discovery.lost import lost_single_region
+    from autolabel.pipeline.discover import discover_regions
+
+    keys = torch.randn(6 * 8, 16, generator=torch.Generator().manual_seed(0))
+    single = discover_regions(keys, (6, 8), tiny_config.replace(discovery="single"))
+    (ref,) = [lost_single_region(keys, (6, 8), tiny_config.k_patches)]
+    assert len(single) == 1
+    assert (single[0].box, single[0].objectness, single[0].seed) == (ref.box, ref.objectness, ref.seed)
+    assert (single[0].mask == ref.mask).all()
+    multi = discover_regions(keys, (6, 8), tiny_config.replace(discovery="multi", num_seeds=4))
+    assert 1 <= len(multi) <= 4
+
+
+@pytest.mark.slow
+def test_lite_preset_finds_the_cat_and_the_cup(sample_data: Path, lite_config) -> None:
+    imgs = {i.path: i for i in Annotator(lite_config).process(sample_data, _paths(sample_data))}
+    cat_region = (40, 20, 451, 300)   # Chelsea fills the right three quarters of her photo
+    cats = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
+    hits = [d for d in imgs["chelsea.jpg"].detections
+            if iou(d.box, cat_region) > 0.05 and cats & {a.label for a in d.topk}]
+    assert hits, imgs["chelsea.jpg"].detections
+    cup_region = (60, 10, 500, 400)   # the cup and saucer
+    cups = {"cup", "coffee mug", "espresso"}
+    hits = [d for d in imgs["coffee.jpg"].detections
+            if iou(d.box, cup_region) > 0.5 and cups & {a.label for a in d.topk}]
+    assert hits, imgs["coffee.jpg"].detections
+
+
+def test_inflight_pixel_budget_bounds_decoded_images_and_changes_no_result(
+        tmp_path: Path, mixed_folder: Path, tiny_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    import autolabel.pipeline.scheduler as scheduler
+
+    cfg = tiny_config.replace(max_pixels=500_000)
+    free = Annotator(cfg)  # 100 MP: every image of this folder fits at once
+    want = _summary(free.process(mixed_folder, _paths(mixed_folder)))
+
+    held: list[int] = []
+    take = scheduler.PixelBudget.take
+
+    def spy(self, pixels: int, wait: bool = False) -> bool:
+        ok = take(self, pixels, wait)
+        held.append(self.held)
+        return ok
+
+    monkeypatch.setattr(scheduler.PixelBudget, "take", spy)
+    # 0.3 MP: the 512x512 astronaut (0.26 MP) fits alone, never with the 600x400 chelsea (0.24 MP).
+    tight = Annotator(cfg.replace(inflight_megapixels=0.3), models=free.models)
+    got = _summary(tight.process(mixed_folder, _paths(mixed_folder)))
+    assert got == want  # same boxes and labels, same order, failures included (smaller batches)
+    assert max(held) <= 300_000 < 512 * 512 + 600 * 400
+    # The bomb (900x900 > max_pixels) is refused unread, so it costs nothing.
+    huge = Annotator(cfg.replace(inflight_megapixels=0.0001), models=free.models)
+    assert [r.path for r in huge.process(mixed_folder, _paths(mixed_folder))] == _paths(mixed_folder)
+
+
+def _summary(results) -> list[tuple]:
+    """Per image: path and its (box, label, score to 4 decimals), or the failure's reason."""
+    out = []
+    for r in results:
+        if hasattr(r, "detections"):
+            out.append((r.path, [(d.box, d.label, round(d.score, 4)) for d in r.detections]))
+        else:
+            out.append((r.path, r.reason))
+    return out
+
+
+def _paths(folder: Path) -> list[str]:
+    from autolabel.images import find_images
+
+    return list(find_images(folder).paths)
+
+
+# -- tight boxes, tiles, nested duplicates (issue 15) -----------------------------------------
+
+
+class _ColourPatches:
+    """A transparent test extractor: each 16-px patch's mean colour, centred over the image
+    (a CNN map's centring). Red objects on a green background are its low-degree patches."""
+
+    patch = 16
+    mean = (0.5, 0.5, 0.5)
+    std = (0.25, 0.25, 0.25)
+
+    def __call__(self, batch):
+        import torch
+
+        f = torch.nn.functional.avg_pool2d(batch, self.patch)
+        f = f - f.mean(dim=(2, 3), keepdim=True)
+        return f.flatten(2).transpose(1, 2)
+
+
+@pytest.fixture(scope="module")
+def colour_models(tiny_config):
+    """Random tiny classifier, colour features for discovery: boxes depend only on the scene."""
+    import dataclasses
+
+    from autolabel.pipeline import load_models
+
+    return dataclasses.replace(load_models(tiny_config), features=_ColourPatches())
+
+
+def _scene(path: Path, size: tuple[int, int], objects: list[tuple[str, tuple[float, float, float, float]]], seed: int = 1):
+    """Red discs / rectangles (their true boxes given) on textured green; written to ``path``."""
+    import numpy as np
+    from PIL import Image
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    img = np.clip(rng.normal([0.3, 0.55, 0.25], 0.03, (h, w, 3)), 0, 1)
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    for kind, (x1, y1, x2, y2) in objects:
+        if kind == "disc":
+            cx, cy, r = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2
+            inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+        else:
+            inside = (xx >= x1) & (xx < x2) & (yy >= y1) & (yy < y2)
+        img[inside] = [0.85, 0.2, 0.15]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((img * 255).astype("uint8")).save(path)
+    return [box for _, box in objects]
+
+
+def _recall(detections, truths, at: float) -> int:
+    return sum(max((iou(t, d.box) for d in detections), default=0.0) >= at for t in truths)
+
+
+def _run(cfg, models, images: Path, run: Path):
+    local_annotate(cfg, images, run, annotator=Annotator(cfg, models=models))
+    return next(RunStore(run).iter_images()).detections
+
+
+def _small_discs() -> list[tuple[str, tuple[float, float, float, float]]]:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    out = []
+    for k in range(12):  # 24 px discs on a 1600x1200 photo: 0.6 patch across when seen whole
+        cx, cy = 130 + (k % 4) * 370 + rng.uniform(-40, 40), 170 + (k // 4) * 420 + rng.uniform(-40, 40)
+        out.append(("disc", (cx - 12, cy - 12, cx + 12, cy + 12)))
+    return out
+
+
+def test_tiles_find_small_objects_with_tight_boxes(tmp_path: Path, tiny_config, colour_models) -> None:
+    truths = _scene(tmp_path / "imgs" / "scene.png", (1600, 1200), _small_discs())
+    cfg = tiny_config.replace(max_side=640, num_seeds=40, max_boxes=40, workers=1)
+    whole = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "whole")
+    tiled = _run(cfg.replace(tiles="2x2", tile_overlap=0.2), colour_models, tmp_path / "imgs", tmp_path / "tiled")
+    assert _recall(tiled, truths, 0.5) == 12
+    assert _recall(tiled, truths, 0.75) >= 10 > _recall(whole, truths, 0.75)
+    assert RunStore(tmp_path / "tiled").read_manifest()["config"]["tiles"] == "2x2"
+
+
+def test_an_object_across_tile_edges_is_one_tight_box(tmp_path: Path, tiny_config, colour_models) -> None:
+    truth = _scene(tmp_path / "imgs" / "big.png", (1200, 900), [("rect", (431.0, 317.0, 803.0, 611.0))])[0]
+    cfg = tiny_config.replace(max_side=640, tiles="2x2", workers=1)
+    dets = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "run")
+    on_it = [d for d in dets if iou(d.box, truth) > 0.1]
+    assert len(on_it) == 1 and iou(on_it[0].box, truth) >= 0.9, dets
+
+
+def test_refinement_tightens_boxes(tmp_path: Path, tiny_config, colour_models) -> None:
+    objects = [("rect", (37.0, 53.0, 201.0, 170.0)), ("disc", (300.0, 205.0, 413.0, 318.0)), ("rect", (421.0, 322.0, 598.0, 399.0))]
+    truths = {f"{i}.png": _scene(tmp_path / "imgs" / f"{i}.png", (640, 480), [o], seed=i)[0] for i, o in enumerate(objects)}
+    cfg = tiny_config.replace(max_side=640, workers=1)
+    runs = {}
+    for name, c in (("grid", cfg.replace(refine=False)), ("tight", cfg)):
+        local_annotate(c, tmp_path / "imgs", tmp_path / name, annotator=Annotator(c, models=colour_models))
+        runs[name] = {i.path: i.detections for i in RunStore(tmp_path / name).iter_images()}
+    for path, truth in truths.items():
+        best = {name: max(iou(truth, d.box) for d in runs[name][path]) for name in runs}
+        assert best["tight"] >= 0.9 and best["tight"] > best["grid"], (path, best)
+    for dets in runs["grid"].values():  # the grid's boxes lie on the 16 px patch grid; refined ones need not
+        for d in dets:
+            assert all(v % 16 == 0 for v in d.box)
+
+
+def test_nested_duplicates_are_suppressed_by_containment(tmp_path: Path, tiny_config, monkeypatch) -> None:
+    """Discovery returning an object's box, a box inside it (IoU 0.44: NMS keeps both) and one
+    two thirds inside it: the box inside is dropped; the other only at a containment of 0.6.
+    The better-ranked of a nested pair (here by objectness) stays."""
+    import numpy as np
+
+    import autolabel.pipeline.discover as discover
+    import autolabel.pipeline.label as label
+    from autolabel.discovery.regions import region_from_mask
+
+    def regions(self, keys, grid):
+        h, w = grid
+        out = []
+        for (r1, r2, c1, c2), obj in (((1, 7, 1, 7), 0.9), ((2, 6, 2, 6), 0.8), ((2, 6, 5, 8), 0.7)):  # grid rows, cols
+            m = np.zeros((h, w), dtype=bool)
+            m[r1:r2, c1:c2] = True
+            out.append(region_from_mask(m, r1 * w + c1, obj))
+        return out
+
+    monkeypatch.setattr(discover, "discover_batch", lambda keys, grid, cfg, per_image: [regions(None, k, grid) for k in keys])
+    monkeypatch.setattr(label, "detection_score", lambda objectness, class_probability: objectness)  # fixed order
+    write_image(tmp_path / "imgs" / "a.png", (128, 128))
+    cfg = tiny_config.replace(refine=False, workers=1)
+    outer, inner = (16.0, 16.0, 112.0, 112.0), (32.0, 32.0, 96.0, 96.0)
+    assert iou(outer, inner) < cfg.nms_iou
+    dets = _run(cfg, None, tmp_path / "imgs", tmp_path / "default")
+    assert [d.box for d in dets] == [outer, (80.0, 32.0, 128.0, 96.0)]
+    dets = _run(cfg.replace(nested_containment=0.6), None, tmp_path / "imgs", tmp_path / "loose")
+    assert [d.box for d in dets] == [outer]
