@@ -30,7 +30,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from autolabel import masks
+from autolabel.errors import RecordError
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
 from autolabel.formats.polygons import DEFAULT_TOLERANCE, mask_to_polygons
 from autolabel.geometry import xywh_to_xyxy, xyxy_to_xywh
@@ -181,33 +184,92 @@ def _bbox(value: Any, where: str) -> tuple[float, float, float, float] | None:
     return x, y, w, h
 
 
+MAX_MASK_PIXELS = 2**31 - 1
+"""Most pixels an image with a ground-truth segmentation may have (pycocotools' counts are
+32-bit)."""
+POLYGON_REACH = 1.0
+"""How far outside the image a ground-truth polygon vertex may lie, as a share of the image's
+width (for ``x``) or height (for ``y``): ``[-W, 2W] x [-H, 2H]`` by default. Beyond that a
+vertex is an error, not a pixel: pycocotools works in C ints at 5x the pixel scale and walks
+every edge point by point, so a vertex at 1e9 crashes it and one at 1e8 costs gigabytes."""
+POLYGON_PERIMETER = 100
+"""Most edge length (in pixels) a ground-truth annotation's polygons may have together, per pixel
+of the image's ``width + height``: pycocotools' memory grows with it (about 40 bytes a pixel)."""
+
+
+def _polygons(seg: list[Any], width: int, height: int, where: str) -> list[list[float]]:
+    """COCO polygons ``[[x1, y1, x2, y2, ...], ...]`` checked before pycocotools sees them:
+    numbers, finite, within :data:`POLYGON_REACH` of the ``width`` x ``height`` image, with a
+    total perimeter under :data:`POLYGON_PERIMETER`. Polygons of fewer than 3 points are left
+    out (pycocotools cannot fill them). Pixels, ``(x, y)`` pairs."""
+    polys: list[list[float]] = []
+    perimeter = 0.0
+    for k, p in enumerate(seg):
+        if not isinstance(p, list) or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in p):
+            raise GroundTruthError(f"{where}: segmentation polygon {k} must be a list of numbers [x1, y1, x2, y2, ...], "
+                                   f"got {excerpt(p)}")
+        if len(p) < 6:
+            continue
+        xy = np.asarray(p[:len(p) // 2 * 2], dtype=np.float64).reshape(-1, 2)
+        if not np.isfinite(xy).all():
+            raise GroundTruthError(f"{where}: segmentation polygon {k} has a non-finite coordinate")
+        lo = -POLYGON_REACH * np.array([width, height])
+        hi = (1 + POLYGON_REACH) * np.array([width, height])
+        out = (xy < lo) | (xy > hi)
+        if out.any():
+            i, j = np.argwhere(out)[0]
+            raise GroundTruthError(f"{where}: segmentation polygon {k} has {'xy'[j]} = {xy[i, j]:g}, far outside "
+                                   f"the {width}x{height} image (allowed: {lo[j]:g} to {hi[j]:g})")
+        perimeter += float(np.hypot(*(xy - np.roll(xy, 1, axis=0)).T).sum())
+        polys.append([float(v) for v in xy.ravel()])
+    if perimeter > POLYGON_PERIMETER * (width + height):
+        raise GroundTruthError(f"{where}: segmentation polygons are {perimeter:.0f} pixels around, more than "
+                               f"{POLYGON_PERIMETER} x (width + height) of the {width}x{height} image")
+    return polys
+
+
+def _rle_size(seg: dict[str, Any], width: int, height: int, where: str) -> None:
+    """Check an RLE segmentation's ``size`` is the image's ``[height, width]``, before its
+    counts are read (a huge size must not allocate anything)."""
+    size = seg.get("size")
+    if not isinstance(size, list) or len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in size):
+        raise GroundTruthError(f"{where}: segmentation RLE 'size' must be [height, width] as integers, got {excerpt(size)}")
+    if size != [height, width]:
+        raise GroundTruthError(f"{where}: segmentation RLE size is {excerpt(size)} (h, w), the image {height}x{width}")
+
+
 def _segmentation_mask(seg: Any, width: int | None, height: int | None, where: str) -> dict[str, Any] | None:
     """A COCO ``segmentation`` (polygons, or RLE compressed or not) as compressed RLE over the
-    ``height`` x ``width`` image, rasterised by pycocotools as COCOeval does; None when empty."""
+    ``height`` x ``width`` image; None when empty. Polygons are rasterised by pycocotools, as
+    COCOeval does, after :func:`_polygons` checked them; RLE is checked and converted here
+    (size against the image first, then counts: whole numbers, none negative, summing to
+    ``height * width``), so pycocotools never reads memory the counts do not cover."""
     if not seg:
         return None
     if width is None or height is None:
         raise GroundTruthError(f"{where}: a segmentation needs the image's width and height")
-    from pycocotools import mask as coco_mask
-
+    if width * height > MAX_MASK_PIXELS:
+        raise GroundTruthError(f"{where}: a segmentation over a {width}x{height} image is beyond what COCO masks "
+                               f"hold ({MAX_MASK_PIXELS:,} pixels: pycocotools counts in 32 bits)")
     try:
         if isinstance(seg, list):  # polygons: [[x1, y1, x2, y2, ...], ...]
-            polys = [[float(v) for v in p] for p in seg if len(p) >= 6]
+            polys = _polygons(seg, width, height, where)
             if not polys:
                 return None
+            from pycocotools import mask as coco_mask
+
             rle = coco_mask.merge(coco_mask.frPyObjects(polys, height, width))
-        elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
-            rle = coco_mask.frPyObjects(seg, *(int(v) for v in seg["size"]))
-        elif isinstance(seg, dict) and isinstance(seg.get("counts"), str):
-            rle = {"size": [int(v) for v in seg["size"]], "counts": seg["counts"].encode("ascii")}
-        else:
-            raise TypeError(f"unknown segmentation {type(seg).__name__}")
-        mask = coco_mask.decode(rle).astype(bool)
-    except (TypeError, ValueError, KeyError, IndexError, UnicodeEncodeError) as e:
-        raise GroundTruthError(f"{where}: cannot read its segmentation ({e})") from None
-    if mask.shape != (height, width):
-        raise GroundTruthError(f"{where}: segmentation is {mask.shape[0]}x{mask.shape[1]} (h x w), the image {height}x{width}")
-    return masks.encode(mask)
+            return masks.check_rle({"size": [height, width], "counts": rle["counts"].decode("ascii")}, where)
+        if isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
+            _rle_size(seg, width, height, where)
+            return masks.from_runs(seg["counts"], height, width, f"{where}: segmentation RLE")
+        if isinstance(seg, dict) and isinstance(seg.get("counts"), str):
+            _rle_size(seg, width, height, where)
+            return masks.check_rle(seg, f"{where}: segmentation RLE")
+    except RecordError as e:
+        raise GroundTruthError(str(e)) from None
+    raise GroundTruthError(f"{where}: segmentation must be polygons [[x1, y1, ...], ...] or RLE "
+                           f"{{'size': [h, w], 'counts': ...}}, got {excerpt(seg)}")
 
 
 def read_coco(path: str | Path, *, with_masks: bool = False) -> GroundTruth:
