@@ -170,7 +170,8 @@ def from_runs(runs: Any, height: int, width: int, where: str = "mask") -> RLE:
         raise RecordError(f"{where}: uncompressed counts must be a list of whole numbers")
     bad = next((v for v in runs if not 0 <= v <= height * width), None)
     if bad is not None:
-        raise RecordError(f"{where}: counts hold a run of {bad} pixels; runs are 0 to {height * width} "
+        shown = str(bad) if abs(bad) < 10**15 else f"{'-' if bad < 0 else ''}1e{len(str(abs(bad))) - 1}+"
+        raise RecordError(f"{where}: counts hold a run of {shown} pixels; runs are 0 to {height * width} "
                           f"(the {height}x{width} mask)")
     arr = np.asarray(runs, dtype=np.int64)
     _check_runs(arr, height, width, where)

@@ -143,12 +143,22 @@ def find_coco_json(folder: Path) -> Path:
     return candidates[0]
 
 
+def _finite(v: int | float) -> float | None:
+    """``v`` as a float; None if it is not finite (``inf``, ``nan``, or an int of 400 digits,
+    which JSON allows and ``float()`` refuses with OverflowError)."""
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
 def _size_or_none(v: Any, where: str, field: str) -> int | None:
     """A positive integer size, None if absent or not positive; a non-finite or non-number
     value is an error naming ``field``."""
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or _finite(v) is None:
         raise GroundTruthError(f"{where}: '{field}' must be a positive integer, got {excerpt(v)}")
     i = int(v)
     return i if i > 0 and i == v else None
@@ -178,8 +188,8 @@ def _bbox(value: Any, where: str) -> tuple[float, float, float, float] | None:
     if not isinstance(value, list) or len(value) != 4 or any(
             isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
         raise GroundTruthError(f"{where}: 'bbox' must be a list [x, y, w, h] of 4 numbers, got {excerpt(value)}")
-    x, y, w, h = (float(v) for v in value)
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
+    x, y, w, h = (_finite(v) for v in value)
+    if x is None or y is None or w is None or h is None:
         raise GroundTruthError(f"{where}: 'bbox' has a non-finite value: {excerpt(value)}")
     return x, y, w, h
 
@@ -210,9 +220,10 @@ def _polygons(seg: list[Any], width: int, height: int, where: str) -> list[list[
                                    f"got {excerpt(p)}")
         if len(p) < 6:
             continue
-        xy = np.asarray(p[:len(p) // 2 * 2], dtype=np.float64).reshape(-1, 2)
-        if not np.isfinite(xy).all():
+        coords = [_finite(v) for v in p[:len(p) // 2 * 2]]
+        if None in coords:
             raise GroundTruthError(f"{where}: segmentation polygon {k} has a non-finite coordinate")
+        xy = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
         lo = -POLYGON_REACH * np.array([width, height])
         hi = (1 + POLYGON_REACH) * np.array([width, height])
         out = (xy < lo) | (xy > hi)
@@ -289,7 +300,7 @@ def read_coco(path: str | Path, *, with_masks: bool = False) -> GroundTruth:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
         raise GroundTruthError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, or an int of more than 4300 digits
         raise GroundTruthError(f"{path}: cannot read COCO JSON ({e})") from None
     except RecursionError:
         raise GroundTruthError(f"{path}: nested too deeply to read as COCO JSON") from None
