@@ -125,6 +125,19 @@ def encode(mask: np.ndarray) -> RLE:
     return {"size": [int(m.shape[0]), int(m.shape[1])], "counts": _encode_counts(_runs(m))}
 
 
+def _check_size(obj: Any, where: str, shape: tuple[int, int] | None) -> tuple[int, int]:
+    """``obj["size"]`` as ``(h, w)``: two positive ints, equal to ``shape`` when given."""
+    if not isinstance(obj, Mapping):
+        raise RecordError(f"{where} must be a COCO RLE object {{'size': [h, w], 'counts': ...}}, got {type(obj).__name__}")
+    size = obj.get("size")
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise RecordError(f"{where}: size must be [height, width] of positive ints, got {size!r}")
+    if shape is not None and (size[0], size[1]) != tuple(shape):
+        raise RecordError(f"{where}: size is {list(size)} (h, w), the image is {list(shape)}")
+    return int(size[0]), int(size[1])
+
+
 def check_rle(obj: Any, where: str = "mask", shape: tuple[int, int] | None = None) -> RLE:
     """Validate a stored compressed RLE; returns it as a plain dict.
 
@@ -139,43 +152,38 @@ def check_rle(obj: Any, where: str = "mask", shape: tuple[int, int] | None = Non
             ``shape``; counts not a string, holding a character outside the encoding, a
             negative run, or runs that do not sum to ``h * w``.
     """
-    if not isinstance(obj, Mapping):
-        raise RecordError(f"{where} must be a COCO RLE object {{'size': [h, w], 'counts': str}}, got {type(obj).__name__}")
-    size = obj.get("size")
+    h, w = _check_size(obj, where, shape)
     counts = obj.get("counts")
-    if (not isinstance(size, (list, tuple)) or len(size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
-        raise RecordError(f"{where}: size must be [height, width] of positive ints, got {size!r}")
-    if shape is not None and (size[0], size[1]) != tuple(shape):
-        raise RecordError(f"{where}: size is {list(size)} (h, w), the image is {list(shape)}")
     if not isinstance(counts, str):
         raise RecordError(f"{where}: counts must be a compressed RLE string, got {type(counts).__name__}")
     try:
         runs = _decode_counts(counts)
     except RecordError as e:
         raise RecordError(f"{where}: {e}") from None
-    _check_runs(runs, size[0], size[1], where)
-    return {"size": [int(size[0]), int(size[1])], "counts": counts}
+    _check_runs(runs, h, w, where)
+    return {"size": [h, w], "counts": counts}
 
 
-def from_runs(runs: Any, height: int, width: int, where: str = "mask") -> RLE:
-    """Uncompressed RLE counts (a list of run lengths, column-major, starting with 0s, as
-    ``{"size": [h, w], "counts": [...]}`` holds them) -> compressed RLE, validated.
+def from_runs(obj: Any, where: str = "mask", shape: tuple[int, int] | None = None) -> RLE:
+    """Uncompressed RLE ``{"size": [h, w], "counts": [n0, n1, ...]}`` (run lengths, column-major,
+    starting with 0s) -> compressed RLE, validated as :func:`check_rle` validates (``shape``
+    likewise checked before the counts are read).
 
     Raises:
-        RecordError: a count that is not a whole number (bools refused), a negative count, or
-            counts that do not sum to ``height * width``.
+        RecordError: a bad size; a count that is not a whole number (bools refused), negative
+            or beyond ``h * w``; or counts that do not sum to ``h * w``.
     """
+    h, w = _check_size(obj, where, shape)
+    runs = obj.get("counts")
     if not isinstance(runs, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in runs):
         raise RecordError(f"{where}: uncompressed counts must be a list of whole numbers")
-    bad = next((v for v in runs if not 0 <= v <= height * width), None)
+    bad = next((v for v in runs if not 0 <= v <= h * w), None)
     if bad is not None:
         shown = str(bad) if abs(bad) < 10**15 else f"{'-' if bad < 0 else ''}1e{len(str(abs(bad))) - 1}+"
-        raise RecordError(f"{where}: counts hold a run of {shown} pixels; runs are 0 to {height * width} "
-                          f"(the {height}x{width} mask)")
+        raise RecordError(f"{where}: counts hold a run of {shown} pixels; runs are 0 to {h * w} (the {h}x{w} mask)")
     arr = np.asarray(runs, dtype=np.int64)
-    _check_runs(arr, height, width, where)
-    return {"size": [int(height), int(width)], "counts": _encode_counts(arr)}
+    _check_runs(arr, h, w, where)
+    return {"size": [h, w], "counts": _encode_counts(arr)}
 
 
 def decode(rle: Mapping[str, Any]) -> np.ndarray:

@@ -96,10 +96,13 @@ def test_decoding_checks_counts_against_the_size():
 
 
 def test_uncompressed_counts_are_checked_then_compressed():
-    assert masks.from_runs([0, 12], 4, 3) == masks.encode(np.ones((4, 3), bool))
+    assert masks.from_runs({"size": [4, 3], "counts": [0, 12]}) == masks.encode(np.ones((4, 3), bool))
     theirs = coco_mask.frPyObjects({"size": [4, 3], "counts": [5, 2, 5]}, 4, 3)
-    assert masks.from_runs([5, 2, 5], 4, 3) == {"size": [4, 3], "counts": theirs["counts"].decode()}
+    assert masks.from_runs({"size": [4, 3], "counts": [5, 2, 5]}) == {"size": [4, 3], "counts": theirs["counts"].decode()}
     for bad, msg in (([5, 2], "counts cover 7 pixels"), ([-1, 13], "a run of -1 pixels"), ([2**32, 0], "a run of 4294967296"),
-                     ([True, 11], "whole numbers"), ("12", "whole numbers"), ([1.0, 11], "whole numbers")):
+                     ([10**400], "a run of 1e400[+] pixels"), ([True, 11], "whole numbers"), ("12", "whole numbers"),
+                     ([1.0, 11], "whole numbers")):
         with pytest.raises(RecordError, match=msg):
-            masks.from_runs(bad, 4, 3)
+            masks.from_runs({"size": [4, 3], "counts": bad})
+    with pytest.raises(RecordError, match=r"size is \[100000, 100000\] \(h, w\), the image is \[4, 3\]"):
+        masks.from_runs({"size": [100000, 100000], "counts": [10**10]}, shape=(4, 3))

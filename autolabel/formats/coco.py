@@ -239,16 +239,6 @@ def _polygons(seg: list[Any], width: int, height: int, where: str) -> list[list[
     return polys
 
 
-def _rle_size(seg: dict[str, Any], width: int, height: int, where: str) -> None:
-    """Check an RLE segmentation's ``size`` is the image's ``[height, width]``, before its
-    counts are read (a huge size must not allocate anything)."""
-    size = seg.get("size")
-    if not isinstance(size, list) or len(size) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in size):
-        raise GroundTruthError(f"{where}: segmentation RLE 'size' must be [height, width] as integers, got {excerpt(size)}")
-    if size != [height, width]:
-        raise GroundTruthError(f"{where}: segmentation RLE size is {excerpt(size)} (h, w), the image {height}x{width}")
-
-
 def _segmentation_mask(seg: Any, width: int | None, height: int | None, where: str) -> dict[str, Any] | None:
     """A COCO ``segmentation`` (polygons, or RLE compressed or not) as compressed RLE over the
     ``height`` x ``width`` image; None when empty. Polygons are rasterised by pycocotools, as
@@ -272,11 +262,9 @@ def _segmentation_mask(seg: Any, width: int | None, height: int | None, where: s
             rle = coco_mask.merge(coco_mask.frPyObjects(polys, height, width))
             return masks.check_rle({"size": [height, width], "counts": rle["counts"].decode("ascii")}, where)
         if isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
-            _rle_size(seg, width, height, where)
-            return masks.from_runs(seg["counts"], height, width, f"{where}: segmentation RLE")
+            return masks.from_runs(seg, f"{where}: segmentation RLE", shape=(height, width))
         if isinstance(seg, dict) and isinstance(seg.get("counts"), str):
-            _rle_size(seg, width, height, where)
-            return masks.check_rle(seg, f"{where}: segmentation RLE")
+            return masks.check_rle(seg, f"{where}: segmentation RLE", shape=(height, width))
     except RecordError as e:
         raise GroundTruthError(str(e)) from None
     raise GroundTruthError(f"{where}: segmentation must be polygons [[x1, y1, ...], ...] or RLE "

@@ -82,12 +82,12 @@ GT_CASES = {
                              "segmentation RLE: counts cover 1150 pixels, the 512x512 mask has 262144"),
     "compressed counts sum short": ({"size": [H, W], "counts": "0R5"}, "counts cover"),
     # item 10: negative size, negative counts, counts >= 2**32, a size far larger than the image
-    "rle negative size": ({"size": [-H, W], "counts": [H * W]}, "segmentation RLE size is [-512, 512] (h, w), the image 512x512"),
+    "rle negative size": ({"size": [-H, W], "counts": [H * W]}, "segmentation RLE: size must be [height, width] of positive ints, got [-512, 512]"),
     "rle negative count": ({"size": [H, W], "counts": [-5, H * W + 5]}, "counts hold a run of -5 pixels"),
     "rle count 2**32": ({"size": [H, W], "counts": [2**32, 0]}, "counts hold a run of 4294967296 pixels"),
     "rle count of 400 digits": ({"size": [H, W], "counts": [10**400]}, "counts hold a run of 1e400+ pixels"),
     "rle size 100000x100000": ({"size": [100000, 100000], "counts": [10**10]},
-                               "segmentation RLE size is [100000, 100000] (h, w), the image 512x512"),
+                               "segmentation RLE: size is [100000, 100000] (h, w), the image is [512, 512]"),
     "rle counts of floats": ({"size": [H, W], "counts": [0.5, H * W]}, "uncompressed counts must be a list of whole numbers"),
     "compressed counts bad char": ({"size": [H, W], "counts": "0!"}, "a character outside the encoding: '!'"),
 }
