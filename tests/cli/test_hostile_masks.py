@@ -101,17 +101,19 @@ def test_hostile_groundtruth_segmentation(case: str, tmp_path: Path, masked_run:
     _one_line_error(r, f"{gt}: annotation 7: ", expected)
 
 
-def test_a_polygon_at_1e9_is_refused_in_bounded_memory(tmp_path: Path, masked_run: Path) -> None:
-    """The real process, its address space capped: exit 1 and the message, not a segfault (139)
-    or the OOM killer."""
-    gt = _gt(tmp_path, _square(1e9))
-    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30)); "
+@pytest.mark.parametrize("polygon,expected", [(_square(1e9), "segmentation polygon 0 has x = 1e+09, far outside"),
+                                              ([[0, 0, float("inf"), 0, 9, 9]], "polygon 0 has a non-finite coordinate")])
+def test_a_polygon_at_1e9_or_inf_is_refused_in_bounded_memory(tmp_path: Path, masked_run: Path, polygon, expected) -> None:
+    """The real process, its address space capped at 16 GiB: exit 1 and the message, not a
+    segfault (139) or the OOM killer (the process grew past 23 GB on inf)."""
+    gt = _gt(tmp_path, polygon)
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (16 << 30, 16 << 30)); "
             "from autolabel.cli import main; sys.argv = ['autolabel'] + sys.argv[1:]; main()")
     r = subprocess.run([sys.executable, "-c", code, "evaluate", str(masked_run), "--gt", str(gt), "--iou-type", "segm",
                         "--no-plot"], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                        timeout=120, check=False)
     assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
-    assert "segmentation polygon 0 has x = 1e+09, far outside" in r.stderr + r.stdout
+    assert expected in r.stderr + r.stdout
 
 
 def test_good_segmentations_still_score(tmp_path: Path, masked_run: Path) -> None:
