@@ -11,6 +11,7 @@ users can copy one and edit it: ``autolabel annotate IMAGES -o RUN --config my.y
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -212,7 +213,8 @@ class PipelineConfig:
         need(isinstance(self.refine_processes, int) and not isinstance(self.refine_processes, bool)
              and self.refine_processes >= -1, "refine_processes", "an integer >= 0, or -1 (auto)")
         need(isinstance(self.inflight_megapixels, (int, float)) and not isinstance(self.inflight_megapixels, bool)
-             and self.inflight_megapixels > 0, "inflight_megapixels", "a number of megapixels > 0")
+             and math.isfinite(self.inflight_megapixels) and self.inflight_megapixels > 0,
+             "inflight_megapixels", "a finite number of megapixels > 0")
         need(self.max_side >= 32, "max_side", "at least 32 pixels")
         for name in ("nms_iou", "min_objectness", "min_score"):
             v = getattr(self, name)

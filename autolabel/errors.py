@@ -59,3 +59,9 @@ class RecordError(AutolabelError, ValueError):
 
 class ExportError(AutolabelError):
     """An export cannot be written (unknown format, bad option, bad plugin)."""
+
+
+class FormatLimitError(ExportError):
+    """One image holds something its format cannot carry (e.g. more objects than a VOC
+    segmentation PNG has values for). The export driver gives up that format alone, reporting
+    this one-line message, and still writes the other formats."""

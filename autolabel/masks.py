@@ -66,30 +66,51 @@ def _encode_counts(runs: np.ndarray) -> str:
     return "".join(out)
 
 
-def _decode_counts(s: str) -> list[int]:
-    counts: list[int] = []
-    p = 0
-    n = len(s)
-    while p < n:
-        x = 0
-        k = 0
-        more = True
-        while more:
-            if p >= n:
-                raise RecordError("mask RLE counts end in the middle of a number")
-            c = ord(s[p]) - 48
-            if c < 0 or c > 63:
-                raise RecordError(f"mask RLE counts hold a character outside the encoding: {s[p]!r}")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
+MAX_GROUPS = 7
+"""Most 5-bit groups one run count may take (35 bits): more means a count of 2**34 or beyond,
+which no image holds (and pycocotools keeps counts in 32 bits)."""
+
+
+def _decode_counts(s: str) -> np.ndarray:
+    """The run lengths a compressed counts string holds, as int64 (vectorised: O(len(s)), no
+    Python loop per character). Raises RecordError for a character outside the encoding, a
+    number cut off at the end, or a number of more than :data:`MAX_GROUPS` groups."""
+    try:
+        raw = s.encode("ascii")
+    except UnicodeEncodeError as e:
+        raise RecordError(f"RLE counts hold a character outside the encoding: {s[e.start]!r} at {e.start}") from None
+    c = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
+    bad = np.flatnonzero((c < 0) | (c > 63))
+    if bad.size:
+        raise RecordError(f"RLE counts hold a character outside the encoding: {s[bad[0]]!r} at {bad[0]}")
+    if c.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    last = (c & 0x20) == 0  # the last group of each number
+    if not last[-1]:
+        raise RecordError("RLE counts end in the middle of a number")
+    ends = np.flatnonzero(last)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    groups = ends - starts + 1
+    if groups.max() > MAX_GROUPS:
+        at = int(np.argmax(groups > MAX_GROUPS))
+        raise RecordError(f"RLE counts hold a run of {groups[at]} 5-bit groups (at {starts[at]}), "
+                          f"more than the {MAX_GROUPS} any image needs")
+    shift = 5 * (np.arange(c.size) - np.repeat(starts, groups))
+    x = np.add.reduceat((c & 0x1F) << shift, starts)
+    x -= np.where(c[ends] & 0x10, np.int64(1) << (5 * groups), 0)  # the sign bit of the last group
+    # from the fourth count on, each is stored as the difference to the count two before
+    x[1::2] = np.cumsum(x[1::2])
+    x[2::2] = np.cumsum(x[2::2])
+    return x
+
+
+def _check_runs(runs: np.ndarray, height: int, width: int, where: str) -> None:
+    """Raise RecordError unless ``runs`` are whole numbers >= 0 that sum to ``height * width``."""
+    if runs.size and runs.min() < 0:
+        raise RecordError(f"{where}: counts hold a negative run ({int(runs.min())})")
+    total = int(runs.sum())
+    if total != height * width:
+        raise RecordError(f"{where}: counts cover {total} pixels, the {height}x{width} mask has {height * width}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,39 +125,79 @@ def encode(mask: np.ndarray) -> RLE:
     return {"size": [int(m.shape[0]), int(m.shape[1])], "counts": _encode_counts(_runs(m))}
 
 
-def check_rle(obj: Any, where: str = "mask") -> RLE:
-    """Validate a stored RLE; returns it as a plain dict. Raises RecordError saying what is wrong."""
+def _check_size(obj: Any, where: str, shape: tuple[int, int] | None) -> tuple[int, int]:
+    """``obj["size"]`` as ``(h, w)``: two positive ints, equal to ``shape`` when given."""
     if not isinstance(obj, Mapping):
-        raise RecordError(f"{where} must be a COCO RLE object {{'size': [h, w], 'counts': str}}, got {type(obj).__name__}")
+        raise RecordError(f"{where} must be a COCO RLE object {{'size': [h, w], 'counts': ...}}, got {type(obj).__name__}")
     size = obj.get("size")
-    counts = obj.get("counts")
     if (not isinstance(size, (list, tuple)) or len(size) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
         raise RecordError(f"{where}: size must be [height, width] of positive ints, got {size!r}")
+    if shape is not None and (size[0], size[1]) != tuple(shape):
+        raise RecordError(f"{where}: size is {list(size)} (h, w), the image is {list(shape)}")
+    return int(size[0]), int(size[1])
+
+
+def check_rle(obj: Any, where: str = "mask", shape: tuple[int, int] | None = None) -> RLE:
+    """Validate a stored compressed RLE; returns it as a plain dict.
+
+    Args:
+        obj: ``{"size": [h, w], "counts": str}``.
+        where: what to name in the error (a detection, an annotation).
+        shape: if given, the ``(height, width)`` the mask must have (the image's), checked
+            before the counts are read.
+
+    Raises:
+        RecordError: one line saying what is wrong: size not two positive ints, or not
+            ``shape``; counts not a string, holding a character outside the encoding, a
+            negative run, or runs that do not sum to ``h * w``.
+    """
+    h, w = _check_size(obj, where, shape)
+    counts = obj.get("counts")
     if not isinstance(counts, str):
         raise RecordError(f"{where}: counts must be a compressed RLE string, got {type(counts).__name__}")
-    runs = _decode_counts(counts)
-    if any(v < 0 for v in runs) or sum(runs) != size[0] * size[1]:
-        raise RecordError(f"{where}: counts do not cover a {size[0]}x{size[1]} image")
-    return {"size": [int(size[0]), int(size[1])], "counts": counts}
+    try:
+        runs = _decode_counts(counts)
+    except RecordError as e:
+        raise RecordError(f"{where}: {e}") from None
+    _check_runs(runs, h, w, where)
+    return {"size": [h, w], "counts": counts}
+
+
+def from_runs(obj: Any, where: str = "mask", shape: tuple[int, int] | None = None) -> RLE:
+    """Uncompressed RLE ``{"size": [h, w], "counts": [n0, n1, ...]}`` (run lengths, column-major,
+    starting with 0s) -> compressed RLE, validated as :func:`check_rle` validates (``shape``
+    likewise checked before the counts are read).
+
+    Raises:
+        RecordError: a bad size; a count that is not a whole number (bools refused), negative
+            or beyond ``h * w``; or counts that do not sum to ``h * w``.
+    """
+    h, w = _check_size(obj, where, shape)
+    runs = obj.get("counts")
+    if not isinstance(runs, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in runs):
+        raise RecordError(f"{where}: uncompressed counts must be a list of whole numbers")
+    bad = next((v for v in runs if not 0 <= v <= h * w), None)
+    if bad is not None:
+        shown = str(bad) if abs(bad) < 10**15 else f"{'-' if bad < 0 else ''}1e{len(str(abs(bad))) - 1}+"
+        raise RecordError(f"{where}: counts hold a run of {shown} pixels; runs are 0 to {h * w} (the {h}x{w} mask)")
+    arr = np.asarray(runs, dtype=np.int64)
+    _check_runs(arr, h, w, where)
+    return {"size": [h, w], "counts": _encode_counts(arr)}
 
 
 def decode(rle: Mapping[str, Any]) -> np.ndarray:
-    """Compressed RLE -> bool ``(H, W)`` mask."""
+    """Compressed RLE -> bool ``(H, W)`` mask. RecordError if the counts do not cover ``H * W``."""
     h, w = (int(v) for v in rle["size"])
     runs = _decode_counts(rle["counts"])
-    flat = np.zeros(h * w, dtype=bool)
-    pos = 0
-    for i, n in enumerate(runs):
-        if i % 2:
-            flat[pos:pos + n] = True
-        pos += n
+    _check_runs(runs, h, w, "mask")
+    flat = np.repeat(np.arange(runs.size) % 2 == 1, runs)
     return flat.reshape((w, h)).T
 
 
 def area(rle: Mapping[str, Any]) -> int:
     """Foreground pixel count of an RLE mask."""
-    return int(sum(_decode_counts(rle["counts"])[1::2]))
+    return int(_decode_counts(rle["counts"])[1::2].sum())
 
 
 def bbox(mask: np.ndarray) -> Box | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from autolabel import masks
 from autolabel.errors import RecordError
 
 Box = tuple[float, float, float, float]
@@ -39,14 +40,10 @@ def _prob(name: str, value: Any) -> float:
 
 
 def _rle(det_id: str, mask: Any) -> dict[str, Any]:
-    """Structural check of a detection's RLE mask (the counts are decoded by autolabel.masks)."""
-    size = mask.get("size") if isinstance(mask, Mapping) else None
-    counts = mask.get("counts") if isinstance(mask, Mapping) else None
-    _require(isinstance(size, (list, tuple)) and len(size) == 2
-             and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size),
-             f"detection {det_id}: mask must be COCO RLE {{'size': [h, w], 'counts': str}}, got size {size!r}")
-    _require(isinstance(counts, str), f"detection {det_id}: mask counts must be a compressed RLE string")
-    return {"size": [int(size[0]), int(size[1])], "counts": counts}
+    """A detection's RLE mask, validated by :func:`autolabel.masks.check_rle` (its counts decoded
+    and summed, so a hand-edited mask fails here, naming the detection, and never reaches an
+    exporter or pycocotools)."""
+    return masks.check_rle(mask, f"detection {det_id}: mask")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,11 @@ Layout::
     voc/SegmentationClass/<name>.png         with masks: class id + 1 (VOC colour map, 0 background)
     voc/ImageSets/Segmentation/<split>.txt   with masks: the images that have them
 
+The segmentation PNGs are left out with ``voc_masks=false`` (``-O voc_masks=false``): boxes only.
+A PNG holds at most 254 objects an image and 254 classes (8-bit values; 0 background, 255
+void): an image beyond that fails the VOC export alone (:class:`~autolabel.errors.FormatLimitError`),
+naming the image; the other formats of the same export are still written.
+
 ``<name>`` is the image's path made flat (:func:`autolabel.formats.names.flat_stem`: folders
 joined with ``__``, whitespace replaced by ``_``, control characters and bytes that are not
 UTF-8 percent-escaped), with a short hash appended when two images would get the same name or
@@ -30,7 +35,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO
 
-from autolabel.errors import ExportError
+from autolabel.errors import FormatLimitError
 from autolabel.export import Exporter, Option
 from autolabel.formats.names import FlatNamer, NamesTable, flat_suffix
 from autolabel.formats.voc import (
@@ -38,6 +43,7 @@ from autolabel.formats.voc import (
     BACKGROUND,
     IMAGESETS_DIR,
     LABELMAP,
+    PNG_MAX_INDEX,
     SEGMENTATION_CLASS_DIR,
     SEGMENTATION_OBJECT_DIR,
     SEGMENTATION_SETS_DIR,
@@ -58,6 +64,9 @@ class VocExporter(Exporter):
     options = {
         "voc_origin": Option("one", "pixel origin of bndbox: 'one' (devkit) or 'zero' (CVAT/fiftyone read it as is)",
                              choices=("one", "zero"), flag="--voc-origin"),
+        "voc_masks": Option(True, f"write SegmentationObject/SegmentationClass PNGs for objects with masks (false: "
+                                  f"boxes only); a PNG holds at most {PNG_MAX_INDEX} objects per image and "
+                                  f"{PNG_MAX_INDEX} classes, and an image beyond that fails the VOC export"),
     }
 
     def open(self) -> None:
@@ -71,7 +80,9 @@ class VocExporter(Exporter):
         self._seg_list: IO[str] | None = None  # opened with the first mask
 
     def _write_masks(self, image: ImageAnnotations, stem: str) -> None:
-        seg = voc_segmentation(image, [self.run.class_id(d.label) for d in image.detections])
+        if not self.opts["voc_masks"]:
+            return
+        seg = voc_segmentation(image, [self.run.class_id(d.label) for d in image.detections], len(self.run.classes))
         if seg is None:
             return
         if self._seg_list is None:
@@ -86,7 +97,7 @@ class VocExporter(Exporter):
     def write(self, image: ImageAnnotations) -> None:
         stem = self._namer(image.path)
         filename = stem + flat_suffix(image.path)
-        root = voc_annotation(image, filename, self.opts["voc_origin"])
+        root = voc_annotation(image, filename, self.opts["voc_origin"], self.opts["voc_masks"])
         ET.indent(root)
         xml = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
         (self.out_dir / ANNOTATIONS_DIR / f"{stem}.xml").write_text(xml, encoding="utf-8")
@@ -100,8 +111,9 @@ class VocExporter(Exporter):
         labelmap = self.out_dir / LABELMAP
         segmented = self._seg_list is not None
         if segmented and BACKGROUND in self.run.classes:
-            raise ExportError(f"VOC segmentation needs class index 0 for {BACKGROUND!r}, which is a class of this run; "
-                              "rename it with a vocabulary, or export masks with another format")
+            raise FormatLimitError(f"VOC segmentation needs class index 0 for {BACKGROUND!r}, which is a class of this "
+                                   "run; rename it with a vocabulary, write VOC without segmentation PNGs "
+                                   "(-O voc_masks=false), or export masks with another format")
         labelmap.write_text((voc_labelmap_line(BACKGROUND) if segmented else "") + self._labelmap, encoding="utf-8")
         written = [self.out_dir / ANNOTATIONS_DIR, Path(self._list.name), labelmap, self._names.close()]
         if self._seg_list is not None:

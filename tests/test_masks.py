@@ -74,3 +74,35 @@ def test_detection_carries_a_mask_through_its_json_form():
         ImageAnnotations("a.jpg", 30, 40, (Detection("a-0", (0, 0, 5, 5), "cat", 0.9, 0.8, mask=rle),))
     with pytest.raises(RecordError, match="mask"):
         Detection("a-0", (0, 0, 5, 5), "cat", 0.9, 0.8, mask={"size": [3], "counts": ""})
+
+
+def test_decoding_checks_counts_against_the_size():
+    """Counts are decoded (vectorised) and must cover the mask exactly; a shape, when given, is
+    checked before the counts are read."""
+    ours = masks.encode(np.ones((4, 3), bool))
+    with pytest.raises(RecordError, match=r"m: size is \[4, 3\] \(h, w\), the image is \[3, 4\]"):
+        masks.check_rle(ours, "m", shape=(3, 4))
+    short = coco_mask.frPyObjects({"size": [4, 3], "counts": [2, 3]}, 4, 3)["counts"].decode()
+    with pytest.raises(RecordError, match="counts cover 5 pixels, the 4x3 mask has 12"):
+        masks.check_rle({"size": [4, 3], "counts": short})
+    with pytest.raises(RecordError, match="counts cover 5 pixels"):
+        masks.decode({"size": [4, 3], "counts": short})
+    with pytest.raises(RecordError, match="hold a run of 8 5-bit groups"):
+        masks.check_rle({"size": [4, 3], "counts": "o" * 7 + "0"})
+    with pytest.raises(RecordError, match="'!' at 1"):
+        masks.check_rle({"size": [4, 3], "counts": "0!"})
+    with pytest.raises(RecordError, match="'é' at 0"):
+        masks.check_rle({"size": [4, 3], "counts": "é"})
+
+
+def test_uncompressed_counts_are_checked_then_compressed():
+    assert masks.from_runs({"size": [4, 3], "counts": [0, 12]}) == masks.encode(np.ones((4, 3), bool))
+    theirs = coco_mask.frPyObjects({"size": [4, 3], "counts": [5, 2, 5]}, 4, 3)
+    assert masks.from_runs({"size": [4, 3], "counts": [5, 2, 5]}) == {"size": [4, 3], "counts": theirs["counts"].decode()}
+    for bad, msg in (([5, 2], "counts cover 7 pixels"), ([-1, 13], "a run of -1 pixels"), ([2**32, 0], "a run of 4294967296"),
+                     ([10**400], "a run of 1e400[+] pixels"), ([True, 11], "whole numbers"), ("12", "whole numbers"),
+                     ([1.0, 11], "whole numbers")):
+        with pytest.raises(RecordError, match=msg):
+            masks.from_runs({"size": [4, 3], "counts": bad})
+    with pytest.raises(RecordError, match=r"size is \[100000, 100000\] \(h, w\), the image is \[4, 3\]"):
+        masks.from_runs({"size": [100000, 100000], "counts": [10**10]}, shape=(4, 3))

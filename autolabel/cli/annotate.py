@@ -173,3 +173,4 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
                             format_options=format_options)
         if not quiet:
             print_report(report, files=False)
+        report.raise_failed()

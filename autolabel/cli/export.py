@@ -172,3 +172,4 @@ def export(run: Path, formats: tuple[str, ...], out_dir: Path, revision: str | N
     dropped = f", {report.dropped} left out by filters" if report.dropped else ""
     echo(f"{report.images} images, {report.boxes} boxes{dropped}, {len(report.classes)} classes")
     print_report(report)
+    report.raise_failed()  # a format that could not carry an image: exit 1, one line naming it

@@ -5,9 +5,12 @@ The driver (:func:`export` / :func:`run_export`) reads the run through
 clips every box to its image, and streams images one at a time to every requested exporter
 (see :mod:`autolabel.export.base` for their life cycle). Each format is written into a hidden
 scratch sibling of ``<out_dir>/<format>`` and renamed into place only when it is complete, so a
-crash never leaves a half-written export that looks done. On any failure (an exporter raising
-in ``open``/``write``/``close``, a KeyboardInterrupt) every exporter that was opened is aborted
-(its files closed) and the scratch folders are removed; a killed export's leftovers are tidied
+crash never leaves a half-written export that looks done. An image a format cannot carry
+(a :class:`~autolabel.errors.FormatLimitError` from its ``write`` or ``close``) gives up that
+format alone: it is aborted, reported in :attr:`ExportReport.failed`, and the others are still
+written. On any other failure (an exporter raising in ``open``/``write``/``close``, a
+KeyboardInterrupt) every exporter that was opened is aborted (its files closed) and the scratch
+folders are removed; a killed export's leftovers are tidied
 by the next export into the same folder (:func:`recover_interrupted`).
 """
 
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autolabel.errors import ExportError
+from autolabel.errors import ExportError, FormatLimitError
 from autolabel.export.base import IMAGE_MODES, Exporter, validate_split
 from autolabel.export.options import assign_options
 from autolabel.export.registry import get_exporter, list_exporters, loadable_exporters
@@ -58,6 +61,8 @@ class ExportReport:
         dirs: format -> its final folder.
         files: format -> files and folders written (final paths).
         notes: format -> lines for the user from :meth:`Exporter.notes` (formats with none left out).
+        failed: format -> why it was not written: a :class:`~autolabel.errors.FormatLimitError`
+            (one line naming the image); the other formats were written all the same.
     """
 
     revision: str
@@ -69,6 +74,15 @@ class ExportReport:
     dirs: dict[str, Path] = field(default_factory=dict)
     files: dict[str, list[Path]] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def raise_failed(self) -> None:
+        """Raise :class:`~autolabel.errors.FormatLimitError`, one line naming each format that
+        could not be written and why (and the formats that were), if any was not."""
+        if self.failed:
+            why = "; ".join(f"{n}: {reason}" for n, reason in self.failed.items())
+            done = f" ({', '.join(self.dirs)} written)" if self.dirs else ""
+            raise FormatLimitError(f"{why}{done}")
 
 
 def _normalise_formats(formats: str | Sequence[str]) -> list[str]:
@@ -314,16 +328,33 @@ def run_export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[s
         for e in exporters.values():
             opened.append(e)  # before open(): an open() that fails half-way is aborted too
             e.open()
+        live = dict(exporters)
+
+        def give_up(n: str, err: FormatLimitError) -> None:
+            """Format ``n`` cannot carry an image: drop it alone, the others go on."""
+            log.info("%s: not written: %s", n, err)
+            report.failed[n] = str(err)
+            _abort_all([live.pop(n)])
+            shutil.rmtree(tmps[n], ignore_errors=True)
+
         for image in store.iter_images(rev_name):
             image, dropped = filter_image(image, keep, min_score)
             report.images += 1
             report.boxes += len(image.detections)
             report.dropped += dropped
-            for e in exporters.values():
-                e.write(image)
-        written = {n: e.close() for n, e in exporters.items()}
-        notes = {n: [str(line) for line in e.notes()] for n, e in exporters.items()}
-        for n in names:
+            for n, e in list(live.items()):
+                try:
+                    e.write(image)
+                except FormatLimitError as err:
+                    give_up(n, err)
+        written: dict[str, list[Path]] = {}
+        for n, e in list(live.items()):
+            try:
+                written[n] = e.close()
+            except FormatLimitError as err:
+                give_up(n, err)
+        notes = {n: [str(line) for line in e.notes()] for n, e in live.items()}
+        for n in live:
             final = out / n
             _commit(tmps[n], final)
             report.dirs[n] = final
@@ -364,5 +395,11 @@ def export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[str],
 
     Returns:
         format -> the files and folders written (final paths).
+
+    Raises:
+        FormatLimitError: a format could not carry an image (the message names the format and
+            the image); the other formats were written.
     """
-    return run_export(run, formats, out_dir, revision=revision, format_options=format_options, **options).files
+    report = run_export(run, formats, out_dir, revision=revision, format_options=format_options, **options)
+    report.raise_failed()
+    return report.files

@@ -30,7 +30,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from autolabel import masks
+from autolabel.errors import RecordError
 from autolabel.formats.base import GroundTruth, GroundTruthError, GroundTruthImage, check_unique_paths, class_list
 from autolabel.formats.polygons import DEFAULT_TOLERANCE, mask_to_polygons
 from autolabel.geometry import xywh_to_xyxy, xyxy_to_xywh
@@ -140,12 +143,22 @@ def find_coco_json(folder: Path) -> Path:
     return candidates[0]
 
 
+def _finite(v: int | float) -> float | None:
+    """``v`` as a float; None if it is not finite (``inf``, ``nan``, or an int of 400 digits,
+    which JSON allows and ``float()`` refuses with OverflowError)."""
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
 def _size_or_none(v: Any, where: str, field: str) -> int | None:
     """A positive integer size, None if absent or not positive; a non-finite or non-number
     value is an error naming ``field``."""
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or _finite(v) is None:
         raise GroundTruthError(f"{where}: '{field}' must be a positive integer, got {excerpt(v)}")
     i = int(v)
     return i if i > 0 and i == v else None
@@ -175,39 +188,87 @@ def _bbox(value: Any, where: str) -> tuple[float, float, float, float] | None:
     if not isinstance(value, list) or len(value) != 4 or any(
             isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
         raise GroundTruthError(f"{where}: 'bbox' must be a list [x, y, w, h] of 4 numbers, got {excerpt(value)}")
-    x, y, w, h = (float(v) for v in value)
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
+    x, y, w, h = (_finite(v) for v in value)
+    if x is None or y is None or w is None or h is None:
         raise GroundTruthError(f"{where}: 'bbox' has a non-finite value: {excerpt(value)}")
     return x, y, w, h
 
 
+MAX_MASK_PIXELS = 2**31 - 1
+"""Most pixels an image with a ground-truth segmentation may have (pycocotools' counts are
+32-bit)."""
+POLYGON_REACH = 1.0
+"""How far outside the image a ground-truth polygon vertex may lie, as a share of the image's
+width (for ``x``) or height (for ``y``): ``[-W, 2W] x [-H, 2H]`` by default. Beyond that a
+vertex is an error, not a pixel: pycocotools works in C ints at 5x the pixel scale and walks
+every edge point by point, so a vertex at 1e9 crashes it and one at 1e8 costs gigabytes."""
+POLYGON_PERIMETER = 100
+"""Most edge length (in pixels) a ground-truth annotation's polygons may have together, per pixel
+of the image's ``width + height``: pycocotools' memory grows with it (about 40 bytes a pixel)."""
+
+
+def _polygons(seg: list[Any], width: int, height: int, where: str) -> list[list[float]]:
+    """COCO polygons ``[[x1, y1, x2, y2, ...], ...]`` checked before pycocotools sees them:
+    numbers, finite, within :data:`POLYGON_REACH` of the ``width`` x ``height`` image, with a
+    total perimeter under :data:`POLYGON_PERIMETER`. Polygons of fewer than 3 points are left
+    out (pycocotools cannot fill them). Pixels, ``(x, y)`` pairs."""
+    polys: list[list[float]] = []
+    perimeter = 0.0
+    for k, p in enumerate(seg):
+        if not isinstance(p, list) or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in p):
+            raise GroundTruthError(f"{where}: segmentation polygon {k} must be a list of numbers [x1, y1, x2, y2, ...], "
+                                   f"got {excerpt(p)}")
+        if len(p) < 6:
+            continue
+        coords = [_finite(v) for v in p[:len(p) // 2 * 2]]
+        if None in coords:
+            raise GroundTruthError(f"{where}: segmentation polygon {k} has a non-finite coordinate")
+        xy = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+        lo = -POLYGON_REACH * np.array([width, height])
+        hi = (1 + POLYGON_REACH) * np.array([width, height])
+        out = (xy < lo) | (xy > hi)
+        if out.any():
+            i, j = np.argwhere(out)[0]
+            raise GroundTruthError(f"{where}: segmentation polygon {k} has {'xy'[j]} = {xy[i, j]:g}, far outside "
+                                   f"the {width}x{height} image (allowed: {lo[j]:g} to {hi[j]:g})")
+        perimeter += float(np.hypot(*(xy - np.roll(xy, 1, axis=0)).T).sum())
+        polys.append([float(v) for v in xy.ravel()])
+    if perimeter > POLYGON_PERIMETER * (width + height):
+        raise GroundTruthError(f"{where}: segmentation polygons are {perimeter:.0f} pixels around, more than "
+                               f"{POLYGON_PERIMETER} x (width + height) of the {width}x{height} image")
+    return polys
+
+
 def _segmentation_mask(seg: Any, width: int | None, height: int | None, where: str) -> dict[str, Any] | None:
     """A COCO ``segmentation`` (polygons, or RLE compressed or not) as compressed RLE over the
-    ``height`` x ``width`` image, rasterised by pycocotools as COCOeval does; None when empty."""
+    ``height`` x ``width`` image; None when empty. Polygons are rasterised by pycocotools, as
+    COCOeval does, after :func:`_polygons` checked them; RLE is checked and converted here
+    (size against the image first, then counts: whole numbers, none negative, summing to
+    ``height * width``), so pycocotools never reads memory the counts do not cover."""
     if not seg:
         return None
     if width is None or height is None:
         raise GroundTruthError(f"{where}: a segmentation needs the image's width and height")
-    from pycocotools import mask as coco_mask
-
+    if width * height > MAX_MASK_PIXELS:
+        raise GroundTruthError(f"{where}: a segmentation over a {width}x{height} image is beyond what COCO masks "
+                               f"hold ({MAX_MASK_PIXELS:,} pixels: pycocotools counts in 32 bits)")
     try:
         if isinstance(seg, list):  # polygons: [[x1, y1, x2, y2, ...], ...]
-            polys = [[float(v) for v in p] for p in seg if len(p) >= 6]
+            polys = _polygons(seg, width, height, where)
             if not polys:
                 return None
+            from pycocotools import mask as coco_mask
+
             rle = coco_mask.merge(coco_mask.frPyObjects(polys, height, width))
-        elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
-            rle = coco_mask.frPyObjects(seg, *(int(v) for v in seg["size"]))
-        elif isinstance(seg, dict) and isinstance(seg.get("counts"), str):
-            rle = {"size": [int(v) for v in seg["size"]], "counts": seg["counts"].encode("ascii")}
-        else:
-            raise TypeError(f"unknown segmentation {type(seg).__name__}")
-        mask = coco_mask.decode(rle).astype(bool)
-    except (TypeError, ValueError, KeyError, IndexError, UnicodeEncodeError) as e:
-        raise GroundTruthError(f"{where}: cannot read its segmentation ({e})") from None
-    if mask.shape != (height, width):
-        raise GroundTruthError(f"{where}: segmentation is {mask.shape[0]}x{mask.shape[1]} (h x w), the image {height}x{width}")
-    return masks.encode(mask)
+            return masks.check_rle({"size": [height, width], "counts": rle["counts"].decode("ascii")}, where)
+        if isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
+            return masks.from_runs(seg, f"{where}: segmentation RLE", shape=(height, width))
+        if isinstance(seg, dict) and isinstance(seg.get("counts"), str):
+            return masks.check_rle(seg, f"{where}: segmentation RLE", shape=(height, width))
+    except RecordError as e:
+        raise GroundTruthError(str(e)) from None
+    raise GroundTruthError(f"{where}: segmentation must be polygons [[x1, y1, ...], ...] or RLE "
+                           f"{{'size': [h, w], 'counts': ...}}, got {excerpt(seg)}")
 
 
 def read_coco(path: str | Path, *, with_masks: bool = False) -> GroundTruth:
@@ -227,7 +288,7 @@ def read_coco(path: str | Path, *, with_masks: bool = False) -> GroundTruth:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
         raise GroundTruthError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, or an int of more than 4300 digits
         raise GroundTruthError(f"{path}: cannot read COCO JSON ({e})") from None
     except RecursionError:
         raise GroundTruthError(f"{path}: nested too deeply to read as COCO JSON") from None

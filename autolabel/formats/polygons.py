@@ -170,6 +170,18 @@ def polygons_bbox(polygons: Sequence[Sequence[Sequence[float]]]) -> tuple[float,
     return (float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 0].max()), float(a[:, 1].max()))
 
 
+def _closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
+    """``(i, j)`` with ``a[i]`` and ``b[j]`` closest to each other, the smallest ``i`` and then
+    the smallest ``j`` among ties (``(N, 2)`` and ``(M, 2)`` points). A k-d tree over ``b``:
+    O((N + M) log M) time and O(N + M) memory, where the full distance table would take N * M."""
+    from scipy.spatial import cKDTree
+
+    _, nearest = cKDTree(b).query(a)
+    sq = ((a - b[nearest]) ** 2).sum(-1)
+    i = int(np.argmin(sq))
+    return i, int(np.argmin(((b - a[i]) ** 2).sum(-1)))
+
+
 def join_parts(polygons: Sequence[Polygon]) -> Polygon:
     """One polygon that visits every part: parts are chained in the given order, each linked to
     the next by a zero-width bridge between their closest vertices (walked there and back), the
@@ -181,20 +193,17 @@ def join_parts(polygons: Sequence[Polygon]) -> Polygon:
     if not parts:
         return np.zeros((0, 2))
     # link i: (vertex of part i, vertex of part i+1) closest to each other
-    links = []
-    for a, b in zip(parts[:-1], parts[1:]):
-        d = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
-        ia, ib = np.unravel_index(int(np.argmin(d)), d.shape)
-        links.append((int(ia), int(ib)))
+    links = [_closest_pair(a, b) for a, b in zip(parts[:-1], parts[1:])]
 
-    def walk(i: int, entry: int) -> list[np.ndarray]:
-        p = parts[i]
-        ring = np.roll(p, -entry, axis=0)  # starts at the entry vertex
-        if i == len(parts) - 1:
-            return [ring, ring[:1]]  # round the part, back to the entry vertex
-        exit_at = (links[i][0] - entry) % len(p)
-        return [ring[:exit_at + 1], *walk(i + 1, links[i][1]), ring[exit_at:], ring[:1]]
-
-    pieces = walk(0, 0)
+    # Walk part 0 from vertex 0 to its exit, part 1 from its entry to its exit, ..., round the
+    # last part, then back through each part from its exit to its entry, in reverse order.
+    # Iterative (a recursion per part failed at ~1,000 parts).
+    entries = [0] + [b for _, b in links]
+    rings = [np.roll(p, -e, axis=0) for p, e in zip(parts, entries)]  # each starts at its entry vertex
+    exits = [(a - e) % len(p) for (a, _), p, e in zip(links, parts, entries)]
+    pieces = [ring[:x + 1] for ring, x in zip(rings, exits)]
+    pieces += [rings[-1], rings[-1][:1]]  # round the last part, back to its entry vertex
+    for ring, x in zip(reversed(rings[:-1]), reversed(exits)):
+        pieces += [ring[x:], ring[:1]]
     out = np.concatenate(pieces)
     return out[:-1]  # the walk ends on the start vertex: the polygon closes by itself

@@ -25,7 +25,9 @@ object order, 1-based) and ``SegmentationClass/<stem>.png`` (class id + 1), pale
 the VOC colour map (:func:`voc_colormap`), 0 background, no 255 void border;
 ``ImageSets/Segmentation/<split>.txt`` lists the images that have them, whose XML says
 ``segmented`` 1. ``labelmap.txt`` then starts with ``background`` so that class PNG value
-``k`` is line ``k`` (datumaro maps the colours by line).
+``k`` is line ``k`` (datumaro maps the colours by line). A PNG holds object indices and class
+values 1 to :data:`PNG_MAX_INDEX` (254): an image beyond that is a :class:`FormatLimitError`
+naming it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 from autolabel import masks
-from autolabel.errors import ConfigError, ExportError
+from autolabel.errors import ConfigError, ExportError, FormatLimitError
 from autolabel.formats.base import (
     GroundTruth,
     GroundTruthError,
@@ -133,8 +135,10 @@ def voc_object(det: Detection, width: int, height: int, origin: str = "one") -> 
     return obj
 
 
-def voc_annotation(image: ImageAnnotations, filename: str, origin: str = "one") -> ET.Element:
-    """The ``<annotation>`` root for one image; ``filename`` is the exported image file name."""
+def voc_annotation(image: ImageAnnotations, filename: str, origin: str = "one", segmented: bool = True) -> ET.Element:
+    """The ``<annotation>`` root for one image; ``filename`` is the exported image file name.
+    ``<segmented>`` is 1 when some detection has a mask, unless ``segmented`` is False (an export
+    that writes no segmentation PNGs)."""
     root = ET.Element("annotation")
     ET.SubElement(root, "folder").text = IMAGES_DIR
     ET.SubElement(root, "filename").text = filename
@@ -142,7 +146,8 @@ def voc_annotation(image: ImageAnnotations, filename: str, origin: str = "one") 
     ET.SubElement(size, "width").text = str(image.width)
     ET.SubElement(size, "height").text = str(image.height)
     ET.SubElement(size, "depth").text = "3"
-    ET.SubElement(root, "segmented").text = "1" if any(d.mask is not None for d in image.detections) else "0"
+    has_masks = segmented and any(d.mask is not None for d in image.detections)
+    ET.SubElement(root, "segmented").text = "1" if has_masks else "0"
     for det in image.detections:
         root.append(voc_object(det, image.width, image.height, origin))
     return root
@@ -165,7 +170,13 @@ def voc_colormap(n: int = 256) -> list[tuple[int, int, int]]:
     return out
 
 
-def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray] | None:
+PNG_MAX_INDEX = 254
+"""Largest object index or class value a VOC segmentation PNG holds: values are 8-bit, 0 is the
+background and 255 VOC's "void" border."""
+
+
+def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
+                     num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The ``SegmentationObject`` and ``SegmentationClass`` index images of one image, or None when
     no detection has a mask.
 
@@ -176,13 +187,24 @@ def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int]) -> tuple
     simply absent). No 255 "void" border is drawn.
 
     Raises:
-        ExportError: more than 254 objects or classes (a palette PNG holds 0..254 besides void).
+        FormatLimitError: naming the image: a masked detection at object index above
+            :data:`PNG_MAX_INDEX` (the image has too many objects), or of a class whose value
+            would be above it (the run has too many classes; ``num_classes``, if given, is
+            named in the message).
     """
     dets = [(k, d) for k, d in enumerate(image.detections) if d.mask is not None]
     if not dets:
         return None
-    if len(image.detections) > 254 or max(class_ids, default=0) + 1 > 254:
-        raise ExportError(f"{image.path}: VOC segmentation PNGs hold at most 254 objects and 254 classes")
+    hint = "write VOC without segmentation PNGs (-O voc_masks=false) or the masks in another format"
+    last = dets[-1][0] + 1
+    if last > PNG_MAX_INDEX:
+        raise FormatLimitError(f"{image.path}: {len(image.detections)} objects, object {last} has a mask; a VOC "
+                               f"SegmentationObject PNG holds objects 1 to {PNG_MAX_INDEX}: {hint}")
+    k, d = max(dets, key=lambda kd: class_ids[kd[0]])
+    if class_ids[k] + 1 > PNG_MAX_INDEX:
+        of = f" of the run's {num_classes}" if num_classes is not None else ""
+        raise FormatLimitError(f"{image.path}: object {d.id} is class {d.label!r}, number {class_ids[k] + 1}{of}; a VOC "
+                               f"SegmentationClass PNG holds classes 1 to {PNG_MAX_INDEX}: {hint}")
     objects = np.zeros((image.height, image.width), np.uint8)
     classes = np.zeros_like(objects)
     decoded = [(k, masks.decode(d.mask)) for k, d in dets]

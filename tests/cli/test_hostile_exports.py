@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -306,3 +307,78 @@ def test_datumaro_reads_the_hostile_names_back(runner: CliRunner, hostile_run, t
         assert ids == expected and len(ids) == len(HOSTILE), (fmt, ids)
         assert sum(len(item.annotations) for item in ds) == sum(
             len(i.detections) for i in RunStore(run).iter_images()), fmt
+
+
+# -- issue 26 item 4: what a VOC segmentation PNG cannot carry sinks VOC alone ------------------
+
+
+def _squares_run(run_dir: Path, n_objects: int, classes: list[str], labels: list[str] | None = None) -> Path:
+    """A run of ``many.png`` (200x150) with ``n_objects`` masked 2x2 squares, and ``ok.png`` with one."""
+    from autolabel import masks
+    from autolabel.types import Detection, ImageAnnotations
+    from tests.runs import write_run
+
+    def square(i: int, w: int, h: int, label: str, stem: str) -> Detection:
+        m = np.zeros((h, w), bool)
+        x, y = 10 * (i % 20), 10 * (i // 20)
+        m[y:y + 2, x:x + 2] = True
+        return Detection(f"{stem}-{i}", masks.bbox(m), label, 0.9, 0.9, mask=masks.encode(m))
+
+    labels = labels or [classes[0]] * n_objects
+    many = ImageAnnotations("many.png", 200, 150, tuple(square(i, 200, 150, labels[i], "many") for i in range(n_objects)))
+    ok = ImageAnnotations("ok.png", 40, 30, (square(0, 40, 30, classes[0], "ok"),))
+    return write_run(run_dir, [many, ok], classes=classes).run_dir
+
+
+def test_an_image_of_300_objects_fails_voc_alone(runner: CliRunner, tmp_path: Path) -> None:
+    from pycocotools.coco import COCO
+
+    run = _squares_run(tmp_path / "run", 300, ["dot"])
+    before = (run / "predictions.jsonl").read_bytes()
+    out = tmp_path / "out"
+    r = runner.invoke(main, ["export", str(run), "-f", "coco,yolo,voc", "-o", str(out)])
+    _no_traceback(r.output)
+    assert r.exit_code == 1, r.output
+    last = r.output.strip().splitlines()[-1]
+    assert last == ("error: voc: many.png: 300 objects, object 300 has a mask; a VOC SegmentationObject PNG holds "
+                    "objects 1 to 254: write VOC without segmentation PNGs (-O voc_masks=false) or the masks in "
+                    "another format (coco, yolo written)"), last
+    assert sum(1 for line in r.output.splitlines() if line.startswith("error:")) == 1
+    assert len(COCO(str(out / "coco/annotations/instances_default.json")).getAnnIds()) == 301
+    assert len((out / "yolo/labels/train/many.txt").read_text(encoding="utf-8").splitlines()) == 300
+    assert sorted(p.name for p in out.iterdir()) == ["coco", "yolo"]  # no VOC, no scratch folder
+    assert (run / "predictions.jsonl").read_bytes() == before
+
+    # VOC boxes without the PNGs
+    r = runner.invoke(main, ["export", str(run), "-f", "voc", "-o", str(out), "-O", "voc_masks=false"])
+    assert r.exit_code == 0, r.output
+    root = ET.parse(out / "voc/Annotations/many.xml").getroot()
+    assert len(root.findall("object")) == 300 and root.findtext("segmented") == "0"
+    assert not (out / "voc/SegmentationObject").exists()
+    assert (out / "voc/labelmap.txt").read_text(encoding="utf-8") == "dot:::\n"
+
+
+def test_254_objects_and_254_classes_fit_a_png(runner: CliRunner, tmp_path: Path) -> None:
+    from PIL import Image
+
+    classes = [f"c{i:03d}" for i in range(254)]
+    run = _squares_run(tmp_path / "run", 254, classes, labels=list(reversed(classes)))
+    r = runner.invoke(main, ["export", str(run), "-f", "voc", "-o", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    objects = np.asarray(Image.open(tmp_path / "out/voc/SegmentationObject/many.png"))
+    classes_png = np.asarray(Image.open(tmp_path / "out/voc/SegmentationClass/many.png"))
+    assert objects.max() == 254 and objects[0, 0] == 1 and classes_png[0, 0] == 254
+
+
+def test_a_run_of_300_classes_names_the_image_and_the_class(runner: CliRunner, tmp_path: Path) -> None:
+    classes = [f"c{i:03d}" for i in range(300)]
+    run = _squares_run(tmp_path / "run", 8, classes, labels=classes[:7] + ["c299"])
+    out = tmp_path / "out"
+    r = runner.invoke(main, ["export", str(run), "-f", "voc,coco", "-o", str(out)])
+    _no_traceback(r.output)
+    assert r.exit_code == 1, r.output
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("error: voc: many.png: object many-7 is class 'c299', number 300 of the run's 300; "
+                           "a VOC SegmentationClass PNG holds classes 1 to 254: "), last
+    assert last.endswith("(coco written)")
+    assert (out / "coco/annotations/instances_default.json").is_file() and not (out / "voc").exists()

@@ -98,3 +98,26 @@ def test_a_class_list_longer_than_a_file_name_is_a_class_list(tmp_path) -> None:
     r = CliRunner().invoke(main, ["annotate", str(images), "-o", str(tmp_path / "run"), *TINY,
                                   "--classes", "v" * 300 + ".yaml"])
     assert r.exit_code == 1 and "cannot exist" in _one_short_line(r.output)
+
+
+@pytest.mark.parametrize("value,shown", [("inf", "inf"), ("nan", "nan"), ("1e400", "inf")])
+def test_inflight_megapixels_must_be_finite_and_nothing_is_left_behind(tmp_path, value, shown) -> None:
+    """``--inflight-megapixels inf`` was an OverflowError traceback after the run folder was made."""
+    images = tmp_path / "imgs"
+    write_image(images / "a.png")
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["annotate", str(images), "-o", str(run), *TINY, "--inflight-megapixels", value])
+    assert r.exit_code == 1, r.output
+    line = _one_short_line(r.output)
+    assert f"option inflight_megapixels: expected a finite number of megapixels > 0, got {shown}" in line
+    assert not run.exists()
+
+
+def test_inflight_megapixels_inf_in_a_config_file_is_refused(tmp_path) -> None:
+    from autolabel.config import load_config
+    from autolabel.errors import ConfigError
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("inflight_megapixels: .inf\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="inflight_megapixels: expected a finite number of megapixels > 0, got inf"):
+        load_config(str(cfg))

@@ -9,6 +9,7 @@ from typing import IO, Any
 
 import pytest
 
+from autolabel.errors import FormatLimitError
 from autolabel.export import registry
 from autolabel.export.base import Exporter
 from autolabel.export.options import Option
@@ -28,6 +29,32 @@ class FailingExporter(Exporter):
         if n == 2:
             raise RuntimeError("disk on fire")
         (self.out_dir / f"{n}.txt").write_text(image.path)
+
+
+class LimitedExporter(Exporter):
+    """Opens a file with :meth:`Exporter.open_file` and cannot carry the image number ``fail_at``
+    (1-based; 0: in ``close``): a :class:`FormatLimitError`, which sinks this format alone."""
+
+    name = "limited"
+    options = {"fail_at": Option(2, "the image it cannot carry (0: fail in close)")}
+
+    def open(self) -> None:
+        super().open()
+        self._f = self.open_file(self.out_dir / "rows.txt")
+        OPENED.append(self._f)
+        self._n = 0
+
+    def write(self, image: ImageAnnotations) -> None:
+        self._n += 1
+        if self._n == self.opts["fail_at"]:
+            raise FormatLimitError(f"{image.path}: too much for this format")
+        self._f.write(image.path + "\n")
+
+    def close(self) -> list[Path]:
+        if self.opts["fail_at"] == 0:
+            raise FormatLimitError("the class list is too long for this format")
+        self._f.close()
+        return [self.out_dir / "rows.txt"]
 
 
 class LeakyExporter(Exporter):

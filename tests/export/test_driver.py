@@ -4,13 +4,14 @@ writing, and the clean-up on every failure (exporters aborted, scratch folders r
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
 import autolabel.export as ex
-from autolabel.errors import ExportError
+from autolabel.errors import ExportError, FormatLimitError
 from autolabel.export import Exporter, export, filter_image, resolve_formats, run_export
 from autolabel.types import Detection, ImageAnnotations
 from tests.export.plugins import OPENED, with_plugins
@@ -195,6 +196,21 @@ def test_a_plugin_failing_in_write_is_aborted_with_every_other_format(run, tmp_p
     assert ls._f.closed
     assert not Path(leaky_file.name).exists()  # its half-written file went with the scratch folder
     assert _left_behind(out) == ["labelstudio"] and _all_files(out) == before  # the older export untouched
+
+
+@pytest.mark.parametrize("fail_at", [2, 0])
+def test_a_format_that_cannot_carry_an_image_fails_alone(run, tmp_path, monkeypatch, aborted, fail_at):
+    """A FormatLimitError (in write or close) drops that format; the others are written, and
+    export() raises it afterwards, naming the format and what was written."""
+    out = tmp_path / "out"
+    with_plugins(monkeypatch, limited="tests.export.plugins:LimitedExporter")
+    report = run_export(run, ["coco", "limited", "labelstudio"], out, fail_at=fail_at)
+    assert [type(e).name for e in aborted] == ["limited"] and OPENED[0].closed
+    assert list(report.failed) == ["limited"] and list(report.dirs) == ["coco", "labelstudio"]
+    assert _left_behind(out) == ["coco", "labelstudio"]  # no scratch folder of the failed format
+    why = f"{sorted(IMAGES)[1]}: too much for this format" if fail_at else "the class list is too long for this format"
+    with pytest.raises(FormatLimitError, match=rf"^limited: {re.escape(why)} \(coco written\)$"):
+        export(run, ["coco", "limited"], out, fail_at=fail_at)
 
 
 def test_a_failing_open_is_aborted_too(run, tmp_path, monkeypatch, aborted):

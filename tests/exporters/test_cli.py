@@ -42,9 +42,11 @@ def test_formats_lists_the_built_ins_with_every_option():
     assert options[5].startswith('-O image_url_prefix=TEXT  [default: "", flag --image-url-prefix]  prefix of image URLs')
     assert options[6].startswith(tolerance)
     assert options[7].startswith("-O voc_origin=one|zero  [default: one, flag --voc-origin]  pixel origin of bndbox")
-    assert options[8].startswith("-O yolo_scores=BOOLEAN  [default: false, flag --yolo-scores]  add the score")
-    assert options[9].startswith(tolerance)
-    assert len(options) == 10
+    assert options[8].startswith("-O voc_masks=BOOLEAN  [default: true]  write SegmentationObject/SegmentationClass "
+                                 "PNGs for objects with masks (false: boxes only); a PNG holds at most 254 objects")
+    assert options[9].startswith("-O yolo_scores=BOOLEAN  [default: false, flag --yolo-scores]  add the score")
+    assert options[10].startswith(tolerance)
+    assert len(options) == 11
 
 
 def test_export_several_formats(sample_run, tmp_path):

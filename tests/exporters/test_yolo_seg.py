@@ -13,9 +13,11 @@ import yaml
 from autolabel import masks
 from autolabel.export import export, registry
 from autolabel.formats.polygons import join_parts, mask_to_polygons, polygons_to_mask
+from autolabel.types import Detection, ImageAnnotations
 from tests.export.plugins import with_plugins
 from tests.exporters.masked_sample import CLASSES, SHAPES, filled, image_record
 from tests.exporters.sample import read_names_table
+from tests.runs import write_run
 
 ENTRY_POINT = "exporters.yolo_seg:YoloSegExporter"
 
@@ -104,3 +106,37 @@ def test_fiftyone_reads_the_polygons(masked_run: Path, tmp_path: Path, fo, yolo_
         assert seen == sum(len(d) for _, _, d in SHAPES.values())
     finally:
         ds.delete()
+
+
+def _export_one_mask(m: np.ndarray, tmp_path: Path, **options) -> np.ndarray:
+    """Export a one-object run whose mask is ``m`` as yolo-seg; the object's line as ``(N, 2)`` pixels."""
+    h, w = m.shape
+    det = Detection("m-0", masks.bbox(m), "thing", 0.9, 0.9, mask=masks.encode(m))
+    run = write_run(tmp_path / "run", [ImageAnnotations("m.png", w, h, (det,))], classes=["thing"]).run_dir
+    export(run, "yolo-seg", tmp_path / "out", **options)
+    (line,) = (tmp_path / "out/yolo-seg/labels/train/m.txt").read_text(encoding="utf-8").splitlines()
+    return np.asarray([float(v) for v in line.split()[1:]]).reshape(-1, 2) * [w, h]
+
+
+def test_a_mask_of_1600_parts_is_one_line(tmp_path: Path, yolo_seg):
+    """Parts were joined by a recursion one level per part: 1,000 parts raised RecursionError."""
+    m = np.zeros((120, 120), bool)
+    for r in range(0, 120, 3):
+        for c in range(0, 120, 3):
+            m[r:r + 2, c:c + 2] = True
+    pts = _export_one_mask(m, tmp_path)
+    assert len(mask_to_polygons(m)) == 1600
+    assert (polygons_to_mask([pts], *m.shape) == m).all()  # the bridges add no pixel
+
+
+def test_two_outlines_of_50000_points_each(tmp_path: Path, yolo_seg):
+    """Two combs with 50,000-point outlines (tolerance 0 keeps them): linking them once built a
+    50,000 x 50,000 distance table (40 GB)."""
+    m = np.zeros((220, 501), bool)
+    m[0:100, 0:500:2] = True  # 250 teeth
+    m[100, :500] = True  # their spine
+    m[119:219, 1:501:2] = True  # a second comb, apart from the first
+    m[219, 1:501] = True
+    pts = _export_one_mask(m, tmp_path, polygon_tolerance=0)
+    assert len(pts) > 100_000
+    assert (polygons_to_mask([pts], *m.shape) == m).all()
