@@ -40,6 +40,12 @@ Rect = tuple[int, int, int, int]
 """``(x1, y1, x2, y2)`` integer pixels, ``x2``/``y2`` exclusive."""
 
 
+MIN_PREVIEW_SIDE = 96
+"""Shorter side of a preview canvas, in pixels, at least (a thin image is padded to it)."""
+_BAND = (64, 64, 64)
+"""Colour of the padding around a thin image."""
+
+
 def preview_path(previews_dir: Path, rel_path: str) -> Path:
     """Where the preview of the image at POSIX ``rel_path`` goes: the same relative path."""
     return Path(previews_dir).joinpath(*PurePosixPath(rel_path).parts)
@@ -123,12 +129,26 @@ def paint_masks(canvas: Image.Image, record: ImageAnnotations, alpha: float = MA
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "RGB")
 
 
+def _padded(canvas: Image.Image, min_side: int) -> Image.Image:
+    """``canvas`` at its top-left on a grey canvas at least ``min_side`` px on each side (itself
+    when it is that big): a very thin image (a 20000 x 20 panorama strip) keeps room for its
+    boxes' labels."""
+    w, h = canvas.size
+    if w >= min_side and h >= min_side:
+        return canvas
+    out = Image.new("RGB", (max(w, min_side), max(h, min_side)), _BAND)
+    out.paste(canvas, (0, 0))
+    return out
+
+
 def draw_preview(image: Image.Image, record: ImageAnnotations, max_side: int = 1024) -> Image.Image:
-    """A copy of ``image`` (RGB, displayed orientation) at most ``max_side`` px: masks painted
-    translucent (:func:`paint_masks`), boxes drawn over them, labels on top."""
+    """A copy of ``image`` (RGB, displayed orientation) at most ``max_side`` px on its longer
+    side: masks painted translucent (:func:`paint_masks`), boxes drawn over them, labels on top.
+    An image whose shorter side comes out under :data:`MIN_PREVIEW_SIDE` px is drawn at the
+    top-left of a grey canvas that size, so its labels have room below or beside it."""
     scale = min(1.0, max_side / max(image.size))
     canvas = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale)))) if scale < 1 else image.copy()
-    canvas = paint_masks(canvas, record)
+    canvas = _padded(paint_masks(canvas, record), min(MIN_PREVIEW_SIDE, max_side))
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
     width = max(2, round(max(canvas.size) / 300))

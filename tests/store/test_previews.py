@@ -82,3 +82,19 @@ def test_masks_are_painted_translucent_under_the_boxes(max_side) -> None:
     painted = (np.abs(out - blend).sum(-1) == 0).sum()
     # the mask's area at the preview's scale, less what the box outline and the labels cover
     assert 0.7 * m.sum() * s * s <= painted <= 1.05 * m.sum() * s * s
+
+
+def test_a_thin_strip_gets_a_canvas_with_room_for_its_labels() -> None:
+    """A 20000 x 20 image: the preview is not 1024 x 1; its box and label are drawn and visible."""
+    from autolabel.store.previews import MIN_PREVIEW_SIDE
+
+    image = Image.new("RGB", (20000, 20), (200, 200, 200))
+    det = Detection(id="strip-0", box=(5000.0, 0.0, 9000.0, 20.0), label="train", score=0.5, objectness=0.5)
+    out = draw_preview(image, ImageAnnotations("strip.png", 20000, 20, (det,)))
+    assert out.size == (1024, MIN_PREVIEW_SIDE)
+    arr = np.asarray(out)
+    colour = np.asarray(_COLOURS[0])
+    rows, cols = np.nonzero((arr == colour).all(axis=2))
+    assert rows.max() >= 8  # the label's background reaches below the 1-px image strip
+    label = arr[4: rows.max() + 1, cols.min(): cols.max() + 1]
+    assert (label.min(axis=2) > 200).sum() >= 20  # white text drawn on it, below the strip
