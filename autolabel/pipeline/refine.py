@@ -23,9 +23,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -97,46 +99,105 @@ def refine_view(pixels: np.ndarray, patch: int, origin: tuple[float, float], sca
 
 
 def _ready() -> bool:
-    """A worker's first job: it has imported this module (and so numpy, scipy and torch)."""
+    """A worker's first job: it has imported this module (and so numpy and scipy)."""
     return True
+
+
+PARENT_POLL_S = 0.5
+"""How often a worker checks that the process that started it is still alive, in seconds."""
+
+
+def _watch_parent(parent: int) -> None:
+    """A worker's initializer: a daemon thread ends the worker soon after its parent dies (a
+    ``kill -9`` of ``annotate`` or the out-of-memory killer), so no worker outlives the run."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="autolabel-parent-watch", daemon=True).start()
+
+
+class RefineJob:
+    """One view's refinement, running in a worker or already done in the calling thread."""
+
+    def __init__(self, refiner: Refiner, future: Future[RefinedView], args: tuple[Any, ...]) -> None:
+        self._refiner = refiner
+        self._future = future
+        self._args = args
+
+    def result(self) -> RefinedView:
+        """The job's :class:`RefinedView`. If its worker died (killed, out of memory), the pool
+        is replaced and the job is redone here: same function, same arrays, same result."""
+        try:
+            return self._future.result()
+        except BrokenProcessPool:
+            self._refiner.discard_broken_pool()
+            return refine_view(*self._args)
 
 
 class Refiner:
     """Runs :func:`refine_view` jobs in the caller's thread (``processes=0``) or in a pool of
-    ``processes`` worker processes. Use as a context manager; :meth:`close` stops the workers."""
+    ``processes`` worker processes. Use as a context manager; :meth:`close` stops the workers.
+    Workers end with their parent (:func:`_watch_parent`); a pool whose worker died is replaced
+    by a new one on the next job (:meth:`discard_broken_pool`)."""
 
     def __init__(self, processes: int = 0) -> None:
         self.processes = max(0, int(processes))
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def submit(self, pixels: np.ndarray, patch: int, origin: tuple[float, float], scale: tuple[float, float],
-               regions: Sequence[Region], frame: tuple[int, int] | None = None) -> Future[RefinedView]:
-        """A future of :func:`refine_view` on these arguments (already done in-thread)."""
+               regions: Sequence[Region], frame: tuple[int, int] | None = None) -> RefineJob:
+        """A job running :func:`refine_view` on these arguments (already done in-thread
+        without processes)."""
+        args = (pixels, patch, origin, scale, list(regions), frame)
         if self.processes == 0 or not regions:
             done: Future[RefinedView] = Future()
             try:
-                done.set_result(refine_view(pixels, patch, origin, scale, list(regions), frame))
+                done.set_result(refine_view(*args))
             except BaseException as e:  # delivered by result(), as a worker's error would be
                 done.set_exception(e)
-            return done
-        return self.start().submit(refine_view, pixels, patch, origin, scale, list(regions), frame)
+            return RefineJob(self, done, args)
+        pool = self.start()
+        assert pool is not None
+        try:
+            future = pool.submit(refine_view, *args)
+        except BrokenProcessPool:
+            self.discard_broken_pool(pool)
+            future = self.start().submit(refine_view, *args)  # type: ignore[union-attr]
+        return RefineJob(self, future, args)
 
     def start(self) -> ProcessPoolExecutor | None:
-        """Start the worker processes now (they import numpy, scipy and torch, a second or two,
-        while the caller loads models or reads its first images); None without processes."""
+        """Start the worker processes now (they import numpy and scipy, a second or so, while
+        the caller loads models or reads its first images); None without processes."""
         if self.processes == 0:
             return None
-        if self._pool is None:
-            log.debug("starting %d refinement process(es)", self.processes)
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
-            for _ in range(self.processes):
-                self._pool.submit(_ready)
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                log.debug("starting %d refinement process(es)", self.processes)
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_watch_parent, initargs=(os.getpid(),))
+                for _ in range(self.processes):
+                    self._pool.submit(_ready)
+            return self._pool
+
+    def discard_broken_pool(self, pool: ProcessPoolExecutor | None = None) -> None:
+        """Drop the pool (``pool``, or the current one) after one of its workers died; the next
+        job starts a new one. Logged once per broken pool."""
+        with self._lock:
+            if self._pool is None or (pool is not None and pool is not self._pool):
+                return
+            broken, self._pool = self._pool, None
+        log.warning("a refinement worker process died (killed, or out of memory); its work is redone and a new pool started")
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Refiner:
         return self

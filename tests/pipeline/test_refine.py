@@ -63,6 +63,67 @@ def test_worker_processes_give_the_same_masks_and_errors_reach_the_caller() -> N
         Refiner(0).submit(img[:90], 16, (0.0, 0.0), (1.0, 1.0), regions).result()
 
 
+def _same(a, b) -> bool:
+    return [m.box for m in a.masks] == [m.box for m in b.masks] and a.encoded == b.encoded and all(
+        np.array_equal(x.mask, y.mask) for x, y in zip(a.masks, b.masks))
+
+
+def test_a_killed_worker_is_replaced_and_its_job_redone(caplog) -> None:
+    """``kill -9`` of a worker (as the out-of-memory killer would): the jobs it held are redone,
+    a new pool takes the next ones, the results are the same, one warning says so."""
+    import os
+    import signal
+
+    img, regions = _scene()
+    want = Refiner(0).submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions, (128, 96)).result()
+    with Refiner(1) as refiner:
+        assert _same(refiner.submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions, (128, 96)).result(), want)
+        pool = refiner.start()
+        (pid,) = list(pool._processes)  # the one worker
+        os.kill(pid, signal.SIGKILL)
+        jobs = [refiner.submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions, (128, 96)) for _ in range(3)]
+        assert all(_same(j.result(), want) for j in jobs)
+        later = refiner.submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions, (128, 96))
+        assert _same(later.result(), want)
+        assert refiner.start() is not pool and pid not in refiner.start()._processes
+    assert sum("refinement worker process died" in r.getMessage() for r in caplog.records) >= 1
+
+
+def test_workers_end_with_their_parent(tmp_path) -> None:
+    """``kill -9`` of the process that started the workers: they exit soon after, on their own."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import sys, time\n"
+        "from autolabel.pipeline.refine import Refiner\n"
+        "r = Refiner(2); pool = r.start(); [f.result() for f in [pool.submit(int, 1) for _ in range(4)]]\n"
+        "print(' '.join(str(p) for p in pool._processes), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                return "\tZ" not in next(line for line in f if line.startswith("State:"))
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            return False
+
+    deadline = time.monotonic() + 60  # a bound, not a race: they exit within ~PARENT_POLL_S
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids)
+
+
 @pytest.mark.parametrize("setting, device, cores, want", [
     (0, "cuda", 64, 0), (3, "cpu", 2, 3),  # explicit
     (-1, "cpu", 64, 0),  # auto on a CPU device: the models use the cores
