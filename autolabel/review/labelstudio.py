@@ -1,7 +1,8 @@
 """Read a Label Studio JSON export back into a run: the boxes a reviewer left, per image.
 
 Reading the file, matching tasks to run images and choosing each task's annotation live in
-:mod:`autolabel.review.lstasks`; polygons in :mod:`autolabel.review.lspolygons`. This module
+:mod:`autolabel.review.lstasks`; shapes (rectangles, polygons, brushes) in
+:mod:`autolabel.review.lsshapes`. This module
 turns an annotation's regions into reviewed boxes and stores the result (pure until
 :func:`import_labelstudio` writes the revision):
 
@@ -21,7 +22,7 @@ turns an annotation's regions into reviewed boxes and stores the result (pure un
   ``W x H`` (Label Studio draws percentages on the image it shows; ``original_width/height``
   is informational). A rotated box becomes the axis-aligned box around it (Label Studio
   rotates clockwise about the top-left corner), with a warning.
-* **Polygons -> masks.** See :mod:`autolabel.review.lspolygons`.
+* **Polygons, brushes, unreadable regions, limits, labels.** See :mod:`autolabel.review.lsshapes`.
 
 The result feeds :func:`autolabel.review.corrections.correct_images`, the same core the FiftyOne
 review uses, and :meth:`autolabel.store.RunStore.write_revision` stores it (see
@@ -38,10 +39,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from autolabel.errors import InputError
-from autolabel.formats.labelstudio import clean_region_id, percent_to_box, region_id
+from autolabel.formats.labelstudio import clean_region_id, region_id
 from autolabel.formats.polygons import DEFAULT_TOLERANCE
+from autolabel.names import display_name
 from autolabel.review.corrections import CorrectionSummary, ReviewedBox, correct_images, label_id_map
-from autolabel.review.lspolygons import REVIEWED_TAGS, polygon_box, polygon_groups
+from autolabel.review.lsshapes import REVIEWED_TAGS, ShapeCounts, region_boxes
 from autolabel.review.lstasks import (
     ImageMatcher,
     Region,
@@ -71,7 +73,7 @@ SOURCE = "labelstudio"
 
 
 @dataclass
-class TaskStats:
+class TaskStats(ShapeCounts):
     """Counts of what an export held (mutable: :func:`parse_export` counts into it).
 
     Attributes:
@@ -79,9 +81,9 @@ class TaskStats:
         tasks_unannotated: no annotation (predictions kept); tasks_cancelled: only skipped
             annotations (predictions kept); tasks_unmatched: no run image; tasks_duplicate: a
             second task for an image already seen (the newer annotation wins).
-        regions: rectangles read; regions_matched: to our detection ids; regions_new: drawn;
-            regions_rotated: rotated (replaced by the axis-aligned box around them).
-        items_ignored: result items that are not rectangles (or of another control).
+        regions, regions_matched, regions_new, regions_rotated, regions_unreadable,
+            labels_refused: what the regions held (:class:`~autolabel.review.lsshapes.ShapeCounts`).
+        items_ignored: result items that are not shapes (or of another control).
     """
 
     tasks: int = 0
@@ -90,17 +92,14 @@ class TaskStats:
     tasks_cancelled: int = 0
     tasks_unmatched: int = 0
     tasks_duplicate: int = 0
-    regions: int = 0
-    regions_matched: int = 0
-    regions_new: int = 0
-    regions_rotated: int = 0
     items_ignored: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in STAT_KEYS}
 
 
-STAT_KEYS = tuple(TaskStats.__dataclass_fields__)
+STAT_KEYS = ("tasks", "tasks_annotated", "tasks_unannotated", "tasks_cancelled", "tasks_unmatched", "tasks_duplicate",
+             *ShapeCounts.__dataclass_fields__, "items_ignored")
 """The keys of :meth:`TaskStats.to_dict`, in order."""
 
 
@@ -139,8 +138,9 @@ def parse_export(
         image_key: the task ``data`` key of the image URL; default ``image``, or the only string.
         from_name: only use results of this ``RectangleLabels``/``PolygonLabels`` control (default: any).
         source_name: name of the export for messages.
-        polygon_tolerance: the exporter's ``polygon_tolerance``: a detection's polygon that is
-            still what the export wrote at this tolerance leaves its mask unchanged.
+        polygon_tolerance: the exporter's ``polygon_tolerance`` (px), tried first; a detection's
+            polygon that is still what an export wrote, at this or any other tolerance, leaves
+            its box and mask unchanged (:func:`~autolabel.review.lsshapes.polygons_unchanged`).
 
     Raises:
         InputError: the export is not a list of tasks, or no task matches a run image.
@@ -190,39 +190,8 @@ def parse_export(
                              f"'result' must be a list, got {type(result).__name__}")
         regions, ignored = regions_of(result, from_name)
         stats.items_ignored += ignored
-        boxes: list[ReviewedBox] = []
-        dets = {d.id: d for d in img.detections}
-        for group in polygon_groups([r for r in regions if r.is_polygon], by_id):
-            stats.regions += 1
-            rb = polygon_box(group, dets, img, polygon_tolerance, f"{source_name}: {path}")
-            if rb is None:
-                continue
-            stats.regions_matched += rb.id is not None
-            stats.regions_new += rb.id is None
-            boxes.append(rb)
-        for r in regions:
-            if r.is_polygon:
-                continue
-            stats.regions += 1
-            try:
-                box, rotated = percent_to_box(r.value, img.width, img.height)
-            except ValueError as e:
-                log.warning("%s: task %s, region %s: %s; dropped", source_name, task.get("id"), r.key, e)
-                continue
-            if rotated:
-                stats.regions_rotated += 1
-                log.warning("%s: %s region %s is rotated; using the axis-aligned box around it", source_name, path, r.key)
-            if len(r.labels) > 1:
-                log.warning("%s: %s region %s has %d labels; using the first, %r", source_name, path, r.key, len(r.labels), r.label)
-            det_id = by_id.get(r.key) if r.key is not None else None
-            if det_id is None and r.key is not None:
-                det_id = by_id.get(clean_region_id(r.key))
-            if det_id is not None:
-                stats.regions_matched += 1
-            else:
-                stats.regions_new += 1
-            # a submitted annotation is a person's verdict on every box left on the image
-            boxes.append(ReviewedBox(id=det_id, box=box, label=r.label, tags=REVIEWED_TAGS, key=r.key))
+        where = f"{source_name}: task {short(task.get('id'))} ({display_name(path)})"
+        boxes = region_boxes(regions, img, by_id, tolerance=polygon_tolerance, where=where, counts=stats)
         ident = ann.get("id")
         rank = annotation_rank(ann)
         if path in chosen:
@@ -301,8 +270,8 @@ def import_labelstudio(
             a name); the review is compared with it.
         image_key, from_name: see :func:`parse_export`.
         dry_run: compute everything but write nothing.
-        polygon_tolerance: the ``polygon_tolerance`` the tasks were exported with (see
-            :func:`parse_export`).
+        polygon_tolerance: the ``polygon_tolerance`` the tasks were most likely exported with
+            (tried first; any other is recognised too, see :func:`parse_export`).
 
     Returns:
         an :class:`ImportResult`; its ``revision`` names ``revisions/NNN-labelstudio``.

@@ -43,7 +43,8 @@ from autolabel.formats.labelstudio import url_to_relpath
 from autolabel.types import ImageAnnotations
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
-_LABEL_KEYS = ("rectanglelabels", "polygonlabels", "labels")
+_LABEL_KEYS = ("rectanglelabels", "polygonlabels", "brushlabels", "labels")
+_BOX_KEYS = ("x", "y", "width", "height")
 
 
 # -- task -> image ----------------------------------------------------------------------------
@@ -87,9 +88,10 @@ class Region:
 
     Attributes:
         key: Label Studio's region id (``None`` if the item had none).
-        value: the rectangle's ``value`` (percent, top-left corner) or the polygon's (``points``
-            in percent).
-        label: first label of ``rectanglelabels``/``polygonlabels``/``labels``, ``None`` if none.
+        value: the rectangle's ``value`` (percent, top-left corner), the polygon's (``points``
+            in percent) or the brush's (``rle``, see :mod:`autolabel.review.lsbrush`).
+        label: first label of ``rectanglelabels``/``polygonlabels``/``brushlabels``/``labels``,
+            ``None`` if none.
         labels: every label given (more than one is reported as a warning).
     """
 
@@ -99,16 +101,26 @@ class Region:
     labels: tuple[str, ...] = ()
 
     @property
+    def kind(self) -> str:
+        """``"brush"`` (``value.rle``), ``"polygon"`` (``value.points``) or ``"rectangle"``."""
+        if "rle" in self.value:
+            return "brush"
+        return "polygon" if "points" in self.value else "rectangle"
+
+    @property
     def is_polygon(self) -> bool:
-        """True for a polygon (``value.points``), False for a rectangle."""
-        return "points" in self.value
+        """True for a polygon (``value.points``)."""
+        return self.kind == "polygon"
 
 
 def regions_of(result: Sequence[Mapping[str, Any]], from_name: str | None = None) -> tuple[list[Region], int]:
-    """The rectangles and polygons in an annotation's ``result``; returns ``(regions, n_ignored_items)``.
+    """The rectangles, polygons and brushes in an annotation's ``result``; returns
+    ``(regions, n_ignored_items)``.
 
-    Items without geometry (choices, text areas, relations) or from another control than
-    ``from_name`` (when given) are ignored and counted.
+    An item with any shape key (``x``, ``y``, ``width``, ``height``, ``points``, ``rle``) is a
+    region, whether or not its shape can be read (that is decided later, and reported). Items
+    without one (choices, text areas, relations) or from another control than ``from_name``
+    (when given) are ignored and counted.
     """
     order: list[str | None] = []
     merged: dict[str | None, dict[str, Any]] = {}
@@ -125,7 +137,8 @@ def regions_of(result: Sequence[Mapping[str, Any]], from_name: str | None = None
         if not isinstance(value, Mapping):
             ignored += 1
             continue
-        has_geometry = all(k in value for k in ("x", "y", "width", "height")) or isinstance(value.get("points"), list)
+        # any sign of a shape counts: a shape that cannot be read is reported, never taken for no shape
+        has_geometry = any(k in value for k in _BOX_KEYS) or "points" in value or "rle" in value
         labels = next((value[k] for k in _LABEL_KEYS if k in value), None)
         if not has_geometry and labels is None:
             ignored += 1
