@@ -69,7 +69,8 @@ def decode_rle(data: bytes | bytearray, expected_words: int | None = None) -> np
             before anything is allocated; pass ``4 * W * H``).
 
     Returns:
-        uint32 ``(num,)``: the decoded words (RGBA bytes of the image, row-major).
+        ``(num,)`` the decoded words (RGBA bytes of the image, row-major): uint8 for words of up
+        to 8 bits (Label Studio's), else uint16 or uint32.
 
     Raises:
         ValueError: a header that is not this format, a stream that ends early or runs past
@@ -83,7 +84,7 @@ def decode_rle(data: bytes | bytearray, expected_words: int | None = None) -> np
     sizes = [bits.read(4) + 1 for _ in range(4)]
     if expected_words is not None and num != expected_words:
         raise ValueError(f"brush RLE holds {num} words, the image needs {expected_words} (4 per pixel)")
-    out = np.zeros(num, dtype=np.uint32)
+    out = np.zeros(num, dtype=np.uint8 if word_size <= 8 else np.uint16 if word_size <= 16 else np.uint32)
     i = 0
     while i < num:
         repeat = bits.read(1)

@@ -117,10 +117,10 @@ def regions_of(result: Sequence[Mapping[str, Any]], from_name: str | None = None
     """The rectangles, polygons and brushes in an annotation's ``result``; returns
     ``(regions, n_ignored_items)``.
 
-    An item with any shape key (``x``, ``y``, ``width``, ``height``, ``points``, ``rle``) is a
-    region, whether or not its shape can be read (that is decided later, and reported). Items
-    without one (choices, text areas, relations) or from another control than ``from_name``
-    (when given) are ignored and counted.
+    An item with ``x``, ``y``, ``width`` and ``height`` (a ``rectangle*`` item: any of them),
+    ``points`` or ``rle`` is a region, whether or not its shape can be read (that is decided
+    later, and reported). Other items (choices, text areas, relations, keypoints, ellipses) or
+    items from another control than ``from_name`` (when given) are ignored and counted.
     """
     order: list[str | None] = []
     merged: dict[str | None, dict[str, Any]] = {}
@@ -137,8 +137,11 @@ def regions_of(result: Sequence[Mapping[str, Any]], from_name: str | None = None
         if not isinstance(value, Mapping):
             ignored += 1
             continue
-        # any sign of a shape counts: a shape that cannot be read is reported, never taken for no shape
-        has_geometry = any(k in value for k in _BOX_KEYS) or "points" in value or "rle" in value
+        # a shape that cannot be read is reported, never taken for no shape: a rectangle item
+        # with some of its keys counts, as does any points or rle (keypoints, ellipses: not ours)
+        is_rectangle = str(item.get("type", "")).startswith("rectangle")
+        has_geometry = (all(k in value for k in _BOX_KEYS) or (is_rectangle and any(k in value for k in _BOX_KEYS))
+                        or "points" in value or "rle" in value)
         labels = next((value[k] for k in _LABEL_KEYS if k in value), None)
         if not has_geometry and labels is None:
             ignored += 1

@@ -150,14 +150,19 @@ def test_a_polygon_that_cannot_be_read_keeps_its_detection(exported, tmp_path, c
     assert len(msgs) == 1 and "task 1" in msgs[0] and "kept as it was" in msgs[0]
 
 
-def test_a_rectangle_that_cannot_be_read_keeps_its_detection_and_a_deleted_one_is_rejected(exported, tmp_path):
+@pytest.mark.parametrize("broken", [{"width": "wide"}, {"height": None}, {"x": float("inf")}, {"height": ...}])
+def test_a_rectangle_that_cannot_be_read_keeps_its_detection_and_a_deleted_one_is_rejected(exported, tmp_path, broken):
     store, tasks = exported
     result = task_result(tasks, "a.jpg")
     box = next(r for r in result if r["id"] == "a-3")
-    box["value"]["width"] = "wide"
+    box["value"].update(broken)
+    box["value"] = {k: v for k, v in box["value"].items() if v is not ...}  # ...: the key is missing
     result.remove(next(r for r in result if r["id"] == "a-0"))  # really deleted
+    result.append({"id": "kp1", "type": "keypointlabels", "from_name": "kp", "to_name": "image",
+                   "value": {"x": 5.0, "y": 5.0, "width": 1.0, "keypointlabels": ["zebra"]}})  # not a shape of ours
     res = import_labelstudio(store, write_tasks(tmp_path, tasks))
-    assert (res.corrections.kept, res.corrections.rejected) == (5, 1)
+    assert (res.corrections.kept, res.corrections.rejected, res.corrections.added) == (5, 1, 0)
+    assert (res.tasks.regions_unreadable, res.tasks.items_ignored) == (1, 1)
     assert _det(res, "a.jpg", "a-3") == image_record("a.jpg").detections[3]
 
 
