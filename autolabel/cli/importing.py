@@ -70,3 +70,9 @@ def labelstudio(
     echo(format_import(result, dry_run))
     if result.tasks.regions_rotated:
         echo(f"note: {result.tasks.regions_rotated} rotated box(es) were replaced by the axis-aligned box around them", err=True)
+    if result.tasks.regions_unreadable:
+        echo(f"note: {result.tasks.regions_unreadable} region(s) could not be read (see the warnings); their detections"
+             " were kept as they were, drawn ones dropped", err=True)
+    if result.tasks.labels_refused:
+        echo(f"note: {result.tasks.labels_refused} label(s) holding a control character were refused; those boxes keep"
+             " their old label (drawn ones are dropped)", err=True)

@@ -33,8 +33,10 @@ CPU_BATCH = 1
 """Images per batched-discovery call on CPU tensors. A batch's ``(B, N, N)`` similarities do not
 fit in a CPU's cache, and every method measured as fast or faster one image at a time
 (``autolabel.tools.bench.discovery_timing.time_discovery``, 8 images of 30x40 patches, 384 channels, 2
-cores: batched / one at a time 1.0-1.6x the time). Results do not depend on it: the batched
-forms are batch-independent."""
+cores: batched / one at a time 1.0-1.6x the time). What results depend on does not: an image's
+regions never depend on the other images of its batch. The batch shape may change an eigenvector's
+or a score's last bits (another kernel, another reduction order), never a box or a seed on the
+tested scenes: seeds treat near-equal values as ties (:func:`autolabel.discovery.eigen.peak_index`)."""
 
 
 def batched_methods() -> tuple[str, ...]:

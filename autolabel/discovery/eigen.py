@@ -22,7 +22,11 @@ Solvers (``solver``):
   Rayleigh-Ritz on the whole basis and a restart from its top Ritz vectors), float32, ``S``
   applied without forming it (one ``bmm`` with ``A`` per product). After each cycle an image
   whose residual ``‖S y - θ y‖`` is below ``1e-4`` is frozen (taken out of the batch), so its
-  result does not depend on the other images of its batch. Images whose float32 residual is
+  iterates never depend on the other images' values. They are not bit-for-bit those of the same
+  image alone: a CPU's or GPU's kernels may pick another reduction order for another batch
+  shape, so an entry may differ in its last bits (and a residual right at ``1e-4`` may stop a
+  cycle sooner or later); results agree to the solver's precision, and the choices made from
+  them (sign, seed) treat near-equal entries as ties (:func:`peak_index`). Images whose float32 residual is
   still above ``1e-3`` after :data:`MAX_ITER32` products are polished in float64 from there
   (the same iteration, to ``1e-8``);
 * ``auto``: ``dense`` up to :data:`DENSE_MAX_N` patches, ``krylov`` above.
@@ -70,6 +74,28 @@ TOL32, POLISH_ABOVE, TOL64 = 1e-4, 1e-3, 1e-8
 """Residual ``‖S y - θ y‖`` (``y`` unit) at which float32 iteration stops; above which its
 result is polished in float64; at which the polish stops."""
 
+PEAK_RTOL = 1e-3
+"""Entries of ``|x|`` within this fraction of the largest count as tied for the largest (see
+:func:`peak_index`): far above what rounding moves between batch shapes and devices, far below
+the gaps between patches that differ."""
+
+
+def peak_index(x: torch.Tensor, active: torch.Tensor | None = None) -> torch.Tensor:
+    """``(B,)`` int64: per row of ``x`` ``(B, N)``, the patch with the largest ``|x|`` among the
+    ``active`` ones (``(B, N)`` bool; None = all), ties broken by the lowest index.
+
+    Entries within :data:`PEAK_RTOL` of the largest ``|x|`` are ties: the last bits of an
+    eigenvector change with the batch shape and the device (another CPU's kernels, cuBLAS pick
+    other reduction orders), and a plain ``argmax`` would then pick another of equal patches.
+    A row with no active patch gets 0.
+    """
+    v = x.double().abs()
+    if active is not None:
+        v = torch.where(active, v, torch.full_like(v, -1.0))
+    top = v.amax(dim=1, keepdim=True)
+    near = v >= top - PEAK_RTOL * top.abs()
+    return near.to(torch.uint8).argmax(dim=1)  # the first of the near-largest
+
 
 def second_eigenvectors(graphs: torch.Tensor, active: torch.Tensor | None = None, *, solver: str = "auto",
                         seed: int = 0) -> torch.Tensor:
@@ -85,8 +111,8 @@ def second_eigenvectors(graphs: torch.Tensor, active: torch.Tensor | None = None
 
     Returns:
         ``(B, N)`` float64 on ``graphs.device``: ``x`` on the active patches, 0 elsewhere, with
-        ``xᵀ D x = 1`` and its largest-``|x|`` entry positive (an image with fewer than 2
-        active patches gets zeros).
+        ``xᵀ D x = 1`` and its largest-``|x|`` entry (:func:`peak_index`) positive (an image
+        with fewer than 2 active patches gets zeros).
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -106,7 +132,7 @@ def second_eigenvectors(graphs: torch.Tensor, active: torch.Tensor | None = None
     d = op.d.double()
     x = op.d_isqrt.double() * y
     x = x / (x * x * d).sum(dim=1, keepdim=True).sqrt().clamp(min=1e-300)
-    top = x.gather(1, x.abs().argmax(dim=1, keepdim=True))
+    top = x.gather(1, peak_index(x, act)[:, None])
     x = torch.where(top < 0, -x, x)
     return torch.where((act.sum(dim=1) < 2)[:, None], torch.zeros_like(x), x)
 

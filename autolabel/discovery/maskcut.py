@@ -7,7 +7,9 @@ taken, so the next cut finds the next most salient object:
 1. graph over the remaining patches: 1 where cosine similarity > ``tau``, ``eps`` elsewhere;
 2. second-smallest generalised eigenvector, split at its mean; the side holding the largest
    ``|x|`` is the foreground, unless it holds 3 or 4 of the grid's corners and the other side
-   fewer (the corner rule: a side that touches most corners is background);
+   fewer (the corner rule: a side that touches most corners is background); the seed is the
+   foreground's largest ``|x|`` (near-equal ones are ties, broken by the lowest index:
+   :func:`~autolabel.discovery.eigen.peak_index`);
 3. the foreground's 4-connected component holding the seed is one object (with
    ``all_components``, every component of at least ``min_patches`` patches is);
 4. the regions found leave the graph (the rest of the foreground side stays, for a later
@@ -37,7 +39,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from autolabel.discovery.eigen import second_eigenvectors
+from autolabel.discovery.eigen import peak_index, second_eigenvectors
 from autolabel.discovery.regions import FOUR, Region, check_batch_grid, check_grid, mask_box, nms_regions
 from autolabel.discovery.scores import contrast_values, cosine, ncut_values
 from autolabel.discovery.tokencut import bipartition
@@ -99,7 +101,7 @@ def maskcut_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, cuts:
         c_fg, c_bg = _corners(fg, corners), _corners(bg, corners)
         swap = (c_fg >= 3) & (c_bg < c_fg)  # the corner rule: a side holding most corners is background
         fg = torch.where(swap[:, None], bg, fg)
-        seed = torch.where(swap, torch.where(fg, x.abs(), torch.full_like(x, -1.0)).argmax(dim=1), seed)
+        seed = torch.where(swap, peak_index(x, fg), seed)
         fg_h, seed_h = fg.cpu().numpy(), seed.cpu().numpy()  # host copy: the round's cuts
         taken = np.zeros((len(idx_h), n), dtype=bool)
         for j, i in enumerate(idx_h):

@@ -7,8 +7,8 @@ Single object (``tokencut_single``), exactly as published:
 2. graph ``A``: weight 1 where ``S > tau``, ``eps`` elsewhere (the diagonal included);
 3. ``d`` = row sums of ``A``, ``D = diag(d)``;
 4. ``x`` = the second-smallest generalised eigenvector of ``(D - A) x = λ D x``;
-5. bipartition: ``x > mean(x)``; the patch with the largest ``|x|`` is the seed and its side
-   is the foreground;
+5. bipartition: ``x > mean(x)``; the patch with the largest ``|x|`` is the seed (near-equal
+   ones are ties, broken by the lowest index) and its side is the foreground;
 6. box = bounds of the 4-connected foreground component holding the seed.
 
 The eigenvector: :func:`autolabel.discovery.eigen.second_eigenvectors` (dense ``eigh`` up to
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from autolabel.discovery.eigen import second_eigenvectors
+from autolabel.discovery.eigen import peak_index, second_eigenvectors
 from autolabel.discovery.regions import GridBox, Region, check_batch_grid, check_grid, region_from_mask
 
 
@@ -43,7 +43,9 @@ def bipartition(x: torch.Tensor, active: torch.Tensor | None = None) -> tuple[to
     bool, seed (B,) int64)``.
 
     Foreground = the side of the mean (over the active patches) holding the seed, the active
-    patch with the largest ``|x|`` (the first of equal ones); never an inactive patch.
+    patch with the largest ``|x|`` (the first of those within
+    :data:`~autolabel.discovery.eigen.PEAK_RTOL` of it, :func:`~autolabel.discovery.eigen.peak_index`,
+    so the last bits of ``x`` never pick another of equal patches); never an inactive patch.
 
     Args:
         x: ``(B, N)`` eigenvectors.
@@ -53,7 +55,7 @@ def bipartition(x: torch.Tensor, active: torch.Tensor | None = None) -> tuple[to
     xv = x.double()
     mean = (xv * act).sum(dim=1, keepdim=True) / act.sum(dim=1, keepdim=True).clamp(min=1)
     above = xv > mean
-    seed = torch.where(act, xv.abs(), torch.full_like(xv, -1.0)).argmax(dim=1)
+    seed = peak_index(xv, act)
     fg = torch.where(above.gather(1, seed[:, None]), above, ~above) & act
     return fg, seed
 

@@ -4,7 +4,9 @@ Modules: :mod:`~autolabel.review.corrections` (a reviewer's boxes against the ba
 the rules, whatever the tool), :mod:`~autolabel.review.dataset` (the run's FiftyOne dataset:
 samples, saved views, label schema, pull), :mod:`~autolabel.review.database` (FiftyOne's
 MongoDB, checked in seconds), :mod:`~autolabel.review.app` (the FiftyOne App on 127.0.0.1)
-and :mod:`~autolabel.review.labelstudio` (a Label Studio JSON export read back).
+and :mod:`~autolabel.review.labelstudio` (a Label Studio JSON export read back; reading the
+file and its tasks in :mod:`~autolabel.review.lstasks`, shapes in
+:mod:`~autolabel.review.lsshapes`).
 
 Nothing here prints; FiftyOne is imported only by the functions that need it. The names below
 are imported from their modules on first use, so importing this package (or its small

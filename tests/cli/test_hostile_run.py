@@ -200,22 +200,33 @@ def _lines(*files: Path) -> int:
     return sum(len(f.read_bytes().splitlines()) for f in files if f.exists())
 
 
-def _interrupt_mid_run(cmd: list[str], env: dict[str, str], done: Callable[[], int], min_done: int, timeout: float,
-                       finish_timeout: float = 120):
-    """Start ``cmd``, send it SIGINT once ``done()`` (results written so far) reaches
-    ``min_done``; its exit status, stdout and stderr."""
+GATE_SHIM = Path(__file__).parent / "gate_shim"
+"""Folder of the ``sitecustomize`` that holds a run's discovery at a gate (see its docstring)."""
+
+
+def _interrupt_mid_run(cmd: list[str], env: dict[str, str], done: Callable[[], int], min_done: int, gate: Path,
+                       hold_after: int, timeout: float, finish_timeout: float = 120):
+    """Start ``cmd`` with discovery held at a gate after ``hold_after`` images (in the first
+    process to get there; :data:`GATE_SHIM`), send it SIGINT once the gate is reached and
+    ``done()`` (results written so far) is at least ``min_done``, then open the gate; its exit
+    status, stdout and stderr. The run cannot end before the signal: an image is held."""
+    gate.mkdir()
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(GATE_SHIM), env.get("PYTHONPATH", "")]),
+           "AUTOLABEL_TEST_GATE": str(gate), "AUTOLABEL_TEST_GATE_AFTER": str(hold_after)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if done() >= min_done:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"annotate ended before it could be interrupted: {proc.stderr.read()}")
-        time.sleep(0.02)
-    else:
-        proc.kill()
-        pytest.fail("the run did not start in time")
-    proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout  # only a guard against a run that never gets there
+    try:
+        while not ((gate / "reached").exists() and done() >= min_done):
+            if proc.poll() is not None:
+                pytest.fail(f"annotate ended before it reached the gate: {proc.stderr.read()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the run did not reach the gate and {min_done} results in {timeout} s")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+    finally:
+        (gate / "release").touch()
+        if proc.poll() is None and sys.exc_info()[0] is not None:
+            proc.kill()
     out, err = proc.communicate(timeout=finish_timeout)
     return proc.returncode, out, err
 
@@ -237,7 +248,8 @@ def test_ctrl_c_says_how_many_images_were_done_and_rerun_resumes(tmp_path: Path)
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "autolabel", "annotate", str(tmp_path / "imgs"), "-o", str(run), *TINY, "--workers", "1"]
-    rc, _, err = _interrupt_mid_run(cmd, env, lambda: _lines(run / "predictions.jsonl"), 5, timeout=120)
+    rc, _, err = _interrupt_mid_run(cmd, env, lambda: _lines(run / "predictions.jsonl"), 5, tmp_path / "gate",
+                                    hold_after=20, timeout=120)
     done = _check_interrupt_message(rc, err, run, n)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, r.stderr
@@ -256,7 +268,8 @@ def test_ctrl_c_on_the_ray_engine_keeps_finished_parts_and_rerun_resumes(tmp_pat
     cmd = [sys.executable, "-m", "autolabel", "annotate", str(tmp_path / "imgs"), "-o", str(run), *TINY,
            "--engine", "ray", "--workers", "1", "--device", "cpu"]
     # Ray appends to predictions.jsonl only when parts are merged: wait for a finished part instead
-    rc, _, err = _interrupt_mid_run(cmd, env, lambda: _lines(*run.glob("parts/*.jsonl")), 10, timeout=300, finish_timeout=180)
+    rc, _, err = _interrupt_mid_run(cmd, env, lambda: _lines(*run.glob("parts/*.jsonl")), 10, tmp_path / "gate",
+                                    hold_after=40, timeout=300, finish_timeout=180)
     done = _check_interrupt_message(rc, err, run, n)
     assert not (run / "parts").exists()  # merged into the run before exiting
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -304,7 +304,8 @@ def test_import_writes_a_revision_with_the_corrections(tmp_path):
         "revision", "source", "kept", "relabeled", "moved", "rejected", "added", "reviewed", "invalid", "masks_dropped",
         "images_reviewed", "images_unreviewed", "boxes_before", "boxes_after",
         "tasks", "tasks_annotated", "tasks_unannotated", "tasks_cancelled", "tasks_unmatched", "tasks_duplicate",
-        "regions", "regions_matched", "regions_new", "regions_rotated", "items_ignored", "export", "base_revision",
+        "regions", "regions_matched", "regions_new", "regions_rotated", "regions_unreadable", "labels_refused",
+            "items_ignored", "export", "base_revision",
     ]
 
 
