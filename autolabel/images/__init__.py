@@ -12,6 +12,7 @@ from autolabel.images.decoding import (
     decode_image,
     decode_memory,
     header_pixels,
+    header_size,
     read_encoded,
 )
 from autolabel.images.listing import IMAGE_EXTENSIONS, ImageSource, find_images, is_image_name
@@ -27,6 +28,7 @@ __all__ = [
     "decode_memory",
     "find_images",
     "header_pixels",
+    "header_size",
     "is_image_name",
     "read_encoded",
 ]

@@ -161,20 +161,27 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def header_pixels(root: str | os.PathLike[str], rel_path: str) -> int:
-    """``width * height`` read from the file's header, without decoding its pixels.
-
-    What decoding the image will hold in memory (3 bytes per pixel as RGB); 0 for a file that
-    cannot be opened as an image (decoding it fails without holding anything).
-    """
+def header_size(root: str | os.PathLike[str], rel_path: str) -> tuple[int, int] | None:
+    """``(width, height)`` as stored, read from the file's header without decoding its pixels;
+    None for a file that cannot be opened as an image."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with _open_regular(Path(root) / rel_path, rel_path) as f, Image.open(f) as im:
                 w, h = im.size
     except (ImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
-        return 0
-    return int(w) * int(h)
+        return None
+    return int(w), int(h)
+
+
+def header_pixels(root: str | os.PathLike[str], rel_path: str) -> int:
+    """``width * height`` read from the file's header, without decoding its pixels.
+
+    What decoding the image will hold in memory (3 bytes per pixel as RGB); 0 for a file that
+    cannot be opened as an image (decoding it fails without holding anything).
+    """
+    size = header_size(root, rel_path)
+    return 0 if size is None else size[0] * size[1]
 
 
 def decode_image(

@@ -26,18 +26,18 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
 from autolabel.config import PipelineConfig
-from autolabel.images import DecodedImage, header_pixels
+from autolabel.images import DecodedImage, header_size
 from autolabel.pipeline.batching import ShapeLog, bucket, buckets_for
 from autolabel.pipeline.clock import StageClock
 from autolabel.pipeline.crops import Cropping
 from autolabel.pipeline.decode import Decoding
 from autolabel.pipeline.discover import candidates, discover, same_size_views
-from autolabel.pipeline.features import extract
+from autolabel.pipeline.features import extract, held_pixels
 from autolabel.pipeline.label import Labelling
 from autolabel.pipeline.loading import Models, load_models
 from autolabel.pipeline.records import build_record
@@ -96,7 +96,7 @@ class Annotator:
         with its decoded image (None for a failure), valid until the next result is taken."""
         root = Path(root)
         entries = [(p, None) for p in paths]
-        for item, record in self._stream(self.models, root, entries, lambda e: header_pixels(root, e[0])):
+        for item, record in self._stream(self.models, root, entries, lambda e: header_size(root, e[0])):
             yield (item.failure if item.failure is not None else record), item.decoded  # type: ignore[misc]
 
     def process(self, root: str | Path, paths: list[str]) -> Iterator[Result]:
@@ -111,16 +111,17 @@ class Annotator:
         read the file ``root / name``."""
         root = Path(root)
 
-        def pixels_of(entry: Entry) -> int:
+        def size_of(entry: Entry) -> tuple[int, int] | None:
             source = entry[1]
             if source is None or isinstance(source, Path):
-                return header_pixels(root, entry[0]) if source is None else header_pixels(source.parent, source.name)
-            return _memory_pixels(source)
+                return header_size(root, entry[0]) if source is None else header_size(source.parent, source.name)
+            return _memory_size(source)
 
-        for item, record in self._stream(self.models, root, entries, pixels_of):
+        for item, record in self._stream(self.models, root, entries, size_of):
             yield item.failure if item.failure is not None else record  # type: ignore[misc]
 
-    def _stream(self, models: Models, root: Path, entries: Iterable[Entry], pixels_of: Any) -> Iterator[tuple[Item, ImageAnnotations | None]]:
+    def _stream(self, models: Models, root: Path, entries: Iterable[Entry],
+                size_of: Callable[[Entry], tuple[int, int] | None]) -> Iterator[tuple[Item, ImageAnnotations | None]]:
         cfg = self.config
         device = models.device
         budget = PixelBudget(int(cfg.inflight_megapixels * 1_000_000))
@@ -130,8 +131,11 @@ class Annotator:
         self.refining.start(device.type)
 
         def pixels(entry: Entry) -> int:
-            p = pixels_of(entry)
-            return p if p <= cfg.max_pixels else 0  # refused before decoding: holds nothing
+            """What ``entry`` will hold decoded (charged to the budget): 0 if refused unread."""
+            size = size_of(entry)
+            if size is None or size[0] * size[1] > cfg.max_pixels:
+                return 0  # refused before decoding (or unreadable): holds nothing
+            return held_pixels(*size, cfg, models.features.patch)
 
         workers = resolve_workers(cfg.workers)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autolabel-decode") as pool:
@@ -168,7 +172,7 @@ class Annotator:
         pad = cfg.speed_option("pad_batches", models.device.type)
         for it in items:
             it.pending = []
-        for group in same_size_views(items):
+        for group in same_size_views(items, cfg.image_batch):
             with self.clock("extractor", len(group)):
                 keys = extract(models.features, models.extractor.module, models.device,
                                [it.views[i].resized.tensor for it, i in group],
@@ -179,10 +183,10 @@ class Annotator:
                 it.pending.append(self.refining.localise(it, i, candidates(cfg, regions)))
 
 
-def _memory_pixels(image: Any) -> int:
-    """Pixels an in-memory image will hold decoded (0 if unknown: file bytes)."""
+def _memory_size(image: Any) -> tuple[int, int] | None:
+    """``(width, height)`` of an in-memory image (None if unknown before decoding: file bytes)."""
     size = getattr(image, "size", None)
     if isinstance(size, tuple) and len(size) == 2:
-        return int(size[0]) * int(size[1])
+        return int(size[0]), int(size[1])
     shape = getattr(image, "shape", None)
-    return int(shape[0]) * int(shape[1]) if shape is not None and len(shape) >= 2 else 0
+    return (int(shape[1]), int(shape[0])) if shape is not None and len(shape) >= 2 else None

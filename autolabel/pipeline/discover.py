@@ -51,11 +51,12 @@ def candidates(cfg: Any, regions: list[Region]) -> list[Region]:
     return kept[: CANDIDATES_PER_BOX * cfg.max_boxes]
 
 
-def same_size_views(items: list[Item]) -> list[list[tuple[Item, int]]]:
-    """``items``' views grouped by input shape (one extractor batch each), as ``(item, view
-    index)`` pairs in input order."""
+def same_size_views(items: list[Item], limit: int) -> list[list[tuple[Item, int]]]:
+    """``items``' views grouped by input shape, at most ``limit`` a group (one extractor batch
+    each: a chunk of tiled photos has ``image_batch`` x tiles views, which must not all go
+    through the extractor at once), as ``(item, view index)`` pairs in input order."""
     by_shape: dict[tuple[int, ...], list[tuple[Item, int]]] = {}
     for it in items:
         for i, v in enumerate(it.views):
             by_shape.setdefault(tuple(v.resized.tensor.shape), []).append((it, i))
-    return list(by_shape.values())
+    return [group[a: a + limit] for group in by_shape.values() for a in range(0, len(group), max(1, limit))]

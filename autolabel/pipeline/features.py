@@ -268,3 +268,21 @@ def to_device(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torc
     if device.type == "cuda":
         return x.pin_memory().to(device, non_blocking=True).to(dtype)
     return x.to(device, dtype)
+
+
+VIEW_WEIGHT = 5
+"""A view's pixel, in units of a decoded RGB pixel (3 bytes): its float32 ``(3, H, W)`` tensor
+holds 12 bytes per pixel, its 8-bit copy for refinement 3 more."""
+
+
+def held_pixels(width: int, height: int, cfg: Any, patch: int) -> int:
+    """What an image of ``width x height`` holds while in flight, in decoded RGB pixels: itself,
+    plus, when tiling, each tile's view (resized to ``max_side`` on its own) :data:`VIEW_WEIGHT`
+    times. A 12 MP photo in 8 x 8 tiles holds far more in its 64 views than in its pixels; an
+    untiled image's one view is small beside it and is not counted."""
+    rows, cols = cfg.tile_grid
+    if (rows, cols) == (1, 1):
+        return width * height
+    tiles = tile_layout(width, height, rows, cols, cfg.tile_overlap)
+    views = sum(w * h for w, h in (resized_size(t.x1 - t.x0, t.y1 - t.y0, cfg.max_side, patch) for t in tiles))
+    return width * height + VIEW_WEIGHT * views

@@ -255,3 +255,37 @@ def test_nested_duplicates_are_suppressed_by_containment(tmp_path: Path, tiny_co
     assert [d.box for d in dets] == [outer, (80.0, 32.0, 128.0, 96.0)]
     dets = _run(cfg.replace(nested_containment=0.6), None, tmp_path / "imgs", tmp_path / "loose")
     assert [d.box for d in dets] == [outer]
+
+
+def test_tiled_images_are_charged_their_views_and_extracted_a_bounded_batch_at_a_time(
+        tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiled photo holds its tiles' views as well as its pixels: the in-flight budget charges
+    them, and no extractor call takes more than ``image_batch`` views, however many tiles."""
+    import autolabel.pipeline.scheduler as scheduler
+    from autolabel.pipeline.features import VIEW_WEIGHT, held_pixels
+
+    for i in range(3):
+        write_image(tmp_path / "imgs" / f"p{i}.png", (400, 300))
+    cfg = tiny_config.replace(tiles="4x4", image_batch=2, workers=1, max_side=64, pad_batches="off")
+    charges: list[int] = []
+    held: list[int] = []
+    take = scheduler.PixelBudget.take
+
+    def spy(self, pixels: int, wait: bool = False) -> bool:
+        ok = take(self, pixels, wait)
+        charges.append(pixels)
+        held.append(self.held)
+        return ok
+
+    monkeypatch.setattr(scheduler.PixelBudget, "take", spy)
+    free = Annotator(cfg)
+    want = _summary(free.process(tmp_path / "imgs", ["p0.png", "p1.png", "p2.png"]))
+    assert set(charges) == {charges[0]} and charges[0] > 400 * 300 + VIEW_WEIGHT * 16 * 32 * 32  # 16 views of >= 32 x 32
+    assert max(b for b, *_ in free.shapes.shapes("extractor")) <= 2  # 2 images x 16 views, 2 at a time
+    # a budget of 1.5 images: the same results, never two photos held at once
+    one = held_pixels(400, 300, cfg, free.models.features.patch)
+    assert charges[0] == one
+    held.clear()
+    tight = Annotator(cfg.replace(inflight_megapixels=1.5 * one / 1e6), models=free.models)
+    assert _summary(tight.process(tmp_path / "imgs", ["p0.png", "p1.png", "p2.png"])) == want
+    assert max(held) == one
