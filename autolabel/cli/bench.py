@@ -116,7 +116,10 @@ def _emit(report: Any, formatter: Callable[[Any], str], as_json: bool, output: P
 @click.option("--threads", type=click.IntRange(min=0), default=None)
 @click.option("--decoder", type=click.Choice(DECODERS), default=None, help="JPEG decoding: pil (CPU threads), device (batched "
                                                                                   "torchvision decode_jpeg on the model's device), auto (pil).")
-@click.option("--baseline", type=click.Choice(["original", "fixed"]), default=None, help="Also time the original design's loop on the same images and models.")
+@click.option("--baseline", type=click.Choice(["original", "fixed"]), default=None,
+              help="Also time the reference loop on the same images and models: original = the "
+              "DINO + LOST application's one image and one box at a time in fp32; fixed = that loop with its box and "
+              "crop defects fixed.")
 @click.option("--baseline-images", type=click.IntRange(min=1), default=3, help="Images for the (slow) baseline.")
 @click.option("--agreement", is_flag=True, help="Instead: compare bf16 with fp32 results on --images (real weights).")
 @click.option("--crop-agreement", is_flag=True, help="Instead: compare device crops with PIL crops on --images (real weights).")
