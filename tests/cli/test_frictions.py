@@ -113,3 +113,14 @@ def test_review_does_not_print_the_oldest_mongodb_warning(tmp_path: Path):
     assert "You are running the oldest supported major version of MongoDB" not in r.stdout + r.stderr
     assert (r.stdout + r.stderr).count("oldest major version of MongoDB") <= 1
     assert "dataset autolabel-run created" in r.stdout
+
+
+@pytest.mark.slow
+def test_bench_report_reads_as_words():
+    r = autolabel("bench", "--preset", "lite", "--synthetic", "2")
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    assert "time per stage (seconds, share of the wall time, calls" in text
+    assert re.search(r"memory \(resident set\): \d+ MiB at the start, .*\d+ MiB peak at the end", text), text
+    assert "_mb" not in text and "random weights: real ones find more boxes" in text
+    assert "this machine's matmul peak" in text or "matmul peak" not in text
