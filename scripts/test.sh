@@ -11,7 +11,7 @@
 #     about 75 s and 1 GB.
 #   - .venv-ultralytics: Ultralytics' dataset checker, layered over this environment's packages
 #     (a .pth file), so pip adds only what is missing instead of a second torch; about 10 s.
-# Then it runs ruff (configured in pyproject.toml) and pytest.
+# Then it builds the docs (mkdocs build --strict), runs ruff (configured in pyproject.toml) and pytest.
 # Extra arguments go to pytest, e.g.  scripts/test.sh -m "not integration and not slow"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,7 +67,13 @@ export AUTOLABEL_ULTRALYTICS_VENV=${AUTOLABEL_ULTRALYTICS_VENV:-$PWD/.venv-ultra
 export AUTOLABEL_LS_VENV=${AUTOLABEL_LS_VENV:-$PWD/.venv-ls}
 export AUTOLABEL_LS_PYTHON=${AUTOLABEL_LS_PYTHON:-$AUTOLABEL_LS_VENV/bin/python}
 
-# Lint first (configured in pyproject.toml): a lint error fails the run like a failing test.
+# The documentation (mkdocs.yml, docs/): a broken link, a missing page or a page left out of the
+# navigation fails the run. Built into site/ (gitignored); NO_MKDOCS_2_WARNING quiets the Material
+# theme's banner.
+NO_MKDOCS_2_WARNING=1 "$PY" -m mkdocs build --strict --quiet --site-dir site \
+  || { echo "mkdocs build --strict failed: fix the docs (see above)" >&2; exit 1; }
+
+# Then lint (configured in pyproject.toml): a lint error fails the run like a failing test.
 "$PY" -m ruff check . || { echo "ruff found problems (run: $PY -m ruff check --fix .)" >&2; exit 1; }
 
 exec "$PY" -m pytest "$@"

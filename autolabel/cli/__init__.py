@@ -145,8 +145,26 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="Log progress (-v) or debug details (-vv); show tracebacks.")
 @click.pass_context
 def main(ctx: click.Context, verbose: int) -> None:
-    """Pre-annotate a folder of images: DINO + LOST find the objects, an ImageNet classifier
-    names them, and exporters write them for labeling platforms (`autolabel formats`)."""
+    """Pre-annotate a folder of images, with no training.
+
+    A self-supervised feature extractor (a DINO ViT; EfficientNet-Lite0 in the offline lite
+    preset) and unsupervised object discovery on its features (votes by default; tokencut,
+    maskcut, multi, or single = LOST with --discovery) find the objects, with a mask refined to
+    their pixels; an ImageNet classifier names them, optionally mapped onto your classes
+    (--classes cat,dog); exporters write COCO, VOC, YOLO, CVAT and Label Studio files
+    (`autolabel formats`). Review in FiftyOne (`review`) or Label Studio (`import labelstudio`),
+    and measure against a hand-labelled sample (`evaluate`).
+
+    \b
+    Presets (`autolabel models`; annotate --preset NAME):
+      default  DINO ViT-S/16 + ConvNeXt-B (ImageNet-22k), weights from the Hugging Face hub
+      fast     DINO ViT-S/16 + ConvNeXt-T (ImageNet-22k)
+      seed     DINO ViT-B/8 + ConvNeXt-XL (ImageNet-22k), 40 seeds: slowest, finest grid
+      lite     EfficientNet-Lite0 (ImageNet-1k) for both; weights ship with pip, offline
+
+    \b
+    Start with:  autolabel annotate sample_data -o runs/sample --preset lite --export coco
+    """
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG

@@ -50,13 +50,14 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
 @click.option("--classifier-weights", default=None, help="Classifier weights: a local file, 'hub' or 'random'.")
 @click.option("--classes", default=None, help="Only these classes, comma-separated words or synset ids (cat,dog,n07739125).")
 @click.option("--vocabulary", default=None, help="Vocabulary YAML mapping classifier classes onto your classes.")
-@click.option("--discovery", type=click.Choice(list_discovery()), default=None, help="Discovery method (see README, 'How discovery works').")
+@click.option("--discovery", type=click.Choice(list_discovery()), default=None, help="Discovery method (see docs/discovery.md); every preset uses votes.")
 @click.option("--num-seeds", type=click.IntRange(min=1), default=None, help="Seeds tried per image (multi).")
 @click.option("--max-boxes", type=click.IntRange(min=1), default=None, help="At most this many boxes per image.")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower score, sqrt(objectness * class probability); "
                                                                         "presets: 0.2, 0 keeps every box.")
-@click.option("--nested-containment", type=click.FloatRange(0, 1, min_open=True), default=None, help="Of two boxes where one lies at least this share "
-                                                                                                "inside the other, keep only the better-scored.")
+@click.option("--nested-containment", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Of two boxes where one lies at least this share inside the other, keep the one with the higher objectness "
+                   "(discovery's score; before classification). Default 0.9.")
 @click.option("--refine/--no-refine", default=None, help="Fit each box to the object's pixels (default on), or keep the patch-grid boxes.")
 @click.option("--tiles", default=None, metavar="RxC", help="Run discovery on R x C overlapping tiles, each at --max-side (small objects, big photos; "
                                                       "extractor time x R*C). Default 1x1.")
@@ -96,6 +97,19 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
 
     Re-running the same command resumes: images already done (or failed) are skipped.
     Ctrl-C stops it with every finished image kept (exit 130).
+
+    \b
+    The run directory (-o RUN):
+      manifest.json      settings, models, image root, class list
+      predictions.jsonl  one line per annotated image (boxes, labels, scores, masks)
+      failures.jsonl     one line per image that could not be read, with the reason
+      .lock              the lock that keeps a second process off the run; it stays
+                         after the run and is free once no process holds it
+      previews/          with --previews;  export/  with --export
+      revisions/         corrected copies from review --pull / import labelstudio
+      review.json        the FiftyOne dataset's name (review)
+      evaluation.json    with evaluation.png: the last evaluate report
+      parts/             --engine ray: workers' results until they are merged
     """
     from autolabel.engines import EngineOptions, get_engine
 

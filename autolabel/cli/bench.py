@@ -27,10 +27,13 @@ def format_report(r: BenchReport) -> str:
          f"(grid {s.grid_hw[0]}x{s.grid_hw[1]})"),
         (f"  images/s: {r.images_per_second:.2f}  ({r.seconds_per_image * 1000:.0f} ms/image, "
          f"{r.crops_per_image:.1f} crops/image, {r.boxes} boxes)"),
-        "  stages (s, share of wall time):",
+        "  time per stage (seconds, share of the wall time, calls; a stage ending in _wait is time spent waiting for it):",
     ]
     for k, v in r.stages.items():
         lines.append(f"    {k:<12} {v.seconds:8.2f}  {v.share * 100:5.1f}%  ({v.count})")
+    if any(w == "random" for w in s.weights.values()):
+        lines.append("  random weights: real ones find more boxes, each one more classifier crop "
+                     "(--weights preset measures them)")
     lines.append(f"  discovery share: {r.discovery_share * 100:.1f}%")
     lines.append(f"  masks share: {r.masks_share * 100:.1f}% (stage masks)")
     if r.run_size is not None:
@@ -48,10 +51,10 @@ def format_report(r: BenchReport) -> str:
     )
     if g.matmul_peak:
         lines.append(
-            f"  matmul peak here: fp32 {g.matmul_peak['fp32']:.0f} GFLOP/s, bf16 {g.matmul_peak['bf16']:.0f} GFLOP/s; "
+            f"  this machine's matmul peak: fp32 {g.matmul_peak['fp32']:.0f} GFLOP/s, bf16 {g.matmul_peak['bf16']:.0f} GFLOP/s; "
             f"model stages at {(g.model_stages_share_of_bf16_peak or 0) * 100:.0f}% of the bf16 peak"
         )
-    lines.append("  peak RSS: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in r.memory.items()))
+    lines.append("  memory (resident set): " + ", ".join(f"{v:.0f} MiB {_memory_point(k)}" for k, v in r.memory.items()))
     b = r.baseline
     if b is not None:
         speedup = f"{b.speedup:.1f}x" if b.speedup is not None else "n/a"
@@ -61,6 +64,17 @@ def format_report(r: BenchReport) -> str:
                if b.speedup_ceiling is not None else "")
         )
     return "\n".join(lines)
+
+
+def _memory_point(key: str) -> str:
+    """``start_mb`` -> "at the start", ``peak_after_50_mb`` -> "peak after 50 images", ``peak_end_mb`` -> "peak at the end"."""
+    if key == "start_mb":
+        return "at the start"
+    if key == "peak_end_mb":
+        return "peak at the end"
+    if key.startswith("peak_after_") and key.endswith("_mb"):
+        return f"peak after {key[len('peak_after_'):-3]} images"
+    return key
 
 
 def format_agreement(a: AgreementReport) -> str:
@@ -116,7 +130,10 @@ def _emit(report: Any, formatter: Callable[[Any], str], as_json: bool, output: P
 @click.option("--threads", type=click.IntRange(min=0), default=None)
 @click.option("--decoder", type=click.Choice(DECODERS), default=None, help="JPEG decoding: pil (CPU threads), device (batched "
                                                                                   "torchvision decode_jpeg on the model's device), auto (pil).")
-@click.option("--baseline", type=click.Choice(["original", "fixed"]), default=None, help="Also time the original design's loop on the same images and models.")
+@click.option("--baseline", type=click.Choice(["original", "fixed"]), default=None,
+              help="Also time the reference loop on the same images and models: original = the "
+              "DINO + LOST application's one image and one box at a time in fp32; fixed = that loop with its box and "
+              "crop defects fixed.")
 @click.option("--baseline-images", type=click.IntRange(min=1), default=3, help="Images for the (slow) baseline.")
 @click.option("--agreement", is_flag=True, help="Instead: compare bf16 with fp32 results on --images (real weights).")
 @click.option("--crop-agreement", is_flag=True, help="Instead: compare device crops with PIL crops on --images (real weights).")

@@ -48,16 +48,18 @@ def import_() -> None:
     show_default=True,
     help="Revision the Label Studio tasks were exported from: latest, original or a revision name.",
 )
-@click.option("--image-key", default=None, help="Task data key of the image URL (default: image).")
-@click.option("--from-name", default=None, help="Only read boxes of this RectangleLabels control (default: any).")
+@click.option("--image-key", default=None, help="Task data key of the image URL, for tasks without the stored path (default: image).")
+@click.option("--from-name", default=None, help="Only read the regions (rectangles and polygons) of this control: 'label' is the exported "
+                                                 "RectangleLabels, 'polygon' its PolygonLabels (default: every control).")
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
 def labelstudio(
     run_dir: Path, export_file: Path, base_revision: str, image_key: str | None, from_name: str | None, dry_run: bool
 ) -> None:
     """Apply a Label Studio JSON export (Export > JSON) to RUN.
 
-    Each task is matched to a run image by its image URL; its most recent submitted annotation
-    decides the image's boxes: a box deleted there is rejected, a new label or a moved box is
+    Each task is matched to a run image by the run path the export stored in the task
+    (data.path), else by its image URL's path; its most recent submitted annotation decides
+    the image's boxes: a box deleted there is rejected, a new label or a moved box is
     taken over, a drawn box is added. Tasks without an annotation keep their predictions.
     """
     from autolabel.review.labelstudio import import_labelstudio

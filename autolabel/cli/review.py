@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from pathlib import Path
@@ -52,6 +53,36 @@ def format_build(built: BuildResult, views: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+OLDEST_MONGODB = "You are running the oldest supported major version of MongoDB"
+MONGODB_NOTE = ("FiftyOne's database runs the oldest major version of MongoDB that this FiftyOne supports; it works, "
+                "and FiftyOne warns on every connection that a later release may need a newer one "
+                "(https://deprecation.voxel51.com; docs/review.md, 'The database')")
+
+
+class _OldestMongoDB(logging.Filter):
+    """Turn FiftyOne's warning about the oldest supported MongoDB, which it prints on every
+    connection, into one INFO line of ours (shown with ``autolabel -v``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if OLDEST_MONGODB not in record.getMessage():
+            return True
+        if not self.seen:
+            self.seen = True
+            logging.getLogger("autolabel.review").info(MONGODB_NOTE)
+        return False
+
+
+def quiet_oldest_mongodb_warning() -> None:
+    """Install :class:`_OldestMongoDB` on FiftyOne's database logger (once per process)."""
+    logger = logging.getLogger("fiftyone.core.odm.database")
+    if not any(isinstance(f, _OldestMongoDB) for f in logger.filters):
+        logger.addFilter(_OldestMongoDB())
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -79,6 +110,7 @@ def review(run: Path, pull: bool, port: int, no_launch: bool, dataset: str | Non
     store = open_run(run)
     if not (pull or no_launch):
         app.check_port_free(port)  # fail before the slow part
+    quiet_oldest_mongodb_warning()
     connect_fiftyone()  # a missing or unreachable database: one line, in seconds
 
     from autolabel.review.dataset import VIEWS, build_dataset

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from autolabel.types import Alternative
 from autolabel.vocabulary.compile import CompiledVocabulary, compile_vocabulary
+from autolabel.vocabulary.resolve import Resolution
 from autolabel.vocabulary.space import LabelSpace
 from autolabel.vocabulary.spec import Vocabulary, parse_vocabulary
 
@@ -179,8 +180,29 @@ def build_labeler(space: LabelSpace, vocabulary: str | Vocabulary | None = None,
     compiled = compile_vocabulary(vocab, space, strict=True)
     for c in compiled.classes:
         for r in c.resolutions:
-            if r.chosen is not None and r.lemma is not None and r.chosen.sense != 1:
-                log.warning("%s: class %r: %s", vocab.source, c.name, r.describe())
-            else:
+            note = sense_note(r)
+            if note is None:
                 log.info("%s: class %r: %s", vocab.source, c.name, r.describe())
+                continue
+            message = f"{vocab.source}: class {c.name!r}: {note}"
+            if message not in _WARNED:  # a run builds its labeler more than once: say it once
+                _WARNED.add(message)
+                log.warning("%s", message)
     return VocabularyLabeler(compiled, topk)
+
+
+_WARNED: set[str] = set()
+"""Warnings already given in this process (:func:`build_labeler`)."""
+
+
+def sense_note(r: Resolution) -> str | None:
+    """Why a word's reading deserves a warning, or None: a word read in another sense than its
+    first (most frequent) one, because its earlier senses cover none of the model's classes
+    ("cup" on ImageNet-1k is the punch, sense 6, not the drinking cup, sense 1)."""
+    if r.chosen is None or r.lemma is None or r.chosen.sense in (None, 1):
+        return None
+    word = r.lemma.replace(" ", "_")
+    return (f"{r.term!r} is read as sense {r.chosen.sense} of {r.lemma!r}, not its first sense, because "
+            f"its senses before {r.chosen.sense} cover none of the model's classes: {r.describe()}. "
+            f"If you mean another sense, name it ({word}.n.01, ...) or its synset id "
+            f"(`autolabel classes search {r.lemma}`)")

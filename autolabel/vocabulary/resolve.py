@@ -45,7 +45,8 @@ class Resolution:
         chosen: the synset taken, or None when the term could not be used.
         others: the word's other noun senses (WordNet order) that are ImageNet classes or
             their ancestors (a word's remaining senses cover no model class in any space).
-        lemma: the word looked up (after plural -> singular), or None for a synset id.
+        lemma: the word whose sense was taken (after plural -> singular, or the word's other
+            number form when its own senses cover no model class), or None for a synset id.
         error: why the term cannot be used (None when it can).
     """
 
@@ -114,7 +115,9 @@ def resolve_term(term: str, space: LabelSpace) -> Resolution:
     * ``n02121808``: that synset;
     * ``cat.n.01``: sense 1 of the noun "cat";
     * a word ("cat", "cats", "Granny Smith"): of its WordNet noun senses, the first (WordNet's
-      sense order) with at least one model class at or below it.
+      sense order) with at least one model class at or below it; when none has, the same for
+      its other number forms (:meth:`~autolabel.vocabulary.wordnet.WordNet.inflections`:
+      "cow" is read as "cows", i.e. cattle, whose senses cover the model's "ox").
 
     A term that names nothing, or only synsets with no model class below them, gets an
     ``error`` (with the nearest words that would work, for an unknown word).
@@ -153,12 +156,20 @@ def resolve_term(term: str, space: LabelSpace) -> Resolution:
         return Resolution(term, chosen, others, lemma)
 
     lemma, senses = wn.lookup(t)
+    all_senses = tuple(_sense(wn, s, k, cov) for s, k in senses)
+    chosen_or_none = next((s for s in all_senses if s.covers), None)
+    if chosen_or_none is None:
+        # Singular or plural: "cow" has no sense with a model class below it, "cows" (cattle)
+        # has; take the first other number form of the word whose senses cover one.
+        for form in wn.inflections(lemma):
+            form_senses = tuple(_sense(wn, s, k, cov) for s, k in wn.lookup(form)[1])
+            hit = next((s for s in form_senses if s.covers), None)
+            if hit is not None:
+                return Resolution(term, hit, tuple(s for s in form_senses if s is not hit), form)
     if not senses:
         near = nearest_words(t, space)
         hint = f"; nearest: {', '.join(near)}" if near else ""
         return Resolution(term, None, (), None, error=f"not a WordNet noun with an ImageNet class below it{hint}")
-    all_senses = tuple(_sense(wn, s, k, cov) for s, k in senses)
-    chosen_or_none = next((s for s in all_senses if s.covers), None)
     if chosen_or_none is None:
         near = [w for w in nearest_words(t, space) if w != lemma]
         hint = f"; nearest words that do: {', '.join(near)}" if near else ""

@@ -185,6 +185,40 @@ class WordNet:
                     return base, self._words[base]
         return w, ()
 
+    def inflections(self, word: str) -> tuple[str, ...]:
+        """The word's other number forms that are lemmas here, singular first: its base forms
+        (WordNet's irregular plurals and noun suffix rules, as :meth:`lookup` applies them),
+        then its plurals (the irregular plurals whose base it is, then English rules on its
+        last word: ``+s``, ``+es`` after s/x/z/ch/sh, consonant ``y`` -> ``ies``, ``f``/``fe``
+        -> ``ves``, ``man`` -> ``men``). "cow" -> ("cows",), "cows" -> ("cow",), "mouse" ->
+        ("mice",) where those are lemmas. The word itself is never included."""
+        w = normalize_word(word)
+        if not w:
+            return ()
+        found: list[str] = list(self._exceptions.get(w, ()))
+        found += [w[: -len(suffix)] + ending for suffix, ending in _NOUN_SUFFIXES
+                  if w.endswith(suffix) and len(w) > len(suffix)]
+        found += [plural for plural, bases in self._exceptions.items() if w in bases]
+        head, _, last = w.rpartition(" ")
+        prefix = head + " " if head else ""
+        plurals = [last + "s"]
+        if last.endswith(("s", "x", "z", "ch", "sh")):
+            plurals.append(last + "es")
+        if len(last) > 1 and last.endswith("y") and last[-2] not in "aeiou":
+            plurals.append(last[:-1] + "ies")
+        if last.endswith("fe"):
+            plurals.append(last[:-2] + "ves")
+        elif last.endswith("f"):
+            plurals.append(last[:-1] + "ves")
+        if last.endswith("man"):
+            plurals.append(last[:-3] + "men")
+        found += [prefix + p for p in plurals]
+        out: list[str] = []
+        for form in found:
+            if form != w and form in self._words and form not in out:
+                out.append(form)
+        return tuple(out)
+
     def words(self) -> Iterable[str]:
         """Every lemma (lookup form) of the subset."""
         return self._words.keys()

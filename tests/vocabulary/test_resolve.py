@@ -72,3 +72,27 @@ def test_search_synsets_puts_exact_words_first_and_counts_coverage(in1k):
     covering = search_synsets("cat", in1k, covering=True)
     assert covering and all(m.covers > 0 for m in covering) and len(covering) < len(found)
     assert found[0].to_dict()["names"][0] == "cat"
+
+
+def test_a_singular_whose_senses_cover_nothing_is_read_as_its_plural(in1k):
+    """ImageNet-1k's "ox" lies under "cattle, cows, kine, oxen"; "cow" (the female) covers
+    nothing, so "cow" is read as "cows"."""
+    r = resolve_term("cow", in1k)
+    assert r.error is None and r.chosen.synset == "n02402425" and r.lemma == "cows"
+    assert "'cow (cows)' -> sense 1 n02402425" in r.describe()
+    c = compile_vocabulary(vocabulary_from_names("cow"), in1k)
+    assert [in1k.names[i] for i in c.classes[0].indices] == ["ox"]
+    assert resolve_term("cows", in1k).chosen.synset == "n02402425"
+    # a word whose own senses cover a class keeps them
+    assert resolve_term("cat", in1k).lemma == "cat" and resolve_term("mouse", in1k).lemma == "mouse"
+
+
+def test_inflections_give_the_other_number_forms_that_are_lemmas():
+    from autolabel.vocabulary.wordnet import get_wordnet
+
+    wn = get_wordnet()
+    assert wn.inflections("cow") == ("cows",)
+    assert wn.inflections("cows") == ("cow",)
+    assert "cat" in wn.inflections("cats")
+    assert wn.inflections("") == () and wn.inflections("xqzv") == ()
+    assert all(form in wn.words() for form in wn.inflections("box") + wn.inflections("ox"))
