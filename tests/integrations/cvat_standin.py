@@ -14,6 +14,7 @@ received:
 ``GET /api/tasks/<id>/data/?type=chunk&number=<n>``    a zip of the original images of chunk ``n``
 ``PATCH /api/tasks/<id>/annotations/?action=create``   the uploaded shapes (kept in ``uploads``)
 ``PUT /api/tasks/<id>/annotations/``                   the same, replacing (``--clear-existing``)
+``POST /api/functions``                                a native function (agent mode; kept in ``functions``)
 =====================================================  =============================================
 
 Requests must carry the access token (``Authorization: Bearer <token>``), as CVAT requires.
@@ -65,6 +66,7 @@ class StandIn:
     def __init__(self, task: Task) -> None:
         self.task = task
         self.requests: list[str] = []
+        self.functions: list[dict[str, Any]] = []
         handler = type("Handler", (_Handler,), {"standin": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
@@ -144,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             return self._json({"detail": "Authentication credentials were not provided."}, 401)
         tid = s.task.id
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method in ("PATCH", "PUT") else b""
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method in ("PATCH", "PUT", "POST") else b""
         if method == "GET" and path == "/api/server/about":
             return self._json({"name": "CVAT stand-in", "description": "", "version": "2.50.0", "logo_url": "", "subtitle": ""})
         if method == "GET" and path == f"/api/tasks/{tid}":
@@ -159,6 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.loads(body)
             s.task.uploads.append({**data, "method": method, "action": query.get("action")})
             return self._json({"version": len(s.task.uploads), "tags": [], "shapes": [], "tracks": []})
+        if method == "POST" and path == "/api/functions":
+            s.functions.append(json.loads(body))
+            return self._json({**s.functions[-1], "id": len(s.functions)}, 201)
         return self._json({"detail": f"stand-in has no {method} {path}"}, 404)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -169,3 +174,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:  # noqa: N802
         self._route("PUT")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._route("POST")

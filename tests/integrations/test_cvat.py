@@ -136,22 +136,41 @@ def test_bad_parameters_are_config_errors():
         create(preset="lite", classes="cat", vocabulary="v.yaml")
 
 
-@pytest.mark.slow
-def test_cvat_cli_loads_the_module_as_it_is(tmp_path, sample_data):
+def cvat_cli(tmp_path: Path, server: StandIn, *args: str) -> subprocess.CompletedProcess:
+    """``cvat-cli --server-host <stand-in> ARGS`` in a fresh process, with its token in the
+    environment and its caches and profiles under ``tmp_path``."""
     pytest.importorskip("cvat_cli")
-    task = Task(3, [sample_data / "chelsea.jpg", sample_data / "coffee.jpg"], [("cat", "any")])
     env = {**os.environ, "CVAT_ACCESS_TOKEN": TOKEN, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"),
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    with StandIn(task) as server:
-        proc = subprocess.run(
-            [sys.executable, "-m", "cvat_cli", "--server-host", server.url, "task", "auto-annotate", str(task.id),
-             "--function-module", "autolabel.integrations.cvat", "-p", "preset=str:lite", "-p", "classes=str:cat,dog",
-             "--conv-mask-to-poly", "--conf-threshold", "0.5", "--allow-unmatched-labels"],
-            env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "cvat_cli", "--server-host", server.url, *args],
+                          env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_cvat_cli_loads_the_module_as_it_is(tmp_path, sample_data):
+    task = Task(3, [sample_data / "chelsea.jpg", sample_data / "coffee.jpg"], [("cat", "any")])
+    with StandIn(task) as server:
+        cvat_cli(tmp_path, server, "task", "auto-annotate", str(task.id), "--function-module", "autolabel.integrations.cvat",
+                 "-p", "preset=str:lite", "-p", "classes=str:cat,dog", "--conv-mask-to-poly", "--conf-threshold", "0.5",
+                 "--allow-unmatched-labels")
     shapes = uploaded(task)
     assert shapes, "the cat photo should give at least one cat at 0.5"
     assert {s["type"] for s in shapes} == {"polygon"}
     assert {task.label_name(s["label_id"]) for s in shapes} == {"cat"}
     assert all(s["score"] >= 0.5 for s in shapes)
     assert {s["frame"] for s in shapes} == {0}
+
+
+@pytest.mark.slow
+def test_cvat_cli_registers_the_module_as_a_native_function_for_agent_mode(tmp_path, sample_data):
+    with StandIn(Task(1, [sample_data / "chelsea.jpg"], [("cat", "any")])) as server:
+        proc = cvat_cli(tmp_path, server, "function", "create-native", "autolabel lite", "--function-module",
+                        "autolabel.integrations.cvat", "-p", "preset=str:lite", "-p", "classes=str:cat,dog",
+                        "-p", "masks=bool:false")
+    assert proc.stdout.strip() == "1"
+    (function,) = server.functions
+    assert function["provider"] == "native" and function["kind"] == "detector" and function["name"] == "autolabel lite"
+    assert function["labels_v2"] == [{"name": "cat", "attributes": [], "type": "rectangle"},
+                                     {"name": "dog", "attributes": [], "type": "rectangle"}]
