@@ -22,7 +22,7 @@ from tests.exporters.masked_sample import build_masked_run, filled, image_record
 def exported(tmp_path: Path) -> tuple[RunStore, list[dict]]:
     """A masked run and its tasks 'annotated' by accepting every prediction as it is."""
     run = build_masked_run(tmp_path)
-    export(run, "labelstudio", tmp_path / "out")
+    export(run, "labelstudio", tmp_path / "out", shapes="polygon")
     tasks = json.loads((tmp_path / "out/labelstudio/tasks.json").read_text(encoding="utf-8"))
     for n, t in enumerate(tasks, 1):
         t["id"] = n
