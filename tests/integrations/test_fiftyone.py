@@ -113,3 +113,28 @@ def test_predict_on_an_array_without_a_sample(model, sample_data: Path):
     assert isinstance(out, fol.Detections) and out.detections
     assert {d.label for d in out.detections} <= set(CLASSES)
     assert all(d["autolabel_id"].startswith("image-0-") for d in out.detections)
+
+
+def test_the_plugin_operator_annotates_the_view(fo, photos: Path, model, run_records, tmp_path_factory, monkeypatch):
+    import fiftyone.operators as foo
+
+    from autolabel.integrations import fiftyone_plugin
+
+    plugins = tmp_path_factory.mktemp("plugins")
+    folder = fiftyone_plugin.install_plugin(plugins)
+    assert (folder / "fiftyone.yml").is_file()
+    monkeypatch.setattr(fo.config, "plugins_dir", str(plugins))
+    monkeypatch.setitem(fiftyone_plugin._MODELS, ("lite", ",".join(CLASSES)), model)  # reuse the loaded models
+    ds = fo.Dataset("autolabel-operator")
+    ds.add_samples([fo.Sample(filepath=str(p)) for p in sorted(photos.glob("*.jpg"))])
+    first = ds.first()
+    one = ds.select([first.id])
+    result = foo.execute_operator(fiftyone_plugin.OPERATOR_URI, ctx={
+        "view": one, "params": {"preset": "lite", "classes": ",".join(CLASSES), "label_field": "found"}})
+    assert result.error is None, result.error_message
+    rec = run_records[Path(first.filepath).name]
+    assert result.result == {"samples": 1, "detections": len(rec.detections), "label_field": "found"}
+    ds.reload()
+    got = {Path(s.filepath).name: s["found"] for s in ds}
+    assert [d["autolabel_id"] for d in got[Path(first.filepath).name].detections] == [d.id for d in rec.detections]
+    assert all(v is None for name, v in got.items() if name != Path(first.filepath).name)  # only the target view
