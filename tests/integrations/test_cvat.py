@@ -174,3 +174,27 @@ def test_cvat_cli_registers_the_module_as_a_native_function_for_agent_mode(tmp_p
     assert function["provider"] == "native" and function["kind"] == "detector" and function["name"] == "autolabel lite"
     assert function["labels_v2"] == [{"name": "cat", "attributes": [], "type": "rectangle"},
                                      {"name": "dog", "attributes": [], "type": "rectangle"}]
+
+
+@pytest.mark.parametrize("unmapped, extra", [("drop", 0), ("other", 1), ("keep", None)])
+def test_spec_labels_cover_every_label_the_vocabulary_gives(tmp_path, unmapped, extra):
+    import torch
+
+    from autolabel.integrations.cvat import label_names
+    from autolabel.integrations.settings import integration_config
+    from autolabel.run import run_labeler
+
+    vocab = tmp_path / "vocab.yaml"
+    vocab.write_text(f"classes:\n  cat: [cat]\n  tabby: [tabby]\n  dog: [dog]\nunmapped: {unmapped}\n", encoding="utf-8")
+    labeler = run_labeler(integration_config(preset="lite", vocabulary=vocab))
+    names = label_names(labeler)
+    assert names[:3] == ["cat", "tabby", "dog"] and len(set(names)) == len(names)
+    if extra is not None:
+        assert len(names) == 3 + extra
+    # every label the labeler really gives (peaked random probabilities over the 1000 classes) is declared
+    torch.manual_seed(0)
+    probs = torch.softmax(torch.randn(400, len(labeler.space)) * 6, dim=1)
+    given = {r.label for r in labeler.label(probs) if r is not None}
+    assert given and given <= set(names)
+    if unmapped == "keep":
+        assert "tabby (n02123045)" in names  # a kept classifier class named like a user class
