@@ -13,9 +13,13 @@ Manager by prediction score shows the doubtful images first). Region ids come fr
 detection ids (:func:`autolabel.formats.labelstudio.region_id`), unique within a task. Tasks,
 regions, URLs and the config are built by :mod:`autolabel.formats.labelstudio`.
 
-Masks: a detection with a mask is a ``polygonlabels`` region per part of the mask (points in
-percent, ``-O polygon_tolerance=PX``) instead of a rectangle, and the config then declares
-``<PolygonLabels name="polygon">`` with the same labels beside the rectangles.
+Masks (``-O labelstudio.shapes=box|polygon``): by default (``box``) a detection with a mask is
+predicted as its box, a ``rectanglelabels`` region, and the config declares ``RectangleLabels``
+only: what Label Studio's usual object-detection project shows (a project shows only the region
+types its config declares). With ``polygon`` it is a ``polygonlabels`` region per part of the
+mask (points in percent, ``-O polygon_tolerance=PX``) instead, and the config then declares
+``<PolygonLabels name="polygon">`` with the same labels beside the rectangles (for detections
+without a mask).
 
 Image URLs: ``image_url_prefix`` + the percent-encoded path relative to the run's image root.
 With ``--copy-images`` / ``--link-images`` the URLs name the images placed in the export instead:
@@ -37,7 +41,7 @@ from pathlib import Path
 from typing import IO
 
 from autolabel.export import Exporter, Option
-from autolabel.formats.labelstudio import default_url_prefix, image_url, ls_config, ls_task
+from autolabel.formats.labelstudio import SHAPE_MODES, SHAPES_HELP, default_url_prefix, image_url, ls_config, ls_task
 from autolabel.names import escape_name, has_undecodable, json_line
 from autolabel.types import ImageAnnotations
 from exporters._common import POLYGON_TOLERANCE
@@ -53,6 +57,7 @@ class LabelStudioExporter(Exporter):
         "image_url_prefix": Option("", "prefix of image URLs; the percent-encoded path relative to the image "
                                    "root is appended (default: Label Studio's local-files form "
                                    "/data/local-files/?d=<image folder name>/)", flag="--image-url-prefix"),
+        "shapes": Option(SHAPE_MODES[0], SHAPES_HELP, choices=SHAPE_MODES),
         "polygon_tolerance": POLYGON_TOLERANCE,
     }
 
@@ -64,16 +69,20 @@ class LabelStudioExporter(Exporter):
         self._n = 0
         self._undecodable = 0
         self._polygons = False
+        self._masked = 0
         self._placed = self.images != "none"
         default = default_url_prefix(self.final_dir / "images" if self._placed else self.run.image_root)
         self._prefix = self.opts["image_url_prefix"] or default
 
     def write(self, image: ImageAnnotations) -> None:
         name = escape_name(image.path)
-        self._polygons = self._polygons or any(d.mask is not None for d in image.detections)
+        polygons = self.opts["shapes"] == "polygon"
+        masked = sum(d.mask is not None for d in image.detections)
+        self._masked += masked
+        self._polygons = self._polygons or (polygons and masked > 0)
         # Placed images are named escaped; URLs then name the copy, else the original's bytes.
         task = ls_task(image, image_url(name if self._placed else image.path, self._prefix), self.run.model_version,
-                       polygons=True, tolerance=self.opts["polygon_tolerance"])
+                       polygons=polygons, tolerance=self.opts["polygon_tolerance"])
         self._f.write(("," if self._n else "") + "\n" + json_line(task))
         self._n += 1
         self._undecodable += has_undecodable(image.path)
@@ -103,6 +112,10 @@ class LabelStudioExporter(Exporter):
             out.append(f"{where}start Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true "
                        f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={doc_root} and add a Local Storage with path "
                        f"{storage} (treat every file as a source: off; do not sync), then import tasks.json.")
+        if self._masked and self.opts["shapes"] == "box":
+            out.append(f"{self._masked} detection(s) with a mask are predicted as their boxes (rectanglelabels), for "
+                       "an object-detection project; for a segmentation project (PolygonLabels) export with "
+                       "-O labelstudio.shapes=polygon")
         if self._undecodable and not self._placed:
             out.append(f"{self._undecodable} image name(s) are not UTF-8: their URLs percent-encode the exact bytes, "
                        "which Label Studio decodes as UTF-8 and cannot find; export with --copy-images "

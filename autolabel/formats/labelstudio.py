@@ -18,11 +18,15 @@ Region ids: :func:`region_id` turns a detection id into the region id the export
 the import looks for; Label Studio may append ``#suffix`` to ids it rewrites
 (:func:`clean_region_id`).
 
-Masks: a detection with a mask is predicted as ``polygonlabels`` regions (control
-``<PolygonLabels name="polygon">``, declared beside the rectangles with the same labels), one
-per part of the mask (holes filled; :mod:`autolabel.formats.polygons`), ``value.points`` in
-percent of the displayed image. The first part's id is the detection's region id, the others
+Masks (:data:`SHAPE_MODES`): a Label Studio project shows only the region types its labeling
+config declares, so how a detection with a mask is predicted depends on the project. ``box``:
+one ``rectanglelabels`` region, its box, for a ``RectangleLabels`` (object detection) project,
+and the config declares only ``RectangleLabels``. ``polygon``: ``polygonlabels`` regions
+(control ``<PolygonLabels name="polygon">``, declared beside the rectangles with the same labels),
+one per part of the mask (holes filled; :mod:`autolabel.formats.polygons`), ``value.points`` in
+percent of the displayed image; the first part's id is the detection's region id, the others
 ``<id>_p2``, ``<id>_p3``, ... (:func:`part_region_id`), so the import puts the parts back together.
+The import reads both.
 """
 
 from __future__ import annotations
@@ -54,6 +58,16 @@ TO_NAME = "image"
 """``name`` of the ``Image`` object (``to_name`` of every region)."""
 DATA_KEY = "image"
 """Task ``data`` key of the image URL (``<Image value="$image">``)."""
+SHAPE_MODES = ("box", "polygon")
+"""How a detection with a mask is predicted: its box as a ``rectanglelabels`` region (for a
+``RectangleLabels`` project), or its mask as ``polygonlabels`` regions (for a ``PolygonLabels``
+project). The first is the exporter's default: see :data:`SHAPES_HELP`."""
+SHAPES_HELP = ("how a detection with a mask is predicted: 'box' (its box as a rectanglelabels region; the default, "
+               "because a project shows only the region types its config declares and the usual Label Studio project "
+               "is object detection with RectangleLabels, which shows no polygon) or 'polygon' (one polygonlabels "
+               "region per part of the mask, for a segmentation project with PolygonLabels); the labeling config "
+               "written matches")
+"""Help of the exporter's ``shapes`` option."""
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 

@@ -40,13 +40,14 @@ def test_formats_lists_the_built_ins_with_every_option():
     assert options[3].startswith("-O cvat_shapes=polygon|box  [default: polygon]  how a detection with a mask")
     assert options[4].startswith(tolerance)
     assert options[5].startswith('-O image_url_prefix=TEXT  [default: "", flag --image-url-prefix]  prefix of image URLs')
-    assert options[6].startswith(tolerance)
-    assert options[7].startswith("-O voc_origin=one|zero  [default: one, flag --voc-origin]  pixel origin of bndbox")
-    assert options[8].startswith("-O voc_masks=BOOLEAN  [default: true]  write SegmentationObject/SegmentationClass "
+    assert options[6].startswith("-O shapes=box|polygon  [default: box]  how a detection with a mask is predicted")
+    assert options[7].startswith(tolerance)
+    assert options[8].startswith("-O voc_origin=one|zero  [default: one, flag --voc-origin]  pixel origin of bndbox")
+    assert options[9].startswith("-O voc_masks=BOOLEAN  [default: true]  write SegmentationObject/SegmentationClass "
                                  "PNGs for objects with masks (false: boxes only); a PNG holds at most 254 objects")
-    assert options[9].startswith("-O yolo_scores=BOOLEAN  [default: false, flag --yolo-scores]  add the score")
-    assert options[10].startswith(tolerance)
-    assert len(options) == 11
+    assert options[10].startswith("-O yolo_scores=BOOLEAN  [default: false, flag --yolo-scores]  add the score")
+    assert options[11].startswith(tolerance)
+    assert len(options) == 12
 
 
 def test_export_several_formats(sample_run, tmp_path):

@@ -44,7 +44,7 @@ print(json.dumps(out))
 
 
 def test_polygon_regions_give_back_the_masks(masked_run: Path, tmp_path: Path):
-    export(masked_run, "labelstudio", tmp_path)
+    export(masked_run, "labelstudio", tmp_path, shapes="polygon")
     config = (tmp_path / "labelstudio/labeling_config.xml").read_text(encoding="utf-8")
     assert '<PolygonLabels name="polygon" toName="image">' in config
     tasks = json.loads((tmp_path / "labelstudio/tasks.json").read_text(encoding="utf-8"))
@@ -70,7 +70,7 @@ def test_polygon_regions_give_back_the_masks(masked_run: Path, tmp_path: Path):
 
 
 def test_label_studio_sdk_accepts_the_polygons(masked_run: Path, tmp_path: Path):
-    export(masked_run, "labelstudio", tmp_path)
+    export(masked_run, "labelstudio", tmp_path, shapes="polygon")
     folder = tmp_path / "labelstudio"
     proc = subprocess.run([ls_python(), "-c", SDK_SCRIPT, str(folder / "labeling_config.xml"), str(folder / "tasks.json")],
                           capture_output=True, text=True, timeout=120)

@@ -40,7 +40,8 @@ def masked_export(label_studio: LabelStudio, tmp_path_factory: pytest.TempPathFa
     # the other module's run may already use IMAGE_DIR: this run's folder sits beside it
     run = make_run(base / "run", label_studio.document_root / f"{IMAGE_DIR}-masks", masks=True)
     assert all(d.mask is not None for img in run.images for d in img.detections)
-    r = run_autolabel("export", str(run.run_dir), "-f", "labelstudio", "-o", str(base / "export"))
+    r = run_autolabel("export", str(run.run_dir), "-f", "labelstudio", "-o", str(base / "export"),
+                      "-O", "labelstudio.shapes=polygon")
     assert r.returncode == 0, r.stdout + r.stderr
     out = base / "export" / "labelstudio"
     assert (out / "tasks.json").is_file() and (out / "labeling_config.xml").is_file(), r.stdout

@@ -14,8 +14,10 @@ from tests.exporters.masked_sample import build_masked_run
 
 
 def accepted_export(tmp_path: Path, **options: Any) -> tuple[RunStore, list[dict]]:
-    """The run and its tasks, exported with the Label Studio exporter's ``options``; each task's one
-    annotation holds the prediction's regions unchanged."""
+    """The run and its tasks, exported with the Label Studio exporter's ``options`` (masks as
+    polygons unless told otherwise); each task's one annotation holds the prediction's regions
+    unchanged."""
+    options.setdefault("shapes", "polygon")
     run = build_masked_run(tmp_path)
     export(run, "labelstudio", tmp_path / "out", **options)
     tasks = json.loads((tmp_path / "out/labelstudio/tasks.json").read_text(encoding="utf-8"))

@@ -1,0 +1,1 @@
+"""Adapters that run the pipeline inside labeling platforms (CVAT, FiftyOne, Label Studio)."""
