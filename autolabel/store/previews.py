@@ -42,6 +42,8 @@ Rect = tuple[int, int, int, int]
 
 MIN_PREVIEW_SIDE = 96
 """Shorter side of a preview canvas, in pixels, at least (a thin image is padded to it)."""
+THIN_ASPECT = 4
+"""An image this many times longer than it is wide (or the reverse) is thin (see :func:`_padded`)."""
 _BAND = (64, 64, 64)
 """Colour of the padding around a thin image."""
 
@@ -130,12 +132,13 @@ def paint_masks(canvas: Image.Image, record: ImageAnnotations, alpha: float = MA
 
 
 def _padded(canvas: Image.Image, min_side: int) -> Image.Image:
-    """``canvas`` at its top-left on a grey canvas at least ``min_side`` px on each side (itself
-    when it is that big): a very thin image (a 20000 x 20 panorama strip) keeps room for its
-    boxes' labels."""
+    """A thin ``canvas`` (its longer side at least :data:`THIN_ASPECT` times its shorter, which
+    is under ``min_side`` px: a 20000 x 20 strip shrunk to 1024 x 1) at the top-left of a grey
+    canvas at least ``min_side`` px on each side, so its boxes' labels have room; any other
+    canvas as it is."""
     w, h = canvas.size
-    if w >= min_side and h >= min_side:
-        return canvas
+    if min(w, h) >= min_side or max(w, h) < THIN_ASPECT * min(w, h):
+        return canvas  # big enough, or a small image that is not thin: drawn as it is
     out = Image.new("RGB", (max(w, min_side), max(h, min_side)), _BAND)
     out.paste(canvas, (0, 0))
     return out
@@ -144,7 +147,7 @@ def _padded(canvas: Image.Image, min_side: int) -> Image.Image:
 def draw_preview(image: Image.Image, record: ImageAnnotations, max_side: int = 1024) -> Image.Image:
     """A copy of ``image`` (RGB, displayed orientation) at most ``max_side`` px on its longer
     side: masks painted translucent (:func:`paint_masks`), boxes drawn over them, labels on top.
-    An image whose shorter side comes out under :data:`MIN_PREVIEW_SIDE` px is drawn at the
+    A thin image whose shorter side comes out under :data:`MIN_PREVIEW_SIDE` px is drawn at the
     top-left of a grey canvas that size, so its labels have room below or beside it."""
     scale = min(1.0, max_side / max(image.size))
     canvas = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale)))) if scale < 1 else image.copy()
