@@ -108,10 +108,10 @@ class PipelineConfig:
     min_objectness: float = 0.0
     """Boxes with a lower discovery score are dropped."""
     nested_containment: float = 0.9
-    """Duplicate suppression after classification: of two boxes where one lies at least this
-    share of its area inside the other, the lower-scored one is dropped (nested duplicates of
-    one object, which IoU misses when one box is much bigger). 1.0 drops only boxes wholly
-    inside another; see :func:`autolabel.geometry.suppress_nested`."""
+    """Duplicate suppression before classification: of two boxes where one lies at least this
+    share of its area inside the other, the one discovery gives the lower objectness is dropped
+    (nested duplicates of one object, which IoU misses when one box is much bigger). 1.0 drops
+    only boxes wholly inside another; see :func:`autolabel.geometry.suppress_nested`."""
 
     # -- tight boxes -----------------------------------------------------------------------
     refine: bool = True
@@ -292,7 +292,7 @@ PRESETS: dict[str, PipelineConfig] = {
     # with MaskCut's at a small fraction of its cost, and on 2 CPU cores maskcut alone took
     # ~180 ms of a ~900 ms image (fast preset) against ~12 ms for votes (README).
     "default": PipelineConfig(discovery="votes", min_score=DEFAULT_MIN_SCORE),
-    # The original application's models and its 40 seeds.
+    # The largest models: ViT-B/8 DINO keys and ConvNeXt-XL ImageNet-22k labels, 40 seeds.
     "seed": PipelineConfig(
         extractor="vit_base_patch8_224.dino",
         classifier="convnext_xlarge.fb_in22k",
@@ -317,7 +317,7 @@ PRESETS: dict[str, PipelineConfig] = {
 
 PRESET_HELP: dict[str, str] = {
     "default": "ViT-S/16 DINO + ConvNeXt-B ImageNet-22k (downloads weights once)",
-    "seed": "ViT-B/8 DINO + ConvNeXt-XL ImageNet-22k, 40 seeds: the original application's models",
+    "seed": "ViT-B/8 DINO + ConvNeXt-XL ImageNet-22k, 40 seeds: the largest models, slowest and most detailed",
     "fast": "ViT-S/16 DINO + ConvNeXt-T ImageNet-22k",
     "lite": "EfficientNet-Lite0 ImageNet-1k for both stages; weights ship with pip, fully offline",
 }

@@ -183,7 +183,9 @@ def read_groundtruth(path: str | Path, format: str | None = None, *, voc_origin:
             if len(entries) == 1 and entries[0].is_dir() and not _detectable(root):
                 root = entries[0]  # the archive holds one folder rather than its contents
             gt = read_groundtruth(root, format, voc_origin=voc_origin, with_masks=with_masks)
-            return dataclasses.replace(gt, source=path)
+            # notes name the file inside the archive as the user knows it, not the unpacked copy
+            notes = tuple(n.replace(str(Path(tmp)), str(path)) for n in gt.notes)
+            return dataclasses.replace(gt, source=path, notes=notes)
     fmt = format or detect_format(path)
     if with_masks:
         if fmt != "coco":

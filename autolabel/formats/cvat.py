@@ -266,8 +266,6 @@ def read_cvat(path: str | Path) -> GroundTruth:
         notes.append(f"{path}: skipped {skipped} shape(s) that are not boxes or polygons")
     if rotated:
         notes.append(f"{path}: {rotated} rotated box(es) read without their rotation")
-    for n in notes:
-        log.warning(n)
     records.sort(key=lambda r: r.path)
     check_unique_paths(records, path)
     return GroundTruth("cvat", path, class_list(declared, records), tuple(records), tuple(notes))

@@ -119,3 +119,19 @@ def test_written_elements_read_back_as_ground_truth(tmp_path):
     (rec,) = gt.images
     assert (rec.path, rec.width, rec.height, rec.labels) == ("cam1/img 1.jpg", 64, 48, ("a & b",))
     assert rec.boxes == ((1.5, 2.25, 30.0, 48.0),)
+
+
+def test_a_zipped_export_is_named_by_the_users_file_in_its_notes_and_logs_nothing(tmp_path, caplog):
+    """The notes of a CVAT zip name ``gt.zip/annotations.xml``, never the unpacked temporary copy,
+    and are returned once (the CLI prints them), not also logged."""
+    import zipfile
+
+    from autolabel.formats import read_groundtruth
+
+    xml = ('<annotations><version>1.1</version><image id="0" name="x.jpg" width="50" height="50">'
+           '<polygon label="cat" points="1,1;4,2;3,6"/></image></annotations>')
+    with zipfile.ZipFile(tmp_path / "gt.zip", "w") as zf:
+        zf.writestr("annotations.xml", xml)
+    gt = read_groundtruth(tmp_path / "gt.zip")
+    assert gt.notes == (f"{tmp_path / 'gt.zip' / 'annotations.xml'}: read 1 polygon(s) as their bounding boxes",)
+    assert not [r for r in caplog.records if "polygon" in r.getMessage()]
