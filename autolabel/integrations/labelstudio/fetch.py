@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 from urllib.parse import unquote, urljoin, urlsplit
 
 from autolabel.errors import InputError
@@ -68,17 +68,19 @@ class ImageFetcher:
         timeout: seconds per image (connect, each read and the whole transfer).
         max_bytes: largest image accepted, in bytes.
         local_roots: folders whose files may be named by a local path.
+        transport: an ``httpx`` transport (tests: ``httpx.MockTransport``); default: the network.
     """
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES,
-                 local_roots: Sequence[str | Path] = ()) -> None:
+                 local_roots: Sequence[str | Path] = (), transport: Any = None) -> None:
         import httpx
 
         self.timeout = float(timeout)
         self.max_bytes = int(max_bytes)
         self.local_roots = tuple(Path(r).resolve() for r in local_roots)
         # httpx drops Authorization when a redirect leaves the origin
-        self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), follow_redirects=True, trust_env=False)
+        self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), follow_redirects=True, trust_env=False,
+                                    transport=transport)
 
     def close(self) -> None:
         self._client.close()
