@@ -79,7 +79,7 @@ def upload(ls: LabelStudio, project: int, names: list[str]) -> None:
     """Import ``names`` from sample_data as uploaded files (multipart, as the UI's import does)."""
     import httpx
 
-    files = [("file", (n, (SAMPLE / n).read_bytes(), "image/jpeg")) for n in names]
+    files = [(f"file{i}", (n, (SAMPLE / n).read_bytes(), "image/jpeg")) for i, n in enumerate(names)]  # one field each
     r = httpx.post(f"{ls.url}/api/projects/{project}/import", files=files, headers=ls.headers, timeout=120)
     assert r.status_code in (200, 201), r.text[:2000]
 

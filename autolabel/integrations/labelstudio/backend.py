@@ -8,9 +8,9 @@ memory never grows with the number of callers. Within a request, the tasks' imag
 the pipeline together (chunks of ``image_batch``), fetched as the pipeline asks for them.
 
 ``model_version``: ``autolabel-<version>-<preset or config>-<hash>``, the hash (8 hex digits)
-over the settings that change results and the labels as placed, so Label Studio keeps the
-predictions of different settings or label sets apart, and the same ones stay the same across
-restarts.
+over the settings that change results, the labels as placed and the controls filled, so Label
+Studio keeps the predictions of different settings, label sets or region types apart, and the
+same ones stay the same across restarts.
 """
 
 from __future__ import annotations
@@ -164,9 +164,15 @@ class Backend:
 
     # -- versions and projects -------------------------------------------------------------
 
-    def model_version(self, labels: LabelMap | None = None) -> str:
-        """``autolabel-<version>-<name>-<8 hex digits>`` of the settings (and ``labels``)."""
-        key = self._settings_text + ("" if labels is None else "\n" + labels.key())
+    def model_version(self, labels: LabelMap | None = None, config: LabelingConfig | None = None) -> str:
+        """``autolabel-<version>-<name>-<8 hex digits>``: the hash over the settings that change
+        results, and (for a project) the labels as placed and the controls filled (names,
+        region types, labels), which shape the predictions."""
+        key = self._settings_text
+        if labels is not None:
+            key += "\n" + labels.key()
+        if config is not None:
+            key += "\n" + json.dumps(config.to_dict(), sort_keys=True, ensure_ascii=True)
         return f"autolabel-{__version__}-{self.settings.name}-{digest(key, 8)}"
 
     def project(self, label_config: Any) -> Project:
@@ -191,7 +197,7 @@ class Backend:
             log.warning("%s", display_name(note))
         vocab = labels.vocabulary
         labeler = build_labeler(self.space, vocab, self.config.topk) if vocab is not None else None
-        project = Project(parsed, labels, labeler, self.model_version(labels))
+        project = Project(parsed, labels, labeler, self.model_version(labels, parsed))
         with self._state_lock:
             self._projects[text] = project
             while len(self._projects) > 64:
@@ -203,7 +209,10 @@ class Backend:
         ``access_token``), used for what the settings do not give."""
         if isinstance(hostname, str) and hostname.startswith(("http://", "https://")):
             with self._state_lock:
+                self._origins.pop(project_id, None)
                 self._origins[project_id] = Origin(hostname, token if isinstance(token, str) and token else None)
+                while len(self._origins) > 4096:  # oldest first (dicts keep insertion order)
+                    self._origins.pop(next(iter(self._origins)))
 
     def origin(self, project_id: str | None) -> Origin:
         """The Label Studio URL and key for images of ``project_id``: the settings' first; a

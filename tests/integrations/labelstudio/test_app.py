@@ -210,8 +210,9 @@ def test_model_version_is_stable_and_follows_settings_and_labels():
     b, _ = fake_backend(BackendSettings(name="lite"))
     assert a.model_version() == b.model_version()
     assert a.project(RECT_CONFIG).model_version == b.project(RECT_CONFIG).model_version
-    # the same labels under another control or image name: same version
-    assert a.project(RECT_CONFIG).model_version == a.project(POLY_CONFIG).model_version
+    # the same labels as polygons: other predictions, another version; whitespace alone: the same
+    assert a.project(RECT_CONFIG).model_version != a.project(POLY_CONFIG).model_version
+    assert a.project(RECT_CONFIG).model_version == a.project(RECT_CONFIG.replace("\n", " ")).model_version
     other_labels = a.project(RECT_CONFIG.replace('"cup"', '"dog"')).model_version
     other_settings, _ = fake_backend(BackendSettings(name="lite"), PipelineConfig(extractor="test_vit", classifier="test_convnext", max_boxes=3))
     runtime_only, _ = fake_backend(BackendSettings(name="lite"), PipelineConfig(extractor="test_vit", classifier="test_convnext", batch_size=2))
