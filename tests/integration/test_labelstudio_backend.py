@@ -40,11 +40,16 @@ for _k, _v in LOCAL_BACKEND_ENV.items():
 SAMPLE = REPO / "sample_data"
 PHOTOS = ["chelsea.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg"]
 LABELS = ["cat", "cup"]
+COLOURS = {"cat": (255, 0, 0), "cup": (0, 0, 255)}
+HEX = {k: "#" + "".join(f"{c:02x}" for c in v) for k, v in COLOURS.items()}
+"""Each label's colour in the configs (the labeling page draws a region's outline in it)."""
 
 
 def config(tag: str, name: str) -> str:
-    labels = "".join(f'<Label value="{v}"/>' for v in LABELS)
-    return f'<View><Image name="image" value="$image"/><{tag} name="{name}" toName="image">{labels}</{tag}></View>'
+    labels = "".join(f'<Label value="{v}" background="{HEX[v]}"/>' for v in LABELS)
+    # rectangles unfilled: only their outlines are drawn in the label's colour (the page check)
+    style = ' fillOpacity="0" strokeWidth="2"' if tag == "RectangleLabels" else ""
+    return f'<View><Image name="image" value="$image"/><{tag} name="{name}" toName="image"{style}>{labels}</{tag}></View>'
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +238,53 @@ def test_polygon_and_brush_projects_get_their_region_type(label_studio, backend,
         assert len(checked["brush"]) == len(pred["result"])
         for size, on, w, h in checked["brush"]:
             assert size == w * h * 4 and 0 < on < w * h
+
+
+def test_labeling_page_draws_the_best_cat_box(label_studio, rectangles, chromium, tmp_path):
+    """The real labeling page, in headless Chromium, shows the predicted regions: the best cat
+    box's outline is drawn in the cat label's colour where the prediction puts it."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from tests.integration.cdp import Browser
+    from tests.integration.conftest import image_scale, open_labeling_page
+
+    task = next(t for t in rectangles["tasks"] if t["data"]["image"].startswith("/data/upload/") and "chelsea" in t["data"]["image"])
+    best = max(our_prediction(task, rectangles["version"])["result"], key=lambda r: r["score"])
+    w, h = best["original_width"], best["original_height"]
+    with Browser(chromium, tmp_path / "chromium", size=(1400, 1000)) as b:
+        rect, view = open_labeling_page(b, label_studio, rectangles["project"]["id"], task["id"], ["cat"])
+        shot = b.screenshot(tmp_path / "labeling.png")
+    ix, iy, sx, sy = image_scale(rect, SimpleNamespace(width=w, height=h))
+    v = best["value"]
+    x1, y1 = ix + v["x"] * w / 100 * sx, iy + v["y"] * h / 100 * sy
+    x2, y2 = x1 + v["width"] * w / 100 * sx, y1 + v["height"] * h / 100 * sy
+    assert COLOURS["cat"] == (255, 0, 0)  # what drawn() looks for
+
+    def drawn(x: float, y: float, im: Image.Image) -> bool:
+        # the outline is about 2 px wide: look within 2 px of the point
+        for dx in (-2, -1, 0, 1, 2):
+            for dy in (-2, -1, 0, 1, 2):
+                px, py = int(round(x + dx)), int(round(y + dy))
+                if view[0] <= px < view[2] and view[1] <= py < view[3]:
+                    r, g, bl = im.getpixel((px, py))[:3]
+                    if r > 190 and g < 70 and bl < 70:
+                        return True
+        return False
+
+    def outline_hits(grow: float, im: Image.Image) -> tuple[int, int]:
+        a, b, c, d = x1 - grow, y1 - grow, x2 + grow, y2 + grow
+        edge = [(a + (c - a) * t / 40, y) for t in range(2, 39) for y in (b, d)]
+        edge += [(x, b + (d - b) * t / 40) for t in range(2, 39) for x in (a, c)]
+        inside = [(p, q) for p, q in edge if view[0] + 3 <= p <= view[2] - 3 and view[1] + 3 <= q <= view[3] - 3]
+        return sum(drawn(p, q, im) for p, q in inside), len(inside)
+
+    with Image.open(shot) as im:
+        im = im.convert("RGB")
+        hits, n = outline_hits(0.0, im)
+        assert n >= 40, f"the box {x1, y1, x2, y2} is mostly outside the visible stage {view} ({shot})"
+        assert hits >= 0.8 * n, f"{hits}/{n} points of the best cat box's outline drawn in red ({shot})"
+        for grow in (-10.0, 10.0):  # control: the outline 10 px in or out is not what is drawn
+            off, m = outline_hits(grow, im)
+            assert off <= 0.35 * m, f"an outline {grow:+} px off also looks drawn ({off}/{m}); the check cannot tell ({shot})"

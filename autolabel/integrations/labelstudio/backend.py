@@ -19,7 +19,8 @@ import dataclasses
 import json
 import logging
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -43,6 +44,9 @@ from autolabel.types import ImageAnnotations, ImageFailure
 from autolabel.vocabulary import LabelSpace, build_labeler
 
 log = logging.getLogger(__name__)
+
+FETCH_AHEAD = 4
+"""Images of a request fetched at once, ahead of the pipeline (each at most ``max_image_bytes``)."""
 
 Annotate = Callable[[Iterable[Any], Sequence[str], Any], Iterator[Any]]
 """``annotate(images, names, labeler)`` -> one ``ImageAnnotations`` or ``ImageFailure`` per image, in order."""
@@ -190,7 +194,7 @@ class Backend:
                 self._projects.move_to_end(text)
                 return found
         parsed = parse_labeling_config(label_config)
-        labels = map_labels(parsed.labels, self.space, self.config.min_score)
+        labels = map_labels(parsed.labels, self.space)  # as --classes: no threshold of its own
         for name, why in labels.unplaced.items():
             log.warning("label %s gets no regions: %s", display_name(repr(name)), display_name(why))
         for note in labels.notes:
@@ -291,16 +295,26 @@ class Backend:
         why: dict[int, str] = {}
         names = [_task_name(t, i) for i, t in enumerate(tasks)]
 
+        def fetch(i: int) -> bytes:
+            data = tasks[i].get("data") if isinstance(tasks[i], Mapping) else None
+            try:
+                if not isinstance(data, Mapping) or key not in data:
+                    raise ImageFetchError(f"the task has no data[{key!r}] (the config's <Image value=\"${key}\">)")
+                return self.fetcher.fetch(data[key], origin)
+            except ImageFetchError as e:
+                why[i] = str(e)
+                return b""  # the pipeline turns it into a failure, in order
+
         def images() -> Iterator[bytes]:
-            for i, task in enumerate(tasks):
-                data = task.get("data") if isinstance(task, Mapping) else None
-                try:
-                    if not isinstance(data, Mapping) or key not in data:
-                        raise ImageFetchError(f"the task has no data[{key!r}] (the config's <Image value=\"${key}\">)")
-                    yield self.fetcher.fetch(data[key], origin)
-                except ImageFetchError as e:
-                    why[i] = str(e)
-                    yield b""  # the pipeline turns it into a failure, in order
+            # fetched FETCH_AHEAD at a time in threads, handed over in order as the pipeline asks
+            with ThreadPoolExecutor(FETCH_AHEAD, thread_name_prefix="autolabel-fetch") as pool:
+                window: deque[Future[bytes]] = deque()
+                for i in range(len(tasks)):
+                    window.append(pool.submit(fetch, i))
+                    if len(window) >= FETCH_AHEAD:
+                        yield window.popleft().result()
+                while window:
+                    yield window.popleft().result()
 
         records: list[ImageAnnotations | None] = []
         for i, result in enumerate(self._annotate(images(), names, project.labeler)):
