@@ -146,6 +146,8 @@ class Backend:
         if space is None:
             raise ValueError("a Backend with its own annotate function needs the label space too")
         self.space = space
+        self.models = models
+        """The pipeline's models (None with a test's own ``annotate``); another Backend may share them."""
         self._annotate = annotate
         if space.subset != "unknown":  # WordNet loads in ~2 s; Label Studio gives /setup 3 s
             from autolabel.vocabulary.wordnet import get_wordnet

@@ -21,8 +21,12 @@ CONFIG = """<View>
 
 
 @pytest.fixture(scope="module")
-def client(lite_config, sample_data):
-    backend = Backend(lite_config, BackendSettings(name="lite", local_roots=(str(sample_data),)))
+def backend(lite_config, sample_data):
+    return Backend(lite_config, BackendSettings(name="lite", local_roots=(str(sample_data),)))
+
+
+@pytest.fixture(scope="module")
+def client(backend):
     with TestClient(create_app(backend)) as c:
         yield c
 
@@ -48,3 +52,15 @@ def test_cat_photo_best_box_is_a_cat_and_labels_come_from_the_config(client, sam
     assert brush and len(brush) == len([b for b in boxes if b["value"]["rectanglelabels"] == ["cat"]])
     w, h = brush[0]["original_width"], brush[0]["original_height"]
     assert decode_rle(brush[0]["value"]["rle"]).size == w * h * 4
+
+
+def test_an_image_over_max_pixels_gets_an_empty_prediction(backend, lite_config, sample_data, caplog):
+    small = Backend(lite_config.replace(max_pixels=10_000), BackendSettings(name="lite", local_roots=(str(sample_data),)),
+                    models=backend.models)
+    assert small.model_version() != backend.model_version()  # max_pixels changes results
+    tasks = [{"id": 1, "data": {"image": str(sample_data / "chelsea.jpg")}}]
+    with caplog.at_level("WARNING", logger="autolabel.integrations"):
+        (p,) = small.predict({"tasks": tasks, "label_config": CONFIG})["results"]
+    assert p["result"] == [] and p["score"] == 0.0
+    assert any("task-1: empty prediction" in r.getMessage() for r in caplog.records)
+
