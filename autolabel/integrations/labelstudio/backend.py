@@ -127,7 +127,8 @@ class Backend:
         config: pipeline settings (its ``vocabulary`` is not used: the labeling config's labels are
             the classes; its ``min_score`` still drops weak boxes).
         settings: see :class:`BackendSettings`.
-        models: built with :func:`autolabel.pipeline.load_models` (built here otherwise).
+        models: built with :func:`autolabel.pipeline.load_models` (built here otherwise); their
+            labeler is replaced per project by one for the project's labels.
         annotate, space: for tests: the annotating function and the label space to place labels
             on, instead of the pipeline and the models'.
     """
@@ -161,9 +162,8 @@ class Backend:
         self._projects: OrderedDict[str, Project] = OrderedDict()
         self._origins: dict[str, Origin] = {}
         self.busy = 0
-        settings_text = json.dumps({k: v for k, v in config.result_dict().items() if k != "vocabulary"},
-                                   sort_keys=True, default=str)
-        self._settings_text = settings_text
+        self._settings_text = json.dumps({k: v for k, v in config.result_dict().items() if k != "vocabulary"},
+                                         sort_keys=True, default=str)
 
     def close(self) -> None:
         self.fetcher.close()
