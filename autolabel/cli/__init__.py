@@ -77,6 +77,7 @@ COMMANDS: dict[str, str] = {
     "models": "autolabel.cli.models:models",
     "bench": "autolabel.cli.bench:bench",
     "devset": "autolabel.cli.devset:devset",
+    "serve": "autolabel.cli.serve:serve",
 }
 
 
