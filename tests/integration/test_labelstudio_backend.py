@@ -12,7 +12,6 @@ are read back and checked, and label-studio-sdk validates them against the confi
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,15 +26,8 @@ from tests.integration.servers import http, missing_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# Label Studio refuses an ML backend on a loopback or private address unless told otherwise:
-# ML_BLOCK_LOCAL_IP guards the backend URL, and SSRF_PROTECTION_ENABLED the webhook
-# (<url>/webhook) it creates with every backend (both default true in 1.23). The session's
-# Label Studio inherits this process's environment when it starts (conftest: clean_env), which
-# is after collection: set here, they hold for the whole session (and only relax what Label
-# Studio may call on this machine). Predictions on two CPU cores may take a while, too.
-LOCAL_BACKEND_ENV = {"ML_BLOCK_LOCAL_IP": "false", "SSRF_PROTECTION_ENABLED": "false", "ML_TIMEOUT_PREDICT": "600"}
-for _k, _v in LOCAL_BACKEND_ENV.items():
-    os.environ.setdefault(_k, _v)
+# The session's Label Studio starts with ML_BLOCK_LOCAL_IP=false and SSRF_PROTECTION_ENABLED=false
+# (tests/integration/conftest.py): it refuses a backend on 127.0.0.1 otherwise; `connect` checks.
 
 SAMPLE = REPO / "sample_data"
 PHOTOS = ["chelsea.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg"]
