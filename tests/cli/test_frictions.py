@@ -83,12 +83,14 @@ def test_a_vocabulary_warning_is_given_once_and_says_why(tmp_path: Path):
     assert "cup.n.01" in warnings[0]
 
 
-def test_fiftyones_oldest_mongodb_warning_becomes_one_info_line(caplog):
+def test_fiftyones_oldest_mongodb_warning_becomes_one_info_line(caplog, monkeypatch):
     from autolabel.cli.review import MONGODB_NOTE, quiet_oldest_mongodb_warning
 
+    db_log = logging.getLogger("fiftyone.core.odm.database")
+    monkeypatch.setattr(db_log, "filters", [])  # as in a new process (another test may have installed it)
     quiet_oldest_mongodb_warning()
     quiet_oldest_mongodb_warning()  # installed once
-    db_log = logging.getLogger("fiftyone.core.odm.database")
+    assert len(db_log.filters) == 1
     with caplog.at_level(logging.INFO):
         for _ in range(3):
             db_log.warning("You are running the oldest supported major version of MongoDB. Please refer to ...")
