@@ -137,6 +137,19 @@ class PipelineConfig:
     """Boxes whose score is lower are dropped. The score is ``sqrt(objectness * class
     probability)`` (see :mod:`autolabel.pipeline.scoring`); the presets use 0.2 (boxes the classifier
     does not recognise); 0.0 keeps every box (to review or evaluate all of them)."""
+    background_sides: int = _since(2, absent=2)
+    """Background rule (:mod:`autolabel.pipeline.objectness`): a box touching at least this many
+    of the image's four borders ..."""
+    background_area: float = _since(0.6, absent=0.6)
+    """... and covering less than this share of the image is a piece of the backdrop (a corner
+    or band of sky, floor, wall)."""
+    background_penalty: float = _since(1.0, absent=1.0)
+    """A backdrop box's score is multiplied by this before ``min_score``: 0 drops it, 1 turns
+    the rule off."""
+    max_scenery_share: float = _since(1.0, absent=1.0)
+    """A box whose classifier top-k gives more than this probability to scenery classes (alp,
+    seashore, valley, shops, fences, web site ...; :data:`autolabel.pipeline.objectness.SCENERY_ROOTS`)
+    is dropped; 1.0 keeps every box."""
     vocabulary: str | None = None
     """Path of a vocabulary YAML mapping classifier classes onto the user's classes, or a
     comma-separated class list (``cat,dog``). None keeps the classifier's own labels."""
@@ -233,6 +246,11 @@ class PipelineConfig:
              and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
         need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
         need(isinstance(self.masks, bool), "masks", "true or false")
+        need(isinstance(self.background_sides, int) and not isinstance(self.background_sides, bool)
+             and 1 <= self.background_sides <= 4, "background_sides", "an integer from 1 to 4")
+        for name in ("background_area", "background_penalty", "max_scenery_share"):
+            v = getattr(self, name)
+            need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
 
     @property
     def tile_grid(self) -> tuple[int, int]:
