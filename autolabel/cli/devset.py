@@ -43,6 +43,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
               "(min_score=0.3, max_boxes=5 ...); repeatable.")
 @click.option("--records", "records_in", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Measure these saved records (JSON lines, or a run's predictions.jsonl) instead of running the pipeline.")
+@click.option("--rescore", is_flag=True, help="With --records: re-score them under this config's min_score, max_boxes "
+              "and background rule first (records made with min_score=0 and no rule give what annotate would export).")
 @click.option("--save-records", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the records of each method here (METHOD replaced by the method's name when several).")
 @click.option("--devset", "devset_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -57,7 +59,7 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.pass_context
 def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: str | None, annotations: Path | None,
            images: str | None, split: str, only: str | None, overrides: tuple[str, ...], records_in: Path | None,
-           save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool, weights: str,
+           rescore: bool, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool, weights: str,
            device: str, threads: int | None, as_json: bool) -> None:
     """Measure discovery on labelled photos.
 
@@ -82,13 +84,15 @@ def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: s
     verbose = (ctx.find_root().obj or {}).get("verbose", 0)
     progress = (lambda n: click.echo(f"  {n}", err=True)) if verbose else None
     if annotations is None:
-        if records_in or save_records or only or split != "all":
-            raise click.UsageError("--records, --save-records, --only and --split need --annotations")
+        if records_in or save_records or only or rescore or split != "all":
+            raise click.UsageError("--records, --rescore, --save-records, --only and --split need --annotations")
         _packaged(cfg, name, methods or "all", devset_path, images, cache, fetch, as_json, progress)
         return
     if images is None:
         raise click.UsageError("--annotations needs --images DIR (the folder its file names are relative to)")
-    _labelled(cfg, name, methods, annotations, Path(images), split, only, records_in, save_records, as_json, progress)
+    if rescore and records_in is None:
+        raise click.UsageError("--rescore re-scores saved records: give --records FILE")
+    _labelled(cfg, name, methods, annotations, Path(images), split, only, records_in, rescore, save_records, as_json, progress)
 
 
 def _packaged(cfg: Any, preset: str, methods: str, devset_path: Path | None, images: str | None, cache: Path | None,
@@ -114,7 +118,7 @@ def _packaged(cfg: Any, preset: str, methods: str, devset_path: Path | None, ima
 
 
 def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, images: Path, split: str, only: str | None,
-              records_in: Path | None, save_records: Path | None, as_json: bool, progress: Any) -> None:
+              records_in: Path | None, rescore: bool, save_records: Path | None, as_json: bool, progress: Any) -> None:
     from autolabel.tools.devset.labelled import annotate_set, load_labelled, load_records, pair_records
     from autolabel.tools.devset.labelled import save_records as write_records
     from autolabel.tools.devset.quality import measure
@@ -128,7 +132,13 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
         if methods:
             raise click.UsageError("--records measures saved records; --methods runs the pipeline: give one of them")
         recs = load_records(records_in)
-        reports.append(measure(pair_records(ls, recs), records_in.name, split, {}))
+        settings: dict[str, Any] = {}
+        if rescore:
+            from autolabel.tools.devset.sweep import rescore_like
+
+            recs = rescore_like(recs, cfg)
+            settings = settings_of(cfg)
+        reports.append(measure(pair_records(ls, recs), records_in.name + (" re-scored" if rescore else ""), split, settings))
     else:
         from autolabel.pipeline import load_models
 

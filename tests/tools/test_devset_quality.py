@@ -173,6 +173,14 @@ def test_devset_command_measures_the_whole_pipeline_on_a_coco_folder(tmp_path) -
                                       "--records", str(tmp_path / "recs-votes.jsonl"), "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["reports"][0]["rows"] == data["reports"][0]["rows"]
+    saved = sum(len(r.detections) for r in recs)
+    strict = CliRunner().invoke(main, ["devset", "--annotations", str(ann), "--images", str(root), "--rescore",
+                                       "--records", str(tmp_path / "recs-votes.jsonl"), "--set", "max_boxes=1", "--set", "min_score=0",
+                                       "--json"])
+    assert strict.exit_code == 0, strict.output
+    rep = json.loads(strict.output)["reports"][0]
+    assert rep["rows"][0]["predictions"] == sum(1 for r in recs if r.detections) <= saved  # the most objective box of each image
+    assert rep["settings"]["max_boxes"] == 1 and rep["name"].endswith("re-scored")
     table = CliRunner().invoke(main, ["devset", "--annotations", str(ann), "--images", str(root),
                                       "--records", str(tmp_path / "recs-votes.jsonl")])
     assert table.exit_code == 0 and "| all |" in table.output and "small objects" in table.output

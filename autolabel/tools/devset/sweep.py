@@ -51,6 +51,17 @@ def rescore(records: Iterable[ImageAnnotations], setting: Setting, scenery: froz
     return out
 
 
+def rescore_like(records: Iterable[ImageAnnotations], cfg: Any) -> list[ImageAnnotations]:
+    """:func:`rescore` with a config's ``min_score``, ``max_boxes`` and background rule (the
+    scenery classes of its classifier's label space)."""
+    from autolabel.pipeline.objectness import scenery_synsets
+    from autolabel.vocabulary.space import label_space_for_model
+
+    rule = BackgroundRule.from_config(cfg)
+    scenery = scenery_synsets(label_space_for_model(cfg.classifier).synsets) if rule.max_scenery_share < 1.0 else frozenset()
+    return rescore(records, Setting(cfg.min_score, cfg.max_boxes, rule), scenery)
+
+
 def grid(min_scores: Sequence[float], max_boxes: Sequence[int], sides: Sequence[int] = (2,), areas: Sequence[float] = (0.6,),
          penalties: Sequence[float] = (1.0,), scenery_shares: Sequence[float] = (1.0,)) -> list[Setting]:
     """Every combination of the values (rules with penalty 1 differ only in the scenery share)."""

@@ -6,7 +6,8 @@ from typing import Any
 
 from autolabel.tools.devset.quality import QualityReport
 
-SETTINGS = ("discovery", "min_score", "max_boxes", "max_border_sides", "max_scenery_share")
+SETTINGS = ("discovery", "min_score", "max_boxes", "background_sides", "background_area", "background_penalty",
+            "max_scenery_share")
 """The config settings a quality report records (those that decide what is exported)."""
 
 COLUMNS = (("AP50", "ap50"), ("AR100", "ar100"), ("recall@0.5", "recall50"), ("precision@0.5", "precision50"),
