@@ -116,6 +116,10 @@ class PipelineConfig:
     share of its area inside the other, the lower-scored one is dropped (nested duplicates of
     one object, which IoU misses when one box is much bigger). 1.0 drops only boxes wholly
     inside another; see :func:`autolabel.geometry.suppress_nested`."""
+    nested_min_ratio: float = _since(0.0, absent=0.0)
+    """Nested duplicates must also be of a similar size: the smaller box covers at least this
+    share of the larger's area (0 = any size, the rule before). Objects inside a box around
+    the whole scene are then kept (see :func:`autolabel.pipeline.select.unnest`)."""
 
     # -- tight boxes -----------------------------------------------------------------------
     refine: bool = True
@@ -250,6 +254,8 @@ class PipelineConfig:
              and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
         need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
         need(isinstance(self.masks, bool), "masks", "true or false")
+        need(isinstance(self.nested_min_ratio, (int, float)) and not isinstance(self.nested_min_ratio, bool)
+             and 0.0 <= self.nested_min_ratio <= 1.0, "nested_min_ratio", "a share in [0, 1]")
         need(isinstance(self.background_sides, int) and not isinstance(self.background_sides, bool)
              and 1 <= self.background_sides <= 4, "background_sides", "an integer from 1 to 4")
         for name in ("background_area", "background_penalty", "max_scenery_share"):

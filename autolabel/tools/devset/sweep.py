@@ -1,9 +1,12 @@
 """Stored records re-scored under other thresholds, to tune without re-running the models.
 
 Annotate once with permissive settings (``min_score=0``, a large ``max_boxes``, no background
-rule), then :func:`rescore` gives, for any :class:`Setting`, the records the pipeline would
-have exported: the ``max_boxes`` most objective boxes (the pipeline keeps them by objectness
-before classifying), each scored ``sqrt(objectness * class probability)``, passed through
+rule, and ``nested_min_ratio=1`` to re-run the nested-duplicate rule here), then
+:func:`rescore` gives, for any :class:`Setting`, the records the pipeline would have
+exported: with ``nested_min_ratio`` set, the ``2 x max_boxes`` most objective boxes (the
+regions the pipeline refines) reduced by :func:`autolabel.pipeline.select.unnest`; the
+``max_boxes`` most objective boxes (the pipeline keeps them by objectness before
+classifying), each scored ``sqrt(objectness * class probability)``, passed through
 the background rule (:func:`autolabel.pipeline.objectness.background_score`, the pipeline's
 own function) and kept at ``min_score``. :func:`sweep` measures a grid of settings.
 """
@@ -13,9 +16,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from autolabel.formats.base import GroundTruthImage
+from autolabel.pipeline.discover import CANDIDATES_PER_BOX
 from autolabel.pipeline.objectness import BackgroundRule, background_score
 from autolabel.pipeline.scoring import detection_score
 from autolabel.types import ImageAnnotations
@@ -28,18 +33,24 @@ class Setting:
     min_score: float = 0.2
     max_boxes: int = 10
     rule: BackgroundRule = field(default_factory=BackgroundRule)
+    nested_min_ratio: float | None = None
+    """Re-run the nested-duplicate rule with this ratio (None: the records' boxes as they are)."""
+    nested_containment: float = 0.9
 
     def to_dict(self) -> dict[str, Any]:
         return {"min_score": self.min_score, "max_boxes": self.max_boxes, "background_sides": self.rule.sides,
                 "background_area": self.rule.area, "background_penalty": self.rule.penalty,
-                "max_scenery_share": self.rule.max_scenery_share}
+                "max_scenery_share": self.rule.max_scenery_share, "nested_min_ratio": self.nested_min_ratio}
 
 
 def rescore(records: Iterable[ImageAnnotations], setting: Setting, scenery: frozenset[str]) -> list[ImageAnnotations]:
     """The records ``setting`` would have exported (module doc); detections by descending score."""
     out = []
     for rec in records:
-        by_obj = sorted(rec.detections, key=lambda d: -d.objectness)[: setting.max_boxes]
+        by_obj = sorted(rec.detections, key=lambda d: -d.objectness)
+        if setting.nested_min_ratio is not None:
+            by_obj = _unnested(by_obj[: CANDIDATES_PER_BOX * setting.max_boxes], setting)
+        by_obj = by_obj[: setting.max_boxes]
         kept = []
         for d in by_obj:
             base = detection_score(d.objectness, d.class_score if d.class_score is not None else d.score)
@@ -51,6 +62,16 @@ def rescore(records: Iterable[ImageAnnotations], setting: Setting, scenery: froz
     return out
 
 
+def _unnested(dets: list[Any], setting: Setting) -> list[Any]:
+    """``dets`` (by descending objectness) less nested duplicates, by the pipeline's own rule."""
+    from autolabel.pipeline.select import unnest
+    from autolabel.pipeline.work import Found
+
+    cfg = SimpleNamespace(nested_containment=setting.nested_containment, nested_min_ratio=setting.nested_min_ratio)
+    found = [Found(tuple(d.box), d.objectness, None, k) for k, d in enumerate(dets)]  # type: ignore[arg-type]
+    return [dets[f.view] for f in unnest(cfg, found)]
+
+
 def rescore_like(records: Iterable[ImageAnnotations], cfg: Any) -> list[ImageAnnotations]:
     """:func:`rescore` with a config's ``min_score``, ``max_boxes`` and background rule (the
     scenery classes of its classifier's label space)."""
@@ -59,16 +80,17 @@ def rescore_like(records: Iterable[ImageAnnotations], cfg: Any) -> list[ImageAnn
 
     rule = BackgroundRule.from_config(cfg)
     scenery = scenery_synsets(label_space_for_model(cfg.classifier).synsets) if rule.max_scenery_share < 1.0 else frozenset()
-    return rescore(records, Setting(cfg.min_score, cfg.max_boxes, rule), scenery)
+    return rescore(records, Setting(cfg.min_score, cfg.max_boxes, rule, cfg.nested_min_ratio, cfg.nested_containment), scenery)
 
 
 def grid(min_scores: Sequence[float], max_boxes: Sequence[int], sides: Sequence[int] = (2,), areas: Sequence[float] = (0.6,),
-         penalties: Sequence[float] = (1.0,), scenery_shares: Sequence[float] = (1.0,)) -> list[Setting]:
+         penalties: Sequence[float] = (1.0,), scenery_shares: Sequence[float] = (1.0,),
+         nested_ratios: Sequence[float | None] = (None,)) -> list[Setting]:
     """Every combination of the values (rules with penalty 1 differ only in the scenery share)."""
     out: dict[tuple[Any, ...], Setting] = {}
-    for m, b, s, a, p, c in itertools.product(min_scores, max_boxes, sides, areas, penalties, scenery_shares):
+    for m, b, s, a, p, c, n in itertools.product(min_scores, max_boxes, sides, areas, penalties, scenery_shares, nested_ratios):
         rule = BackgroundRule(s, a, p, c) if p < 1.0 else BackgroundRule(penalty=1.0, max_scenery_share=c)
-        out.setdefault((m, b, rule), Setting(m, b, rule))
+        out.setdefault((m, b, rule, n), Setting(m, b, rule, n))
     return list(out.values())
 
 
