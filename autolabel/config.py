@@ -334,8 +334,9 @@ PRESETS: dict[str, PipelineConfig] = {
     # (stride-16 map) and labels. What the quickstart and the tests use. Discovery: votes, the
     # best on the dev set with these features (README, "How discovery works"). Thresholds and
     # the background rule chosen on dev284's tune half and confirmed on its report half
-    # (docs/discovery-quality.md): backdrop boxes (2+ borders, under 60 % of the photo) at half
-    # score, scenery-named boxes dropped, and min_score 0.15 so objects keep their place.
+    # (docs/discovery-quality.md): nested duplicates only between boxes of similar size (objects
+    # inside a whole-scene box are kept), backdrop boxes (2+ borders, under 60 % of the photo)
+    # at half score, scenery-named boxes dropped, min_score 0.15.
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",
@@ -345,6 +346,7 @@ PRESETS: dict[str, PipelineConfig] = {
         min_score=LITE_MIN_SCORE,
         background_penalty=0.5,
         max_scenery_share=0.3,
+        nested_min_ratio=0.5,
     ),
 }
 
