@@ -347,6 +347,7 @@ PRESETS: dict[str, PipelineConfig] = {
         background_penalty=0.5,
         max_scenery_share=0.3,
         nested_min_ratio=0.5,
+        batch_size=8,  # crops per classifier call: on 2 CPU cores 8 classify faster per crop than 32
     ),
 }
 
