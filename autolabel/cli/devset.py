@@ -41,6 +41,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--only", default=None, help="With --annotations: comma-separated image paths, names or stems.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config setting "
               "(min_score=0.3, max_boxes=5 ...); repeatable.")
+@click.option("--discovery-only", is_flag=True, help="With --annotations: each method's discovery alone (grid "
+              "boxes, no refinement or classifier, one feature pass per image; NAME:key=value overrides), the packaged table.")
 @click.option("--records", "records_in", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Measure these saved records (JSON lines, or a run's predictions.jsonl) instead of running the pipeline.")
 @click.option("--rescore", is_flag=True, help="With --records: re-score them under this config's min_score, max_boxes "
@@ -58,8 +60,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
 @click.pass_context
 def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: str | None, annotations: Path | None,
-           images: str | None, split: str, only: str | None, overrides: tuple[str, ...], records_in: Path | None,
-           rescore: bool, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool, weights: str,
+           images: str | None, split: str, only: str | None, overrides: tuple[str, ...], discovery_only: bool,
+           records_in: Path | None, rescore: bool, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool, weights: str,
            device: str, threads: int | None, as_json: bool) -> None:
     """Measure discovery on labelled photos.
 
@@ -84,12 +86,17 @@ def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: s
     verbose = (ctx.find_root().obj or {}).get("verbose", 0)
     progress = (lambda n: click.echo(f"  {n}", err=True)) if verbose else None
     if annotations is None:
-        if records_in or save_records or only or rescore or split != "all":
-            raise click.UsageError("--records, --rescore, --save-records, --only and --split need --annotations")
+        if records_in or save_records or only or rescore or discovery_only or split != "all":
+            raise click.UsageError("--records, --rescore, --save-records, --only, --discovery-only and --split need --annotations")
         _packaged(cfg, name, methods or "all", devset_path, images, cache, fetch, as_json, progress)
         return
     if images is None:
         raise click.UsageError("--annotations needs --images DIR (the folder its file names are relative to)")
+    if discovery_only:
+        if records_in or save_records or rescore:
+            raise click.UsageError("--discovery-only runs discovery alone: no --records, --rescore or --save-records")
+        _labelled_discovery(cfg, name, methods or "all", annotations, Path(images), split, only, as_json, progress)
+        return
     if rescore and records_in is None:
         raise click.UsageError("--rescore re-scores saved records: give --records FILE")
     _labelled(cfg, name, methods, annotations, Path(images), split, only, records_in, rescore, save_records, as_json, progress)
@@ -162,3 +169,18 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
                                "reports": [r.to_dict() for r in reports]}, indent=2))
     else:
         click.echo("\n\n".join(format_quality(r) for r in reports))
+
+
+def _labelled_discovery(cfg: Any, name: str, methods: str, annotations: Path, images: Path, split: str, only: str | None,
+                        as_json: bool, progress: Any) -> None:
+    from autolabel.discovery import list_discovery
+    from autolabel.tools.devset import MethodSpec, evaluate_discovery, format_table
+    from autolabel.tools.devset.labelled import as_dev_images, load_labelled
+
+    ls = load_labelled(annotations, images, split)
+    if only:
+        ls = ls.only(n.strip() for n in only.split(",") if n.strip())
+    names = list_discovery() if methods.strip() == "all" else [m for m in methods.split(",") if m.strip()]
+    report = evaluate_discovery(cfg, as_dev_images(ls), [MethodSpec.parse(m) for m in names], preset=name,
+                                devset=f"{annotations} ({split})", progress=progress)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_table(report))

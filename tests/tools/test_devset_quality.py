@@ -192,3 +192,17 @@ def test_devset_command_refuses_labelled_options_without_annotations(tmp_path) -
     ann, _ = _coco_folder(tmp_path)
     res = CliRunner().invoke(main, ["devset", "--annotations", str(ann)])
     assert res.exit_code == 2 and "--images" in res.output
+
+
+def test_devset_command_runs_discovery_alone_on_a_coco_folder(tmp_path) -> None:
+    ann, root = _coco_folder(tmp_path)
+    res = CliRunner().invoke(main, ["devset", "--annotations", str(ann), "--images", str(root), "--weights", "random",
+                                    "--threads", "1", "--discovery-only", "--methods", "votes,single", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["images"] == 2 and data["boxes"] == 2
+    assert [r["method"] for r in data["results"]] == ["votes", "single"]
+    assert all(r["boxes_per_image"] <= 1.0 for r in data["results"] if r["method"] == "single")
+    bad = CliRunner().invoke(main, ["devset", "--annotations", str(ann), "--images", str(root), "--discovery-only",
+                                    "--rescore", "--records", str(ann)])
+    assert bad.exit_code == 2 and "--discovery-only" in bad.output
