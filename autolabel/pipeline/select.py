@@ -14,7 +14,7 @@ import torch
 
 from autolabel.discovery.refine import union_masks
 from autolabel.discovery.tiles import dedupe_tiles, edge_margin, merge_tiles
-from autolabel.geometry import clip_box, suppress_nested
+from autolabel.geometry import box_containment, clip_box, suppress_nested
 from autolabel.pipeline.work import Found, Item
 
 
@@ -46,10 +46,33 @@ def unnest(cfg: Any, found: list[Found]) -> list[Found]:
     ``nested_containment`` inside the other (which IoU misses when one is much bigger), the
     one discovery scores lower goes (:func:`~autolabel.geometry.suppress_nested`). Ranked
     by objectness, before classification: the class probability of two crops of one object
-    differs by chance (a looser crop can read as surer), the discovery score does not."""
+    differs by chance (a looser crop can read as surer), the discovery score does not.
+
+    With ``nested_min_ratio`` above 0, only boxes of a similar size are duplicates: the
+    smaller must cover at least that share of the larger's area. A person inside a box around
+    the whole street scene is another object, not a duplicate: on dev284 the bare rule kept
+    one box in three of what refinement gave, since discovery often finds the whole photo
+    (or its backdrop) and every object lies inside it."""
     if len(found) < 2:
         return found
-    keep = suppress_nested(torch.tensor([f.box for f in found], dtype=torch.float32),
-                           torch.tensor([f.objectness for f in found], dtype=torch.float64),
-                           cfg.nested_containment)
-    return [found[k] for k in keep.tolist()]
+    boxes = torch.tensor([f.box for f in found], dtype=torch.float32)
+    scores = torch.tensor([f.objectness for f in found], dtype=torch.float64)
+    ratio = float(getattr(cfg, "nested_min_ratio", 0.0))
+    if ratio <= 0.0:
+        keep = suppress_nested(boxes, scores, cfg.nested_containment)
+        return [found[k] for k in keep.tolist()]
+    order = torch.sort(-scores, stable=True).indices.tolist()
+    inside = box_containment(boxes, boxes)  # inside[i, j]: share of i inside j
+    area = (boxes[:, 2] - boxes[:, 0]).clamp(min=0) * (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
+    kept: list[int] = []
+    for i in order:
+        dup = False
+        for j in kept:
+            small, big = (float(area[i]), float(area[j])) if area[i] <= area[j] else (float(area[j]), float(area[i]))
+            similar = big > 0 and small / big >= ratio
+            if similar and max(float(inside[i, j]), float(inside[j, i])) >= cfg.nested_containment:
+                dup = True
+                break
+        if not dup:
+            kept.append(i)
+    return [found[k] for k in kept]
