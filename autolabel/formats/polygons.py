@@ -25,7 +25,9 @@ scikit-image is imported when a polygon is made (only exporters need it).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -51,7 +53,7 @@ def _contours(mask: np.ndarray) -> list[np.ndarray]:
     """Closed contours of a bool ``(H, W)`` mask in ``(x, y)`` pixel-edge coordinates (last == first)."""
     from skimage.measure import find_contours
 
-    m = np.pad(np.asarray(mask, dtype=np.float32), 1)
+    m = np.pad(np.asarray(mask, dtype=bool), 1)  # find_contours makes its own float64 copy
     out = []
     for c in find_contours(m, 0.5, fully_connected="low", positive_orientation="high"):
         # (row, col) on the padded grid -> (x, y) on pixel edges of the unpadded image
@@ -83,22 +85,62 @@ def _square_corners(c: np.ndarray) -> np.ndarray:
 def mask_to_polygons(mask: np.ndarray | Mapping[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> list[Polygon]:
     """The outer boundary of each part of ``mask`` as a simplified polygon, largest part first.
 
+    Traced on the mask's bounding window (an RLE mask is decoded there only,
+    :func:`autolabel.masks.decode_window`): the same polygons as tracing the whole image, at the
+    cost of the object's window. Inside :func:`shared_tracing`, an RLE mask traced once at a
+    tolerance is not traced again (every polygon format of one export shares it).
+
     Args:
-        mask: bool ``(H, W)`` array, or a COCO RLE dict (decoded with :func:`autolabel.masks.decode`).
+        mask: bool ``(H, W)`` array, or a COCO RLE dict.
         tolerance: Douglas-Peucker tolerance in pixels; 0 keeps every contour vertex.
 
     Returns:
         One ``(N, 2)`` ``(x, y)`` polygon per 4-connected part (holes filled, see the module
         doc), each with at least 3 vertices inside ``[0, W] x [0, H]``; ``[]`` for an empty mask.
+        Polygons from the shared cache are read-only arrays.
     """
-    from skimage.measure import approximate_polygon
-
     if tolerance < 0:
         raise ValueError(f"polygon tolerance must be >= 0 pixels, got {tolerance}")
-    m = masks.decode(mask) if isinstance(mask, Mapping) else np.asarray(mask, dtype=bool)
-    outer = [c for c in _contours(m) if signed_area(c[:-1]) < 0]  # outer boundaries turn counter-clockwise on screen, holes clockwise
+    if not isinstance(mask, Mapping):
+        m = np.asarray(mask, dtype=bool)
+        bounds = masks.bbox(m)
+        if bounds is None:
+            return []
+        x1, y1, x2, y2 = (int(v) for v in bounds)
+        return _trace(m[y1:y2, x1:x2], x1, y1, m.shape[1], m.shape[0], tolerance)
+    cache = _SHARED.get()
+    key = (tuple(int(v) for v in mask["size"]), mask["counts"], float(tolerance))
+    if cache is not None and key in cache:
+        return list(cache[key])
+    polys = rle_to_polygons(mask, tolerance)
+    if cache is not None:
+        for p in polys:
+            p.setflags(write=False)
+        cache[key] = polys
+        return list(polys)
+    return polys
+
+
+def rle_to_polygons(rle: Mapping[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> list[Polygon]:
+    """:func:`mask_to_polygons` of an RLE mask, decoded on its bounds only (no cache)."""
+    bounds = masks.rle_bounds(rle)
+    if bounds is None:
+        return []
+    h, w = (int(v) for v in rle["size"])
+    return _trace(masks.decode_window(rle, bounds), int(bounds[0]), int(bounds[1]), w, h, tolerance)
+
+
+def _trace(window: np.ndarray, x0: int, y0: int, width: int, height: int, tolerance: float) -> list[Polygon]:
+    """The polygons of a mask that is ``window`` at ``(x0, y0)`` of a ``width x height`` image and
+    empty elsewhere. Contours do not depend on where the window sits (marching squares sees the
+    same squares in the same order, and every coordinate is a multiple of 0.5, exact when
+    shifted), so this equals tracing the whole image."""
+    from skimage.measure import approximate_polygon
+
+    outer = [c for c in _contours(window) if signed_area(c[:-1]) < 0]  # outer boundaries turn counter-clockwise on screen, holes clockwise
     polys = []
     for c in outer:
+        c = c + (x0, y0)
         # start at a pixel corner: Douglas-Peucker keeps the first vertex, so it should be one worth keeping
         corner = np.flatnonzero(np.isclose(c[:-1], np.round(c[:-1])).all(axis=1))
         if corner.size:
@@ -108,8 +150,37 @@ def mask_to_polygons(mask: np.ndarray | Mapping[str, Any], tolerance: float = DE
             simple = _drop_collinear(c)
         polys.append(simple[:-1].astype(np.float64))
     polys.sort(key=lambda p: -abs(signed_area(p)))
-    h, w = m.shape
-    return [np.clip(p, 0.0, [w, h]) for p in polys]
+    return [np.clip(p, 0.0, [width, height]) for p in polys]
+
+
+_SHARED: ContextVar[dict[tuple[Any, ...], list[Polygon]] | None] = ContextVar("autolabel_shared_polygons", default=None)
+
+
+class SharedTracing:
+    """The polygons traced while it is active (see :func:`shared_tracing`); :meth:`clear` forgets
+    them (the export driver does so before each image, so it holds one image's at most)."""
+
+    def __init__(self, store: dict[tuple[Any, ...], list[Polygon]]) -> None:
+        self._store = store
+
+    def clear(self) -> None:
+        self._store.clear()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+@contextmanager
+def shared_tracing() -> Iterator[SharedTracing]:
+    """Within the block, :func:`mask_to_polygons` of an RLE mask at a tolerance it was already
+    traced at returns the same polygons without tracing again (in this thread or task)."""
+    store: dict[tuple[Any, ...], list[Polygon]] = {}
+    token = _SHARED.set(store)
+    try:
+        yield SharedTracing(store)
+    finally:
+        _SHARED.reset(token)
+        store.clear()
 
 
 def _drop_collinear(c: np.ndarray) -> np.ndarray:
@@ -122,10 +193,18 @@ def _drop_collinear(c: np.ndarray) -> np.ndarray:
 
 
 def hole_area(mask: np.ndarray | Mapping[str, Any]) -> int:
-    """Pixels of the mask's holes (background not connected to the image border, 4-connectivity)."""
+    """Pixels of the mask's holes (background not connected to the image border, 4-connectivity),
+    counted on the mask's bounding window (background outside it reaches the border)."""
     from scipy import ndimage
 
-    m = masks.decode(mask) if isinstance(mask, Mapping) else np.asarray(mask, dtype=bool)
+    if isinstance(mask, Mapping):
+        bounds = masks.rle_bounds(mask)
+        m = np.zeros((0, 0), bool) if bounds is None else masks.decode_window(mask, bounds)
+    else:
+        m = np.asarray(mask, dtype=bool)
+        bounds = masks.bbox(m)
+        if bounds is not None:
+            m = m[int(bounds[1]):int(bounds[3]), int(bounds[0]):int(bounds[2])]
     return int(ndimage.binary_fill_holes(m).sum() - m.sum())
 
 

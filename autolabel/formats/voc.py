@@ -207,10 +207,15 @@ def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
                                f"SegmentationClass PNG holds classes 1 to {PNG_MAX_INDEX}: {hint}")
     objects = np.zeros((image.height, image.width), np.uint8)
     classes = np.zeros_like(objects)
-    decoded = [(k, masks.decode(d.mask)) for k, d in dets]
-    for k, m in sorted(decoded, key=lambda km: (-int(km[1].sum()), km[0])):
-        objects[m] = k + 1
-        classes[m] = class_ids[k] + 1
+    windows = []  # each mask decoded on its bounds only
+    for k, d in dets:
+        bounds = masks.rle_bounds(d.mask)
+        if bounds is not None:
+            x1, y1, x2, y2 = (int(v) for v in bounds)
+            windows.append((k, np.s_[y1:y2, x1:x2], masks.decode_window(d.mask, bounds)))
+    for k, at, m in sorted(windows, key=lambda w: (-int(np.count_nonzero(w[2])), w[0])):
+        objects[at][m] = k + 1
+        classes[at][m] = class_ids[k] + 1
     return objects, classes
 
 
