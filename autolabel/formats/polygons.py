@@ -49,16 +49,100 @@ def signed_area(poly: Polygon) -> float:
     return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
 
 
-def _contours(mask: np.ndarray) -> list[np.ndarray]:
-    """Closed contours of a bool ``(H, W)`` mask in ``(x, y)`` pixel-edge coordinates (last == first)."""
-    from skimage.measure import find_contours
-
-    m = np.pad(np.asarray(mask, dtype=bool), 1)  # find_contours makes its own float64 copy
+def _contours(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> list[np.ndarray]:
+    """Closed contours, in ``(x, y)`` pixel-edge coordinates (last == first), of the mask made of
+    the column segments ``(col, row0, row1)`` (:func:`autolabel.masks.column_segments`)."""
     out = []
-    for c in find_contours(m, 0.5, fully_connected="low", positive_orientation="high"):
-        # (row, col) on the padded grid -> (x, y) on pixel edges of the unpadded image
+    for c in _marching_squares(col, row0, row1):
+        # (row, col) on the grid padded by one pixel -> (x, y) on pixel edges of the image
         out.append(_square_corners(np.stack([c[:, 1] - 0.5, c[:, 0] - 0.5], axis=1)))
     return out
+
+
+# Marching squares at level 0.5 on a 0/1 image: per square case (ul | ur << 1 | ll << 2 | lr << 3),
+# the segments ((from row, from col), (to row, to col)) relative to the square's top-left pixel,
+# in the order scikit-image's ``_get_contour_segments`` gives them (``fully_connected="low"``).
+_H, _Q = 0.5, 1.0
+_CASES: dict[int, tuple[tuple[tuple[float, float], tuple[float, float]], ...]] = {
+    1: (((0, _H), (_H, 0)),), 2: (((_H, _Q), (0, _H)),), 3: (((_H, _Q), (_H, 0)),),
+    4: (((_H, 0), (_Q, _H)),), 5: (((0, _H), (_Q, _H)),), 6: (((_H, _Q), (0, _H)), ((_H, 0), (_Q, _H))),
+    7: (((_H, _Q), (_Q, _H)),), 8: (((_Q, _H), (_H, _Q)),), 9: (((0, _H), (_H, 0)), ((_Q, _H), (_H, _Q))),
+    10: (((_Q, _H), (0, _H)),), 11: (((_Q, _H), (_H, 0)),), 12: (((_H, 0), (_H, _Q)),),
+    13: (((0, _H), (_H, _Q)),), 14: (((_H, 0), (0, _H)),),
+}
+_FIRST = np.zeros((16, 4))  # per case: its first segment (from row, from col, to row, to col)
+_SECOND = np.full((16, 4), np.nan)  # its second one (cases 6 and 9), else NaN
+for _k, _segs in _CASES.items():
+    _FIRST[_k] = [*_segs[0][0], *_segs[0][1]]
+    if len(_segs) > 1:
+        _SECOND[_k] = [*_segs[1][0], *_segs[1][1]]
+_FIRST2 = (2 * _FIRST).astype(np.int64)  # the same in half pixels
+_SECOND2 = np.where(np.isnan(_SECOND), -(1 << 40), 2 * _SECOND).astype(np.int64)
+
+
+def _edge_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(r, c)``: the squares of the padded grid (square ``(r, c)`` has image pixels
+    ``(r - 1 .. r, c - 1 .. c)`` as corners, as ``(row, col)``) whose corners differ, in row-major
+    order: those holding a pixel pair that differs, above/below (at a segment's ends) or
+    left/right (rows where two neighbouring columns' segments differ). Work is proportional to
+    the mask's outline."""
+    span = int(row1.max()) + 2
+    # left/right: rows where columns x - 1 and x differ lie between the ends (of either column's
+    # segments) that do not coincide, taken in pairs
+    ends = np.concatenate((col, col, col + 1, col + 1)) * span + np.concatenate((row0, row1, row0, row1))
+    u, n = np.unique(ends, return_counts=True)
+    u = u[n % 2 == 1]
+    lo, hi = u[0::2], u[1::2]
+    length = hi - lo
+    rows = np.repeat(lo % span, length) + _ragged(length)
+    between = np.repeat(lo // span, length)
+    r = np.concatenate((row0, row0, row1, row1, rows, rows + 1))
+    c = np.concatenate((col, col + 1, col, col + 1, between, between))
+    width = int(c.max()) + 1
+    key = np.unique(r * width + c)
+    return key // width, key % width
+
+
+def _ragged(lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(n) for n in lengths])`` without a Python loop."""
+    return np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def _marching_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> list[np.ndarray]:
+    """``skimage.measure.find_contours(padded, 0.5, fully_connected="low", positive_orientation="high")``
+    of the mask made of the column segments, padded by one empty pixel on every side: the same
+    contours, vertex for vertex, in the same order (``(row, col)`` on the padded grid), without
+    the image. scikit-image visits every square of the image; here the squares on the outline
+    are found from the segments (:func:`_edge_squares`), their corners looked up in them, and
+    their segments assembled by scikit-image's own ``_assemble_contours`` (the tests compare
+    both on many masks)."""
+    from skimage.measure._find_contours import _assemble_contours
+
+    if col.size == 0:
+        return []
+    r, c = _edge_squares(col, row0, row1)
+    span = int(row1.max()) + 2
+    starts = col * span + row0  # sorted: segments come by column, then row
+
+    def on(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Whether image pixel (row y, column x) is in the mask."""
+        i = np.maximum(np.searchsorted(starts, x * span + y, side="right") - 1, 0)
+        return (col[i] == x) & (row0[i] <= y) & (y < row1[i])
+
+    case = (on(r - 1, c - 1) * 1 + on(r - 1, c) * 2 + on(r, c - 1) * 4 + on(r, c) * 8).astype(np.int64)
+    # points as whole numbers (twice the row, twice the column, in one int): the assembly only
+    # hashes and compares them, and ints are cheaper to make than tuples of floats
+    key = 2 * (int(c.max()) + 2)
+    at = np.stack([r, c, r, c], axis=1) * 2
+    first, second = at + _FIRST2[case], at + _SECOND2[case]
+    two = second[:, 0] >= 0
+    idx = np.arange(case.size) + np.concatenate(([0], np.cumsum(two)[:-1]))
+    segs = np.empty((case.size + int(two.sum()), 4), dtype=np.int64)
+    segs[idx] = first
+    segs[idx[two] + 1] = second[two]
+    points = segs[:, 0::2] * key + segs[:, 1::2]
+    contours = _assemble_contours(list(zip(points[:, 0].tolist(), points[:, 1].tolist())))
+    return [np.stack(np.divmod(ct[::-1], key), axis=1) / 2.0 for ct in contours]
 
 
 def _square_corners(c: np.ndarray) -> np.ndarray:
@@ -103,11 +187,7 @@ def mask_to_polygons(mask: np.ndarray | Mapping[str, Any], tolerance: float = DE
         raise ValueError(f"polygon tolerance must be >= 0 pixels, got {tolerance}")
     if not isinstance(mask, Mapping):
         m = np.asarray(mask, dtype=bool)
-        bounds = masks.bbox(m)
-        if bounds is None:
-            return []
-        x1, y1, x2, y2 = (int(v) for v in bounds)
-        return _trace(m[y1:y2, x1:x2], x1, y1, m.shape[1], m.shape[0], tolerance)
+        return _trace(masks.array_segments(m), m.shape[1], m.shape[0], tolerance)
     cache = _SHARED.get()
     key = (tuple(int(v) for v in mask["size"]), mask["counts"], float(tolerance))
     if cache is not None and key in cache:
@@ -122,25 +202,20 @@ def mask_to_polygons(mask: np.ndarray | Mapping[str, Any], tolerance: float = DE
 
 
 def rle_to_polygons(rle: Mapping[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> list[Polygon]:
-    """:func:`mask_to_polygons` of an RLE mask, decoded on its bounds only (no cache)."""
-    bounds = masks.rle_bounds(rle)
-    if bounds is None:
-        return []
+    """:func:`mask_to_polygons` of an RLE mask, traced from its runs (no cache)."""
     h, w = (int(v) for v in rle["size"])
-    return _trace(masks.decode_window(rle, bounds), int(bounds[0]), int(bounds[1]), w, h, tolerance)
+    return _trace(masks.column_segments(rle), w, h, tolerance)
 
 
-def _trace(window: np.ndarray, x0: int, y0: int, width: int, height: int, tolerance: float) -> list[Polygon]:
-    """The polygons of a mask that is ``window`` at ``(x0, y0)`` of a ``width x height`` image and
-    empty elsewhere. Contours do not depend on where the window sits (marching squares sees the
-    same squares in the same order, and every coordinate is a multiple of 0.5, exact when
-    shifted), so this equals tracing the whole image."""
+def _trace(segments: tuple[np.ndarray, np.ndarray, np.ndarray], width: int, height: int,
+           tolerance: float) -> list[Polygon]:
+    """The polygons of the ``width x height`` mask made of column ``segments``
+    (:func:`autolabel.masks.column_segments`)."""
     from skimage.measure import approximate_polygon
 
-    outer = [c for c in _contours(window) if signed_area(c[:-1]) < 0]  # outer boundaries turn counter-clockwise on screen, holes clockwise
+    outer = [c for c in _contours(*segments) if signed_area(c[:-1]) < 0]  # outer boundaries turn counter-clockwise on screen, holes clockwise
     polys = []
     for c in outer:
-        c = c + (x0, y0)
         # start at a pixel corner: Douglas-Peucker keeps the first vertex, so it should be one worth keeping
         corner = np.flatnonzero(np.isclose(c[:-1], np.round(c[:-1])).all(axis=1))
         if corner.size:

@@ -205,17 +205,19 @@ def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
         of = f" of the run's {num_classes}" if num_classes is not None else ""
         raise FormatLimitError(f"{image.path}: object {d.id} is class {d.label!r}, number {class_ids[k] + 1}{of}; a VOC "
                                f"SegmentationClass PNG holds classes 1 to {PNG_MAX_INDEX}: {hint}")
+    # each mask painted from its column segments (no whole-image array per mask); the class
+    # image is the object image through a lookup table
     objects = np.zeros((image.height, image.width), np.uint8)
-    classes = np.zeros_like(objects)
-    windows = []  # each mask decoded on its bounds only
+    painted = []
     for k, d in dets:
-        bounds = masks.rle_bounds(d.mask)
-        if bounds is not None:
-            x1, y1, x2, y2 = (int(v) for v in bounds)
-            windows.append((k, np.s_[y1:y2, x1:x2], masks.decode_window(d.mask, bounds)))
-    for k, at, m in sorted(windows, key=lambda w: (-int(np.count_nonzero(w[2])), w[0])):
-        objects[at][m] = k + 1
-        classes[at][m] = class_ids[k] + 1
+        col, row0, row1 = masks.column_segments(d.mask)
+        painted.append((-int((row1 - row0).sum()), k, col.tolist(), row0.tolist(), row1.tolist()))
+    for _, k, cols, starts, ends in sorted(painted, key=lambda p: p[:2]):
+        for x, y0, y1 in zip(cols, starts, ends):
+            objects[y0:y1, x] = k + 1
+    lut = np.zeros(256, np.uint8)
+    lut[[k + 1 for k, _ in dets]] = [class_ids[k] + 1 for k, _ in dets]
+    classes = lut[objects]
     return objects, classes
 
 

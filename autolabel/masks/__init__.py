@@ -30,7 +30,9 @@ from autolabel.masks.rle import (
     mask_iou,
 )
 from autolabel.masks.window import (
+    array_segments,
     clip_rle,
+    column_segments,
     crop,
     decode_window,
     encode_window,
@@ -41,7 +43,7 @@ from autolabel.masks.window import (
 )
 
 __all__ = [
-    "MAX_GROUPS", "RLE", "Box", "area", "bbox", "check_rle", "clip_rle", "clip_to_box", "crop", "decode",
+    "MAX_GROUPS", "RLE", "Box", "area", "array_segments", "bbox", "check_rle", "clip_rle", "clip_to_box", "column_segments", "crop", "decode",
     "decode_window", "encode", "encode_window", "foreground_runs", "from_frame", "from_runs", "mask_iou",
     "rle_bbox", "rle_bounds",
 ]

@@ -55,7 +55,7 @@ def _segments_rle(cols: np.ndarray, y0: np.ndarray, y1: np.ndarray, height: int,
     return {"size": [int(height), int(width)], "counts": _encode_counts(runs)}
 
 
-def _column_segments(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def array_segments(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(col, row0, row1)`` of each vertical run of True in a bool ``(h, w)`` array, sorted by
     column then row (``row1`` exclusive)."""
     padded = np.zeros((mask.shape[1], mask.shape[0] + 2), dtype=np.int8)
@@ -106,18 +106,17 @@ def rle_bounds(rle: Mapping[str, Any]) -> Box | None:
 rle_bbox = rle_bounds
 
 
-def decode_window(rle: Mapping[str, Any], box: Box) -> np.ndarray:
-    """The part of an RLE mask inside the pixel ``box`` (rounded outwards to whole pixels, cut to
-    the image): bool ``(rows, cols)`` in the box's frame, ``out[r, c]`` = image pixel
-    ``(x1 + c, y1 + r)``; empty shape if the box holds no pixel of the image. Work and memory are
-    the window's plus the runs', whatever the image's size."""
+def column_segments(rle: Mapping[str, Any], box: Box | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(col, row0, row1)``: an RLE mask's runs of 1s split into one segment per image column
+    (rows ``[row0, row1)``), sorted by column then row, neither overlapping nor touching within
+    a column; only the parts inside ``box`` (whole pixels, cut to the image) when given. Work is
+    proportional to the runs and the columns they cross, never to the image."""
     h, w = (int(v) for v in rle["size"])
-    x1, y1, x2, y2 = _pixel_box(box, w, h)
-    nc, nr = max(0, x2 - x1), max(0, y2 - y1)
+    x1, y1, x2, y2 = (0, 0, w, h) if box is None else _pixel_box(box, w, h)
     starts, ends = foreground_runs(rle)
-    if nc == 0 or nr == 0 or starts.size == 0:
-        return np.zeros((nr, nc), dtype=bool)
-    # runs cut to the window's columns, then split into one segment per column
+    empty = np.zeros(0, dtype=np.int64)
+    if x2 <= x1 or y2 <= y1 or starts.size == 0:
+        return empty, empty, empty
     starts, ends = np.maximum(starts, x1 * h), np.minimum(ends, x2 * h)
     keep = ends > starts
     starts, ends = starts[keep], ends[keep]
@@ -126,11 +125,24 @@ def decode_window(rle: Mapping[str, Any], box: Box) -> np.ndarray:
     k = _ragged_arange(n)
     s, e = np.repeat(starts, n), np.repeat(ends, n)
     col = np.repeat(c0, n) + k
-    r0 = np.where(k == 0, s - col * h, 0)
-    r1 = np.where(col == (e - 1) // h, e - col * h, h)
-    r0, r1 = np.maximum(r0, y1) - y1, np.minimum(r1, y2) - y1
+    r0 = np.maximum(np.where(k == 0, s - col * h, 0), y1)
+    r1 = np.minimum(np.where(col == (e - 1) // h, e - col * h, h), y2)
     keep = r1 > r0
-    col, r0, r1 = col[keep] - x1, r0[keep], r1[keep]
+    return col[keep], r0[keep], r1[keep]
+
+
+def decode_window(rle: Mapping[str, Any], box: Box) -> np.ndarray:
+    """The part of an RLE mask inside the pixel ``box`` (rounded outwards to whole pixels, cut to
+    the image): bool ``(rows, cols)`` in the box's frame, ``out[r, c]`` = image pixel
+    ``(x1 + c, y1 + r)``; empty shape if the box holds no pixel of the image. Work and memory are
+    the window's plus the runs', whatever the image's size."""
+    h, w = (int(v) for v in rle["size"])
+    x1, y1, x2, y2 = _pixel_box(box, w, h)
+    nc, nr = max(0, x2 - x1), max(0, y2 - y1)
+    col, r0, r1 = column_segments(rle, box)
+    if col.size == 0:
+        return np.zeros((nr, nc), dtype=bool)
+    col, r0, r1 = col - x1, r0 - y1, r1 - y1
     # the window column-major: alternating runs of 0s and 1s between the segments' ends
     edges = np.empty(2 * col.size + 2, dtype=np.int64)
     edges[0], edges[-1] = 0, nc * nr
@@ -169,7 +181,7 @@ def encode_window(window: np.ndarray, x0: int, y0: int, height: int, width: int)
         win = np.zeros((0, 0), dtype=bool)
     else:
         win = win[r0:r1, c0:c1]
-    cols, y_0, y_1 = _column_segments(win)
+    cols, y_0, y_1 = array_segments(win)
     return _segments_rle(cols + x0 + c0, y_0 + y0 + r0, y_1 + y0 + r0, height, width)
 
 
@@ -275,7 +287,7 @@ def from_frame(
         return None
     bounds = (float(xstart[cols_on[0]]), float(ystart[rows_on[0]]),
               float(xstart[cols_on[-1] + 1]), float(ystart[rows_on[-1] + 1]))
-    bc, br0, br1 = _column_segments(sub)  # runs of each block column, in row blocks
+    bc, br0, br1 = array_segments(sub)  # runs of each block column, in row blocks
     nseg = np.bincount(bc, minlength=sub.shape[1])
     first_seg = np.cumsum(nseg) - nseg
     # every displayed column of block column j takes j's segments, in order
