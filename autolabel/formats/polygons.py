@@ -116,8 +116,6 @@ def _marching_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> li
     are found from the segments (:func:`_edge_squares`), their corners looked up in them, and
     their segments assembled by scikit-image's own ``_assemble_contours`` (the tests compare
     both on many masks)."""
-    from skimage.measure._find_contours import _assemble_contours
-
     if col.size == 0:
         return []
     r, c = _edge_squares(col, row0, row1)
@@ -141,8 +139,37 @@ def _marching_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> li
     segs[idx] = first
     segs[idx[two] + 1] = second[two]
     points = segs[:, 0::2] * key + segs[:, 1::2]
-    contours = _assemble_contours(list(zip(points[:, 0].tolist(), points[:, 1].tolist())))
-    return [np.stack(np.divmod(ct[::-1], key), axis=1) / 2.0 for ct in contours]
+    return [np.stack(np.divmod(ct[::-1], key), axis=1) / 2.0 for ct in _assemble(points[:, 0], points[:, 1])]
+
+
+def _assemble(src: np.ndarray, dst: np.ndarray) -> list[np.ndarray]:
+    """What scikit-image's ``_assemble_contours`` makes of the segments ``src[k] -> dst[k]``
+    (in scan order) of a 0/1 image, where every point starts one segment and ends one, so the
+    segments form cycles: per cycle, in the order of its first segment, the points along it
+    from the end of its last segment round to that point again (what the merges there leave
+    at the head of each contour; the tests compare both). Cycles are labelled and walked by
+    pointer doubling: O(n log n) array work instead of a Python step per segment."""
+    n = src.size
+    order = np.argsort(src, kind="stable")
+    succ = order[np.searchsorted(src, dst, sorter=order)]  # the segment that starts where k ends
+    first, last, jump = np.arange(n), np.arange(n), succ.copy()
+    for _ in range(max(1, int(n).bit_length())):  # 2**steps >= n: every cycle seen whole
+        first, last = np.minimum(first, first[jump]), np.maximum(last, last[jump])
+        jump = jump[jump]
+    # cut each cycle after its last segment; rank the segments from the one after it
+    ends = np.flatnonzero(last == np.arange(n))
+    nxt = succ.copy()
+    nxt[ends] = -1
+    to_end = (nxt >= 0).astype(np.int64)
+    while (nxt >= 0).any():
+        on = nxt >= 0
+        to_end[on] += to_end[nxt[on]]
+        nxt[on] = nxt[nxt[on]]
+    walk = np.lexsort((-to_end, first))  # by cycle (its first segment), then along it
+    cycles = first[walk]
+    bounds = np.flatnonzero(np.concatenate(([True], cycles[1:] != cycles[:-1], [True])))
+    pts = src[walk]
+    return [np.append(pts[a:b], pts[a]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _square_corners(c: np.ndarray) -> np.ndarray:
