@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from autolabel import masks
@@ -98,3 +99,16 @@ def test_big_photo_masks_with_holes_and_at_the_border(tmp_path: Path):
     for k, m in sorted(enumerate(planted.values()), key=lambda km: -int(km[1].sum())):
         want[m] = k + 1
     assert np.array_equal(objects, want)
+
+
+def test_a_png_that_cannot_be_written_fails_the_export(masked_run: Path, tmp_path: Path, monkeypatch):
+    """VOC PNGs are written by a background thread: its error still ends the export, cleanly."""
+    import exporters.voc
+
+    def fail(images):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(exporters.voc, "_save_pngs", fail)
+    with pytest.raises(OSError, match="disk full"):
+        run_export(masked_run, ["voc", "coco"], tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
