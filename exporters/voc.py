@@ -36,8 +36,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, Callable
 
-import numpy as np
-
 from autolabel.errors import FormatLimitError
 from autolabel.export import Exporter, Option
 from autolabel.formats.names import FlatNamer, NamesTable, flat_suffix
@@ -61,17 +59,22 @@ Z_RLE = 3
 """zlib's ``Z_RLE`` strategy (PIL's ``compress_type``) for the segmentation PNGs."""
 
 
-def _save_pngs(images: list[tuple[np.ndarray, Path]]) -> None:
-    """Write index images as VOC palette PNGs. zlib's run-length strategy: an index image is
-    long runs of one value, which it packs smaller than the default strategy (about 0.6x the
-    bytes) in a third of the time."""
-    for index, path in images:
-        voc_png(index).save(path, compress_type=Z_RLE)
+def _save_segmentation(image: ImageAnnotations, class_ids: list[int], num_classes: int, objects_png: Path,
+                       classes_png: Path) -> None:
+    """Paint one image's SegmentationObject and SegmentationClass index images
+    (:func:`~autolabel.formats.voc.voc_segmentation`) and write them as VOC palette PNGs. zlib's
+    run-length strategy: an index image is long runs of one value, which it packs smaller than
+    the default strategy (about 0.6x the bytes) in a third of the time."""
+    seg = voc_segmentation(image, class_ids, num_classes)
+    if seg is not None:
+        for index, path in zip(seg, (objects_png, classes_png)):
+            voc_png(index).save(path, compress_type=Z_RLE)
 
 
 class _Background:
-    """One worker thread that runs one job at a time while the export goes on (PNG encoding
-    releases the GIL: a photo's PNGs are compressed while the next image's polygons are traced).
+    """One worker thread that runs one job at a time while the export goes on (numpy's large
+    fills and PNG encoding release the GIL: a photo's PNGs are made while the next image's
+    polygons are traced, on a second core).
     At most one job waits: :meth:`submit` first waits for the previous one (raising its error),
     so memory stays one image's index images. :meth:`close` waits for the last one."""
 
@@ -125,18 +128,17 @@ class VocExporter(Exporter):
         self._pngs = self.track(_Background())
 
     def _write_masks(self, image: ImageAnnotations, stem: str) -> None:
-        if not self.opts["voc_masks"]:
-            return
-        seg = voc_segmentation(image, [self.run.class_id(d.label) for d in image.detections], len(self.run.classes))
-        if seg is None:
+        if not self.opts["voc_masks"] or all(d.mask is None for d in image.detections):
             return
         if self._seg_list is None:
             for d in (SEGMENTATION_OBJECT_DIR, SEGMENTATION_CLASS_DIR, SEGMENTATION_SETS_DIR):
                 (self.out_dir / d).mkdir(parents=True, exist_ok=True)
             self._seg_list = self.open_file(self.out_dir / SEGMENTATION_SETS_DIR / f"{self.split}.txt")
-        objects, classes = seg
-        self._pngs.submit(_save_pngs, [(objects, self.out_dir / SEGMENTATION_OBJECT_DIR / f"{stem}.png"),
-                                       (classes, self.out_dir / SEGMENTATION_CLASS_DIR / f"{stem}.png")])
+        # painted and compressed while the next images are written (an image the PNGs cannot
+        # carry raises its FormatLimitError from the next write or from close)
+        self._pngs.submit(_save_segmentation, image, [self.run.class_id(d.label) for d in image.detections],
+                          len(self.run.classes), self.out_dir / SEGMENTATION_OBJECT_DIR / f"{stem}.png",
+                          self.out_dir / SEGMENTATION_CLASS_DIR / f"{stem}.png")
         self._seg_list.write(stem + "\n")
 
     def write(self, image: ImageAnnotations) -> None:

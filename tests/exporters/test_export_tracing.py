@@ -105,10 +105,34 @@ def test_a_png_that_cannot_be_written_fails_the_export(masked_run: Path, tmp_pat
     """VOC PNGs are written by a background thread: its error still ends the export, cleanly."""
     import exporters.voc
 
-    def fail(images):
+    def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(exporters.voc, "_save_pngs", fail)
+    monkeypatch.setattr(exporters.voc, "_save_segmentation", fail)
     with pytest.raises(OSError, match="disk full"):
         run_export(masked_run, ["voc", "coco"], tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_an_image_with_too_many_masks_fails_voc_alone(tmp_path: Path, last: bool):
+    """The segmentation PNGs are made in the background: the image they cannot carry still
+    gives up VOC alone, named, and the other formats are written (also when it is the last
+    image, its error then coming from ``close``)."""
+    store = RunStore(tmp_path / "run")
+    store.write_manifest({"autolabel_version": "0.1.0", "created": "2024-01-01T00:00:00Z", "image_root": str(tmp_path),
+                          "config": {}, "models": {}, "classes": ["thing"], "label_space": "test"})
+    dets = []
+    for k in range(255):
+        m = np.zeros((20, 30), bool)
+        m[k // 15, (k % 15) * 2] = True
+        dets.append(Detection(id=f"many-{k}", box=masks.bbox(m), label="thing", score=0.5, objectness=0.5,
+                              label_id="thing", mask=masks.encode(m)))
+    with store.prediction_writer() as wr:
+        wr.append(ImageAnnotations("a.jpg", 30, 20, ()).to_dict())
+        wr.append(ImageAnnotations("many.jpg", 30, 20, tuple(dets)).to_dict())
+        if not last:
+            wr.append(ImageAnnotations("z.jpg", 30, 20, tuple(dets[:2])).to_dict())
+    report = run_export(store.run_dir, ["voc", "coco"], tmp_path / "out")
+    assert list(report.failed) == ["voc"] and "many.jpg" in report.failed["voc"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["coco"]
