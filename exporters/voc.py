@@ -32,8 +32,9 @@ beside the ground-truth reader that undoes them.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Callable
 
 from autolabel.errors import FormatLimitError
 from autolabel.export import Exporter, Option
@@ -53,6 +54,52 @@ from autolabel.formats.voc import (
     voc_segmentation,
 )
 from autolabel.types import ImageAnnotations
+
+Z_RLE = 3
+"""zlib's ``Z_RLE`` strategy (PIL's ``compress_type``) for the segmentation PNGs."""
+
+
+def _save_segmentation(image: ImageAnnotations, class_ids: list[int], num_classes: int, objects_png: Path,
+                       classes_png: Path) -> None:
+    """Paint one image's SegmentationObject and SegmentationClass index images
+    (:func:`~autolabel.formats.voc.voc_segmentation`) and write them as VOC palette PNGs. zlib's
+    run-length strategy: an index image is long runs of one value, which it packs smaller than
+    the default strategy (about 0.6x the bytes) in a third of the time."""
+    seg = voc_segmentation(image, class_ids, num_classes)
+    if seg is not None:
+        for index, path in zip(seg, (objects_png, classes_png)):
+            voc_png(index).save(path, compress_type=Z_RLE)
+
+
+class _Background:
+    """One worker thread that runs one job at a time while the export goes on (numpy's large
+    fills and PNG encoding release the GIL: a photo's PNGs are made while the next image's
+    polygons are traced, on a second core).
+    At most one job waits: :meth:`submit` first waits for the previous one (raising its error),
+    so memory stays one image's index images. :meth:`close` waits for the last one."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self.wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="autolabel-voc-png")
+        self._pending = self._pool.submit(fn, *args)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
 
 class VocExporter(Exporter):
@@ -78,20 +125,20 @@ class VocExporter(Exporter):
         self._list: IO[str] = self.open_file(self.out_dir / IMAGESETS_DIR / f"{self.split}.txt")
         self._names = self.track(NamesTable(self.out_dir / NamesTable.FILENAME))
         self._seg_list: IO[str] | None = None  # opened with the first mask
+        self._pngs = self.track(_Background())
 
     def _write_masks(self, image: ImageAnnotations, stem: str) -> None:
-        if not self.opts["voc_masks"]:
-            return
-        seg = voc_segmentation(image, [self.run.class_id(d.label) for d in image.detections], len(self.run.classes))
-        if seg is None:
+        if not self.opts["voc_masks"] or all(d.mask is None for d in image.detections):
             return
         if self._seg_list is None:
             for d in (SEGMENTATION_OBJECT_DIR, SEGMENTATION_CLASS_DIR, SEGMENTATION_SETS_DIR):
                 (self.out_dir / d).mkdir(parents=True, exist_ok=True)
             self._seg_list = self.open_file(self.out_dir / SEGMENTATION_SETS_DIR / f"{self.split}.txt")
-        objects, classes = seg
-        voc_png(objects).save(self.out_dir / SEGMENTATION_OBJECT_DIR / f"{stem}.png")
-        voc_png(classes).save(self.out_dir / SEGMENTATION_CLASS_DIR / f"{stem}.png")
+        # painted and compressed while the next images are written (an image the PNGs cannot
+        # carry raises its FormatLimitError from the next write or from close)
+        self._pngs.submit(_save_segmentation, image, [self.run.class_id(d.label) for d in image.detections],
+                          len(self.run.classes), self.out_dir / SEGMENTATION_OBJECT_DIR / f"{stem}.png",
+                          self.out_dir / SEGMENTATION_CLASS_DIR / f"{stem}.png")
         self._seg_list.write(stem + "\n")
 
     def write(self, image: ImageAnnotations) -> None:
@@ -107,6 +154,7 @@ class VocExporter(Exporter):
         self.place_image(image, self.out_dir / "JPEGImages" / filename)
 
     def close(self) -> list[Path]:
+        self._pngs.close()
         self._list.close()
         labelmap = self.out_dir / LABELMAP
         segmented = self._seg_list is not None

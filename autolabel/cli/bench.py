@@ -40,6 +40,11 @@ def format_report(r: BenchReport) -> str:
         z = r.run_size
         lines.append(f"  run size: {z.mb_per_1000_images:.2f} MB per 1,000 images ({z.bytes_per_image / 1000:.1f} kB/image "
                      f"of predictions.jsonl; masks {z.mask_share * 100:.0f}% of it, {z.masks} masks, {z.bytes_per_mask:.0f} B each)")
+    if r.export is not None and r.export.images:
+        e = r.export
+        ratio = f"{e.ratio_to_annotate:.2f}x" if e.ratio_to_annotate is not None else "n/a"
+        lines.append(f"  export (s/image): all formats in one call {e.all_formats:.3f} ({ratio} the annotate time); alone: "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in e.per_format.items()))
     if r.shapes:
         lines.append("  input shapes seen: " + ", ".join(f"{k} {v}" for k, v in r.shapes.items()))
     if r.gpu_memory:

@@ -10,6 +10,7 @@ here names a format.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,9 +148,10 @@ class ExportCommand(click.Command):
 @click.option("-O", "--option", "extra", multiple=True, metavar="[FORMAT.]NAME=VALUE",
               help="Set a format option (repeatable); FORMAT. only when two selected formats declare NAME. "
                    "`autolabel formats` lists every option.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
 def export(run: Path, formats: tuple[str, ...], out_dir: Path, revision: str | None, original: bool,
            min_score: float | None, classes: tuple[str, ...], copy_images: bool, link_images: bool,
-           split: str | None, extra: tuple[str, ...]) -> None:
+           split: str | None, extra: tuple[str, ...], quiet: bool) -> None:
     """Write the boxes of RUN in one or more formats (built-in or plugin; see `autolabel formats`)."""
     from autolabel.export import run_export
     from autolabel.store import LATEST, ORIGINAL, open_run
@@ -161,12 +163,21 @@ def export(run: Path, formats: tuple[str, ...], out_dir: Path, revision: str | N
     options: dict[str, Any] = dict(click.get_current_context().meta.get(_ALIASES, {}))
     options.update(parse_format_options(extra))
     store = open_run(run)
-    report = run_export(
-        store, list(formats), out_dir,
-        revision=ORIGINAL if original else (revision or LATEST), format_options=options,
-        min_score=min_score, classes=read_classes(classes), copy_images=copy_images,
-        link_images=link_images, split=split,
-    )
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(unit="img", dynamic_ncols=True, file=sys.stderr, desc="export", leave=False)
+    try:
+        report = run_export(
+            store, list(formats), out_dir,
+            revision=ORIGINAL if original else (revision or LATEST), format_options=options,
+            min_score=min_score, classes=read_classes(classes), copy_images=copy_images,
+            link_images=link_images, split=split, progress=None if bar is None else bar.update,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     rev = report.revision
     echo(f"revision: {rev}" + (" (the pipeline's predictions)" if rev == ORIGINAL else " (corrected)"))
     dropped = f", {report.dropped} left out by filters" if report.dropped else ""

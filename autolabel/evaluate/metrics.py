@@ -14,7 +14,6 @@ import numpy as np
 
 from autolabel import masks
 from autolabel.evaluate.matching import EvalImage, GreedyMatcher, box_iou
-from autolabel.formats.polygons import polygons_to_mask
 
 CORLOC_IOU = 0.5
 IOU_TYPES = ("bbox", "segm")
@@ -132,8 +131,20 @@ def _segmentation(mask: Any, box: Sequence[float], size: tuple[int, int] | None,
         return {"size": list(mask["size"]), "counts": mask["counts"]}
     if size is None:
         raise ValueError(f"{where}: a box without a mask needs the image size for iou_type='segm'")
+    return box_rle(box, *size)
+
+
+def box_rle(box: Sequence[float], height: int, width: int) -> dict[str, Any]:
+    """The filled box as RLE over a ``height x width`` image, encoded on the box's window (no
+    whole-image array): the pixels that :func:`~autolabel.formats.polygons.polygons_to_mask` of
+    its outline sets, i.e. centres with ``x1 < x < x2`` and ``y1 <= y < y2``."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    return masks.encode(polygons_to_mask([[(x1, y1), (x2, y1), (x2, y2), (x1, y2)]], *size))
+    x1, x2, y1, y2 = min(x1, x2), max(x1, x2), min(y1, y2), max(y1, y2)
+    cols = np.flatnonzero((np.arange(width) + 0.5 > x1) & (np.arange(width) + 0.5 < x2))
+    rows = np.flatnonzero((np.arange(height) + 0.5 >= y1) & (np.arange(height) + 0.5 < y2))
+    if cols.size == 0 or rows.size == 0:
+        return masks.encode_window(np.zeros((0, 0), bool), 0, 0, height, width)
+    return masks.encode_window(np.ones((rows.size, cols.size), bool), int(cols[0]), int(rows[0]), height, width)
 
 
 def coco_metrics(images: Sequence[EvalImage], *, class_aware: bool = False, rank_by: str = "objectness",

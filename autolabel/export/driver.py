@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from autolabel.errors import ExportError, FormatLimitError
 from autolabel.export.base import IMAGE_MODES, Exporter, validate_split
 from autolabel.export.options import assign_options
 from autolabel.export.registry import get_exporter, list_exporters, loadable_exporters
+from autolabel.formats.polygons import shared_tracing
 from autolabel.geometry import clip_box
 from autolabel.names import class_name_problem
 from autolabel.store import LATEST, ORIGINAL, RunStore
@@ -275,8 +276,13 @@ def _abort_all(exporters: Iterable[Exporter]) -> None:
 
 def run_export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[str], out_dir: str | os.PathLike[str],
                revision: str | None = LATEST, format_options: Mapping[str, Any] | None = None,
-               **options: Any) -> ExportReport:
+               progress: Callable[[int], Any] | None = None, **options: Any) -> ExportReport:
     """Export a stored run in one or more formats; see :func:`export` for the arguments.
+
+    Images stream through: one record is held at a time, and a mask's polygons are traced once
+    per tolerance and shared by every format that asks (:func:`~autolabel.formats.polygons.shared_tracing`),
+    then forgotten with the image. ``progress``, if given, is called with 1 after each image is
+    written to every format (the command line's progress bar).
 
     Returns:
         an :class:`ExportReport` (revision, counts, folders and files written, notes).
@@ -337,16 +343,20 @@ def run_export(run: str | os.PathLike[str] | RunStore, formats: str | Sequence[s
             _abort_all([live.pop(n)])
             shutil.rmtree(tmps[n], ignore_errors=True)
 
-        for image in store.iter_images(rev_name):
-            image, dropped = filter_image(image, keep, min_score)
-            report.images += 1
-            report.boxes += len(image.detections)
-            report.dropped += dropped
-            for n, e in list(live.items()):
-                try:
-                    e.write(image)
-                except FormatLimitError as err:
-                    give_up(n, err)
+        with shared_tracing() as traced:
+            for image in store.iter_images(rev_name):
+                traced.clear()  # polygons are shared between formats, one image at a time
+                image, dropped = filter_image(image, keep, min_score)
+                report.images += 1
+                report.boxes += len(image.detections)
+                report.dropped += dropped
+                for n, e in list(live.items()):
+                    try:
+                        e.write(image)
+                    except FormatLimitError as err:
+                        give_up(n, err)
+                if progress is not None:
+                    progress(1)
         written: dict[str, list[Path]] = {}
         for n, e in list(live.items()):
             try:

@@ -5,27 +5,37 @@ the top-left corner of the top-left pixel, so pixel ``(row i, column j)`` covers
 ``[j, j + 1) x [i, i + 1)`` and its centre is ``(j + 0.5, i + 0.5)``. A polygon is an ``(N, 2)``
 float array of ``(x, y)`` vertices, not closed (the last vertex is not the first again).
 
-Mask -> polygons (:func:`mask_to_polygons`): scikit-image's ``find_contours`` at level 0.5 on the
-mask padded by one empty pixel, so every contour is closed. Its vertices lie half way between
-pixel centres; shifted by half a pixel (centre frame -> edge frame) they are the midpoints of
-the pixel edges between the mask and the background, and the corners that marching squares
-cuts diagonally are put back, so the contour runs along pixel borders and encloses exactly the
-mask's pixels (a filled polygon reproduces the mask). ``approximate_polygon`` (Douglas-Peucker,
-``tolerance`` in pixels) then drops vertices that lie within ``tolerance`` of the simplified
-outline: staircases become straight lines. A part that simplification would reduce to fewer than 3 vertices keeps its full
-contour.
+Mask -> polygons (:func:`mask_to_polygons`): the contours of scikit-image's ``find_contours``
+at level 0.5 on the mask padded by one empty pixel (every contour closed), then its
+``approximate_polygon``: the same vertices, bit for bit, computed from the mask's runs instead of
+its pixels (:func:`_marching_squares`, :func:`_assemble`, :func:`_simplify`; the tests compare
+them with scikit-image's functions on the whole image). The contour vertices lie half way
+between pixel centres; shifted by half a pixel (centre frame -> edge frame) they are the
+midpoints of the pixel edges between the mask and the background, and the corners that marching
+squares cuts diagonally are put back, so the contour runs along pixel borders and encloses
+exactly the mask's pixels (a filled polygon reproduces the mask). Douglas-Peucker
+(``tolerance`` in pixels) then drops vertices that lie within ``tolerance`` of the simplified
+outline: staircases become straight lines. A part that simplification would reduce to fewer
+than 3 vertices keeps its full contour.
+
+Cost: proportional to the mask's outline (its runs and the squares along its edge), never to
+the image or the object's box: a 6000 x 4000 photo's mask is traced in tens of milliseconds.
+Within :func:`shared_tracing` (one ``export`` call), a mask traced once at a tolerance is not
+traced again by the next format.
 
 Parts and holes: each 4-connected part of the mask is one polygon (its outer boundary), largest
 first. Polygons cannot hold holes in COCO, CVAT, Label Studio or YOLO, so a hole is *filled*
 in the polygon (:func:`hole_area` says how many pixels that adds); the exact mask travels as
 COCO RLE or in the VOC PNGs.
 
-scikit-image is imported when a polygon is made (only exporters need it).
+No scikit-image is needed: numpy, and scipy for :func:`hole_area` and :func:`join_parts`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -47,16 +57,143 @@ def signed_area(poly: Polygon) -> float:
     return float(0.5 * (np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
 
 
-def _contours(mask: np.ndarray) -> list[np.ndarray]:
-    """Closed contours of a bool ``(H, W)`` mask in ``(x, y)`` pixel-edge coordinates (last == first)."""
-    from skimage.measure import find_contours
+def _outer(c: np.ndarray) -> bool:
+    """Whether closed contour ``c`` (last == first) is an outer boundary: it turns counter-clockwise
+    on screen (holes turn clockwise), i.e. ``signed_area(c[:-1]) < 0``. Every product and sum is
+    exact (vertices are multiples of 0.5 pixel), so the sign is the same, without the copies."""
+    return _twice_area(c) < 0
 
-    m = np.pad(np.asarray(mask, dtype=np.float32), 1)
+
+def _twice_area(c: np.ndarray) -> float:
+    """Twice the shoelace area of closed contour ``c`` (last == first), for vertices on a half-pixel
+    grid, where every product and partial sum is exact: equal to ``2 * signed_area(c[:-1])``.
+    Products summed by numpy, not BLAS (``np.dot``): a threaded BLAS call costs milliseconds on a
+    busy machine; the sums are exact in any order."""
+    x, y = c[:, 0], c[:, 1]
+    return float(np.sum(x[:-1] * y[1:]) - np.sum(x[1:] * y[:-1]))
+
+
+def _contours(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> list[np.ndarray]:
+    """Closed contours, in ``(x, y)`` pixel-edge coordinates (last == first), of the mask made of
+    the column segments ``(col, row0, row1)`` (:func:`autolabel.masks.column_segments`)."""
     out = []
-    for c in find_contours(m, 0.5, fully_connected="low", positive_orientation="high"):
-        # (row, col) on the padded grid -> (x, y) on pixel edges of the unpadded image
+    for c in _marching_squares(col, row0, row1):
+        # (row, col) on the grid padded by one pixel -> (x, y) on pixel edges of the image
         out.append(_square_corners(np.stack([c[:, 1] - 0.5, c[:, 0] - 0.5], axis=1)))
     return out
+
+
+# Marching squares at level 0.5 on a 0/1 image: per square case (ul | ur << 1 | ll << 2 | lr << 3),
+# the segments ((from row, from col), (to row, to col)) relative to the square's top-left pixel,
+# in the order scikit-image's ``_get_contour_segments`` gives them (``fully_connected="low"``).
+_H, _Q = 0.5, 1.0
+_CASES: dict[int, tuple[tuple[tuple[float, float], tuple[float, float]], ...]] = {
+    1: (((0, _H), (_H, 0)),), 2: (((_H, _Q), (0, _H)),), 3: (((_H, _Q), (_H, 0)),),
+    4: (((_H, 0), (_Q, _H)),), 5: (((0, _H), (_Q, _H)),), 6: (((_H, _Q), (0, _H)), ((_H, 0), (_Q, _H))),
+    7: (((_H, _Q), (_Q, _H)),), 8: (((_Q, _H), (_H, _Q)),), 9: (((0, _H), (_H, 0)), ((_Q, _H), (_H, _Q))),
+    10: (((_Q, _H), (0, _H)),), 11: (((_Q, _H), (_H, 0)),), 12: (((_H, 0), (_H, _Q)),),
+    13: (((0, _H), (_H, _Q)),), 14: (((_H, 0), (0, _H)),),
+}
+_FIRST = np.zeros((16, 4))  # per case: its first segment (from row, from col, to row, to col)
+_SECOND = np.full((16, 4), np.nan)  # its second one (cases 6 and 9), else NaN
+for _k, _segs in _CASES.items():
+    _FIRST[_k] = [*_segs[0][0], *_segs[0][1]]
+    if len(_segs) > 1:
+        _SECOND[_k] = [*_segs[1][0], *_segs[1][1]]
+_FIRST2 = (2 * _FIRST).astype(np.int64)  # the same in half pixels
+_SECOND2 = np.where(np.isnan(_SECOND), -(1 << 40), 2 * _SECOND).astype(np.int64)
+
+
+def _edge_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(r, c)``: the squares of the padded grid (square ``(r, c)`` has image pixels
+    ``(r - 1 .. r, c - 1 .. c)`` as corners, as ``(row, col)``) whose corners differ, in row-major
+    order: those holding a pixel pair that differs, above/below (at a segment's ends) or
+    left/right (rows where two neighbouring columns' segments differ). Work is proportional to
+    the mask's outline."""
+    span = int(row1.max()) + 2
+    # left/right: rows where columns x - 1 and x differ lie between the ends (of either column's
+    # segments) that do not coincide, taken in pairs
+    ends = np.concatenate((col, col, col + 1, col + 1)) * span + np.concatenate((row0, row1, row0, row1))
+    u, n = np.unique(ends, return_counts=True)
+    u = u[n % 2 == 1]
+    lo, hi = u[0::2], u[1::2]
+    length = hi - lo
+    rows = np.repeat(lo % span, length) + _ragged(length)
+    between = np.repeat(lo // span, length)
+    r = np.concatenate((row0, row0, row1, row1, rows, rows + 1))
+    c = np.concatenate((col, col + 1, col, col + 1, between, between))
+    width = int(c.max()) + 1
+    key = np.unique(r * width + c)
+    return key // width, key % width
+
+
+def _ragged(lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(n) for n in lengths])`` without a Python loop."""
+    return np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def _marching_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> list[np.ndarray]:
+    """``skimage.measure.find_contours(padded, 0.5, fully_connected="low", positive_orientation="high")``
+    of the mask made of the column segments, padded by one empty pixel on every side: the same
+    contours, vertex for vertex, in the same order (``(row, col)`` on the padded grid), without
+    the image. scikit-image visits every square of the image; here the squares on the outline
+    are found from the segments (:func:`_edge_squares`), their corners looked up in them, and
+    their segments assembled into contours as scikit-image assembles them (:func:`_assemble`;
+    the tests compare both on many masks)."""
+    if col.size == 0:
+        return []
+    r, c = _edge_squares(col, row0, row1)
+    span = int(row1.max()) + 2
+    starts = col * span + row0  # sorted: segments come by column, then row
+
+    def on(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Whether image pixel (row y, column x) is in the mask."""
+        i = np.maximum(np.searchsorted(starts, x * span + y, side="right") - 1, 0)
+        return (col[i] == x) & (row0[i] <= y) & (y < row1[i])
+
+    case = (on(r - 1, c - 1) * 1 + on(r - 1, c) * 2 + on(r, c - 1) * 4 + on(r, c) * 8).astype(np.int64)
+    # points as whole numbers (twice the row, twice the column, in one int): the assembly only
+    # hashes and compares them, and ints are cheaper to make than tuples of floats
+    key = 2 * (int(c.max()) + 2)
+    at = np.stack([r, c, r, c], axis=1) * 2
+    first, second = at + _FIRST2[case], at + _SECOND2[case]
+    two = second[:, 0] >= 0
+    idx = np.arange(case.size) + np.concatenate(([0], np.cumsum(two)[:-1]))
+    segs = np.empty((case.size + int(two.sum()), 4), dtype=np.int64)
+    segs[idx] = first
+    segs[idx[two] + 1] = second[two]
+    points = segs[:, 0::2] * key + segs[:, 1::2]
+    return [np.stack(np.divmod(ct[::-1], key), axis=1) / 2.0 for ct in _assemble(points[:, 0], points[:, 1])]
+
+
+def _assemble(src: np.ndarray, dst: np.ndarray) -> list[np.ndarray]:
+    """What scikit-image's ``_assemble_contours`` makes of the segments ``src[k] -> dst[k]``
+    (in scan order) of a 0/1 image, where every point starts one segment and ends one, so the
+    segments form cycles: per cycle, in the order of its first segment, the points along it
+    from the end of its last segment round to that point again (what the merges there leave
+    at the head of each contour; the tests compare both). Cycles are labelled and walked by
+    pointer doubling: O(n log n) array work instead of a Python step per segment."""
+    n = src.size
+    order = np.argsort(src, kind="stable")
+    succ = order[np.searchsorted(src, dst, sorter=order)]  # the segment that starts where k ends
+    first, last, jump = np.arange(n), np.arange(n), succ.copy()
+    for _ in range(max(1, int(n).bit_length())):  # 2**steps >= n: every cycle seen whole
+        first, last = np.minimum(first, first[jump]), np.maximum(last, last[jump])
+        jump = jump[jump]
+    # cut each cycle after its last segment; rank the segments from the one after it
+    ends = np.flatnonzero(last == np.arange(n))
+    nxt = succ.copy()
+    nxt[ends] = -1
+    to_end = (nxt >= 0).astype(np.int64)
+    while (nxt >= 0).any():
+        on = nxt >= 0
+        to_end[on] += to_end[nxt[on]]
+        nxt[on] = nxt[nxt[on]]
+    walk = np.lexsort((-to_end, first))  # by cycle (its first segment), then along it
+    cycles = first[walk]
+    bounds = np.flatnonzero(np.concatenate(([True], cycles[1:] != cycles[:-1], [True])))
+    pts = src[walk]
+    return [np.append(pts[a:b], pts[a]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _square_corners(c: np.ndarray) -> np.ndarray:
@@ -83,33 +220,134 @@ def _square_corners(c: np.ndarray) -> np.ndarray:
 def mask_to_polygons(mask: np.ndarray | Mapping[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> list[Polygon]:
     """The outer boundary of each part of ``mask`` as a simplified polygon, largest part first.
 
+    Traced on the mask's bounding window (an RLE mask is decoded there only,
+    :func:`autolabel.masks.decode_window`): the same polygons as tracing the whole image, at the
+    cost of the object's window. Inside :func:`shared_tracing`, an RLE mask traced once at a
+    tolerance is not traced again (every polygon format of one export shares it).
+
     Args:
-        mask: bool ``(H, W)`` array, or a COCO RLE dict (decoded with :func:`autolabel.masks.decode`).
+        mask: bool ``(H, W)`` array, or a COCO RLE dict.
         tolerance: Douglas-Peucker tolerance in pixels; 0 keeps every contour vertex.
 
     Returns:
         One ``(N, 2)`` ``(x, y)`` polygon per 4-connected part (holes filled, see the module
         doc), each with at least 3 vertices inside ``[0, W] x [0, H]``; ``[]`` for an empty mask.
+        Polygons from the shared cache are read-only arrays.
     """
-    from skimage.measure import approximate_polygon
-
     if tolerance < 0:
         raise ValueError(f"polygon tolerance must be >= 0 pixels, got {tolerance}")
-    m = masks.decode(mask) if isinstance(mask, Mapping) else np.asarray(mask, dtype=bool)
-    outer = [c for c in _contours(m) if signed_area(c[:-1]) < 0]  # outer boundaries turn counter-clockwise on screen, holes clockwise
+    if not isinstance(mask, Mapping):
+        m = np.asarray(mask, dtype=bool)
+        return _trace(masks.array_segments(m), m.shape[1], m.shape[0], tolerance)
+    cache = _SHARED.get()
+    key = (tuple(int(v) for v in mask["size"]), mask["counts"], float(tolerance))
+    if cache is not None and key in cache:
+        return list(cache[key])
+    polys = rle_to_polygons(mask, tolerance)
+    if cache is not None:
+        for p in polys:
+            p.setflags(write=False)
+        cache[key] = polys
+        return list(polys)
+    return polys
+
+
+def rle_to_polygons(rle: Mapping[str, Any], tolerance: float = DEFAULT_TOLERANCE) -> list[Polygon]:
+    """:func:`mask_to_polygons` of an RLE mask, traced from its runs (no cache)."""
+    h, w = (int(v) for v in rle["size"])
+    return _trace(masks.column_segments(rle), w, h, tolerance)
+
+
+def _trace(segments: tuple[np.ndarray, np.ndarray, np.ndarray], width: int, height: int,
+           tolerance: float) -> list[Polygon]:
+    """The polygons of the ``width x height`` mask made of column ``segments``
+    (:func:`autolabel.masks.column_segments`)."""
+    outer = [c for c in _contours(*segments) if _outer(c)]
     polys = []
     for c in outer:
         # start at a pixel corner: Douglas-Peucker keeps the first vertex, so it should be one worth keeping
         corner = np.flatnonzero(np.isclose(c[:-1], np.round(c[:-1])).all(axis=1))
         if corner.size:
             c = np.concatenate([np.roll(c[:-1], -int(corner[0]), axis=0), c[corner[:1]]])
-        simple = approximate_polygon(c, tolerance) if tolerance > 0 else c
-        if len(simple) < 4 or abs(signed_area(simple[:-1])) <= 0:  # fewer than 3 distinct vertices
+        simple = _simplify(c, tolerance) if tolerance > 0 else c
+        if len(simple) < 4 or _twice_area(simple) == 0:  # fewer than 3 distinct vertices
             simple = _drop_collinear(c)
-        polys.append(simple[:-1].astype(np.float64))
-    polys.sort(key=lambda p: -abs(signed_area(p)))
-    h, w = m.shape
-    return [np.clip(p, 0.0, [w, h]) for p in polys]
+        polys.append(simple)
+    polys.sort(key=lambda p: -abs(_twice_area(p)))  # the order of signed_area's (both exact)
+    polys = [p[:-1].astype(np.float64) for p in polys]
+    return [np.clip(p, 0.0, [width, height]) for p in polys]
+
+
+def _simplify(coords: np.ndarray, tolerance: float) -> np.ndarray:
+    """``skimage.measure.approximate_polygon(coords, tolerance)`` (Douglas-Peucker), the same
+    vertices bit for bit, with every pending piece of one recursion depth split in one array pass
+    (the pieces are independent: the kept vertices do not depend on the order they are visited
+    in) instead of one loop step per kept vertex, with scikit-image's arithmetic operation for
+    operation (absolute coordinates, its angle, sine and cosine)."""
+    n = coords.shape[0]
+    chain = np.zeros(n, dtype=bool)
+    chain[0] = chain[-1] = True
+    start, end = np.array([0]), np.array([n - 1])
+    x, y = coords[:, 0], coords[:, 1]
+    while start.size:
+        inner = end - start - 1
+        start, end, inner = start[inner > 0], end[inner > 0], inner[inner > 0]
+        if not start.size:
+            break
+        # per piece, its line as scikit-image computes it (the same ufuncs on arrays, which give
+        # what they give on numpy scalars: the tests compare the two)
+        angle = -np.arctan2(x[end] - x[start], y[end] - y[start])
+        cos_a, sin_a = np.cos(angle), np.sin(angle)
+        dist = y[start] * sin_a + x[start] * cos_a
+        piece = np.repeat(np.arange(start.size), inner)
+        at = np.repeat(start + 1, inner) + (np.arange(piece.size) - np.repeat(np.cumsum(inner) - inner, inner))
+        pr, pc = x[at], y[at]
+        r0, c0, r1, c1 = x[start][piece], y[start][piece], x[end][piece], y[end][piece]
+        dr, dc = (x[end] - x[start])[piece], (y[end] - y[start])[piece]
+        dr0, dc0, dr1, dc1 = pr - r0, pc - c0, pr - r1, pc - c1
+        perp = ((dr0 * dr + dc0 * dc) > 0) & ((-dr1 * dr - dc1 * dc) > 0)
+        d = np.where(perp, np.abs(pr * cos_a[piece] + pc * sin_a[piece] - dist[piece]),
+                     np.minimum(np.sqrt(dc0 ** 2 + dr0 ** 2), np.sqrt(dc1 ** 2 + dr1 ** 2)))
+        offsets = np.cumsum(inner) - inner
+        top = np.maximum.reduceat(d, offsets)
+        split = top > tolerance
+        # the first point at each piece's maximum
+        hits = np.flatnonzero(d == top[piece])
+        first = hits[np.searchsorted(hits, offsets)]
+        cut = at[first][split]
+        chain[cut] = True
+        start, end = np.concatenate((start[split], cut)), np.concatenate((cut, end[split]))
+    return coords[chain, :]
+
+
+_SHARED: ContextVar[dict[tuple[Any, ...], list[Polygon]] | None] = ContextVar("autolabel_shared_polygons", default=None)
+
+
+class SharedTracing:
+    """The polygons traced while it is active (see :func:`shared_tracing`); :meth:`clear` forgets
+    them (the export driver does so before each image, so it holds one image's at most)."""
+
+    def __init__(self, store: dict[tuple[Any, ...], list[Polygon]]) -> None:
+        self._store = store
+
+    def clear(self) -> None:
+        self._store.clear()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+@contextmanager
+def shared_tracing() -> Iterator[SharedTracing]:
+    """Within the block, :func:`mask_to_polygons` of an RLE mask at a tolerance it was already
+    traced at returns the same polygons without tracing again (in this thread or task)."""
+    store: dict[tuple[Any, ...], list[Polygon]] = {}
+    token = _SHARED.set(store)
+    try:
+        yield SharedTracing(store)
+    finally:
+        _SHARED.reset(token)
+        store.clear()
 
 
 def _drop_collinear(c: np.ndarray) -> np.ndarray:
@@ -122,10 +360,18 @@ def _drop_collinear(c: np.ndarray) -> np.ndarray:
 
 
 def hole_area(mask: np.ndarray | Mapping[str, Any]) -> int:
-    """Pixels of the mask's holes (background not connected to the image border, 4-connectivity)."""
+    """Pixels of the mask's holes (background not connected to the image border, 4-connectivity),
+    counted on the mask's bounding window (background outside it reaches the border)."""
     from scipy import ndimage
 
-    m = masks.decode(mask) if isinstance(mask, Mapping) else np.asarray(mask, dtype=bool)
+    if isinstance(mask, Mapping):
+        bounds = masks.rle_bounds(mask)
+        m = np.zeros((0, 0), bool) if bounds is None else masks.decode_window(mask, bounds)
+    else:
+        m = np.asarray(mask, dtype=bool)
+        bounds = masks.bbox(m)
+        if bounds is not None:
+            m = m[int(bounds[1]):int(bounds[3]), int(bounds[0]):int(bounds[2])]
     return int(ndimage.binary_fill_holes(m).sum() - m.sum())
 
 

@@ -205,12 +205,20 @@ def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
         of = f" of the run's {num_classes}" if num_classes is not None else ""
         raise FormatLimitError(f"{image.path}: object {d.id} is class {d.label!r}, number {class_ids[k] + 1}{of}; a VOC "
                                f"SegmentationClass PNG holds classes 1 to {PNG_MAX_INDEX}: {hint}")
+    # each mask painted from its column segments (no whole-image array per mask); the class
+    # image is the object image through a lookup table
     objects = np.zeros((image.height, image.width), np.uint8)
-    classes = np.zeros_like(objects)
-    decoded = [(k, masks.decode(d.mask)) for k, d in dets]
-    for k, m in sorted(decoded, key=lambda km: (-int(km[1].sum()), km[0])):
-        objects[m] = k + 1
-        classes[m] = class_ids[k] + 1
+    painted = []
+    for k, d in dets:
+        col, row0, row1 = masks.column_segments(d.mask)
+        painted.append((-int((row1 - row0).sum()), k, col.tolist(), row0.tolist(), row1.tolist()))
+    for _, k, cols, starts, ends in sorted(painted, key=lambda p: p[:2]):
+        for x, y0, y1 in zip(cols, starts, ends):
+            objects[y0:y1, x] = k + 1
+    lut = [0] * 256
+    for k, _ in dets:
+        lut[k + 1] = class_ids[k] + 1
+    classes = np.asarray(Image.fromarray(objects, "L").point(lut))  # PIL's table lookup: 3x numpy's
     return objects, classes
 
 

@@ -41,6 +41,7 @@ from PIL import Image
 
 from autolabel.config import PipelineConfig
 from autolabel.store import PREDICTIONS
+from autolabel.tools.bench.export_timing import ExportTiming, time_exports
 from autolabel.tools.bench.measure import (
     count_flops,
     current_rss_mb,
@@ -195,6 +196,9 @@ class BenchReport:
     """Share of the wall time spent making the stored masks (stage ``masks``)."""
     run_size: RunSize | None = None
     """Size of the run's ``predictions.jsonl`` per image and the masks' bytes in it."""
+    export: ExportTiming | None = None
+    """Seconds per image to export the run, per format and all formats in one call
+    (:mod:`autolabel.tools.bench.export_timing`); None when not measured."""
     shapes: dict[str, int] = field(default_factory=dict)
     """Distinct input shapes each model (``extractor``, ``classifier``) saw in the measured run."""
     gpu_memory: dict[str, float] = field(default_factory=dict)
@@ -222,6 +226,8 @@ class BenchReport:
         d["masks_share"] = self.masks_share
         if self.run_size is not None:
             d["run_size"] = self.run_size.to_dict()
+        if self.export is not None:
+            d["export"] = self.export.to_dict()
         return d
 
 
@@ -262,6 +268,7 @@ def run_bench(
     rss_checkpoint: int = 50,
     work_dir: Path | None = None,
     measure_peak: bool = True,
+    export: bool = True,
 ) -> BenchReport:
     """Run the pipeline on ``images`` (or ``synthetic`` generated images of ``size``) and measure.
 
@@ -273,6 +280,7 @@ def run_bench(
         rss_checkpoint: report peak RSS after this many images as well as at the end.
         work_dir: where synthetic images and the run go (a temporary folder by default).
         measure_peak: measure the matmul peaks (about 2 s).
+        export: also time exporting the run (:mod:`autolabel.tools.bench.export_timing`).
     """
     from autolabel.engines.local import annotate
     from autolabel.images import find_images
@@ -386,6 +394,8 @@ def run_bench(
             shapes=ann.shapes.counts(),
             gpu_memory=gpu_memory,
         )
+        if export:
+            report.export = time_exports(run_dir, work / "export", report.seconds_per_image)
         if baseline:
             b = _baseline(baseline, cfg, source.root, list(source.paths), baseline_images)
             b.speedup = report.images_per_second / b.images_per_second if b.images_per_second else None
