@@ -25,7 +25,7 @@ README = REPO / "README.md"
 
 # Sentences that tell how the product was made instead of what it does.
 HISTORY = [
-    r"\bthe issue\b", r"\bissue's\b", r"\bissue \d+", r"% allowed", r"\d+% budget", r"development machine",
+    r"\bthe issue\b", r"\bissue's\b", r"\bissue #?\d+", r"% allowed", r"\d+% budget", r"development machine",
     r"this session", r"previous session", r"no GPU was", r"was lent", r"work request", r"not measured yet",
     r"before this change", r"\btargets? (?:was|were|are) met\b", r"sessions that built", r"\(\d+% allowed\)",
 ]
