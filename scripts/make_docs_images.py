@@ -12,6 +12,8 @@ If ``--run`` does not exist yet, the script runs that command first. It writes
 
 * ``sample-previews.jpg``: the four sample photos side by side, each drawn as
   ``autolabel annotate ... --previews`` draws it (masks, boxes, labels and scores);
+* with ``--labelstudio``, ``labelstudio-predictions.jpg``: Label Studio's labeling page showing
+  the ML backend's predictions on the cat photo, taken by the integration test that checks them;
 * ``images.json``: for each picture, the command that made the run, the size in pixels, the
   number format the models ran in (bf16 or fp32) and the number of boxes drawn per photo. ``tests/test_docs.py`` makes the pictures again from a fresh
   quickstart run and compares them with this file.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,19 +87,52 @@ def make_images(run: Path, out: Path) -> dict[str, dict]:
             "boxes": boxes,
         }
     }
-    (out / "images.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_info(out, info)
     return info
+
+
+LABELSTUDIO_SHOT = "labelstudio-predictions.jpg"
+LABELSTUDIO_TEST = "tests/integration/test_labelstudio_backend.py::test_labeling_page_draws_the_best_cat_box"
+
+
+def make_labelstudio_shot(out: Path) -> dict[str, dict]:
+    """Label Studio's labeling page with the ML backend's predictions on the cat photo, as the
+    integration test sees it (a real Label Studio 1.23, ``autolabel serve labelstudio --preset
+    lite``, headless Chromium; the test checks the drawn box before the picture is kept)."""
+    from PIL import Image
+
+    target = out / LABELSTUDIO_SHOT
+    env = {**os.environ, "AUTOLABEL_DOCS_SCREENSHOT": str(target), "CI": "1"}
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", LABELSTUDIO_TEST], cwd=REPO, env=env, check=True)
+    with Image.open(target) as im:
+        size = list(im.size)
+    return {LABELSTUDIO_SHOT: {"made_by": "scripts/make_docs_images.py --labelstudio", "run": f"pytest {LABELSTUDIO_TEST}", "size": size}}
+
+
+def write_info(out: Path, made: dict[str, dict]) -> None:
+    """``images.json`` in ``out``: the entries just made over the ones already there."""
+    path = out / "images.json"
+    info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    info.update(made)
+    path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, default=REPO / "runs" / "sample", help="the quickstart's run")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images", help="where the pictures go")
+    parser.add_argument("--labelstudio", action="store_true",
+                        help=f"also remake {LABELSTUDIO_SHOT} (needs Label Studio in .venv-ls and Chromium; a few minutes)")
     args = parser.parse_args(argv)
     ensure_run(args.run)
     info = make_images(args.run, args.out)
+    if args.labelstudio:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_info(args.out, make_labelstudio_shot(args.out))
     for name, entry in info.items():
         print(f"{args.out / name}: {entry['size'][0]}x{entry['size'][1]}, boxes {entry['boxes']}")
+    if args.labelstudio:
+        print(f"{args.out / LABELSTUDIO_SHOT}: Label Studio's labeling page with the backend's predictions")
     return 0
 
 

@@ -60,7 +60,7 @@ cfg = PipelineConfig(extractor="test_vit", extractor_weights="random", classifie
                      precision="fp32", device="cpu", pad_batches="on", device_crops="on", overlap="on",
                      decoder="device")
 images = synthetic_images(Path({str(tmp_path)!r}) / "img", 3, (96, 64))
-r = run_bench(cfg, images=images, measure_peak=False, work_dir=Path({str(tmp_path)!r}) / "w")
+r = run_bench(cfg, images=images, measure_peak=False, work_dir=Path({str(tmp_path)!r}) / "w", export=False)
 s = annotate(cfg, images, Path({str(tmp_path)!r}) / "run")
 print(json.dumps({{"shapes": r.shapes, "processed": s.processed}}))
 '''

@@ -106,7 +106,7 @@ def annotate(input_path: Path, run_dir: Path, preset: str | None, config_file: s
       .lock              the lock that keeps a second process off the run; it stays
                          after the run and is free once no process holds it
       previews/          with --previews;  export/  with --export
-      revisions/         corrected copies from review --pull / import labelstudio
+      revisions/         corrected copies from review --pull / import
       review.json        the FiftyOne dataset's name (review)
       evaluation.json    with evaluation.png: the last evaluate report
       parts/             --engine ray: workers' results until they are merged

@@ -91,7 +91,9 @@ def test_fiftyones_oldest_mongodb_warning_becomes_one_info_line(caplog, monkeypa
     quiet_oldest_mongodb_warning()
     quiet_oldest_mongodb_warning()  # installed once
     assert len(db_log.filters) == 1
-    with caplog.at_level(logging.INFO):
+    # INFO from autolabel.review reaches caplog even if an earlier CLI call of this process set
+    # the autolabel logger to WARNING
+    with caplog.at_level(logging.INFO), caplog.at_level(logging.INFO, logger="autolabel"):
         for _ in range(3):
             db_log.warning("You are running the oldest supported major version of MongoDB. Please refer to ...")
         db_log.warning("some other database warning")

@@ -12,6 +12,7 @@ are read back and checked, and label-studio-sdk validates them against the confi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -254,6 +255,10 @@ def test_labeling_page_draws_the_best_cat_box(label_studio, rectangles, chromium
                 if attempt == 2:
                     raise
         shot = b.screenshot(tmp_path / "labeling.png")
+    docs_copy = os.environ.get("AUTOLABEL_DOCS_SCREENSHOT")  # scripts/make_docs_images.py --labelstudio
+    if docs_copy:
+        with Image.open(shot) as im:
+            im.convert("RGB").save(docs_copy, quality=85, optimize=True)
     ix, iy, sx, sy = image_scale(rect, SimpleNamespace(width=w, height=h))
     v = best["value"]
     x1, y1 = ix + v["x"] * w / 100 * sx, iy + v["y"] * h / 100 * sy
