@@ -87,19 +87,20 @@ def decoded_chunks(entries: Iterable[Entry], read: Callable[[str, int, Any], Ite
     """
     window: collections.deque[Future[Item]] = collections.deque()
     pending = iter(entries)
-    nxt: list[Entry] = []
+    nxt: list[tuple[Entry, int]] = []
+    """The next entry and its charge, read once however often the budget turns it away."""
 
-    def peek() -> Entry | None:
+    def peek() -> tuple[Entry, int] | None:
         if not nxt:
             e = next(pending, None)
             if e is None:
                 return None
-            nxt.append(e)
+            nxt.append((e, pixels_of(e)))
         return nxt[0]
 
     def fill(wait: bool = False) -> None:
-        while len(window) < ahead and (entry := peek()) is not None:
-            p = pixels_of(entry)
+        while len(window) < ahead and (head := peek()) is not None:
+            entry, p = head
             if not budget.take(p, wait=wait and not window):
                 return
             nxt.pop()

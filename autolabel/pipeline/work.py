@@ -62,8 +62,6 @@ class Item:
     """POSIX path relative to the input root (or the name of an in-memory image)."""
     pixels: int = 0
     """Pixels charged to the in-flight budget (from the file header) until the item is done."""
-    source: Any = None
-    """An in-memory image to use instead of reading ``path`` (see :mod:`autolabel.pipeline.api`)."""
     decoded: DecodedImage | None = None
     encoded: EncodedJpeg | None = None
     """A JPEG read for decoding on the device (``decoder: device``), until stage 1 decodes it."""
