@@ -16,6 +16,14 @@ if TYPE_CHECKING:
     from autolabel.tools.bench.discovery_timing import DiscoveryTimingReport
 
 
+def _images(s: Any) -> str:
+    """``12 images of 640x480`` or ``17 images of 640x427 to 6000x3167, 1 could not be read``."""
+    read = s.image_count - s.failed_images
+    sizes = [f"{w}x{h}" for w, h in s.size_range] or [f"{s.image_size[0]}x{s.image_size[1]}"]
+    text = f"{read} images of {sizes[0]}" + (f" to {sizes[1]}" if len(sizes) > 1 and sizes[1] != sizes[0] else "")
+    return text + (f", {s.failed_images} could not be read" if s.failed_images else "")
+
+
 def format_report(r: BenchReport) -> str:
     """The readable multi-line report of a benchmark run."""
     s = r.settings
@@ -23,8 +31,7 @@ def format_report(r: BenchReport) -> str:
     lines = [
         (f"{s.extractor} + {s.classifier} on {s.device} ({s.device_name}), {s.precision}, "
          f"{s.threads} threads, decoder {s.decoder}, discovery {s.discovery}, {s.refine_processes} refinement processes; "
-         f"{s.image_count} images of {s.image_size[0]}x{s.image_size[1]} "
-         f"(grid {s.grid_hw[0]}x{s.grid_hw[1]})"),
+         f"{_images(s)} (grid {s.grid_hw[0]}x{s.grid_hw[1]} for {s.image_size[0]}x{s.image_size[1]})"),
         (f"  images/s: {r.images_per_second:.2f}  ({r.seconds_per_image * 1000:.0f} ms/image, "
          f"{r.crops_per_image:.1f} crops/image, {r.boxes} boxes)"),
         "  time per stage (seconds, share of the wall time, calls; a stage ending in _wait is time spent waiting for it):",

@@ -110,9 +110,13 @@ def test_bench_on_a_folder_whose_first_file_is_broken(tmp_path: Path, tiny_confi
     folder.mkdir()
     (folder / "a_broken.jpg").write_bytes(b"nope")
     write_image(folder / "b.png", (160, 128))
-    write_image(folder / "c.png", (160, 128))
-    r = run_bench(tiny_config, images=folder, work_dir=tmp_path / "w", measure_peak=False).to_dict()
+    write_image(folder / "c.png", (320, 200))
+    report = run_bench(tiny_config, images=folder, work_dir=tmp_path / "w", measure_peak=False)
+    r = report.to_dict()
     assert r["settings"]["image_size"] == [160, 128] and r["stages"]["extractor"]["count"] == 2
+    assert r["settings"]["failed_images"] == 1 and r["settings"]["size_range"] == [[160, 128], [320, 200]]
+    # the report describes the images read, not all by the first one's size, and names the broken file's count
+    assert "2 images of 160x128 to 320x200, 1 could not be read" in format_report(report)
     (folder / "b.png").write_bytes(b"")
     (folder / "c.png").write_text("text")
     with pytest.raises(InputError, match="none of the 3 image"):

@@ -40,7 +40,7 @@ import torch
 from PIL import Image
 
 from autolabel.config import PipelineConfig
-from autolabel.store import PREDICTIONS
+from autolabel.store import PREDICTIONS, RunStore
 from autolabel.tools.bench.export_timing import ExportTiming, time_exports
 from autolabel.tools.bench.measure import (
     count_flops,
@@ -117,6 +117,11 @@ class BenchSettings:
     refine_processes: int = 0
     """Refinement worker processes used (``refine_processes`` resolved for the device; 0 with
     ``refine`` off or in the pipeline's thread)."""
+    failed_images: int = 0
+    """Of ``image_count``, the images that could not be read (they count in images/s as failures)."""
+    size_range: list[list[int]] = field(default_factory=list)
+    """``[[width, height], [width, height]]`` of the smallest and the largest image read, in
+    pixels (by area); empty when none was read."""
 
 
 @dataclass
@@ -368,6 +373,7 @@ def run_bench(
             cpu_count=os.cpu_count(), decoder="device" if cfg.decoder == "device" else "pil",
             discovery=cfg.discovery,
             refine_processes=resolve_refine_processes(cfg.refine_processes, device.type) if cfg.refine else 0,
+            failed_images=summary.failed, size_range=_size_range(run_dir),
         )
         flops = FlopReport(
             extractor_per_image=ex_gflop,
@@ -408,6 +414,14 @@ def run_bench(
         ann.close()
         if tmp:
             tmp.cleanup()
+
+
+def _size_range(run_dir: Path) -> list[list[int]]:
+    """The smallest and largest ``[width, height]`` (by area) among the run's records."""
+    sizes = [(r.width, r.height) for r in RunStore(run_dir).iter_images()]
+    if not sizes:
+        return []
+    return [list(min(sizes, key=lambda s: s[0] * s[1])), list(max(sizes, key=lambda s: s[0] * s[1]))]
 
 
 def _first_readable(root: Path, paths: Sequence[str], max_pixels: int, min_side: int) -> DecodedImage:
