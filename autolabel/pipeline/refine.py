@@ -192,12 +192,13 @@ class Refiner:
                 return
             broken, self._pool = self._pool, None
         log.warning("a refinement worker process died (killed, or out of memory); its work is redone and a new pool started")
-        broken.shutdown(wait=False, cancel_futures=True)
         # A job half-written into the call queue when its worker died leaves the queue's feeder
         # thread blocked on a full pipe whose only reader is now this process; Python before
         # 3.11.4 joins that thread at exit and hangs (CPython gh-94777). Closing our read end
         # makes the blocked write fail, so the feeder ends (its job is already redone here).
+        # Taken before shutdown(), which drops the executor's reference to the queue.
         reader = getattr(getattr(broken, "_call_queue", None), "_reader", None)
+        broken.shutdown(wait=False, cancel_futures=True)
         if reader is not None:
             try:
                 reader.close()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -122,6 +125,37 @@ def test_workers_end_with_their_parent(tmp_path) -> None:
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(p) for p in pids)
+
+
+def test_a_process_whose_worker_died_mid_job_exits() -> None:
+    """A worker killed while the parent is still writing a large job to it: the parent redoes
+    the jobs, prints their result and exits 0 (Python before 3.11.4 hung at exit joining the
+    pool's feeder thread, blocked on the dead worker's full pipe)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal\n"
+        "import numpy as np\n"
+        "from tests.pipeline.test_refine import _scene\n"
+        "from autolabel.discovery.regions import Region\n"
+        "from autolabel.pipeline.refine import Refiner\n"
+        "img, small = _scene()\n"
+        "big = np.ascontiguousarray(np.tile(img, (20, 16, 1)))  # 12 MB: far more than a pipe holds\n"
+        "regions = [Region(r.box, r.objectness, r.seed, np.pad(r.mask, ((0, 114), (0, 120)))) for r in small]\n"
+        "r = Refiner(1)\n"
+        "pool = r.start(); pool.submit(int, 1).result()\n"
+        "(pid,) = list(pool._processes)\n"
+        "os.kill(pid, signal.SIGKILL)\n"
+        "jobs = [r.submit(big, 16, (0.0, 0.0), (1.0, 1.0), regions) for _ in range(4)]\n"
+        "print(sum(len(j.result().masks) for j in jobs), flush=True)\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root,
+                         env={**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["8"]
+    assert "refinement worker process died" in out.stderr
 
 
 @pytest.mark.parametrize("setting, device, cores, want", [
