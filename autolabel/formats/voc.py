@@ -32,6 +32,7 @@ naming it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import xml.etree.ElementTree as ET
@@ -43,6 +44,7 @@ from PIL import Image
 
 from autolabel import masks
 from autolabel.errors import ConfigError, ExportError, FormatLimitError
+from autolabel.formats import indexpng
 from autolabel.formats.base import (
     GroundTruth,
     GroundTruthError,
@@ -170,21 +172,19 @@ def voc_colormap(n: int = 256) -> list[tuple[int, int, int]]:
     return out
 
 
+@functools.cache
+def _colormap() -> tuple[tuple[int, int, int], ...]:
+    return tuple(voc_colormap())
+
+
 PNG_MAX_INDEX = 254
 """Largest object index or class value a VOC segmentation PNG holds: values are 8-bit, 0 is the
 background and 255 VOC's "void" border."""
 
 
-def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
-                     num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The ``SegmentationObject`` and ``SegmentationClass`` index images of one image, or None when
-    no detection has a mask.
-
-    Returns ``(objects, classes)``, ``uint8 (H, W)``: ``objects`` holds the 1-based index of the
-    detection in the XML's object order, ``classes`` its 0-based class id + 1 (``class_ids[k]``
-    for detection ``k``); 0 is background. Where masks overlap, the smaller object is on top
-    (masks are painted largest first). A detection without a mask paints nothing (its index is
-    simply absent). No 255 "void" border is drawn.
+def segmentation_objects(image: ImageAnnotations, class_ids: Sequence[int], num_classes: int | None = None) -> list[int]:
+    """The detections of ``image`` that the segmentation PNGs paint (those with a mask), as
+    indices into ``image.detections``; ``[]`` when none has a mask. Cheap: it reads no mask.
 
     Raises:
         FormatLimitError: naming the image: a masked detection at object index above
@@ -192,34 +192,81 @@ def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
             would be above it (the run has too many classes; ``num_classes``, if given, is
             named in the message).
     """
-    dets = [(k, d) for k, d in enumerate(image.detections) if d.mask is not None]
+    dets = [k for k, d in enumerate(image.detections) if d.mask is not None]
     if not dets:
-        return None
+        return []
     hint = "write VOC without segmentation PNGs (-O voc_masks=false) or the masks in another format"
-    last = dets[-1][0] + 1
+    last = dets[-1] + 1
     if last > PNG_MAX_INDEX:
         raise FormatLimitError(f"{image.path}: {len(image.detections)} objects, object {last} has a mask; a VOC "
                                f"SegmentationObject PNG holds objects 1 to {PNG_MAX_INDEX}: {hint}")
-    k, d = max(dets, key=lambda kd: class_ids[kd[0]])
+    k = max(dets, key=lambda k: class_ids[k])
     if class_ids[k] + 1 > PNG_MAX_INDEX:
+        d = image.detections[k]
         of = f" of the run's {num_classes}" if num_classes is not None else ""
         raise FormatLimitError(f"{image.path}: object {d.id} is class {d.label!r}, number {class_ids[k] + 1}{of}; a VOC "
                                f"SegmentationClass PNG holds classes 1 to {PNG_MAX_INDEX}: {hint}")
-    # each mask painted from its column segments (no whole-image array per mask); the class
-    # image is the object image through a lookup table
-    objects = np.zeros((image.height, image.width), np.uint8)
-    painted = []
-    for k, d in dets:
-        col, row0, row1 = masks.column_segments(d.mask)
-        painted.append((-int((row1 - row0).sum()), k, col.tolist(), row0.tolist(), row1.tolist()))
-    for _, k, cols, starts, ends in sorted(painted, key=lambda p: p[:2]):
-        for x, y0, y1 in zip(cols, starts, ends):
-            objects[y0:y1, x] = k + 1
-    lut = [0] * 256
-    for k, _ in dets:
-        lut[k + 1] = class_ids[k] + 1
-    classes = np.asarray(Image.fromarray(objects, "L").point(lut))  # PIL's table lookup: 3x numpy's
-    return objects, classes
+    return dets
+
+
+def paint_segmentation(image: ImageAnnotations, class_ids: Sequence[int], objects: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Paint the ``SegmentationObject`` and ``SegmentationClass`` index images of ``image``, both
+    in one pass over the masks' row runs (:func:`autolabel.masks.row_runs`).
+
+    Args:
+        objects: the detections to paint (:func:`segmentation_objects`), indices into
+            ``image.detections``, each with a mask.
+
+    Returns:
+        ``(objects, classes)``, :func:`~autolabel.formats.indexpng.scanlines` buffers
+        ``uint8 (H, W + 1)``: column 0 the PNG filter byte (0), columns ``1..W`` the image
+        (what :func:`voc_segmentation` returns). Where masks overlap, the smaller object is on
+        top (masks are painted largest first, then in object order). Work: the image's
+        zeroing plus the masks' row runs; no per-mask array of the image's size.
+    """
+    width = image.width
+    stride = width + 1
+    obj = indexpng.scanlines(image.height, width)
+    cls = indexpng.scanlines(image.height, width)
+    runs = []
+    for k in objects:
+        row, x0, x1 = masks.row_runs(image.detections[k].mask)  # type: ignore[arg-type]
+        first = row * stride + x0 + 1
+        runs.append((-int((x1 - x0).sum()), k, first.tolist(), (first + (x1 - x0)).tolist()))
+    flat_obj, flat_cls = obj.reshape(-1), cls.reshape(-1)
+    for _, k, starts, ends in sorted(runs, key=lambda r: r[:2]):
+        index, value = k + 1, class_ids[k] + 1
+        for a, b in zip(starts, ends):
+            flat_obj[a:b] = index
+            flat_cls[a:b] = value
+    return obj, cls
+
+
+def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
+                     num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``SegmentationObject`` and ``SegmentationClass`` index images of one image, or None when
+    no detection has a mask.
+
+    Returns ``(objects, classes)``, ``uint8 (H, W)`` (views of :func:`paint_segmentation`'s
+    buffers): ``objects`` holds the 1-based index of the detection in the XML's object order,
+    ``classes`` its 0-based class id + 1 (``class_ids[k]`` for detection ``k``); 0 is
+    background. Where masks overlap, the smaller object is on top (masks are painted largest
+    first). A detection without a mask paints nothing (its index is simply absent). No 255
+    "void" border is drawn.
+
+    Raises:
+        FormatLimitError: see :func:`segmentation_objects`.
+    """
+    dets = segmentation_objects(image, class_ids, num_classes)
+    if not dets:
+        return None
+    obj, cls = paint_segmentation(image, class_ids, dets)
+    return obj[:, 1:], cls[:, 1:]
+
+
+def voc_png_bytes(lines: np.ndarray) -> bytes:
+    """The VOC palette PNG (VOC colour map) of a :func:`paint_segmentation` buffer."""
+    return indexpng.palette_png_bytes(lines, _colormap())
 
 
 def voc_png(index: np.ndarray) -> Image.Image:
