@@ -28,7 +28,8 @@ first. Polygons cannot hold holes in COCO, CVAT, Label Studio or YOLO, so a hole
 in the polygon (:func:`hole_area` says how many pixels that adds); the exact mask travels as
 COCO RLE or in the VOC PNGs.
 
-No scikit-image is needed: numpy, and scipy for :func:`hole_area` and :func:`join_parts`.
+No scikit-image is needed: numpy, and scipy for :func:`hole_area` and for :func:`join_parts` of
+parts with millions of vertex pairs.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from autolabel import masks
+from autolabel.masks.window import odd_occurrences
 
 Polygon = np.ndarray
 """``(N, 2)`` float ``(x, y)`` vertices in pixels, ``N >= 3``, not closed."""
@@ -114,8 +116,8 @@ def _edge_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> tuple[
     # left/right: rows where columns x - 1 and x differ lie between the ends (of either column's
     # segments) that do not coincide, taken in pairs
     ends = np.concatenate((col, col, col + 1, col + 1)) * span + np.concatenate((row0, row1, row0, row1))
-    u, n = np.unique(ends, return_counts=True)
-    u = u[n % 2 == 1]
+    ends.sort()
+    u = odd_occurrences(ends)
     lo, hi = u[0::2], u[1::2]
     length = hi - lo
     rows = np.repeat(lo % span, length) + _ragged(length)
@@ -123,7 +125,9 @@ def _edge_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> tuple[
     r = np.concatenate((row0, row0, row1, row1, rows, rows + 1))
     c = np.concatenate((col, col + 1, col, col + 1, between, between))
     width = int(c.max()) + 1
-    key = np.unique(r * width + c)
+    key = r * width + c
+    key.sort()  # np.unique's hash table costs several times this sort on these keys
+    key = key[np.concatenate(([True], key[1:] != key[:-1]))]
     return key // width, key % width
 
 
@@ -416,14 +420,28 @@ def polygons_bbox(polygons: Sequence[Sequence[Sequence[float]]]) -> tuple[float,
     return (float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 0].max()), float(a[:, 1].max()))
 
 
+_TABLE_PAIRS = 1 << 22
+"""Largest ``N * M`` for which :func:`_closest_pair` compares every pair (about 30 ms)."""
+_TABLE_BLOCK = 1 << 18
+"""Vertex pairs per block of that comparison (a few MB of temporary arrays)."""
+
+
 def _closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
     """``(i, j)`` with ``a[i]`` and ``b[j]`` closest to each other, the smallest ``i`` and then
     the smallest ``j`` among ties (``(N, 2)`` and ``(M, 2)`` points). A k-d tree over ``b``:
-    O((N + M) log M) time and O(N + M) memory, where the full distance table would take N * M."""
-    from scipy.spatial import cKDTree
+    O((N + M) log M) time and O(N + M) memory, where the full distance table would take N * M.
+    Pairs of parts up to :data:`_TABLE_PAIRS` vertex pairs are compared in numpy, by blocks of
+    ``a`` (the same squared distances, so the same answer), without importing scipy (half a
+    second of an export's start-up)."""
+    if len(a) * len(b) <= _TABLE_PAIRS:
+        step = max(1, _TABLE_BLOCK // len(b))
+        sq = np.concatenate([((a[k:k + step, None, :] - b[None, :, :]) ** 2).sum(-1).min(axis=1)
+                             for k in range(0, len(a), step)])
+    else:
+        from scipy.spatial import cKDTree
 
-    _, nearest = cKDTree(b).query(a)
-    sq = ((a - b[nearest]) ** 2).sum(-1)
+        _, nearest = cKDTree(b).query(a)
+        sq = ((a - b[nearest]) ** 2).sum(-1)
     i = int(np.argmin(sq))
     return i, int(np.argmin(((b - a[i]) ** 2).sum(-1)))
 

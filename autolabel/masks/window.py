@@ -146,7 +146,7 @@ def row_runs(rle: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     span = int(row1.max()) + 1
     ends = np.concatenate((col, col, col + 1, col + 1)) * span + np.concatenate((row0, row1, row0, row1))
     ends.sort()
-    u = _odd_counts(ends)  # an end shared by two segments (of x - 1 and x) is no edge
+    u = odd_occurrences(ends)  # an end shared by two segments (of x - 1 and x) is no edge
     lo, hi = u[0::2], u[1::2]
     length = hi - lo
     boundary = np.repeat(lo // span, length)
@@ -157,7 +157,7 @@ def row_runs(rle: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return edges[0::2] // stride, edges[0::2] % stride, edges[1::2] % stride
 
 
-def _odd_counts(sorted_keys: np.ndarray) -> np.ndarray:
+def odd_occurrences(sorted_keys: np.ndarray) -> np.ndarray:
     """The values that occur an odd number of times in ``sorted_keys`` (ascending), once each."""
     first = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
     counts = np.diff(np.append(first, sorted_keys.size))
