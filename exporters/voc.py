@@ -78,12 +78,15 @@ def _save_segmentation(image: ImageAnnotations, class_ids: list[int], objects: l
     except Exception as e:
         raise ExportError(f"{objects_png}: cannot paint the segmentation of {image.path}: {type(e).__name__}: {e}") from e
     for lines, path in zip(painted, (objects_png, classes_png)):
+        made = False
         try:
             data = voc_png_bytes(lines)
             with open(path, "wb") as f:
+                made = True
                 f.write(data)
         except Exception as e:
-            Path(path).unlink(missing_ok=True)
+            if made:  # a file cut short is no PNG: remove it
+                Path(path).unlink(missing_ok=True)
             raise ExportError(f"{path}: cannot write the segmentation PNG: {type(e).__name__}: {e}") from e
 
 
