@@ -49,38 +49,37 @@ from autolabel.formats.voc import (
     SEGMENTATION_CLASS_DIR,
     SEGMENTATION_OBJECT_DIR,
     SEGMENTATION_SETS_DIR,
-    paint_segmentation,
     segmentation_objects,
+    segmentation_runs,
     voc_annotation,
     voc_labelmap_line,
-    voc_png_bytes,
+    voc_png_runs,
 )
 from autolabel.types import ImageAnnotations
 
 PNG_WORKERS = 2
-"""Threads that paint and compress the segmentation PNGs (zlib releases the GIL: they run on
-other cores while the export goes on); also the most images in flight, so memory stays at
-two index images of each of at most this many photos."""
+"""Threads that make the segmentation PNGs while the export goes on (numpy releases the GIL in
+its larger steps); also the most images in flight, each holding its masks' runs."""
 
 
 def _save_segmentation(image: ImageAnnotations, class_ids: list[int], objects: list[int], objects_png: Path,
                        classes_png: Path) -> None:
-    """Paint one image's SegmentationObject and SegmentationClass index images in one pass
-    (:func:`~autolabel.formats.voc.paint_segmentation`) and write them as VOC palette PNGs
-    (zlib's run-length strategy, :mod:`autolabel.formats.indexpng`).
+    """Make one image's SegmentationObject and SegmentationClass PNGs from its masks' runs
+    (:func:`~autolabel.formats.voc.segmentation_runs`, compressed from the runs: the images are
+    never laid out pixel by pixel) and write them.
 
     Raises:
         ExportError: naming the PNG that could not be made or written (its cause chained);
             no part of that PNG is left on disk.
     """
     try:
-        painted = paint_segmentation(image, class_ids, objects)
+        runs = segmentation_runs(image, class_ids, objects)
     except Exception as e:
-        raise ExportError(f"{objects_png}: cannot paint the segmentation of {image.path}: {type(e).__name__}: {e}") from e
-    for lines, path in zip(painted, (objects_png, classes_png)):
+        raise ExportError(f"{objects_png}: cannot make the segmentation of {image.path}: {type(e).__name__}: {e}") from e
+    for part, path in zip(runs, (objects_png, classes_png)):
         made = False
         try:
-            data = voc_png_bytes(lines)
+            data = voc_png_runs(part, image.width, image.height)
             with open(path, "wb") as f:
                 made = True
                 f.write(data)

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from autolabel.formats import deflate
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 """The 8 bytes every PNG file starts with."""
 
@@ -45,12 +47,31 @@ def palette_png_bytes(lines: np.ndarray, palette: Sequence[tuple[int, int, int]]
     if lines.dtype != np.uint8 or lines.ndim != 2 or not lines.flags.c_contiguous or min(lines.shape) < 1 \
             or lines.shape[1] < 2:
         raise ValueError(f"scanlines must be a C-contiguous uint8 (H, W + 1) array, got {lines.dtype} {lines.shape}")
+    height, width = lines.shape[0], lines.shape[1] - 1
+    z = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return _png(width, height, palette, z.compress(lines) + z.flush())
+
+
+def palette_png_runs(values: np.ndarray, lengths: np.ndarray, width: int, height: int,
+                     palette: Sequence[tuple[int, int, int]]) -> bytes:
+    """The PNG file of the ``width x height`` index image whose scanlines (each a filter byte 0,
+    then the row's indices) are the runs ``values[k]`` x ``lengths[k]``: compressed from the
+    runs (:func:`autolabel.formats.deflate.zlib_runs`), never laid out as bytes.
+
+    Raises:
+        ValueError: the runs do not add up to ``height * (width + 1)`` bytes, a run is empty or
+            a value is not an index (0-255), or the palette is empty or longer than 256.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if width < 1 or height < 1 or int(lengths.sum()) != height * (width + 1):
+        raise ValueError(f"runs of {int(lengths.sum())} bytes are not the scanlines of a {width} x {height} image")
+    return _png(width, height, palette, deflate.zlib_runs(values, lengths))
+
+
+def _png(width: int, height: int, palette: Sequence[tuple[int, int, int]], idat: bytes) -> bytes:
     if not 1 <= len(palette) <= 256:
         raise ValueError(f"a PNG palette holds 1 to 256 colours, got {len(palette)}")
-    height, width = lines.shape[0], lines.shape[1] - 1
     header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)  # 8 bits, palette, deflate, filters, no interlace
     plte = bytes(v for rgb in palette for v in rgb)
-    z = zlib.compressobj(6, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    data = z.compress(lines) + z.flush()
-    return b"".join((PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"PLTE", plte), _chunk(b"IDAT", data),
+    return b"".join((PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"PLTE", plte), _chunk(b"IDAT", idat),
                      _chunk(b"IEND", b"")))

@@ -150,12 +150,19 @@ def _marching_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> li
     span = int(row1.max()) + 2
     starts = col * span + row0  # sorted: segments come by column, then row
 
-    def on(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Whether image pixel (row y, column x) is in the mask."""
-        i = np.maximum(np.searchsorted(starts, x * span + y, side="right") - 1, 0)
-        return (col[i] == x) & (row0[i] <= y) & (y < row1[i])
+    def on(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whether image pixels (row y - 1, column x) and (row y, column x) are in the mask. The
+        segment that may hold the upper one is the lower one's, or the one before when the
+        lower one's starts at row y (starts are distinct): one search for both."""
+        key = x * span + y
+        below = np.searchsorted(starts, key, side="right") - 1
+        i = np.maximum(below, 0)
+        j = np.maximum(below - ((below >= 0) & (starts[i] == key)), 0)
+        return ((col[j] == x) & (row0[j] <= y - 1) & (y - 1 < row1[j]),
+                (col[i] == x) & (row0[i] <= y) & (y < row1[i]))
 
-    case = (on(r - 1, c - 1) * 1 + on(r - 1, c) * 2 + on(r, c - 1) * 4 + on(r, c) * 8).astype(np.int64)
+    (ul, ll), (ur, lr) = on(r, c - 1), on(r, c)
+    case = (ul * 1 + ur * 2 + ll * 4 + lr * 8).astype(np.int64)
     # points as whole numbers (twice the row, twice the column, in one int): the assembly only
     # hashes and compares them, and ints are cheaper to make than tuples of floats
     key = 2 * (int(c.max()) + 2)

@@ -242,6 +242,56 @@ def paint_segmentation(image: ImageAnnotations, class_ids: Sequence[int], object
     return obj, cls
 
 
+def _merged(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs without empty ones, neighbours of one value joined."""
+    keep = lengths > 0
+    values, lengths = values[keep], lengths[keep]
+    first = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    return values[first], np.add.reduceat(lengths, first)
+
+
+def segmentation_runs(image: ImageAnnotations, class_ids: Sequence[int],
+                      objects: Sequence[int]) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The scanlines of the ``SegmentationObject`` and ``SegmentationClass`` PNGs of ``image`` as
+    runs, without painting them: the same bytes as :func:`paint_segmentation`'s buffers read
+    row by row (each row a filter byte 0, then the row's indices).
+
+    Args:
+        objects: the detections to paint (:func:`segmentation_objects`), indices into
+            ``image.detections``, each with a mask.
+
+    Returns:
+        ``((values, lengths), (values, lengths))`` for the object and the class image: ``uint8``
+        values, ``int64`` lengths (>= 1) that add up to ``H * (W + 1)``, neighbours of one value
+        joined. Where masks overlap, the smaller object is on top (painted largest first, then in
+        object order). Work follows the masks' row runs times the number of objects, never the
+        image's pixels.
+    """
+    stride = image.width + 1
+    total = image.height * stride
+    spans = []
+    for k in objects:
+        row, x0, x1 = masks.row_runs(image.detections[k].mask)  # type: ignore[arg-type]
+        start = row * stride + x0 + 1
+        spans.append((-int((x1 - x0).sum()), k, start, start + (x1 - x0)))
+    spans.sort(key=lambda p: p[:2])
+    # elementary pieces between every start and end; each gets the last object painted over it
+    cuts = np.concatenate([[0, total], *(a for _, _, a, _ in spans), *(b for _, _, _, b in spans)])
+    cuts.sort()
+    cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]
+    top = np.zeros(cuts.size - 1, np.uint8)
+    for _, k, a, b in spans:  # a run of one object neither overlaps nor touches another of it
+        edge = np.zeros(cuts.size, np.int8)
+        edge[np.searchsorted(cuts, a)] = 1
+        edge[np.searchsorted(cuts, b)] = -1
+        top[np.cumsum(edge[:-1]) > 0] = k + 1
+    lengths = np.diff(cuts)
+    lut = np.zeros(256, np.uint8)
+    for k in objects:
+        lut[k + 1] = class_ids[k] + 1
+    return _merged(top, lengths), _merged(lut[top], lengths)
+
+
 def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
                      num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
     """The ``SegmentationObject`` and ``SegmentationClass`` index images of one image, or None when
@@ -267,6 +317,11 @@ def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
 def voc_png_bytes(lines: np.ndarray) -> bytes:
     """The VOC palette PNG (VOC colour map) of a :func:`paint_segmentation` buffer."""
     return indexpng.palette_png_bytes(lines, _colormap())
+
+
+def voc_png_runs(runs: tuple[np.ndarray, np.ndarray], width: int, height: int) -> bytes:
+    """The VOC palette PNG (VOC colour map) of :func:`segmentation_runs`' runs."""
+    return indexpng.palette_png_runs(runs[0], runs[1], width, height, _colormap())
 
 
 def voc_png(index: np.ndarray) -> Image.Image:

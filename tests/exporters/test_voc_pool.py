@@ -72,15 +72,15 @@ def test_a_worker_error_names_the_png_and_leaves_nothing(tmp_path: Path, monkeyp
     import exporters.voc
 
     run, _ = _run(tmp_path)
-    real, calls = exporters.voc.voc_png_bytes, []
+    real, calls = exporters.voc.voc_png_runs, []
 
-    def fail_on_the_fourth(lines):
+    def fail_on_the_fourth(*args):
         calls.append(1)
         if len(calls) == 4:  # the second image's class PNG
             raise OSError("disk full")
-        return real(lines)
+        return real(*args)
 
-    monkeypatch.setattr(exporters.voc, "voc_png_bytes", fail_on_the_fourth)
+    monkeypatch.setattr(exporters.voc, "voc_png_runs", fail_on_the_fourth)
     out = tmp_path / "out"
     with pytest.raises(ExportError, match=r"SegmentationClass/img1\.png: cannot write the segmentation PNG: OSError: disk full"):
         run_export(run, ["voc", "coco"], out)
