@@ -67,18 +67,21 @@ def _codes(lengths: np.ndarray) -> np.ndarray:
 
 
 def _pack(values: np.ndarray, nbits: np.ndarray) -> bytes:
-    """The bit fields ``values[k]`` of ``nbits[k]`` bits (at most 56), least significant first,
+    """The bit fields ``values[k]`` of ``nbits[k]`` bits (at most 57), least significant first,
     one after another, padded with 0 bits to a whole byte."""
     offset = np.cumsum(nbits) - nbits
     total = int(offset[-1] + nbits[-1]) if nbits.size else 0
-    size = (total + 7) // 8
-    first = offset >> 3
-    shifted = (values << (offset & 7)).astype(np.uint64)
-    out = np.zeros(size + 8, dtype=np.float64)
-    for k in range(8):  # fields do not overlap: adding their bytes is OR-ing them
-        part = ((shifted >> np.uint64(8 * k)) & np.uint64(255)).astype(np.float64)
-        out += np.bincount(first + k, weights=part, minlength=size + 8)[: size + 8]
-    return out[:size].astype(np.uint8).tobytes()
+    words = np.zeros(total // 64 + 2, dtype=np.uint64)
+    v = values.astype(np.uint64)
+    word, shift = offset >> 6, (offset & 63).astype(np.uint64)
+    # each field lands in its word, and what passes the word's top in the next one; fields in
+    # one word do not overlap, so OR-ing them (in runs of one word: offsets only grow) joins them
+    low = v << shift
+    high = np.where(shift > 0, v >> (np.uint64(64) - np.maximum(shift, np.uint64(1))), np.uint64(0))
+    for part, at in ((low, word), (high, word + 1)):
+        first = np.flatnonzero(np.concatenate(([True], at[1:] != at[:-1])))
+        words[at[first]] |= np.bitwise_or.reduceat(part, first)
+    return words.astype("<u8").tobytes()[: (total + 7) // 8]
 
 
 def adler32_runs(values: np.ndarray, lengths: np.ndarray) -> int:
@@ -124,14 +127,21 @@ def zlib_runs(values: np.ndarray, lengths: np.ndarray) -> bytes:
     match_val = lit_code[sym] | ((lens - np.array(_LEN_BASE)[idx]) << lit_len[sym]) | (dist_code[0] << (lit_len[sym] + extra))
     match_bits = lit_len[sym] + extra + dist_len[0]
 
-    # tokens, run by run: literal, full copies, then the tail (one copy or 0-2 literals)
-    count = 1 + full + np.where(short, 1, tail_lits)
-    run = np.repeat(np.arange(v.size), count)
-    at = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    is_lit = (at == 0) | ((at > full[run]) & ~short[run])
-    is_full = ~is_lit & (at <= full[run])
-    vals = np.where(is_lit, lit_code[v[run]], np.where(is_full, match_val[-1], match_val[np.maximum(tail[run] - 3, 0)]))
-    bits = np.where(is_lit, lit_len[v[run]], np.where(is_full, match_bits[-1], match_bits[np.maximum(tail[run] - 3, 0)]))
+    # four bit fields a run: its literal; the full copies that do not fill a group; the groups
+    # (`group` full copies in one field: they are all the same bits; one field per group); the
+    # tail (one copy, or 0-2 literals). Fields of 0 bits add nothing.
+    step = int(match_bits[-1])
+    group = max(1, 48 // step)
+    repeated = np.array([sum(int(match_val[-1]) << (i * step) for i in range(m)) for m in range(group + 1)])
+    groups, left = full // group, full % group
+    lit_v, lit_b = lit_code[v], lit_len[v]
+    tail_at = np.maximum(tail - 3, 0)
+    tail_v = np.where(short, match_val[tail_at], np.where(tail_lits >= 1, lit_v, 0) | np.where(tail_lits == 2, lit_v << lit_b, 0))
+    tail_b = np.where(short, match_bits[tail_at], lit_b * tail_lits)
+    field_v = np.stack((lit_v, repeated[left], np.full(v.size, repeated[group]), tail_v), axis=1).ravel()
+    field_b = np.stack((lit_b, left * step, np.full(v.size, group * step), tail_b), axis=1).ravel()
+    times = np.stack((np.ones_like(groups), np.ones_like(groups), groups, np.ones_like(groups)), axis=1).ravel()
+    vals, bits = np.repeat(field_v, times), np.repeat(field_b, times)
 
     # header: last block, dynamic codes; the code lengths coded with the code length code
     nlit = max(257, int(np.flatnonzero(lit_len)[-1]) + 1)
