@@ -182,29 +182,34 @@ def _assemble(src: np.ndarray, dst: np.ndarray) -> list[np.ndarray]:
     (in scan order) of a 0/1 image, where every point starts one segment and ends one, so the
     segments form cycles: per cycle, in the order of its first segment, the points along it
     from the end of its last segment round to that point again (what the merges there leave
-    at the head of each contour; the tests compare both). Cycles are labelled and walked by
-    pointer doubling: O(n log n) array work instead of a Python step per segment."""
+    at the head of each contour; the tests compare both). Each cycle is walked once from its
+    first segment (a plain loop over a list: O(n), cheaper than any O(n log n) array scheme
+    here), then turned to start after its last segment with array work."""
     n = src.size
     order = np.argsort(src, kind="stable")
-    succ = order[np.searchsorted(src, dst, sorter=order)]  # the segment that starts where k ends
-    first, last, jump = np.arange(n), np.arange(n), succ.copy()
-    for _ in range(max(1, int(n).bit_length())):  # 2**steps >= n: every cycle seen whole
-        first, last = np.minimum(first, first[jump]), np.maximum(last, last[jump])
-        jump = jump[jump]
-    # cut each cycle after its last segment; rank the segments from the one after it
-    ends = np.flatnonzero(last == np.arange(n))
-    nxt = succ.copy()
-    nxt[ends] = -1
-    to_end = (nxt >= 0).astype(np.int64)
-    while (nxt >= 0).any():
-        on = nxt >= 0
-        to_end[on] += to_end[nxt[on]]
-        nxt[on] = nxt[nxt[on]]
-    walk = np.lexsort((-to_end, first))  # by cycle (its first segment), then along it
-    cycles = first[walk]
-    bounds = np.flatnonzero(np.concatenate(([True], cycles[1:] != cycles[:-1], [True])))
-    pts = src[walk]
-    return [np.append(pts[a:b], pts[a]) for a, b in zip(bounds[:-1], bounds[1:])]
+    nxt = order[np.searchsorted(src, dst, sorter=order)].tolist()  # the segment that starts where k ends
+    seen = bytearray(n)
+    walked: list[int] = []
+    bounds = [0]
+    start = seen.find(0)
+    while start >= 0:  # the first segment not yet walked is the first of its cycle
+        k = start
+        while not seen[k]:
+            seen[k] = 1
+            walked.append(k)
+            k = nxt[k]
+        bounds.append(len(walked))
+        start = seen.find(0, start)
+    walk = np.array(walked, dtype=np.int64)
+    b = np.array(bounds, dtype=np.int64)
+    first, size = b[:-1], np.diff(b)
+    position = np.empty(n, dtype=np.int64)
+    position[walk] = np.arange(n)
+    after_last = position[np.maximum.reduceat(walk, first)] + 1  # where each cycle is to start
+    from_first = np.repeat(first, size)
+    turned = walk[from_first + (np.arange(n) - from_first + np.repeat(after_last - first, size)) % np.repeat(size, size)]
+    pts = src[turned]
+    return [np.append(pts[a:e], pts[a]) for a, e in zip(b[:-1], b[1:])]
 
 
 def _square_corners(c: np.ndarray) -> np.ndarray:
@@ -294,7 +299,8 @@ def _simplify(coords: np.ndarray, tolerance: float) -> np.ndarray:
     vertices bit for bit, with every pending piece of one recursion depth split in one array pass
     (the pieces are independent: the kept vertices do not depend on the order they are visited
     in) instead of one loop step per kept vertex, with scikit-image's arithmetic operation for
-    operation (absolute coordinates, its angle, sine and cosine)."""
+    operation (absolute coordinates, its angle, sine and cosine; the distance to the nearer end
+    only for the points that do not project inside their piece)."""
     n = coords.shape[0]
     chain = np.zeros(n, dtype=bool)
     chain[0] = chain[-1] = True
@@ -307,19 +313,22 @@ def _simplify(coords: np.ndarray, tolerance: float) -> np.ndarray:
             break
         # per piece, its line as scikit-image computes it (the same ufuncs on arrays, which give
         # what they give on numpy scalars: the tests compare the two)
-        angle = -np.arctan2(x[end] - x[start], y[end] - y[start])
+        xs, ys, xe, ye = x[start], y[start], x[end], y[end]
+        angle = -np.arctan2(xe - xs, ye - ys)
         cos_a, sin_a = np.cos(angle), np.sin(angle)
-        dist = y[start] * sin_a + x[start] * cos_a
-        piece = np.repeat(np.arange(start.size), inner)
-        at = np.repeat(start + 1, inner) + (np.arange(piece.size) - np.repeat(np.cumsum(inner) - inner, inner))
-        pr, pc = x[at], y[at]
-        r0, c0, r1, c1 = x[start][piece], y[start][piece], x[end][piece], y[end][piece]
-        dr, dc = (x[end] - x[start])[piece], (y[end] - y[start])[piece]
-        dr0, dc0, dr1, dc1 = pr - r0, pc - c0, pr - r1, pc - c1
-        perp = ((dr0 * dr + dc0 * dc) > 0) & ((-dr1 * dr - dc1 * dc) > 0)
-        d = np.where(perp, np.abs(pr * cos_a[piece] + pc * sin_a[piece] - dist[piece]),
-                     np.minimum(np.sqrt(dc0 ** 2 + dr0 ** 2), np.sqrt(dc1 ** 2 + dr1 ** 2)))
+        dist = ys * sin_a + xs * cos_a
         offsets = np.cumsum(inner) - inner
+        piece = np.repeat(np.arange(start.size), inner)
+        at = np.arange(piece.size) + np.repeat(start + 1 - offsets, inner)
+        pr, pc = x[at], y[at]
+        dr, dc = (xe - xs)[piece], (ye - ys)[piece]
+        dr0, dc0 = pr - xs[piece], pc - ys[piece]
+        dr1, dc1 = pr - xe[piece], pc - ye[piece]
+        outside = ~(((dr0 * dr + dc0 * dc) > 0) & ((-dr1 * dr - dc1 * dc) > 0))
+        d = np.abs(pr * cos_a[piece] + pc * sin_a[piece] - dist[piece])
+        o = np.flatnonzero(outside)
+        if o.size:
+            d[o] = np.minimum(np.sqrt(dc0[o] ** 2 + dr0[o] ** 2), np.sqrt(dc1[o] ** 2 + dr1[o] ** 2))
         top = np.maximum.reduceat(d, offsets)
         split = top > tolerance
         # the first point at each piece's maximum

@@ -27,7 +27,11 @@ the VOC colour map (:func:`voc_colormap`), 0 background, no 255 void border;
 ``segmented`` 1. ``labelmap.txt`` then starts with ``background`` so that class PNG value
 ``k`` is line ``k`` (datumaro maps the colours by line). A PNG holds object indices and class
 values 1 to :data:`PNG_MAX_INDEX` (254): an image beyond that is a :class:`FormatLimitError`
-naming it.
+naming it (:func:`segmentation_objects`, before any mask is read).
+
+The exporter writes the PNGs from the masks' runs (:func:`segmentation_runs`, :func:`voc_png_runs`):
+the scanlines as runs of one value, compressed from the runs, never laid out pixel by pixel.
+:func:`voc_segmentation` and :func:`paint_segmentation` give the same images as arrays.
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from autolabel import masks
 from autolabel.errors import ConfigError, ExportError, FormatLimitError
@@ -322,13 +325,6 @@ def voc_png_bytes(lines: np.ndarray) -> bytes:
 def voc_png_runs(runs: tuple[np.ndarray, np.ndarray], width: int, height: int) -> bytes:
     """The VOC palette PNG (VOC colour map) of :func:`segmentation_runs`' runs."""
     return indexpng.palette_png_runs(runs[0], runs[1], width, height, _colormap())
-
-
-def voc_png(index: np.ndarray) -> Image.Image:
-    """A palette PNG image (mode ``P``) of ``index`` with the VOC colour map."""
-    img = Image.fromarray(index, mode="P")
-    img.putpalette([v for rgb in voc_colormap() for v in rgb])
-    return img
 
 
 def voc_labelmap_line(name: str) -> str:
