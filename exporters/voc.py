@@ -12,6 +12,10 @@ Layout::
     voc/ImageSets/Segmentation/<split>.txt   with masks: the images that have them
 
 The segmentation PNGs are left out with ``voc_masks=false`` (``-O voc_masks=false``): boxes only.
+They are made from the masks' runs on two worker threads while the next images are written
+(:func:`autolabel.formats.voc.segmentation_runs`, compressed from the runs: a 40 MP photo's
+index images are never laid out); a PNG that cannot be written ends the export with an
+:class:`~autolabel.errors.ExportError` naming it.
 A PNG holds at most 254 objects an image and 254 classes (8-bit values; 0 background, 255
 void): an image beyond that fails the VOC export alone (:class:`~autolabel.errors.FormatLimitError`),
 naming the image; the other formats of the same export are still written.
@@ -91,7 +95,7 @@ def _save_segmentation(image: ImageAnnotations, class_ids: list[int], objects: l
 
 class PngPool:
     """A few worker threads that run jobs while the export goes on, in order of submission,
-    at most ``workers`` at a time (memory: that many images' index images).
+    at most ``workers`` at a time (memory: that many images' records and masks' runs).
 
     :meth:`submit` first raises the error of any finished job (oldest first) and, when
     ``workers`` jobs are in flight, waits for the oldest; :meth:`finish` waits for all and
