@@ -25,6 +25,12 @@ from autolabel.formats import deflate
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 """The 8 bytes every PNG file starts with."""
 
+MAX_RUNS = 1 << 18
+"""Most runs :func:`palette_png_runs` compresses from the runs (about 500 bytes of
+temporary arrays a run, so at most about 130 MB); an image of more runs (speckle) is laid out
+and given to zlib, which needs its bytes (``H * (W + 1)``) instead. The index images of large
+photos have tens of thousands."""
+
 
 def scanlines(height: int, width: int) -> np.ndarray:
     """A zeroed ``uint8 (height, width + 1)`` buffer: column 0 is each scanline's filter byte
@@ -65,6 +71,9 @@ def palette_png_runs(values: np.ndarray, lengths: np.ndarray, width: int, height
     lengths = np.asarray(lengths, dtype=np.int64)
     if width < 1 or height < 1 or int(lengths.sum()) != height * (width + 1):
         raise ValueError(f"runs of {int(lengths.sum())} bytes are not the scanlines of a {width} x {height} image")
+    if lengths.size > MAX_RUNS:  # as many runs as a noise image: its bytes take less memory than its symbols
+        lines = np.repeat(np.asarray(values, dtype=np.uint8), lengths).reshape(height, width + 1)
+        return palette_png_bytes(lines, palette)
     return _png(width, height, palette, deflate.zlib_runs(values, lengths))
 
 

@@ -55,3 +55,21 @@ def test_bad_buffers_and_palettes_are_refused():
         indexpng.palette_png_bytes(np.zeros((3, 1), np.uint8), [(0, 0, 0)])
     with pytest.raises(ValueError, match="1 to 256 colours"):
         indexpng.palette_png_bytes(indexpng.scanlines(2, 2), [])
+
+
+def test_images_of_very_many_runs_are_laid_out_for_zlib(monkeypatch):
+    rng = np.random.default_rng(5)
+    lines = indexpng.scanlines(30, 41)
+    lines[:, 1:] = (rng.random((30, 41)) < 0.5) * rng.integers(1, 4, (30, 41))
+    flat = lines.ravel()
+    first = np.flatnonzero(np.concatenate(([True], flat[1:] != flat[:-1])))
+    values, lengths = flat[first], np.diff(np.append(first, flat.size))
+    palette = voc_colormap()
+    from_runs = indexpng.palette_png_runs(values, lengths, 41, 30, palette)
+    monkeypatch.setattr(indexpng, "MAX_RUNS", values.size - 1)
+    laid_out = indexpng.palette_png_runs(values, lengths, 41, 30, palette)
+    assert laid_out == indexpng.palette_png_bytes(lines, palette) != from_runs
+    for data in (from_runs, laid_out):
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), lines[:, 1:])
+    with pytest.raises(ValueError, match="not the scanlines of a 41 x 29 image"):
+        indexpng.palette_png_runs(values, lengths, 41, 29, palette)
