@@ -12,6 +12,10 @@ Layout::
     voc/ImageSets/Segmentation/<split>.txt   with masks: the images that have them
 
 The segmentation PNGs are left out with ``voc_masks=false`` (``-O voc_masks=false``): boxes only.
+They are made from the masks' runs on two worker threads while the next images are written
+(:func:`autolabel.formats.voc.segmentation_runs`, compressed from the runs: a 40 MP photo's
+index images are never laid out); a PNG that cannot be written ends the export with an
+:class:`~autolabel.errors.ExportError` naming it.
 A PNG holds at most 254 objects an image and 254 classes (8-bit values; 0 background, 255
 void): an image beyond that fails the VOC export alone (:class:`~autolabel.errors.FormatLimitError`),
 naming the image; the other formats of the same export are still written.
@@ -32,11 +36,12 @@ beside the ground-truth reader that undoes them.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from autolabel.errors import FormatLimitError
+from autolabel.errors import ExportError, FormatLimitError
 from autolabel.export import Exporter, Option
 from autolabel.formats.names import FlatNamer, NamesTable, flat_suffix
 from autolabel.formats.voc import (
@@ -48,58 +53,83 @@ from autolabel.formats.voc import (
     SEGMENTATION_CLASS_DIR,
     SEGMENTATION_OBJECT_DIR,
     SEGMENTATION_SETS_DIR,
+    segmentation_objects,
+    segmentation_runs,
     voc_annotation,
     voc_labelmap_line,
-    voc_png,
-    voc_segmentation,
+    voc_png_runs,
 )
 from autolabel.types import ImageAnnotations
 
-Z_RLE = 3
-"""zlib's ``Z_RLE`` strategy (PIL's ``compress_type``) for the segmentation PNGs."""
+PNG_WORKERS = 2
+"""Threads that make the segmentation PNGs while the export goes on (numpy releases the GIL in
+its larger steps); also the most images in flight, each holding its masks' runs."""
 
 
-def _save_segmentation(image: ImageAnnotations, class_ids: list[int], num_classes: int, objects_png: Path,
+def _save_segmentation(image: ImageAnnotations, class_ids: list[int], objects: list[int], objects_png: Path,
                        classes_png: Path) -> None:
-    """Paint one image's SegmentationObject and SegmentationClass index images
-    (:func:`~autolabel.formats.voc.voc_segmentation`) and write them as VOC palette PNGs. zlib's
-    run-length strategy: an index image is long runs of one value, which it packs smaller than
-    the default strategy (about 0.6x the bytes) in a third of the time."""
-    seg = voc_segmentation(image, class_ids, num_classes)
-    if seg is not None:
-        for index, path in zip(seg, (objects_png, classes_png)):
-            voc_png(index).save(path, compress_type=Z_RLE)
+    """Make one image's SegmentationObject and SegmentationClass PNGs from its masks' runs
+    (:func:`~autolabel.formats.voc.segmentation_runs`, compressed from the runs: the images are
+    never laid out pixel by pixel) and write them.
+
+    Raises:
+        ExportError: naming the PNG that could not be made or written (its cause chained);
+            no part of that PNG is left on disk.
+    """
+    try:
+        runs = segmentation_runs(image, class_ids, objects)
+    except Exception as e:
+        raise ExportError(f"{objects_png}: cannot make the segmentation of {image.path}: {type(e).__name__}: {e}") from e
+    for part, path in zip(runs, (objects_png, classes_png)):
+        made = False
+        try:
+            data = voc_png_runs(part, image.width, image.height)
+            with open(path, "wb") as f:
+                made = True
+                f.write(data)
+        except Exception as e:
+            if made:  # a file cut short is no PNG: remove it
+                Path(path).unlink(missing_ok=True)
+            raise ExportError(f"{path}: cannot write the segmentation PNG: {type(e).__name__}: {e}") from e
 
 
-class _Background:
-    """One worker thread that runs one job at a time while the export goes on (numpy's large
-    fills and PNG encoding release the GIL: a photo's PNGs are made while the next image's
-    polygons are traced, on a second core).
-    At most one job waits: :meth:`submit` first waits for the previous one (raising its error),
-    so memory stays one image's index images. :meth:`close` waits for the last one."""
+class PngPool:
+    """A few worker threads that run jobs while the export goes on, in order of submission,
+    at most ``workers`` at a time (memory: that many images' records and masks' runs).
 
-    def __init__(self) -> None:
+    :meth:`submit` first raises the error of any finished job (oldest first) and, when
+    ``workers`` jobs are in flight, waits for the oldest; :meth:`finish` waits for all and
+    raises the first error; :meth:`close` (what :meth:`~autolabel.export.Exporter.abort`
+    calls) drops the jobs not started, waits for the running ones and raises nothing, so no
+    file is written after it returns.
+    """
+
+    def __init__(self, workers: int = PNG_WORKERS) -> None:
+        self.workers = max(1, int(workers))
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
+        self._pending: deque[Future[None]] = deque()
 
     def submit(self, fn: Callable[..., None], *args: Any) -> None:
-        self.wait()
+        while self._pending and (self._pending[0].done() or len(self._pending) >= self.workers):
+            self._pending.popleft().result()
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="autolabel-voc-png")
-        self._pending = self._pool.submit(fn, *args)
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="autolabel-voc-png")
+        self._pending.append(self._pool.submit(fn, *args))
 
-    def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+    def finish(self) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self.close()
 
     def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+        for f in self._pending:
+            f.cancel()
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 class VocExporter(Exporter):
@@ -125,19 +155,20 @@ class VocExporter(Exporter):
         self._list: IO[str] = self.open_file(self.out_dir / IMAGESETS_DIR / f"{self.split}.txt")
         self._names = self.track(NamesTable(self.out_dir / NamesTable.FILENAME))
         self._seg_list: IO[str] | None = None  # opened with the first mask
-        self._pngs = self.track(_Background())
+        self._pngs = self.track(PngPool())
 
     def _write_masks(self, image: ImageAnnotations, stem: str) -> None:
         if not self.opts["voc_masks"] or all(d.mask is None for d in image.detections):
             return
+        class_ids = [self.run.class_id(d.label) for d in image.detections]
+        objects = segmentation_objects(image, class_ids, len(self.run.classes))  # FormatLimitError here, named
         if self._seg_list is None:
             for d in (SEGMENTATION_OBJECT_DIR, SEGMENTATION_CLASS_DIR, SEGMENTATION_SETS_DIR):
                 (self.out_dir / d).mkdir(parents=True, exist_ok=True)
             self._seg_list = self.open_file(self.out_dir / SEGMENTATION_SETS_DIR / f"{self.split}.txt")
-        # painted and compressed while the next images are written (an image the PNGs cannot
-        # carry raises its FormatLimitError from the next write or from close)
-        self._pngs.submit(_save_segmentation, image, [self.run.class_id(d.label) for d in image.detections],
-                          len(self.run.classes), self.out_dir / SEGMENTATION_OBJECT_DIR / f"{stem}.png",
+        # painted and compressed on the pool while the next images are written
+        self._pngs.submit(_save_segmentation, image, class_ids, objects,
+                          self.out_dir / SEGMENTATION_OBJECT_DIR / f"{stem}.png",
                           self.out_dir / SEGMENTATION_CLASS_DIR / f"{stem}.png")
         self._seg_list.write(stem + "\n")
 
@@ -154,7 +185,7 @@ class VocExporter(Exporter):
         self.place_image(image, self.out_dir / "JPEGImages" / filename)
 
     def close(self) -> list[Path]:
-        self._pngs.close()
+        self._pngs.finish()
         self._list.close()
         labelmap = self.out_dir / LABELMAP
         segmented = self._seg_list is not None

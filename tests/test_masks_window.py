@@ -120,3 +120,39 @@ def test_nothing_builds_the_whole_image():
     polys = mask_to_polygons(rle, 1.0)
     assert len(polys) == 1 and polys[0][:, 0].min() == 50_024.0
     assert hole_area(rle) == 5 * 10 * 64
+
+
+def _row_runs_reference(m: np.ndarray) -> list[tuple[int, int, int]]:
+    """Every maximal run of 1s along each row of ``m``, scanned pixel by pixel."""
+    out = []
+    for y, row in enumerate(m):
+        x = 0
+        while x < row.size:
+            if row[x]:
+                x0 = x
+                while x < row.size and row[x]:
+                    x += 1
+                out.append((y, x0, x))
+            x += 1
+    return out
+
+
+def test_row_runs_are_the_masks_rows_scanned_pixel_by_pixel():
+    rng = np.random.default_rng(7)
+    shapes = [np.zeros((5, 4), bool), np.ones((6, 3), bool), np.eye(5, dtype=bool), np.eye(5, dtype=bool)[::-1]]
+    shapes += [_random_mask(rng, int(rng.integers(1, 25)), int(rng.integers(1, 25))) for _ in range(150)]
+    for m in shapes:
+        row, x0, x1 = masks.row_runs(masks.encode(m))
+        assert list(zip(row.tolist(), x0.tolist(), x1.tolist())) == _row_runs_reference(m), m.astype(int)
+
+
+def test_row_runs_of_a_huge_image_follow_the_mask_not_the_image():
+    big = 100_000
+    obj = np.zeros((40, 30), bool)
+    obj[5:35, 3:27] = True
+    obj[15:20, 10:20] = False
+    rle, _ = masks.from_frame(obj, (50_000.0, 20_000.0), (8.0, 8.0), big, big)
+    row, x0, x1 = masks.row_runs(rle)
+    assert row.size == 30 * 8 + 5 * 8  # one run per row, two on the rows beside the hole
+    assert int((x1 - x0).sum()) == masks.area(rle)
+    assert (row.min(), x0.min(), x1.max()) == (20_040, 50_024, 50_216)

@@ -28,7 +28,7 @@ from typing import Any
 from autolabel.errors import ExportError, FormatLimitError
 from autolabel.export.base import IMAGE_MODES, Exporter, validate_split
 from autolabel.export.options import assign_options
-from autolabel.export.registry import get_exporter, list_exporters, loadable_exporters
+from autolabel.export.registry import exporter_entry_points, get_exporter, list_exporters, loadable_exporters
 from autolabel.formats.polygons import shared_tracing
 from autolabel.geometry import clip_box
 from autolabel.names import class_name_problem
@@ -86,7 +86,9 @@ class ExportReport:
             raise FormatLimitError(f"{why}{done}")
 
 
-def _normalise_formats(formats: str | Sequence[str]) -> list[str]:
+def _normalise_formats(formats: str | Sequence[str], eps: Mapping[str, Any] | None = None) -> list[str]:
+    """Format names, ``all`` expanded to every registered one (``eps``: the registered entry
+    points, if at hand), in the order given, each once."""
     names = [formats] if isinstance(formats, str) else list(formats)
     out: list[str] = []
     for n in names:
@@ -95,7 +97,7 @@ def _normalise_formats(formats: str | Sequence[str]) -> list[str]:
             if not part:
                 continue
             if part == "all":
-                out.extend(list_exporters())
+                out.extend(list(eps) if eps is not None else list_exporters())
             else:
                 out.append(part)
     seen: list[str] = []
@@ -260,7 +262,8 @@ def resolve_formats(formats: str | Sequence[str],
         ExportError: an unknown or broken format, an option no selected format declares (or
             two declare, unqualified), or a value the option's type refuses.
     """
-    classes_of = {n: get_exporter(n) for n in _normalise_formats(formats)}
+    eps = exporter_entry_points()  # once: finding them reads every installed distribution's metadata
+    classes_of = {n: get_exporter(n, eps) for n in _normalise_formats(formats, eps)}
     per_format = _assign(classes_of, dict(format_options or {}))
     return {n: (cls, per_format[n]) for n, cls in classes_of.items()}
 

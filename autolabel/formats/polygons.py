@@ -28,7 +28,8 @@ first. Polygons cannot hold holes in COCO, CVAT, Label Studio or YOLO, so a hole
 in the polygon (:func:`hole_area` says how many pixels that adds); the exact mask travels as
 COCO RLE or in the VOC PNGs.
 
-No scikit-image is needed: numpy, and scipy for :func:`hole_area` and :func:`join_parts`.
+No scikit-image is needed: numpy, and scipy for :func:`hole_area` and for :func:`join_parts` of
+parts with millions of vertex pairs.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from autolabel import masks
+from autolabel.masks.window import odd_occurrences
 
 Polygon = np.ndarray
 """``(N, 2)`` float ``(x, y)`` vertices in pixels, ``N >= 3``, not closed."""
@@ -114,8 +116,8 @@ def _edge_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> tuple[
     # left/right: rows where columns x - 1 and x differ lie between the ends (of either column's
     # segments) that do not coincide, taken in pairs
     ends = np.concatenate((col, col, col + 1, col + 1)) * span + np.concatenate((row0, row1, row0, row1))
-    u, n = np.unique(ends, return_counts=True)
-    u = u[n % 2 == 1]
+    ends.sort()
+    u = odd_occurrences(ends)
     lo, hi = u[0::2], u[1::2]
     length = hi - lo
     rows = np.repeat(lo % span, length) + _ragged(length)
@@ -123,7 +125,9 @@ def _edge_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> tuple[
     r = np.concatenate((row0, row0, row1, row1, rows, rows + 1))
     c = np.concatenate((col, col + 1, col, col + 1, between, between))
     width = int(c.max()) + 1
-    key = np.unique(r * width + c)
+    key = r * width + c
+    key.sort()  # np.unique's hash table costs several times this sort on these keys
+    key = key[np.concatenate(([True], key[1:] != key[:-1]))]
     return key // width, key % width
 
 
@@ -146,12 +150,19 @@ def _marching_squares(col: np.ndarray, row0: np.ndarray, row1: np.ndarray) -> li
     span = int(row1.max()) + 2
     starts = col * span + row0  # sorted: segments come by column, then row
 
-    def on(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Whether image pixel (row y, column x) is in the mask."""
-        i = np.maximum(np.searchsorted(starts, x * span + y, side="right") - 1, 0)
-        return (col[i] == x) & (row0[i] <= y) & (y < row1[i])
+    def on(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whether image pixels (row y - 1, column x) and (row y, column x) are in the mask. The
+        segment that may hold the upper one is the lower one's, or the one before when the
+        lower one's starts at row y (starts are distinct): one search for both."""
+        key = x * span + y
+        below = np.searchsorted(starts, key, side="right") - 1
+        i = np.maximum(below, 0)
+        j = np.maximum(below - ((below >= 0) & (starts[i] == key)), 0)
+        return ((col[j] == x) & (row0[j] <= y - 1) & (y - 1 < row1[j]),
+                (col[i] == x) & (row0[i] <= y) & (y < row1[i]))
 
-    case = (on(r - 1, c - 1) * 1 + on(r - 1, c) * 2 + on(r, c - 1) * 4 + on(r, c) * 8).astype(np.int64)
+    (ul, ll), (ur, lr) = on(r, c - 1), on(r, c)
+    case = (ul * 1 + ur * 2 + ll * 4 + lr * 8).astype(np.int64)
     # points as whole numbers (twice the row, twice the column, in one int): the assembly only
     # hashes and compares them, and ints are cheaper to make than tuples of floats
     key = 2 * (int(c.max()) + 2)
@@ -171,29 +182,34 @@ def _assemble(src: np.ndarray, dst: np.ndarray) -> list[np.ndarray]:
     (in scan order) of a 0/1 image, where every point starts one segment and ends one, so the
     segments form cycles: per cycle, in the order of its first segment, the points along it
     from the end of its last segment round to that point again (what the merges there leave
-    at the head of each contour; the tests compare both). Cycles are labelled and walked by
-    pointer doubling: O(n log n) array work instead of a Python step per segment."""
+    at the head of each contour; the tests compare both). Each cycle is walked once from its
+    first segment (a plain loop over a list: O(n), cheaper than any O(n log n) array scheme
+    here), then turned to start after its last segment with array work."""
     n = src.size
     order = np.argsort(src, kind="stable")
-    succ = order[np.searchsorted(src, dst, sorter=order)]  # the segment that starts where k ends
-    first, last, jump = np.arange(n), np.arange(n), succ.copy()
-    for _ in range(max(1, int(n).bit_length())):  # 2**steps >= n: every cycle seen whole
-        first, last = np.minimum(first, first[jump]), np.maximum(last, last[jump])
-        jump = jump[jump]
-    # cut each cycle after its last segment; rank the segments from the one after it
-    ends = np.flatnonzero(last == np.arange(n))
-    nxt = succ.copy()
-    nxt[ends] = -1
-    to_end = (nxt >= 0).astype(np.int64)
-    while (nxt >= 0).any():
-        on = nxt >= 0
-        to_end[on] += to_end[nxt[on]]
-        nxt[on] = nxt[nxt[on]]
-    walk = np.lexsort((-to_end, first))  # by cycle (its first segment), then along it
-    cycles = first[walk]
-    bounds = np.flatnonzero(np.concatenate(([True], cycles[1:] != cycles[:-1], [True])))
-    pts = src[walk]
-    return [np.append(pts[a:b], pts[a]) for a, b in zip(bounds[:-1], bounds[1:])]
+    nxt = order[np.searchsorted(src, dst, sorter=order)].tolist()  # the segment that starts where k ends
+    seen = bytearray(n)
+    walked: list[int] = []
+    bounds = [0]
+    start = seen.find(0)
+    while start >= 0:  # the first segment not yet walked is the first of its cycle
+        k = start
+        while not seen[k]:
+            seen[k] = 1
+            walked.append(k)
+            k = nxt[k]
+        bounds.append(len(walked))
+        start = seen.find(0, start)
+    walk = np.array(walked, dtype=np.int64)
+    b = np.array(bounds, dtype=np.int64)
+    first, size = b[:-1], np.diff(b)
+    position = np.empty(n, dtype=np.int64)
+    position[walk] = np.arange(n)
+    after_last = position[np.maximum.reduceat(walk, first)] + 1  # where each cycle is to start
+    from_first = np.repeat(first, size)
+    turned = walk[from_first + (np.arange(n) - from_first + np.repeat(after_last - first, size)) % np.repeat(size, size)]
+    pts = src[turned]
+    return [np.append(pts[a:e], pts[a]) for a, e in zip(b[:-1], b[1:])]
 
 
 def _square_corners(c: np.ndarray) -> np.ndarray:
@@ -283,7 +299,8 @@ def _simplify(coords: np.ndarray, tolerance: float) -> np.ndarray:
     vertices bit for bit, with every pending piece of one recursion depth split in one array pass
     (the pieces are independent: the kept vertices do not depend on the order they are visited
     in) instead of one loop step per kept vertex, with scikit-image's arithmetic operation for
-    operation (absolute coordinates, its angle, sine and cosine)."""
+    operation (absolute coordinates, its angle, sine and cosine; the distance to the nearer end
+    only for the points that do not project inside their piece)."""
     n = coords.shape[0]
     chain = np.zeros(n, dtype=bool)
     chain[0] = chain[-1] = True
@@ -296,19 +313,22 @@ def _simplify(coords: np.ndarray, tolerance: float) -> np.ndarray:
             break
         # per piece, its line as scikit-image computes it (the same ufuncs on arrays, which give
         # what they give on numpy scalars: the tests compare the two)
-        angle = -np.arctan2(x[end] - x[start], y[end] - y[start])
+        xs, ys, xe, ye = x[start], y[start], x[end], y[end]
+        angle = -np.arctan2(xe - xs, ye - ys)
         cos_a, sin_a = np.cos(angle), np.sin(angle)
-        dist = y[start] * sin_a + x[start] * cos_a
-        piece = np.repeat(np.arange(start.size), inner)
-        at = np.repeat(start + 1, inner) + (np.arange(piece.size) - np.repeat(np.cumsum(inner) - inner, inner))
-        pr, pc = x[at], y[at]
-        r0, c0, r1, c1 = x[start][piece], y[start][piece], x[end][piece], y[end][piece]
-        dr, dc = (x[end] - x[start])[piece], (y[end] - y[start])[piece]
-        dr0, dc0, dr1, dc1 = pr - r0, pc - c0, pr - r1, pc - c1
-        perp = ((dr0 * dr + dc0 * dc) > 0) & ((-dr1 * dr - dc1 * dc) > 0)
-        d = np.where(perp, np.abs(pr * cos_a[piece] + pc * sin_a[piece] - dist[piece]),
-                     np.minimum(np.sqrt(dc0 ** 2 + dr0 ** 2), np.sqrt(dc1 ** 2 + dr1 ** 2)))
+        dist = ys * sin_a + xs * cos_a
         offsets = np.cumsum(inner) - inner
+        piece = np.repeat(np.arange(start.size), inner)
+        at = np.arange(piece.size) + np.repeat(start + 1 - offsets, inner)
+        pr, pc = x[at], y[at]
+        dr, dc = (xe - xs)[piece], (ye - ys)[piece]
+        dr0, dc0 = pr - xs[piece], pc - ys[piece]
+        dr1, dc1 = pr - xe[piece], pc - ye[piece]
+        outside = ~(((dr0 * dr + dc0 * dc) > 0) & ((-dr1 * dr - dc1 * dc) > 0))
+        d = np.abs(pr * cos_a[piece] + pc * sin_a[piece] - dist[piece])
+        o = np.flatnonzero(outside)
+        if o.size:
+            d[o] = np.minimum(np.sqrt(dc0[o] ** 2 + dr0[o] ** 2), np.sqrt(dc1[o] ** 2 + dr1[o] ** 2))
         top = np.maximum.reduceat(d, offsets)
         split = top > tolerance
         # the first point at each piece's maximum
@@ -416,14 +436,28 @@ def polygons_bbox(polygons: Sequence[Sequence[Sequence[float]]]) -> tuple[float,
     return (float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 0].max()), float(a[:, 1].max()))
 
 
+_TABLE_PAIRS = 1 << 22
+"""Largest ``N * M`` for which :func:`_closest_pair` compares every pair (about 30 ms)."""
+_TABLE_BLOCK = 1 << 18
+"""Vertex pairs per block of that comparison (a few MB of temporary arrays)."""
+
+
 def _closest_pair(a: np.ndarray, b: np.ndarray) -> tuple[int, int]:
     """``(i, j)`` with ``a[i]`` and ``b[j]`` closest to each other, the smallest ``i`` and then
     the smallest ``j`` among ties (``(N, 2)`` and ``(M, 2)`` points). A k-d tree over ``b``:
-    O((N + M) log M) time and O(N + M) memory, where the full distance table would take N * M."""
-    from scipy.spatial import cKDTree
+    O((N + M) log M) time and O(N + M) memory, where the full distance table would take N * M.
+    Pairs of parts up to :data:`_TABLE_PAIRS` vertex pairs are compared in numpy, by blocks of
+    ``a`` (the same squared distances, so the same answer), without importing scipy (half a
+    second of an export's start-up)."""
+    if len(a) * len(b) <= _TABLE_PAIRS:
+        step = max(1, _TABLE_BLOCK // len(b))
+        sq = np.concatenate([((a[k:k + step, None, :] - b[None, :, :]) ** 2).sum(-1).min(axis=1)
+                             for k in range(0, len(a), step)])
+    else:
+        from scipy.spatial import cKDTree
 
-    _, nearest = cKDTree(b).query(a)
-    sq = ((a - b[nearest]) ** 2).sum(-1)
+        _, nearest = cKDTree(b).query(a)
+        sq = ((a - b[nearest]) ** 2).sum(-1)
     i = int(np.argmin(sq))
     return i, int(np.argmin(((b - a[i]) ** 2).sum(-1)))
 

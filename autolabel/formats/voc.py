@@ -27,11 +27,16 @@ the VOC colour map (:func:`voc_colormap`), 0 background, no 255 void border;
 ``segmented`` 1. ``labelmap.txt`` then starts with ``background`` so that class PNG value
 ``k`` is line ``k`` (datumaro maps the colours by line). A PNG holds object indices and class
 values 1 to :data:`PNG_MAX_INDEX` (254): an image beyond that is a :class:`FormatLimitError`
-naming it.
+naming it (:func:`segmentation_objects`, before any mask is read).
+
+The exporter writes the PNGs from the masks' runs (:func:`segmentation_runs`, :func:`voc_png_runs`):
+the scanlines as runs of one value, compressed from the runs, never laid out pixel by pixel.
+:func:`voc_segmentation` and :func:`paint_segmentation` give the same images as arrays.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import xml.etree.ElementTree as ET
@@ -39,10 +44,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
 from autolabel import masks
 from autolabel.errors import ConfigError, ExportError, FormatLimitError
+from autolabel.formats import indexpng
 from autolabel.formats.base import (
     GroundTruth,
     GroundTruthError,
@@ -170,21 +175,19 @@ def voc_colormap(n: int = 256) -> list[tuple[int, int, int]]:
     return out
 
 
+@functools.cache
+def _colormap() -> tuple[tuple[int, int, int], ...]:
+    return tuple(voc_colormap())
+
+
 PNG_MAX_INDEX = 254
 """Largest object index or class value a VOC segmentation PNG holds: values are 8-bit, 0 is the
 background and 255 VOC's "void" border."""
 
 
-def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
-                     num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The ``SegmentationObject`` and ``SegmentationClass`` index images of one image, or None when
-    no detection has a mask.
-
-    Returns ``(objects, classes)``, ``uint8 (H, W)``: ``objects`` holds the 1-based index of the
-    detection in the XML's object order, ``classes`` its 0-based class id + 1 (``class_ids[k]``
-    for detection ``k``); 0 is background. Where masks overlap, the smaller object is on top
-    (masks are painted largest first). A detection without a mask paints nothing (its index is
-    simply absent). No 255 "void" border is drawn.
+def segmentation_objects(image: ImageAnnotations, class_ids: Sequence[int], num_classes: int | None = None) -> list[int]:
+    """The detections of ``image`` that the segmentation PNGs paint (those with a mask), as
+    indices into ``image.detections``; ``[]`` when none has a mask. Cheap: it reads no mask.
 
     Raises:
         FormatLimitError: naming the image: a masked detection at object index above
@@ -192,41 +195,136 @@ def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
             would be above it (the run has too many classes; ``num_classes``, if given, is
             named in the message).
     """
-    dets = [(k, d) for k, d in enumerate(image.detections) if d.mask is not None]
+    dets = [k for k, d in enumerate(image.detections) if d.mask is not None]
     if not dets:
-        return None
+        return []
     hint = "write VOC without segmentation PNGs (-O voc_masks=false) or the masks in another format"
-    last = dets[-1][0] + 1
+    last = dets[-1] + 1
     if last > PNG_MAX_INDEX:
         raise FormatLimitError(f"{image.path}: {len(image.detections)} objects, object {last} has a mask; a VOC "
                                f"SegmentationObject PNG holds objects 1 to {PNG_MAX_INDEX}: {hint}")
-    k, d = max(dets, key=lambda kd: class_ids[kd[0]])
+    k = max(dets, key=lambda k: class_ids[k])
     if class_ids[k] + 1 > PNG_MAX_INDEX:
+        d = image.detections[k]
         of = f" of the run's {num_classes}" if num_classes is not None else ""
         raise FormatLimitError(f"{image.path}: object {d.id} is class {d.label!r}, number {class_ids[k] + 1}{of}; a VOC "
                                f"SegmentationClass PNG holds classes 1 to {PNG_MAX_INDEX}: {hint}")
-    # each mask painted from its column segments (no whole-image array per mask); the class
-    # image is the object image through a lookup table
-    objects = np.zeros((image.height, image.width), np.uint8)
-    painted = []
-    for k, d in dets:
-        col, row0, row1 = masks.column_segments(d.mask)
-        painted.append((-int((row1 - row0).sum()), k, col.tolist(), row0.tolist(), row1.tolist()))
-    for _, k, cols, starts, ends in sorted(painted, key=lambda p: p[:2]):
-        for x, y0, y1 in zip(cols, starts, ends):
-            objects[y0:y1, x] = k + 1
-    lut = [0] * 256
-    for k, _ in dets:
+    return dets
+
+
+def paint_segmentation(image: ImageAnnotations, class_ids: Sequence[int], objects: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Paint the ``SegmentationObject`` and ``SegmentationClass`` index images of ``image``, both
+    in one pass over the masks' row runs (:func:`autolabel.masks.row_runs`).
+
+    Args:
+        objects: the detections to paint (:func:`segmentation_objects`), indices into
+            ``image.detections``, each with a mask.
+
+    Returns:
+        ``(objects, classes)``, :func:`~autolabel.formats.indexpng.scanlines` buffers
+        ``uint8 (H, W + 1)``: column 0 the PNG filter byte (0), columns ``1..W`` the image
+        (what :func:`voc_segmentation` returns). Where masks overlap, the smaller object is on
+        top (masks are painted largest first, then in object order). Work: the image's
+        zeroing plus the masks' row runs; no per-mask array of the image's size.
+    """
+    width = image.width
+    stride = width + 1
+    obj = indexpng.scanlines(image.height, width)
+    cls = indexpng.scanlines(image.height, width)
+    runs = []
+    for k in objects:
+        row, x0, x1 = masks.row_runs(image.detections[k].mask)  # type: ignore[arg-type]
+        first = row * stride + x0 + 1
+        runs.append((-int((x1 - x0).sum()), k, first.tolist(), (first + (x1 - x0)).tolist()))
+    flat_obj, flat_cls = obj.reshape(-1), cls.reshape(-1)
+    for _, k, starts, ends in sorted(runs, key=lambda r: r[:2]):
+        index, value = k + 1, class_ids[k] + 1
+        for a, b in zip(starts, ends):
+            flat_obj[a:b] = index
+            flat_cls[a:b] = value
+    return obj, cls
+
+
+def _merged(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs without empty ones, neighbours of one value joined."""
+    keep = lengths > 0
+    values, lengths = values[keep], lengths[keep]
+    first = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    return values[first], np.add.reduceat(lengths, first)
+
+
+def segmentation_runs(image: ImageAnnotations, class_ids: Sequence[int],
+                      objects: Sequence[int]) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The scanlines of the ``SegmentationObject`` and ``SegmentationClass`` PNGs of ``image`` as
+    runs, without painting them: the same bytes as :func:`paint_segmentation`'s buffers read
+    row by row (each row a filter byte 0, then the row's indices).
+
+    Args:
+        objects: the detections to paint (:func:`segmentation_objects`), indices into
+            ``image.detections``, each with a mask.
+
+    Returns:
+        ``((values, lengths), (values, lengths))`` for the object and the class image: ``uint8``
+        values, ``int64`` lengths (>= 1) that add up to ``H * (W + 1)``, neighbours of one value
+        joined. Where masks overlap, the smaller object is on top (painted largest first, then in
+        object order). Work follows the masks' row runs times the number of objects, never the
+        image's pixels.
+    """
+    stride = image.width + 1
+    total = image.height * stride
+    spans = []
+    for k in objects:
+        row, x0, x1 = masks.row_runs(image.detections[k].mask)  # type: ignore[arg-type]
+        start = row * stride + x0 + 1
+        spans.append((-int((x1 - x0).sum()), k, start, start + (x1 - x0)))
+    spans.sort(key=lambda p: p[:2])
+    # elementary pieces between every start and end; each gets the last object painted over it
+    cuts = np.concatenate([[0, total], *(a for _, _, a, _ in spans), *(b for _, _, _, b in spans)])
+    cuts.sort()
+    cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]
+    top = np.zeros(cuts.size - 1, np.uint8)
+    for _, k, a, b in spans:  # a run of one object neither overlaps nor touches another of it
+        edge = np.zeros(cuts.size, np.int8)
+        edge[np.searchsorted(cuts, a)] = 1
+        edge[np.searchsorted(cuts, b)] = -1
+        top[np.cumsum(edge[:-1]) > 0] = k + 1
+    lengths = np.diff(cuts)
+    lut = np.zeros(256, np.uint8)
+    for k in objects:
         lut[k + 1] = class_ids[k] + 1
-    classes = np.asarray(Image.fromarray(objects, "L").point(lut))  # PIL's table lookup: 3x numpy's
-    return objects, classes
+    return _merged(top, lengths), _merged(lut[top], lengths)
 
 
-def voc_png(index: np.ndarray) -> Image.Image:
-    """A palette PNG image (mode ``P``) of ``index`` with the VOC colour map."""
-    img = Image.fromarray(index, mode="P")
-    img.putpalette([v for rgb in voc_colormap() for v in rgb])
-    return img
+def voc_segmentation(image: ImageAnnotations, class_ids: Sequence[int],
+                     num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``SegmentationObject`` and ``SegmentationClass`` index images of one image, or None when
+    no detection has a mask.
+
+    Returns ``(objects, classes)``, ``uint8 (H, W)`` (views of :func:`paint_segmentation`'s
+    buffers): ``objects`` holds the 1-based index of the detection in the XML's object order,
+    ``classes`` its 0-based class id + 1 (``class_ids[k]`` for detection ``k``); 0 is
+    background. Where masks overlap, the smaller object is on top (masks are painted largest
+    first). A detection without a mask paints nothing (its index is simply absent). No 255
+    "void" border is drawn.
+
+    Raises:
+        FormatLimitError: see :func:`segmentation_objects`.
+    """
+    dets = segmentation_objects(image, class_ids, num_classes)
+    if not dets:
+        return None
+    obj, cls = paint_segmentation(image, class_ids, dets)
+    return obj[:, 1:], cls[:, 1:]
+
+
+def voc_png_bytes(lines: np.ndarray) -> bytes:
+    """The VOC palette PNG (VOC colour map) of a :func:`paint_segmentation` buffer."""
+    return indexpng.palette_png_bytes(lines, _colormap())
+
+
+def voc_png_runs(runs: tuple[np.ndarray, np.ndarray], width: int, height: int) -> bytes:
+    """The VOC palette PNG (VOC colour map) of :func:`segmentation_runs`' runs."""
+    return indexpng.palette_png_runs(runs[0], runs[1], width, height, _colormap())
 
 
 def voc_labelmap_line(name: str) -> str:

@@ -40,10 +40,11 @@ from autolabel.masks.window import (
     from_frame,
     rle_bbox,
     rle_bounds,
+    row_runs,
 )
 
 __all__ = [
     "MAX_GROUPS", "RLE", "Box", "area", "array_segments", "bbox", "check_rle", "clip_rle", "clip_to_box", "column_segments", "crop", "decode",
     "decode_window", "encode", "encode_window", "foreground_runs", "from_frame", "from_runs", "mask_iou",
-    "rle_bbox", "rle_bounds",
+    "rle_bbox", "rle_bounds", "row_runs",
 ]

@@ -102,7 +102,7 @@ def test_big_photo_masks_with_holes_and_at_the_border(tmp_path: Path):
 
 
 def test_a_png_that_cannot_be_written_fails_the_export(masked_run: Path, tmp_path: Path, monkeypatch):
-    """VOC PNGs are written by a background thread: its error still ends the export, cleanly."""
+    """VOC PNGs are written by worker threads: their error still ends the export, cleanly."""
     import exporters.voc
 
     def fail(*args):
@@ -116,9 +116,9 @@ def test_a_png_that_cannot_be_written_fails_the_export(masked_run: Path, tmp_pat
 
 @pytest.mark.parametrize("last", [False, True])
 def test_an_image_with_too_many_masks_fails_voc_alone(tmp_path: Path, last: bool):
-    """The segmentation PNGs are made in the background: the image they cannot carry still
-    gives up VOC alone, named, and the other formats are written (also when it is the last
-    image, its error then coming from ``close``)."""
+    """The segmentation PNGs are made on worker threads, but the limits are checked as each image
+    is written: the image they cannot carry gives up VOC alone, named, and the other formats
+    are written (also when it is the last image)."""
     store = RunStore(tmp_path / "run")
     store.write_manifest({"autolabel_version": "0.1.0", "created": "2024-01-01T00:00:00Z", "image_root": str(tmp_path),
                           "config": {}, "models": {}, "classes": ["thing"], "label_space": "test"})
