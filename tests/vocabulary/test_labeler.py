@@ -9,7 +9,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from autolabel.pipeline.scoring import detection_score
 from autolabel.vocabulary import Labeler, build_labeler, vocabulary_from_dict
+from autolabel.vocabulary.labeler import capped_score
 from tests.vocabulary.spaces import (
     BEAGLE,
     CAT,
@@ -34,10 +36,39 @@ def test_scores_sum_over_each_class_subtree():
     p = probs([0.2, 0.15, 0.25, 0.1, 0.0, 0.3])
     (r,) = lab.label(p)
     assert (r.label, r.label_id) == ("cat", "cat")
-    assert r.score == pytest.approx(0.6)  # tabby + tiger cat + Egyptian cat, not top-1 alone
+    # tabby + tiger cat + Egyptian cat = 0.6 picks "cat"; the score is capped at the row's top-1
+    # (espresso 0.3): the classifier itself is no surer than that of anything in this crop
+    assert r.score == pytest.approx(0.3)
     assert [a.label_id for a in r.topk] == [ESPRESSO, EGYPTIAN_CAT, TABBY]  # fine-grained top-k kept
     assert r.topk == Labeler(small_space(), 3).label(p)[0].topk
     assert lab.class_scores(p).tolist()[0] == pytest.approx([0.6, 0.1, 0.3])
+
+
+def test_score_is_the_sum_capped_at_the_top1():
+    lab = labeler({"cat": None, "dog": None}, topk=3)
+    (r,) = lab.label(probs([0.35, 0.15, 0.2, 0.1, 0.0, 0.2]))  # top-1 tabby is a cat
+    assert (r.label, r.score) == ("cat", pytest.approx(0.35))  # as without the class list
+    assert capped_score(0.7, 0.35) == pytest.approx(0.35)
+    assert capped_score(0.2, 0.35) == pytest.approx(0.2)
+    assert capped_score(1.2, 1.5) == 1.0
+
+
+def test_class_list_does_not_lift_a_flat_background_row_over_an_object():
+    # A crop of background: the classifier spreads its mass over many classes of one user class
+    # ("dog": a hundred breeds; here the three cats) and is sure of none. A real object: one peaked class.
+    background = [0.22, 0.2, 0.2, 0.0, 0.0, 0.38]  # espresso wins without a list; cat mass 0.62
+    obj = [0.0, 0.0, 0.0, 0.55, 0.0, 0.45]  # a beagle at 0.55
+    p = probs(background, obj)
+    plain = Labeler(small_space(), 3).label(p)
+    assert plain[1].score > plain[0].score  # without a list the object ranks first
+    lab = labeler({"cat": None, "dog": None}, topk=3)
+    assert lab.class_scores(p).tolist()[0][0] == pytest.approx(0.62)  # summed over all classes, not renormalised
+    bg, ob = lab.label(p)
+    assert (bg.label, ob.label) == ("cat", "dog")
+    assert ob.score > bg.score  # the list does not lift the background box above the object
+    assert bg.score <= plain[0].score and ob.score == pytest.approx(plain[1].score)
+    # the same holds through the pipeline's combined score at equal objectness
+    assert detection_score(0.6, ob.score) > detection_score(0.6, bg.score)
 
 
 def test_unmapped_policies():
@@ -46,7 +77,7 @@ def test_unmapped_policies():
     keep = labeler({"cat": None, "dog": None}, unmapped="keep")
     r0, r1 = keep.label(p)
     assert (r0.label, r0.label_id, r0.score) == ("espresso", ESPRESSO, pytest.approx(0.7))
-    assert (r1.label, r1.score) == ("cat", pytest.approx(0.6))  # 0.6 summed beats espresso's 0.4
+    assert (r1.label, r1.score) == ("cat", pytest.approx(0.4))  # 0.6 summed beats espresso's 0.4, capped there
     assert keep.classes == ("cat", "dog")
     other = labeler({"cat": None, "dog": None}, unmapped="other", other="misc")
     r0, r1 = other.label(p)
@@ -94,7 +125,7 @@ def test_min_score_applies_to_the_summed_score():
     assert labeler({"cat": None}, min_score=0.6).label(p)[0].label == "cat"
     assert labeler({"cat": None}, min_score=0.61).label(p)[0] is None
     r = labeler({"cat": None}, min_score=0.61, unmapped="other").label(p)[0]
-    assert (r.label, r.score) == ("other", pytest.approx(0.4))
+    assert (r.label, r.score) == ("other", pytest.approx(0.3))  # 0.4 outside, capped at the top-1 0.3
     r = labeler({"cat": None}, min_score=0.61, unmapped="keep").label(p)[0]
     assert (r.label, r.label_id) == ("espresso", ESPRESSO)
 
@@ -230,6 +261,7 @@ def test_imagenet_22k_labeler(in22k):
     p[1, idx[ESPRESSO]] = 1.0
     p[2, idx[BEAGLE]], p[2, idx[TABBY]] = 0.4, 0.35
     r = lab.label(p)
-    assert (r[0].label, r[0].score) == ("cat", pytest.approx(0.5))
+    assert lab.class_scores(p).tolist()[0][0] == pytest.approx(0.5)  # tabby + domestic cat picks "cat"
+    assert (r[0].label, r[0].score) == ("cat", pytest.approx(0.3))  # scored at most the top-1
     assert r[1] is None
     assert (r[2].label, r[2].score) == ("dog", pytest.approx(0.4))
