@@ -18,6 +18,7 @@ from tests.vocabulary.spaces import (
     DOG,
     EGYPTIAN_CAT,
     ESPRESSO,
+    MISSILE,
     ROCKET,
     SAMPLE,
     TABBY,
@@ -69,6 +70,34 @@ def test_class_list_does_not_lift_a_flat_background_row_over_an_object():
     assert bg.score <= plain[0].score and ob.score == pytest.approx(plain[1].score)
     # the same holds through the pipeline's combined score at equal objectness
     assert detection_score(0.6, ob.score) > detection_score(0.6, bg.score)
+
+
+def test_class_list_on_imagenet_1k_keeps_a_seashore_crop_below_a_dog(in1k):
+    """Real label space and the label stage's own scoring (lite's weight and scenery factor): a
+    crop the classifier calls seashore, with 0.45 spread thinly over 90 dog breeds, against a
+    real dog named beagle at 0.40. Summed, the crop would be "dog" at 0.45 and rank first."""
+    from autolabel.pipeline.label import keep
+    from autolabel.pipeline.objectness import BackgroundRule, scenery_synsets
+    from autolabel.pipeline.work import Found
+
+    lab = build_labeler(in1k, "dog,cat", topk=5)
+    dogs = [i for i in lab.compiled.classes[0].indices if in1k.synsets[i] != BEAGLE]
+    p = torch.zeros(2, len(in1k))
+    p[0, in1k.synsets.index("n09428293")] = 0.30  # seashore
+    p[0, dogs[:90]] = 0.005
+    p[0, in1k.synsets.index(ESPRESSO)] = 0.25
+    p[1, in1k.synsets.index(BEAGLE)] = 0.40
+    p[1, dogs[:4]] = 0.005
+    p[1, in1k.synsets.index(ESPRESSO)] = 0.28
+    p[1, in1k.synsets.index(MISSILE)] = 0.30
+    shore, dog = lab.label(p)
+    assert (shore.label, dog.label) == ("dog", "dog")
+    assert lab.class_scores(p)[0, 0].item() == pytest.approx(0.45)  # the sum picks "dog" ...
+    assert shore.score == pytest.approx(0.30) and dog.score == pytest.approx(0.40)  # ... the top-1 caps the score
+    rule = BackgroundRule(scenery_power=4.0)
+    boxes = [Found((10.0, 10.0, 50.0, 50.0), 0.6, None), Found((50.0, 50.0, 90.0, 90.0), 0.6, None)]  # type: ignore[arg-type]
+    kept = keep(0.0, boxes, [shore, dog], rule=rule, size=(100, 100), scenery=scenery_synsets(in1k.synsets), weight=0.7)
+    assert [f.box for f, _, _ in kept] == [boxes[1].box, boxes[0].box]  # the dog first
 
 
 def test_unmapped_policies():
