@@ -32,9 +32,10 @@ median on the dev set) a class probability under 0.07, a box the classifier does
 recognise. On the dev set (lite, README "Scores") it drops only unmatched boxes; 0.3 already
 drops real objects the ImageNet-1k classifier has no class for (people)."""
 
-LITE_MIN_SCORE = 0.15
-"""The lite preset's ``min_score``, chosen with its background rule on dev284's tune half
-(``docs/discovery-quality.md``): with backdrop boxes scored at half, 0.2 dropped real objects."""
+LITE_MIN_SCORE = 0.2
+"""The lite preset's ``min_score``, chosen with its scoring (objectness weight 0.7, scenery,
+backdrop and small-box factors) on dev284's tune half (``docs/discovery-quality.md``): the
+highest value keeping recall@0.5 at 0.15 or more."""
 
 MAX_TILES = 16
 """Upper bound on tile rows and on tile columns (a guard against typos such as 44x44)."""
@@ -142,9 +143,14 @@ class PipelineConfig:
     topk: int = 5
     """Alternatives kept per box."""
     min_score: float = 0.0
-    """Boxes whose score is lower are dropped. The score is ``sqrt(objectness * class
-    probability)`` (see :mod:`autolabel.pipeline.scoring`); the presets use 0.2 (boxes the classifier
-    does not recognise); 0.0 keeps every box (to review or evaluate all of them)."""
+    """Boxes whose score is lower are dropped. The score is ``objectness ** w * class
+    probability ** (1 - w)`` (``w``: ``objectness_weight``; see :mod:`autolabel.pipeline.scoring`)
+    times the background rule's factors; the presets use 0.2 (boxes the classifier does not
+    recognise); 0.0 keeps every box (to review or evaluate all of them)."""
+    objectness_weight: float = _since(0.5, absent=0.5)
+    """Weight ``w`` of objectness in the score ``objectness ** w * class_probability ** (1 - w)``,
+    in [0, 1]: 0.5 is ``sqrt(objectness * class_probability)``, higher trusts discovery more than
+    the classifier (lite: 0.7, see :mod:`autolabel.pipeline.scoring`)."""
     background_sides: int = _since(2, absent=2)
     """Background rule (:mod:`autolabel.pipeline.objectness`): a box touching at least this many
     of the image's four borders ..."""
@@ -158,6 +164,14 @@ class PipelineConfig:
     """A box whose classifier top-k gives more than this probability to scenery classes (alp,
     seashore, valley, shops, fences, web site ...; :data:`autolabel.pipeline.objectness.SCENERY_ROOTS`)
     is dropped; 1.0 keeps every box."""
+    scenery_power: float = _since(0.0, absent=0.0)
+    """A box's score is multiplied by ``(1 - s) ** scenery_power``, ``s`` the probability its
+    classifier top-k gives to scenery classes (as for ``max_scenery_share``); 0 turns this off."""
+    small_area: float = _since(0.0, absent=0.0)
+    """A box covering less than this share of the image is *small* (few cells of the feature
+    grid: mostly parts and texture) ..."""
+    small_penalty: float = _since(1.0, absent=1.0)
+    """... and its score is multiplied by this before ``min_score`` (1 turns the rule off)."""
     vocabulary: str | None = None
     """Path of a vocabulary YAML mapping classifier classes onto the user's classes, or a
     comma-separated class list (``cat,dog``). None keeps the classifier's own labels."""
@@ -258,9 +272,13 @@ class PipelineConfig:
              and 0.0 <= self.nested_min_ratio <= 1.0, "nested_min_ratio", "a share in [0, 1]")
         need(isinstance(self.background_sides, int) and not isinstance(self.background_sides, bool)
              and 1 <= self.background_sides <= 4, "background_sides", "an integer from 1 to 4")
-        for name in ("background_area", "background_penalty", "max_scenery_share"):
+        for name in ("background_area", "background_penalty", "max_scenery_share", "objectness_weight", "small_area",
+                     "small_penalty"):
             v = getattr(self, name)
             need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
+        v = self.scenery_power
+        need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 16.0, "scenery_power",
+             "a number in [0, 16]")
 
     @property
     def tile_grid(self) -> tuple[int, int]:
@@ -335,8 +353,9 @@ PRESETS: dict[str, PipelineConfig] = {
     # best on the dev set with these features (README, "How discovery works"). Thresholds and
     # the background rule chosen on dev284's tune half and confirmed on its report half
     # (docs/discovery-quality.md): nested duplicates only between boxes of similar size (objects
-    # inside a whole-scene box are kept), backdrop boxes (2+ borders, under 60 % of the photo)
-    # at half score, scenery-named boxes dropped, min_score 0.15.
+    # inside a whole-scene box are kept); score objectness**0.7 * probability**0.3, times
+    # (1 - scenery share)**4, backdrop boxes (2+ borders, under 60 % of the photo) at half,
+    # boxes under 10 % of the photo at 0.7; min_score 0.2.
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",
@@ -344,8 +363,11 @@ PRESETS: dict[str, PipelineConfig] = {
         classifier="tf_efficientnet_lite0",
         classifier_weights=LITE_WEIGHTS,
         min_score=LITE_MIN_SCORE,
+        objectness_weight=0.7,
         background_penalty=0.5,
-        max_scenery_share=0.3,
+        scenery_power=4.0,
+        small_area=0.1,
+        small_penalty=0.7,
         nested_min_ratio=0.5,
         batch_size=8,  # crops per classifier call: on 2 CPU cores 8 classify faster per crop than 32
     ),

@@ -15,16 +15,17 @@ from autolabel.pipeline.work import Found, Item
 from autolabel.vocabulary import LabelResult
 
 Named = tuple[Found, LabelResult, float]
-"""A kept object: what was found, its label, its score (``sqrt(objectness * class probability)``,
-times the background penalty where it applies)."""
+"""A kept object: what was found, its label, its score in ``[0, 1]`` (``objectness ** w *
+class_probability ** (1 - w)``, times the background rule's factors where they apply)."""
 
 
 class Labelling:
     """Classifies and names a chunk's crops.
 
     Args:
-        config: the pipeline settings (``batch_size``, ``pad_batches``, ``min_score``, the
-            background rule's ``background_*`` and ``max_scenery_share``).
+        config: the pipeline settings (``batch_size``, ``pad_batches``, ``min_score``,
+            ``objectness_weight``, the background rule's ``background_*``, ``max_scenery_share``,
+            ``scenery_power``, ``small_area`` and ``small_penalty``).
         clock: where ``classify`` is added (per crop).
         shapes: where the classifier's input shapes are recorded.
     """
@@ -43,13 +44,13 @@ class Labelling:
         with self.clock("classify", len(crops)):
             probs = classifier.classify(crops, cfg.batch_size, shapes=self.shapes, pad=cfg.speed_option("pad_batches", device_type))
             results = labeler.label(probs) if len(crops) else []
-        scenery = scenery_synsets(labeler.space.synsets) if self.rule.max_scenery_share < 1.0 else frozenset()
+        scenery = scenery_synsets(labeler.space.synsets) if self.rule.uses_scenery else frozenset()
         out = []
         i = 0
         for it in items:
             size = (it.decoded.width, it.decoded.height) if it.decoded is not None else None
             out.append(keep(cfg.min_score, it.regions, results[i: i + len(it.regions)], rule=self.rule, size=size,
-                            scenery=scenery))
+                            scenery=scenery, weight=cfg.objectness_weight))
             i += len(it.regions)
             it.crops = []
         return out
@@ -57,9 +58,10 @@ class Labelling:
 
 def keep(min_score: float, regions: list[Found], results: list[LabelResult | None], *,
          rule: BackgroundRule | None = None, size: tuple[int, int] | None = None,
-         scenery: frozenset[str] = frozenset()) -> list[Named]:
+         scenery: frozenset[str] = frozenset(), weight: float = 0.5) -> list[Named]:
     """The named objects worth writing, by descending score: each scored
-    ``sqrt(objectness * class probability)`` (:mod:`autolabel.pipeline.scoring`), then, with
+    ``objectness ** weight * class_probability ** (1 - weight)`` (:mod:`autolabel.pipeline.scoring`;
+    0.5: the square root of the product), then, with
     an active ``rule`` and the image's ``size`` ``(width, height)``, scored down or dropped as
     background (:func:`~autolabel.pipeline.objectness.background_score`); those without a
     label or below ``min_score`` dropped."""
@@ -68,7 +70,7 @@ def keep(min_score: float, regions: list[Found], results: list[LabelResult | Non
     for found, res in zip(regions, results):
         if res is None:
             continue
-        score: float | None = detection_score(found.objectness, res.score)
+        score: float | None = detection_score(found.objectness, res.score, weight)
         if apply:
             assert rule is not None and size is not None
             score = background_score(score, found.box, size[0], size[1], res.topk, scenery, rule)

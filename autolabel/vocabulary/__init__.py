@@ -10,8 +10,13 @@ classes through WordNet's hierarchy (:mod:`autolabel.vocabulary.wordnet`):
 
 * each user class is a set of synsets, each meaning "this synset and every hyponym below it";
   words resolve to the first of their WordNet noun senses that has a model class below it;
-* a box's score for a user class is the *sum* of the classifier's probabilities over the model
-  classes below that class's synsets ("tabby" + "tiger cat" + "Egyptian cat" -> "cat");
+* a box's probability of a user class is the *sum* of the classifier's probabilities over the
+  model classes below that class's synsets ("tabby" + "tiger cat" + "Egyptian cat" -> "cat"),
+  out of all the classifier's classes (never renormalised over the user's classes); the sum
+  picks the box's class, and the box's score is that sum capped at the classifier's own top-1
+  probability (:func:`~autolabel.vocabulary.labeler.capped_score`), so a class list never scores
+  a box above what it scored without one: a flat row (a crop of sky spread over a hundred dog
+  breeds) is not lifted over a real object;
 * a model class below synsets of two user classes belongs to the more specific one ("beagle"
   goes to "dog", not to "animal", since dog is a hyponym of animal); where neither synset is
   below the other (WordNet is a DAG: a greyhound is a "dog" and a "racer") the nearer synset

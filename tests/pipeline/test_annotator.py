@@ -246,7 +246,7 @@ def test_nested_duplicates_are_suppressed_by_containment(tmp_path: Path, tiny_co
         return out
 
     monkeypatch.setattr(discover, "discover_batch", lambda keys, grid, cfg, per_image: [regions(None, k, grid) for k in keys])
-    monkeypatch.setattr(label, "detection_score", lambda objectness, class_probability: objectness)  # fixed order
+    monkeypatch.setattr(label, "detection_score", lambda objectness, class_probability, weight=0.5: objectness)  # fixed order
     write_image(tmp_path / "imgs" / "a.png", (128, 128))
     cfg = tiny_config.replace(refine=False, workers=1)
     outer, inner = (16.0, 16.0, 112.0, 112.0), (32.0, 32.0, 96.0, 96.0)

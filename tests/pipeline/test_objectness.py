@@ -25,6 +25,7 @@ from autolabel.vocabulary.space import label_space_for_model
 
 SEASHORE, VALLEY, BOOKSHOP, STONE_WALL = "n09428293", "n09468604", "n02871525", "n04326547"
 DOG, TABLE = "n02085620", "n03201208"
+DOCK, PEDESTAL, SLIDING_DOOR = "n03216828", "n03903868", "n04239074"
 
 
 @pytest.mark.parametrize("box,sides", [
@@ -49,7 +50,8 @@ def test_scenery_classes_come_from_wordnet() -> None:
     space = label_space_for_model("tf_efficientnet_lite0")
     sc = scenery_synsets(space.synsets)
     assert {SEASHORE, VALLEY, BOOKSHOP, STONE_WALL} <= sc
-    assert DOG not in sc and TABLE not in sc and 20 <= len(sc) <= 40
+    assert {DOCK, PEDESTAL, SLIDING_DOOR} <= sc  # structures: built scenery
+    assert DOG not in sc and TABLE not in sc and 60 <= len(sc) <= 80
     topk = (Alternative("seashore", SEASHORE, 0.5), Alternative("dog", DOG, 0.3), Alternative("valley", VALLEY, 0.1))
     assert scenery_share(topk, sc) == pytest.approx(0.6)
 
@@ -66,6 +68,32 @@ def test_background_score() -> None:
     assert background_score(0.8, inside, 100, 100, dog, sc, BackgroundRule(penalty=0.0)) == 0.8
     assert background_score(0.8, inside, 100, 100, shore, sc, BackgroundRule(max_scenery_share=0.5)) is None
     assert background_score(0.8, inside, 100, 100, shore, sc, BackgroundRule(max_scenery_share=0.75)) == 0.8
+
+
+def test_scenery_power_and_small_boxes_scale_the_score_down() -> None:
+    sc = frozenset({SEASHORE})
+    shore = (Alternative("dog", DOG, 0.6), Alternative("seashore", SEASHORE, 0.3))
+    dog = (Alternative("dog", DOG, 0.9),)
+    inside, small = (20, 20, 80, 80), (40, 40, 60, 60)  # 36 % and 4 % of the image
+    soft = BackgroundRule(scenery_power=4.0)
+    assert soft.active and soft.uses_scenery
+    assert background_score(0.8, inside, 100, 100, shore, sc, soft) == pytest.approx(0.8 * 0.7 ** 4)
+    assert background_score(0.8, inside, 100, 100, dog, sc, soft) == pytest.approx(0.8)
+    tiny = BackgroundRule(small_area=0.1, small_penalty=0.7)
+    assert tiny.active and not tiny.uses_scenery
+    assert background_score(0.8, small, 100, 100, dog, sc, tiny) == pytest.approx(0.56)
+    assert background_score(0.8, inside, 100, 100, dog, sc, tiny) == pytest.approx(0.8)
+    assert not BackgroundRule(small_area=0.1).active  # penalty 1: off
+    # all factors together, never above the score it started from
+    both = BackgroundRule(penalty=0.5, scenery_power=4.0, small_area=0.1, small_penalty=0.7)
+    corner_small = (0, 0, 20, 20)
+    assert background_score(0.8, corner_small, 100, 100, shore, sc, both) == pytest.approx(0.8 * 0.7 ** 4 * 0.5 * 0.7)
+
+
+def test_config_builds_the_whole_rule() -> None:
+    rule = BackgroundRule.from_config(PipelineConfig(background_penalty=0.5, scenery_power=4.0, small_area=0.1,
+                                                     small_penalty=0.7))
+    assert rule == BackgroundRule(2, 0.6, 0.5, 1.0, 4.0, 0.1, 0.7)
 
 
 def _found(box, obj) -> Found:
@@ -105,3 +133,22 @@ def test_config_validates_the_background_settings() -> None:
     for k in ("background_sides", "background_area", "background_penalty", "max_scenery_share"):
         stored.pop(k)
     assert PipelineConfig().differences(stored) == []   # runs made before the rule resume as they were
+
+
+def test_rescore_reproduces_the_weighted_score_and_every_factor() -> None:
+    sc = frozenset({SEASHORE})
+    shore = (Alternative("dog", DOG, 0.6), Alternative("seashore", SEASHORE, 0.3))
+    regions = [_found((0, 0, 40, 40), 0.81), _found((20, 20, 60, 60), 0.49), _found((40, 40, 60, 60), 0.64),
+               _found((0, 0, 100, 100), 0.7)]
+    named = [LabelResult("dog", DOG, 0.6, shore), LabelResult("dog", DOG, 0.9, ()), LabelResult("dog", DOG, 0.5, ()),
+             LabelResult("dog", DOG, 0.3, ())]
+    rule = BackgroundRule(penalty=0.5, scenery_power=4.0, small_area=0.1, small_penalty=0.7)
+    kept = keep(0.05, regions, named, rule=rule, size=(100, 100), scenery=sc, weight=0.7)
+    dets = tuple(Detection(f"a-{k}", f.box, "dog", 0.0, f.objectness, DOG, r.topk, class_score=r.score)
+                 for k, (f, r) in enumerate(zip(regions, named)))
+    out = rescore([ImageAnnotations("a.jpg", 100, 100, dets)], Setting(0.05, 10, rule, objectness_weight=0.7), sc)[0]
+    assert [round(d.score, 6) for d in out.detections] == [round(s, 6) for _, _, s in kept]
+    assert [d.box for d in out.detections] == [f.box for f, _, _ in kept] and len(kept) == 4
+    # the scenery-laden corner: weighted score x (1 - 0.3)^4 x 0.5 (backdrop)
+    corner = next(s for f, _, s in kept if f.box == (0, 0, 40, 40))
+    assert corner == pytest.approx(0.81 ** 0.7 * 0.6 ** 0.3 * 0.7 ** 4 * 0.5)

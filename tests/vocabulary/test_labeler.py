@@ -9,13 +9,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from autolabel.pipeline.scoring import detection_score
 from autolabel.vocabulary import Labeler, build_labeler, vocabulary_from_dict
+from autolabel.vocabulary.labeler import capped_score
 from tests.vocabulary.spaces import (
     BEAGLE,
     CAT,
     DOG,
     EGYPTIAN_CAT,
     ESPRESSO,
+    MISSILE,
     ROCKET,
     SAMPLE,
     TABBY,
@@ -34,10 +37,67 @@ def test_scores_sum_over_each_class_subtree():
     p = probs([0.2, 0.15, 0.25, 0.1, 0.0, 0.3])
     (r,) = lab.label(p)
     assert (r.label, r.label_id) == ("cat", "cat")
-    assert r.score == pytest.approx(0.6)  # tabby + tiger cat + Egyptian cat, not top-1 alone
+    # tabby + tiger cat + Egyptian cat = 0.6 picks "cat"; the score is capped at the row's top-1
+    # (espresso 0.3): the classifier itself is no surer than that of anything in this crop
+    assert r.score == pytest.approx(0.3)
     assert [a.label_id for a in r.topk] == [ESPRESSO, EGYPTIAN_CAT, TABBY]  # fine-grained top-k kept
     assert r.topk == Labeler(small_space(), 3).label(p)[0].topk
     assert lab.class_scores(p).tolist()[0] == pytest.approx([0.6, 0.1, 0.3])
+
+
+def test_score_is_the_sum_capped_at_the_top1():
+    lab = labeler({"cat": None, "dog": None}, topk=3)
+    (r,) = lab.label(probs([0.35, 0.15, 0.2, 0.1, 0.0, 0.2]))  # top-1 tabby is a cat
+    assert (r.label, r.score) == ("cat", pytest.approx(0.35))  # as without the class list
+    assert capped_score(0.7, 0.35) == pytest.approx(0.35)
+    assert capped_score(0.2, 0.35) == pytest.approx(0.2)
+    assert capped_score(1.2, 1.5) == 1.0
+
+
+def test_class_list_does_not_lift_a_flat_background_row_over_an_object():
+    # A crop of background: the classifier spreads its mass over many classes of one user class
+    # ("dog": a hundred breeds; here the three cats) and is sure of none. A real object: one peaked class.
+    background = [0.22, 0.2, 0.2, 0.0, 0.0, 0.38]  # espresso wins without a list; cat mass 0.62
+    obj = [0.0, 0.0, 0.0, 0.55, 0.0, 0.45]  # a beagle at 0.55
+    p = probs(background, obj)
+    plain = Labeler(small_space(), 3).label(p)
+    assert plain[1].score > plain[0].score  # without a list the object ranks first
+    lab = labeler({"cat": None, "dog": None}, topk=3)
+    assert lab.class_scores(p).tolist()[0][0] == pytest.approx(0.62)  # summed over all classes, not renormalised
+    bg, ob = lab.label(p)
+    assert (bg.label, ob.label) == ("cat", "dog")
+    assert ob.score > bg.score  # the list does not lift the background box above the object
+    assert bg.score <= plain[0].score and ob.score == pytest.approx(plain[1].score)
+    # the same holds through the pipeline's combined score at equal objectness
+    assert detection_score(0.6, ob.score) > detection_score(0.6, bg.score)
+
+
+def test_class_list_on_imagenet_1k_keeps_a_seashore_crop_below_a_dog(in1k):
+    """Real label space and the label stage's own scoring (lite's weight and scenery factor): a
+    crop the classifier calls seashore, with 0.45 spread thinly over 90 dog breeds, against a
+    real dog named beagle at 0.40. Summed, the crop would be "dog" at 0.45 and rank first."""
+    from autolabel.pipeline.label import keep
+    from autolabel.pipeline.objectness import BackgroundRule, scenery_synsets
+    from autolabel.pipeline.work import Found
+
+    lab = build_labeler(in1k, "dog,cat", topk=5)
+    dogs = [i for i in lab.compiled.classes[0].indices if in1k.synsets[i] != BEAGLE]
+    p = torch.zeros(2, len(in1k))
+    p[0, in1k.synsets.index("n09428293")] = 0.30  # seashore
+    p[0, dogs[:90]] = 0.005
+    p[0, in1k.synsets.index(ESPRESSO)] = 0.25
+    p[1, in1k.synsets.index(BEAGLE)] = 0.40
+    p[1, dogs[:4]] = 0.005
+    p[1, in1k.synsets.index(ESPRESSO)] = 0.28
+    p[1, in1k.synsets.index(MISSILE)] = 0.30
+    shore, dog = lab.label(p)
+    assert (shore.label, dog.label) == ("dog", "dog")
+    assert lab.class_scores(p)[0, 0].item() == pytest.approx(0.45)  # the sum picks "dog" ...
+    assert shore.score == pytest.approx(0.30) and dog.score == pytest.approx(0.40)  # ... the top-1 caps the score
+    rule = BackgroundRule(scenery_power=4.0)
+    boxes = [Found((10.0, 10.0, 50.0, 50.0), 0.6, None), Found((50.0, 50.0, 90.0, 90.0), 0.6, None)]  # type: ignore[arg-type]
+    kept = keep(0.0, boxes, [shore, dog], rule=rule, size=(100, 100), scenery=scenery_synsets(in1k.synsets), weight=0.7)
+    assert [f.box for f, _, _ in kept] == [boxes[1].box, boxes[0].box]  # the dog first
 
 
 def test_unmapped_policies():
@@ -46,7 +106,7 @@ def test_unmapped_policies():
     keep = labeler({"cat": None, "dog": None}, unmapped="keep")
     r0, r1 = keep.label(p)
     assert (r0.label, r0.label_id, r0.score) == ("espresso", ESPRESSO, pytest.approx(0.7))
-    assert (r1.label, r1.score) == ("cat", pytest.approx(0.6))  # 0.6 summed beats espresso's 0.4
+    assert (r1.label, r1.score) == ("cat", pytest.approx(0.4))  # 0.6 summed beats espresso's 0.4, capped there
     assert keep.classes == ("cat", "dog")
     other = labeler({"cat": None, "dog": None}, unmapped="other", other="misc")
     r0, r1 = other.label(p)
@@ -94,7 +154,7 @@ def test_min_score_applies_to_the_summed_score():
     assert labeler({"cat": None}, min_score=0.6).label(p)[0].label == "cat"
     assert labeler({"cat": None}, min_score=0.61).label(p)[0] is None
     r = labeler({"cat": None}, min_score=0.61, unmapped="other").label(p)[0]
-    assert (r.label, r.score) == ("other", pytest.approx(0.4))
+    assert (r.label, r.score) == ("other", pytest.approx(0.3))  # 0.4 outside, capped at the top-1 0.3
     r = labeler({"cat": None}, min_score=0.61, unmapped="keep").label(p)[0]
     assert (r.label, r.label_id) == ("espresso", ESPRESSO)
 
@@ -147,10 +207,14 @@ def test_lite_model_probabilities_on_sample_images(in1k):
     got = dict(zip(p, build_labeler(in1k, "cat,rocket").label(rows)))
     assert got["chelsea"].label == "cat" and got["rocket"].label == "rocket"
     assert got["coffee"] is None and got["astronaut"] is None
-    # the summed score: every cat class the model saw adds up
+    # every cat class the model saw adds up to pick "cat" (0.92 here, the top-1 tabby alone 0.37) ...
     cat_rows = [i for i, s in enumerate(in1k.synsets) if s in (TABBY, TIGER_CAT, EGYPTIAN_CAT)]
-    assert got["chelsea"].score >= float(p["chelsea"][cat_rows].sum()) - 1e-6
-    assert got["chelsea"].score > plain["chelsea"].score
+    lab = build_labeler(in1k, "cat,rocket")
+    assert lab.class_scores(rows)[0, 0].item() >= float(p["chelsea"][cat_rows].sum()) - 1e-6
+    assert float(p["chelsea"][cat_rows].sum()) > 0.8 > plain["chelsea"].score
+    # ... and the score is the classifier's own top-1, as without the list: a list never lifts a box
+    assert got["chelsea"].score == pytest.approx(plain["chelsea"].score)
+    assert got["rocket"].score <= plain["rocket"].score + 1e-6
 
     other = dict(zip(p, build_labeler(in1k, vocabulary_from_dict({"classes": ["cat", "rocket"], "unmapped": "other"})).label(rows)))
     assert other["coffee"].label == "other" and other["chelsea"].label == "cat"
@@ -230,6 +294,7 @@ def test_imagenet_22k_labeler(in22k):
     p[1, idx[ESPRESSO]] = 1.0
     p[2, idx[BEAGLE]], p[2, idx[TABBY]] = 0.4, 0.35
     r = lab.label(p)
-    assert (r[0].label, r[0].score) == ("cat", pytest.approx(0.5))
+    assert lab.class_scores(p).tolist()[0][0] == pytest.approx(0.5)  # tabby + domestic cat picks "cat"
+    assert (r[0].label, r[0].score) == ("cat", pytest.approx(0.3))  # scored at most the top-1
     assert r[1] is None
     assert (r[2].label, r[2].score) == ("dog", pytest.approx(0.4))

@@ -6,8 +6,9 @@ rule, and ``nested_min_ratio=1`` to re-run the nested-duplicate rule here), then
 exported: with ``nested_min_ratio`` set, the ``2 x max_boxes`` most objective boxes (the
 regions the pipeline refines) reduced by :func:`autolabel.pipeline.select.unnest`; the
 ``max_boxes`` most objective boxes (the pipeline keeps them by objectness before
-classifying), each scored ``sqrt(objectness * class probability)``, passed through
-the background rule (:func:`autolabel.pipeline.objectness.background_score`, the pipeline's
+classifying), each scored ``objectness ** w * class_probability ** (1 - w)``
+(:func:`autolabel.pipeline.scoring.detection_score`, ``w`` the setting's
+``objectness_weight``), passed through the background rule (:func:`autolabel.pipeline.objectness.background_score`, the pipeline's
 own function) and kept at ``min_score``. :func:`sweep` measures a grid of settings.
 """
 
@@ -36,11 +37,15 @@ class Setting:
     nested_min_ratio: float | None = None
     """Re-run the nested-duplicate rule with this ratio (None: the records' boxes as they are)."""
     nested_containment: float = 0.9
+    objectness_weight: float = 0.5
+    """Weight of objectness in the score (:func:`autolabel.pipeline.scoring.detection_score`)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"min_score": self.min_score, "max_boxes": self.max_boxes, "background_sides": self.rule.sides,
-                "background_area": self.rule.area, "background_penalty": self.rule.penalty,
-                "max_scenery_share": self.rule.max_scenery_share, "nested_min_ratio": self.nested_min_ratio}
+        return {"min_score": self.min_score, "max_boxes": self.max_boxes, "objectness_weight": self.objectness_weight,
+                "background_sides": self.rule.sides, "background_area": self.rule.area,
+                "background_penalty": self.rule.penalty, "max_scenery_share": self.rule.max_scenery_share,
+                "scenery_power": self.rule.scenery_power, "small_area": self.rule.small_area,
+                "small_penalty": self.rule.small_penalty, "nested_min_ratio": self.nested_min_ratio}
 
 
 def rescore(records: Iterable[ImageAnnotations], setting: Setting, scenery: frozenset[str]) -> list[ImageAnnotations]:
@@ -53,7 +58,8 @@ def rescore(records: Iterable[ImageAnnotations], setting: Setting, scenery: froz
         by_obj = by_obj[: setting.max_boxes]
         kept = []
         for d in by_obj:
-            base = detection_score(d.objectness, d.class_score if d.class_score is not None else d.score)
+            base = detection_score(d.objectness, d.class_score if d.class_score is not None else d.score,
+                                   setting.objectness_weight)
             s = background_score(base, d.box, rec.width, rec.height, d.topk, scenery, setting.rule)
             if s is not None and s >= setting.min_score:
                 kept.append(d.with_(score=s))
@@ -73,14 +79,15 @@ def _unnested(dets: list[Any], setting: Setting) -> list[Any]:
 
 
 def rescore_like(records: Iterable[ImageAnnotations], cfg: Any) -> list[ImageAnnotations]:
-    """:func:`rescore` with a config's ``min_score``, ``max_boxes`` and background rule (the
-    scenery classes of its classifier's label space)."""
+    """:func:`rescore` with a config's ``min_score``, ``max_boxes``, ``objectness_weight`` and
+    background rule (the scenery classes of its classifier's label space)."""
     from autolabel.pipeline.objectness import scenery_synsets
     from autolabel.vocabulary.space import label_space_for_model
 
     rule = BackgroundRule.from_config(cfg)
-    scenery = scenery_synsets(label_space_for_model(cfg.classifier).synsets) if rule.max_scenery_share < 1.0 else frozenset()
-    return rescore(records, Setting(cfg.min_score, cfg.max_boxes, rule, cfg.nested_min_ratio, cfg.nested_containment), scenery)
+    scenery = scenery_synsets(label_space_for_model(cfg.classifier).synsets) if rule.uses_scenery else frozenset()
+    return rescore(records, Setting(cfg.min_score, cfg.max_boxes, rule, cfg.nested_min_ratio, cfg.nested_containment,
+                                    cfg.objectness_weight), scenery)
 
 
 def grid(min_scores: Sequence[float], max_boxes: Sequence[int], sides: Sequence[int] = (2,), areas: Sequence[float] = (0.6,),

@@ -6,8 +6,8 @@ from typing import Any
 
 from autolabel.tools.devset.quality import QualityReport
 
-SETTINGS = ("discovery", "min_score", "max_boxes", "background_sides", "background_area", "background_penalty",
-            "max_scenery_share")
+SETTINGS = ("discovery", "min_score", "max_boxes", "objectness_weight", "background_sides", "background_area",
+            "background_penalty", "max_scenery_share", "scenery_power", "small_area", "small_penalty")
 """The config settings a quality report records (those that decide what is exported)."""
 
 COLUMNS = (("AP50", "ap50"), ("AR100", "ar100"), ("recall@0.5", "recall50"), ("precision@0.5", "precision50"),
