@@ -116,6 +116,16 @@ class PipelineConfig:
     share of its area inside the other, the one discovery gives the lower objectness is dropped
     (nested duplicates of one object, which IoU misses when one box is much bigger). 1.0 drops
     only boxes wholly inside another; see :func:`autolabel.geometry.suppress_nested`."""
+    split_core: float | None = _since(None, absent=None)
+    """votes: None keeps every region whole; a quantile in [0, 1): a region whose most central
+    patches (mean similarity to the region at least this quantile) form two or more separate
+    cores is split into one region per core, along its low-affinity valleys (objects of one
+    kind side by side: a flock, a herd, balloons; :mod:`autolabel.discovery.split`)."""
+    split_min_part: int = _since(2, absent=2)
+    """votes, with ``split_core``: cores smaller than this many patches are not objects."""
+    split_depth: float = _since(0.05, absent=0.05)
+    """votes, with ``split_core``: a region is split only where its cores' mean centrality
+    exceeds the rest's by at least this (cosine similarity): a valley, not noise."""
     nested_min_ratio: float = _since(0.0, absent=0.0)
     """Nested duplicates must also be of a similar size: the smaller box covers at least this
     share of the larger's area (0 = any size, the rule before). Objects inside a box around
@@ -131,7 +141,9 @@ class PipelineConfig:
     tiles: str = "1x1"
     """``ROWSxCOLS``: run the extractor and discovery on this many overlapping tiles of each
     image, each resized to ``max_side`` (small objects in big photos), and merge the boxes.
-    Extractor + discovery time grows with ROWS * COLS. ``1x1`` = the whole image at once."""
+    Extractor + discovery time grows with ROWS * COLS. ``1x1`` = the whole image at once.
+    ``auto``: chosen per photo from its size (:func:`autolabel.discovery.tiles.auto_grid`):
+    whole up to twice ``max_side``, bigger photos in tiles of at most ``max_side`` pixels."""
     tile_overlap: float = 0.2
     """Share of a tile's width (height) it shares with its neighbour, in [0, 0.9]; objects
     smaller than the overlap are seen whole by at least one tile."""
@@ -247,13 +259,20 @@ class PipelineConfig:
              and 0.0 < self.nested_containment <= 1.0, "nested_containment", "a share in (0, 1]")
         need(isinstance(self.refine, bool), "refine", "true or false")
         try:
-            parse_tiles(self.tiles)
+            if self.tiles != "auto":
+                parse_tiles(self.tiles)
         except ValueError:
-            need(False, "tiles", f"ROWSxCOLS such as 2x2, each from 1 to {MAX_TILES}")
+            need(False, "tiles", f"'auto' or ROWSxCOLS such as 2x2, each from 1 to {MAX_TILES}")
         need(isinstance(self.tile_overlap, (int, float)) and not isinstance(self.tile_overlap, bool)
              and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
         need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
         need(isinstance(self.masks, bool), "masks", "true or false")
+        need(self.split_core is None or (isinstance(self.split_core, (int, float)) and not isinstance(self.split_core, bool)
+                                         and 0.0 <= self.split_core < 1.0), "split_core", "none or a quantile in [0, 1)")
+        need(isinstance(self.split_min_part, int) and not isinstance(self.split_min_part, bool) and self.split_min_part >= 1,
+             "split_min_part", "an integer >= 1")
+        need(isinstance(self.split_depth, (int, float)) and not isinstance(self.split_depth, bool)
+             and 0.0 <= self.split_depth <= 2.0, "split_depth", "a cosine difference in [0, 2]")
         need(isinstance(self.nested_min_ratio, (int, float)) and not isinstance(self.nested_min_ratio, bool)
              and 0.0 <= self.nested_min_ratio <= 1.0, "nested_min_ratio", "a share in [0, 1]")
         need(isinstance(self.background_sides, int) and not isinstance(self.background_sides, bool)
@@ -264,8 +283,17 @@ class PipelineConfig:
 
     @property
     def tile_grid(self) -> tuple[int, int]:
-        """``tiles`` as ``(rows, cols)``."""
-        return parse_tiles(self.tiles)
+        """``tiles`` as ``(rows, cols)``; ``(1, 1)`` for ``auto`` (see :meth:`tiles_for`)."""
+        return (1, 1) if self.tiles == "auto" else parse_tiles(self.tiles)
+
+    def tiles_for(self, width: int, height: int) -> tuple[int, int]:
+        """``(rows, cols)`` of tiles for a ``width`` x ``height`` displayed image: ``tiles``, or
+        with ``auto`` the grid :func:`autolabel.discovery.tiles.auto_grid` picks for its size."""
+        if self.tiles != "auto":
+            return parse_tiles(self.tiles)
+        from autolabel.discovery.tiles import auto_grid
+
+        return auto_grid(width, height, self.max_side, self.tile_overlap, MAX_TILES)
 
     # -- conversions -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

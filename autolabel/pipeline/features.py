@@ -213,12 +213,13 @@ def make_extractor(built: BuiltModel) -> FeatureExtractor:
 
 
 def make_views(decoded: DecodedImage, cfg: Any, feats: FeatureExtractor) -> list[View]:
-    """The extractor inputs of one image: the whole image, or each of ``cfg.tiles`` (every tile
+    """The extractor inputs of one image: the whole image, or each of ``cfg.tiles`` (``auto``:
+    chosen from the image's size, :meth:`~autolabel.config.PipelineConfig.tiles_for`; every tile
     resized to ``max_side`` on its own, see :mod:`autolabel.discovery.tiles`). From the device
     pixels on their device when there are some (``decoder: device``), else from the PIL image
     on this thread."""
-    rows, cols = cfg.tile_grid
     width, height = decoded.width, decoded.height
+    rows, cols = cfg.tiles_for(width, height)
     px = decoded.pixels
 
     def prepare(x0: int, y0: int, x1: int, y1: int) -> Resized:
@@ -280,7 +281,7 @@ def held_pixels(width: int, height: int, cfg: Any, patch: int) -> int:
     plus, when tiling, each tile's view (resized to ``max_side`` on its own) :data:`VIEW_WEIGHT`
     times. A 12 MP photo in 8 x 8 tiles holds far more in its 64 views than in its pixels; an
     untiled image's one view is small beside it and is not counted."""
-    rows, cols = cfg.tile_grid
+    rows, cols = cfg.tiles_for(width, height)
     if (rows, cols) == (1, 1):
         return width * height
     tiles = tile_layout(width, height, rows, cols, cfg.tile_overlap)
