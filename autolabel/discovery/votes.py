@@ -17,6 +17,9 @@ Li & Shin 2024, in a form of our own).
 5. Objectness: :func:`~autolabel.discovery.scores.ncut_score` of the region on the graph
    ``S > affinity_threshold`` (``score="contrast"``: :func:`~autolabel.discovery.scores.contrast`);
    NMS on boxes.
+6. Optionally (``split_core``), each region NMS kept that covers several objects of one kind is
+   replaced by one region per object (:mod:`autolabel.discovery.split`), scored the same way,
+   and NMS runs again.
 
 One implementation, batched (:func:`vote_regions_batch`, ``keys`` ``(B, N, C)``);
 :func:`vote_regions` is its one-image call. Every step runs over the batch axis on
@@ -184,9 +187,10 @@ def vote_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity
         regions = [Region(tuple(int(v) for v in boxes_h[i, j]), float(objs_h[i, j]), int(seed_h[i, j]),
                           comps_h[i, j].reshape(h, w).copy())
                    for j in range(len(groups[i])) if found_h[i, j]]
-        if split_core is not None and regions:
-            regions = _split(regions, sim[i], linked[i], score, split_core, split_min_part, split_depth)
-        out.append(nms_regions(regions, nms_iou))
+        regions = nms_regions(regions, nms_iou)
+        if split_core is not None and regions:  # the regions NMS kept, split; their parts NMS'd again
+            regions = nms_regions(_split(regions, sim[i], linked[i], score, split_core, split_min_part, split_depth), nms_iou)
+        out.append(regions)
     return out
 
 

@@ -24,6 +24,10 @@ def test_cluster_members() -> None:
     assert cluster_members((9, 9, 33, 31), OBJS) == []  # one object, loosely (its own IoU is the best)
     assert cluster_members((0, 0, 100, 100), OBJS) == []  # a backdrop box fits no group at IoU 0.5
     assert cluster_members((10, 10, 52, 30), OBJS[:1]) == []  # one object in the image
+    row = np.array([(10.0 * k, 0, 10.0 * k + 8, 8) for k in range(8)])
+    assert cluster_members((0, 0, 28, 8), row) == [0, 1, 2]
+    assert cluster_members((0, 0, 78, 8), row) == []  # eight objects: a box on the whole scene
+    assert cluster_members((0, 0, 78, 8), row, max_members=8) == list(range(8))
 
 
 def _gt(path: str, n: int, crowd: int = 0) -> GroundTruthImage:

@@ -8,7 +8,9 @@ box covers a cluster of several objects instead of one.
   that fits a group, not a loose box on the backdrop). The objects of the group are found
   greedily: start from the object the box overlaps most, add the object that raises the
   union's IoU with the box most, stop when none raises it; objects lying at least half inside
-  that union box (the middle of a row) belong to the group too.
+  that union box (the middle of a row) belong to the group too. A group of more than
+  :data:`MAX_CLUSTER` objects is a box on the whole scene (or most of it), another failure, and
+  not counted as a cluster box.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from autolabel.tools.devset.labelled import LabelledSet
 
 CLUSTER_IOU = 0.5
 """A cluster box fits its group's union box at least this well (IoU)."""
+MAX_CLUSTER = 6
+"""The most objects a cluster box covers; a box over more is a scene box."""
 
 
 def crowded(images: LabelledSet, min_objects: int) -> LabelledSet:
@@ -42,7 +46,8 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
-def cluster_members(box: Sequence[float], objects: np.ndarray, min_iou: float = CLUSTER_IOU) -> list[int]:
+def cluster_members(box: Sequence[float], objects: np.ndarray, min_iou: float = CLUSTER_IOU,
+                    max_members: int = MAX_CLUSTER) -> list[int]:
     """The objects (indices into ``objects``, ``(n, 4)`` pixel boxes) that ``box`` covers as one
     cluster (module doc), or ``[]`` when it is no cluster box."""
     if len(objects) < 2:
@@ -72,7 +77,8 @@ def cluster_members(box: Sequence[float], objects: np.ndarray, min_iou: float = 
         ih = np.clip(np.minimum(u[3], objs[:, 3]) - np.maximum(u[1], objs[:, 1]), 0, None)
         area = (objs[:, 2] - objs[:, 0]) * (objs[:, 3] - objs[:, 1])
         inside = np.flatnonzero(iw * ih >= 0.5 * np.where(area > 0, area, np.inf))
-        return sorted(set(members) | {int(k) for k in inside})
+        group = sorted(set(members) | {int(k) for k in inside})
+        return group if len(group) <= max_members else []
     return []
 
 
