@@ -131,6 +131,11 @@ class PipelineConfig:
     split_depth: float = _since(0.05, absent=0.05)
     """votes, with ``split_core``: a region is split only where its cores' mean centrality
     exceeds the rest's by at least this (cosine similarity): a valley, not noise."""
+    split_pieces: float | None = _since(None, absent=None)
+    """None keeps each object whole; a share in (0, 0.5]: an object whose refined mask falls in
+    two or more separate pieces, each holding at least this share of its pixels, becomes one
+    object per piece (objects of one kind that discovery joined but whose pixels do not touch;
+    see :func:`autolabel.pipeline.select.pieces`)."""
     nested_min_ratio: float = _since(0.0, absent=0.0)
     """Nested duplicates must also be of a similar size: the smaller box covers at least this
     share of the larger's area (0 = any size, the rule before). Objects inside a box around
@@ -276,6 +281,8 @@ class PipelineConfig:
         need(isinstance(self.masks, bool), "masks", "true or false")
         need(self.split_core is None or (isinstance(self.split_core, (int, float)) and not isinstance(self.split_core, bool)
                                          and 0.0 <= self.split_core < 1.0), "split_core", "none or a quantile in [0, 1)")
+        need(self.split_pieces is None or (isinstance(self.split_pieces, (int, float)) and not isinstance(self.split_pieces, bool)
+                                           and 0.0 < self.split_pieces <= 0.5), "split_pieces", "none or a share in (0, 0.5]")
         need(isinstance(self.split_min_part, int) and not isinstance(self.split_min_part, bool) and self.split_min_part >= 1,
              "split_min_part", "an integer >= 1")
         need(isinstance(self.split_depth, (int, float)) and not isinstance(self.split_depth, bool)
