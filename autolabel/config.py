@@ -88,6 +88,11 @@ class PipelineConfig:
     """The extractor sees the image resized so its longer side is at most this many pixels
     (then rounded down to a multiple of the patch size). Bounds memory and time on huge photos;
     boxes are mapped back to the original pixels exactly."""
+    upscale: float = _since(1.0, absent=1.0)
+    """Images whose longer side is under ``max_side`` are enlarged by up to this factor (at
+    most to ``max_side``) before the extractor: a finer patch grid for small objects (2.0 on
+    a 640 x 480 photo with ``max_side`` 1280: four times the patches, and about four times the
+    extractor's time). 1.0 never enlarges."""
     max_pixels: int = 200_000_000
     """Images with more pixels than this are refused as possible decompression bombs."""
 
@@ -117,6 +122,21 @@ class PipelineConfig:
     share of its area inside the other, the one discovery gives the lower objectness is dropped
     (nested duplicates of one object, which IoU misses when one box is much bigger). 1.0 drops
     only boxes wholly inside another; see :func:`autolabel.geometry.suppress_nested`."""
+    split_core: float | None = _since(None, absent=None)
+    """votes: None keeps every region whole; a quantile in [0, 1): a region whose most central
+    patches (mean similarity to the region at least this quantile) form two or more separate
+    cores is split into one region per core, along its low-affinity valleys (objects of one
+    kind side by side: a flock, a herd, balloons; :mod:`autolabel.discovery.split`)."""
+    split_min_part: int = _since(2, absent=2)
+    """votes, with ``split_core``: cores smaller than this many patches are not objects."""
+    split_depth: float = _since(0.05, absent=0.05)
+    """votes, with ``split_core``: a region is split only where its cores' mean centrality
+    exceeds the rest's by at least this (cosine similarity): a valley, not noise."""
+    split_pieces: float | None = _since(None, absent=None)
+    """None keeps each object whole; a share in (0, 0.5]: an object whose refined mask falls in
+    two or more separate pieces, each holding at least this share of its pixels, becomes one
+    object per piece (objects of one kind that discovery joined but whose pixels do not touch;
+    see :func:`autolabel.pipeline.select.pieces`)."""
     nested_min_ratio: float = _since(0.0, absent=0.0)
     """Nested duplicates must also be of a similar size: the smaller box covers at least this
     share of the larger's area (0 = any size, the rule before). Objects inside a box around
@@ -132,7 +152,9 @@ class PipelineConfig:
     tiles: str = "1x1"
     """``ROWSxCOLS``: run the extractor and discovery on this many overlapping tiles of each
     image, each resized to ``max_side`` (small objects in big photos), and merge the boxes.
-    Extractor + discovery time grows with ROWS * COLS. ``1x1`` = the whole image at once."""
+    Extractor + discovery time grows with ROWS * COLS. ``1x1`` = the whole image at once.
+    ``auto``: chosen per photo from its size (:func:`autolabel.discovery.tiles.auto_grid`):
+    whole up to twice ``max_side``, bigger photos in tiles of at most ``max_side`` pixels."""
     tile_overlap: float = 0.2
     """Share of a tile's width (height) it shares with its neighbour, in [0, 0.9]; objects
     smaller than the overlap are seen whole by at least one tile."""
@@ -251,6 +273,8 @@ class PipelineConfig:
              and math.isfinite(self.inflight_megapixels) and self.inflight_megapixels > 0,
              "inflight_megapixels", "a finite number of megapixels > 0")
         need(self.max_side >= 32, "max_side", "at least 32 pixels")
+        need(isinstance(self.upscale, (int, float)) and not isinstance(self.upscale, bool) and 1.0 <= self.upscale <= 4.0,
+             "upscale", "a factor in [1, 4]")
         for name in ("nms_iou", "min_objectness", "min_score"):
             v = getattr(self, name)
             need(isinstance(v, (int, float)) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
@@ -261,13 +285,22 @@ class PipelineConfig:
              and 0.0 < self.nested_containment <= 1.0, "nested_containment", "a share in (0, 1]")
         need(isinstance(self.refine, bool), "refine", "true or false")
         try:
-            parse_tiles(self.tiles)
+            if self.tiles != "auto":
+                parse_tiles(self.tiles)
         except ValueError:
-            need(False, "tiles", f"ROWSxCOLS such as 2x2, each from 1 to {MAX_TILES}")
+            need(False, "tiles", f"'auto' or ROWSxCOLS such as 2x2, each from 1 to {MAX_TILES}")
         need(isinstance(self.tile_overlap, (int, float)) and not isinstance(self.tile_overlap, bool)
              and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
         need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
         need(isinstance(self.masks, bool), "masks", "true or false")
+        need(self.split_core is None or (isinstance(self.split_core, (int, float)) and not isinstance(self.split_core, bool)
+                                         and 0.0 <= self.split_core < 1.0), "split_core", "none or a quantile in [0, 1)")
+        need(self.split_pieces is None or (isinstance(self.split_pieces, (int, float)) and not isinstance(self.split_pieces, bool)
+                                           and 0.0 < self.split_pieces <= 0.5), "split_pieces", "none or a share in (0, 0.5]")
+        need(isinstance(self.split_min_part, int) and not isinstance(self.split_min_part, bool) and self.split_min_part >= 1,
+             "split_min_part", "an integer >= 1")
+        need(isinstance(self.split_depth, (int, float)) and not isinstance(self.split_depth, bool)
+             and 0.0 <= self.split_depth <= 2.0, "split_depth", "a cosine difference in [0, 2]")
         need(isinstance(self.nested_min_ratio, (int, float)) and not isinstance(self.nested_min_ratio, bool)
              and 0.0 <= self.nested_min_ratio <= 1.0, "nested_min_ratio", "a share in [0, 1]")
         need(isinstance(self.background_sides, int) and not isinstance(self.background_sides, bool)
@@ -282,8 +315,17 @@ class PipelineConfig:
 
     @property
     def tile_grid(self) -> tuple[int, int]:
-        """``tiles`` as ``(rows, cols)``."""
-        return parse_tiles(self.tiles)
+        """``tiles`` as ``(rows, cols)``; ``(1, 1)`` for ``auto`` (see :meth:`tiles_for`)."""
+        return (1, 1) if self.tiles == "auto" else parse_tiles(self.tiles)
+
+    def tiles_for(self, width: int, height: int) -> tuple[int, int]:
+        """``(rows, cols)`` of tiles for a ``width`` x ``height`` displayed image: ``tiles``, or
+        with ``auto`` the grid :func:`autolabel.discovery.tiles.auto_grid` picks for its size."""
+        if self.tiles != "auto":
+            return parse_tiles(self.tiles)
+        from autolabel.discovery.tiles import auto_grid
+
+        return auto_grid(width, height, self.max_side, self.tile_overlap, MAX_TILES)
 
     # -- conversions -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -60,7 +60,8 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
                    "(discovery's score; before classification). Default 0.9.")
 @click.option("--refine/--no-refine", default=None, help="Fit each box to the object's pixels (default on), or keep the patch-grid boxes.")
 @click.option("--tiles", default=None, metavar="RxC", help="Run discovery on R x C overlapping tiles, each at --max-side (small objects, big photos; "
-                                                      "extractor time x R*C). Default 1x1.")
+                                                      "extractor time x R*C), or 'auto': tiles chosen per photo from its size "
+                                                      "(photos over twice --max-side). Default 1x1.")
 @click.option("--tile-overlap", type=click.FloatRange(0, 0.9), default=None, help="Share of a tile it shares with its neighbour (--tiles).")
 @click.option("--masks/--no-masks", default=None, help="Store each object's instance mask, run-length encoded (default on), or boxes only (smaller "
                                                   "runs, no mask time).")

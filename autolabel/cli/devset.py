@@ -39,6 +39,9 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
               help="Half of the labelled set: 'tune' when the first 8 hex digits of SHA-256(file_name) are even, "
               "'report' when odd (the same halves everywhere).")
 @click.option("--only", default=None, help="With --annotations: comma-separated image paths, names or stems.")
+@click.option("--min-objects", type=click.IntRange(min=1), default=None,
+              help="With --annotations: only the images with at least this many objects (crowd regions not counted); "
+              "Every report also counts cluster boxes (one box fitting several objects).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config setting "
               "(min_score=0.3, max_boxes=5 ...); repeatable.")
 @click.option("--discovery-only", is_flag=True, help="With --annotations: each method's discovery alone (grid "
@@ -62,7 +65,7 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
 @click.pass_context
 def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: str | None, annotations: Path | None,
-           images: str | None, split: str, only: str | None, overrides: tuple[str, ...], discovery_only: bool,
+           images: str | None, split: str, only: str | None, min_objects: int | None, overrides: tuple[str, ...], discovery_only: bool,
            records_in: Path | None, rescore: bool, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool,
            allow_missing: bool, weights: str,
            device: str, threads: int | None, as_json: bool) -> None:
@@ -89,8 +92,9 @@ def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: s
     verbose = (ctx.find_root().obj or {}).get("verbose", 0)
     progress = (lambda n: click.echo(f"  {n}", err=True)) if verbose else None
     if annotations is None:
-        if records_in or save_records or only or rescore or discovery_only or split != "all":
-            raise click.UsageError("--records, --rescore, --save-records, --only, --discovery-only and --split need --annotations")
+        if records_in or save_records or only or rescore or discovery_only or split != "all" or min_objects:
+            raise click.UsageError("--records, --rescore, --save-records, --only, --min-objects, --discovery-only and --split "
+                                   "need --annotations")
         _packaged(cfg, name, methods or "all", devset_path, images, cache, fetch, allow_missing, as_json, progress)
         return
     if images is None:
@@ -98,11 +102,23 @@ def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: s
     if discovery_only:
         if records_in or save_records or rescore:
             raise click.UsageError("--discovery-only runs discovery alone: no --records, --rescore or --save-records")
-        _labelled_discovery(cfg, name, methods or "all", annotations, Path(images), split, only, as_json, progress)
+        _labelled_discovery(cfg, name, methods or "all", annotations, Path(images), split, only, min_objects, as_json, progress)
         return
     if rescore and records_in is None:
         raise click.UsageError("--rescore re-scores saved records: give --records FILE")
-    _labelled(cfg, name, methods, annotations, Path(images), split, only, records_in, rescore, save_records, as_json, progress)
+    _labelled(cfg, name, methods, annotations, Path(images), split, only, min_objects, records_in, rescore, save_records,
+              as_json, progress)
+
+
+def _subset(annotations: Path, images: Path, split: str, only: str | None, min_objects: int | None) -> Any:
+    """The labelled images measured: one half, ``--only`` some, ``--min-objects`` the crowded ones."""
+    from autolabel.tools.devset.crowds import crowded
+    from autolabel.tools.devset.labelled import load_labelled
+
+    ls = load_labelled(annotations, images, split)
+    if only:
+        ls = ls.only(n.strip() for n in only.split(",") if n.strip())
+    return crowded(ls, min_objects) if min_objects else ls
 
 
 def _packaged(cfg: Any, preset: str, methods: str, devset_path: Path | None, images: str | None, cache: Path | None,
@@ -134,16 +150,16 @@ def _packaged(cfg: Any, preset: str, methods: str, devset_path: Path | None, ima
 
 
 def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, images: Path, split: str, only: str | None,
-              records_in: Path | None, rescore: bool, save_records: Path | None, as_json: bool, progress: Any) -> None:
-    from autolabel.tools.devset.labelled import annotate_set, load_labelled, load_records, pair_records
+              min_objects: int | None, records_in: Path | None, rescore: bool, save_records: Path | None, as_json: bool, progress: Any) -> None:
+    from autolabel.tools.devset.crowds import cluster_boxes
+    from autolabel.tools.devset.labelled import annotate_set, load_records, pair_records
     from autolabel.tools.devset.labelled import save_records as write_records
     from autolabel.tools.devset.quality import measure
     from autolabel.tools.devset.table import format_quality, settings_of
 
-    ls = load_labelled(annotations, images, split)
-    if only:
-        ls = ls.only(n.strip() for n in only.split(",") if n.strip())
+    ls = _subset(annotations, images, split, only, min_objects)
     reports = []
+    clusters = []
     if records_in is not None:
         if methods:
             raise click.UsageError("--records measures saved records; --methods runs the pipeline: give one of them")
@@ -154,7 +170,9 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
 
             recs = rescore_like(recs, cfg)
             settings = settings_of(cfg)
-        reports.append(measure(pair_records(ls, recs), records_in.name + (" re-scored" if rescore else ""), split, settings))
+        pairs = pair_records(ls, recs)
+        reports.append(measure(pairs, records_in.name + (" re-scored" if rescore else ""), split, settings))
+        clusters.append(cluster_boxes(pairs))
     else:
         from autolabel.pipeline import load_models
 
@@ -170,25 +188,27 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
             if save_records is not None:
                 target = Path(str(save_records).replace("METHOD", method))
                 write_records(target, done.records)
-            rep = measure(pair_records(ls, done.records), f"{name} {method}", split, settings_of(run_cfg))
+            pairs = pair_records(ls, done.records)
+            rep = measure(pairs, f"{name} {method}", split, settings_of(run_cfg))
             rep.seconds_per_image, rep.failures = done.seconds_per_image, len(done.failures)
             reports.append(rep)
+            clusters.append(cluster_boxes(pairs))
     if as_json:
         click.echo(json.dumps({"annotations": str(annotations), "images": str(images), "split": split,
-                               "reports": [r.to_dict() for r in reports]}, indent=2))
+                               "min_objects": min_objects,
+                               "reports": [{**r.to_dict(), **c.to_dict()} for r, c in zip(reports, clusters)]}, indent=2))
     else:
-        click.echo("\n\n".join(format_quality(r) for r in reports))
+        click.echo("\n\n".join(format_quality(r) + f"\n\ncluster boxes: {c.boxes} covering {c.objects} objects in {c.images} images"
+                                 for r, c in zip(reports, clusters)))
 
 
 def _labelled_discovery(cfg: Any, name: str, methods: str, annotations: Path, images: Path, split: str, only: str | None,
-                        as_json: bool, progress: Any) -> None:
+                        min_objects: int | None, as_json: bool, progress: Any) -> None:
     from autolabel.discovery import list_discovery
     from autolabel.tools.devset import MethodSpec, evaluate_discovery, format_table
-    from autolabel.tools.devset.labelled import as_dev_images, load_labelled
+    from autolabel.tools.devset.labelled import as_dev_images
 
-    ls = load_labelled(annotations, images, split)
-    if only:
-        ls = ls.only(n.strip() for n in only.split(",") if n.strip())
+    ls = _subset(annotations, images, split, only, min_objects)
     names = list_discovery() if methods.strip() == "all" else [m for m in methods.split(",") if m.strip()]
     report = evaluate_discovery(cfg, as_dev_images(ls), [MethodSpec.parse(m) for m in names], preset=name,
                                 devset=f"{annotations} ({split})", progress=progress)

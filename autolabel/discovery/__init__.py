@@ -129,7 +129,8 @@ register(DiscoveryMethod(
     batched="autolabel.discovery.maskcut:maskcut_regions_batch",
 ))
 register(DiscoveryMethod(
-    "votes", "autolabel.discovery.votes:vote_regions", ("affinity_threshold", "nms_iou"),
+    "votes", "autolabel.discovery.votes:vote_regions", ("affinity_threshold", "nms_iou", "split_core", "split_min_part",
+                                                          "split_depth"),
     "seed proposals merged by overlap votes, no eigensolve (ProMerge-style)",
     batched="autolabel.discovery.votes:vote_regions_batch",
 ))

@@ -27,6 +27,7 @@ Merging (:func:`merge_tiles`), on boxes in displayed-image pixels:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -80,6 +81,37 @@ def tile_layout(width: int, height: int, rows: int, cols: int, overlap: float = 
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"overlap must be in [0, 1), got {overlap!r}")
     return [Tile(x0, y0, x1, y1) for (y0, y1) in _spans(height, rows, overlap) for (x0, x1) in _spans(width, cols, overlap)]
+
+
+AUTO_TRIGGER = 2.0
+"""``tiles: auto`` tiles a photo whose longer side exceeds this many times ``max_side``."""
+
+
+def auto_grid(width: int, height: int, max_side: int, overlap: float = 0.2, max_tiles: int = 16) -> tuple[int, int]:
+    """``(rows, cols)`` that ``tiles: auto`` uses for a ``width`` x ``height`` photo.
+
+    A photo whose longer side is at most :data:`AUTO_TRIGGER` x ``max_side`` is seen whole
+    (``(1, 1)``). A bigger one gets, along each axis, the fewest tiles (at most ``max_tiles``)
+    whose span (:func:`tile_layout` with ``overlap``) is at most ``max_side`` pixels, so each
+    tile reaches the extractor at its native resolution: a 4000 x 3000 photo at ``max_side``
+    640 and overlap 0.2 gives 6 x 8 tiles (48 extractor and discovery passes instead of one).
+
+    Args:
+        width, height: the displayed image, pixels.
+        max_side: the extractor's longer side, pixels (>= 1).
+        overlap: the tiles' overlap share, in ``[0, 1)``.
+        max_tiles: the most tiles along one axis.
+    """
+    if max(width, height) <= AUTO_TRIGGER * max_side:
+        return 1, 1
+
+    def count(length: int) -> int:
+        # span = length / (n - (n - 1) * overlap) <= max_side  <=>  n >= (length / max_side - overlap) / (1 - overlap)
+        need = (length / max_side - overlap) / (1.0 - overlap)
+        n = max(1, math.ceil(need - 1e-9))
+        return min(n, max_tiles)
+
+    return count(height), count(width)
 
 
 def cut_sides(box: Sequence[float], tile: Tile, width: int, height: int, edge_tol: float) -> tuple[bool, bool, bool, bool]:

@@ -17,6 +17,9 @@ Li & Shin 2024, in a form of our own).
 5. Objectness: :func:`~autolabel.discovery.scores.ncut_score` of the region on the graph
    ``S > affinity_threshold`` (``score="contrast"``: :func:`~autolabel.discovery.scores.contrast`);
    NMS on boxes.
+6. Optionally (``split_core``), each region NMS kept that covers several objects of one kind is
+   replaced by one region per object (:mod:`autolabel.discovery.split`), scored the same way,
+   and NMS runs again.
 
 One implementation, batched (:func:`vote_regions_batch`, ``keys`` ``(B, N, C)``);
 :func:`vote_regions` is its one-image call. Every step runs over the batch axis on
@@ -53,14 +56,16 @@ import numpy as np
 import torch
 
 from autolabel.discovery.components import largest_components, seed_components
-from autolabel.discovery.regions import Region, check_batch_grid, check_grid, nms_regions
+from autolabel.discovery.regions import Region, check_batch_grid, check_grid, mask_box, nms_regions
 from autolabel.discovery.scores import contrast_values, cosine, ncut_values
+from autolabel.discovery.split import split_region
 
 
 def vote_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity_threshold: float = 0.0,
                  proposal_threshold: float | None = None, num_seeds: int = 200, max_area: float = 0.6,
                  merge_iou: float = 0.5, min_votes: int = 2, nms_iou: float = 0.5, score: str = "ncut",
-                 background_degree: float | None = 0.5) -> list[Region]:
+                 background_degree: float | None = 0.5, split_core: float | None = None,
+                 split_min_part: int = 2, split_depth: float = 0.05) -> list[Region]:
     """Objects from many seed proposals, merged by mask overlap (see the module doc).
 
     Args:
@@ -77,6 +82,12 @@ def vote_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity_thres
         score: ``ncut`` (default) or ``contrast``: how regions are scored.
         background_degree: patches whose degree exceeds this share of the grid are background;
             None = the higher-degree half by rank (measured: less stable under bf16 features).
+        split_core: None = regions stay whole; a quantile in ``[0, 1)``: a region holding two or
+            more cores of patches at least this central is replaced by one region per core
+            (:func:`autolabel.discovery.split.split_region`: objects of one kind side by side).
+        split_min_part: the smallest core (patches) that counts as an object when splitting.
+        split_depth: the least drop of mean centrality (cosine) from the cores to the rest of
+            the region for a split.
 
     Returns:
         Regions by descending objectness.
@@ -85,20 +96,22 @@ def vote_regions(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity_thres
     return vote_regions_batch(keys[None], grid_hw, affinity_threshold=affinity_threshold,
                               proposal_threshold=proposal_threshold, num_seeds=num_seeds, max_area=max_area,
                               merge_iou=merge_iou, min_votes=min_votes, nms_iou=nms_iou, score=score,
-                              background_degree=background_degree)[0]
+                              background_degree=background_degree, split_core=split_core,
+                              split_min_part=split_min_part, split_depth=split_depth)[0]
 
 
 def vote_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity_threshold: float = 0.0,
                        proposal_threshold: float | None = None, num_seeds: int = 200, max_area: float = 0.6,
                        merge_iou: float = 0.5, min_votes: int = 2, nms_iou: float = 0.5, score: str = "ncut",
-                       background_degree: float | None = 0.5) -> list[list[Region]]:
+                       background_degree: float | None = 0.5, split_core: float | None = None,
+                       split_min_part: int = 2, split_depth: float = 0.05) -> list[list[Region]]:
     """:func:`vote_regions` on every image of a batch, batched on ``keys.device`` (module doc).
 
     Args:
         keys: ``(B, N, C)`` patch features of ``B`` images on one grid, ``N = h * w``, row-major.
         grid_hw: ``(h, w)``, height first.
         affinity_threshold, proposal_threshold, num_seeds, max_area, merge_iou, min_votes,
-        nms_iou, score, background_degree: as for :func:`vote_regions`.
+        nms_iou, score, background_degree, split_core, split_min_part, split_depth: as for :func:`vote_regions`.
 
     Returns:
         Per image, its regions by descending objectness (what :func:`vote_regions` gives it).
@@ -174,7 +187,39 @@ def vote_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity
         regions = [Region(tuple(int(v) for v in boxes_h[i, j]), float(objs_h[i, j]), int(seed_h[i, j]),
                           comps_h[i, j].reshape(h, w).copy())
                    for j in range(len(groups[i])) if found_h[i, j]]
-        out.append(nms_regions(regions, nms_iou))
+        regions = nms_regions(regions, nms_iou)
+        if split_core is not None and regions:  # the regions NMS kept, split; their parts NMS'd again
+            regions = nms_regions(_split(regions, sim[i], linked[i], score, split_core, split_min_part, split_depth), nms_iou)
+        out.append(regions)
+    return out
+
+
+def _split(regions: list[Region], sim: torch.Tensor, linked: torch.Tensor, score: str, core: float,
+           min_part: int, depth: float) -> list[Region]:
+    """``regions`` of one image with each region that covers several objects replaced by its
+    parts (:func:`~autolabel.discovery.split.split_region`), scored like the others; ``sim``
+    and ``linked`` ``(N, N)``."""
+    sim_h = sim.cpu().numpy()
+    out: list[Region] = []
+    parts: list[np.ndarray] = []
+    for r in regions:
+        pieces = split_region(r.mask, sim_h, core, min_part, depth)
+        if len(pieces) == 1:
+            out.append(r)
+        else:
+            parts.extend(pieces)
+    if not parts:
+        return regions
+    flat = torch.from_numpy(np.stack([p.ravel() for p in parts])).to(sim.device)
+    if score == "ncut":
+        objs = ncut_values(flat.float(), linked)
+    else:
+        objs = contrast_values(flat[None], sim[None])[0]
+    for p, o in zip(parts, objs.double().cpu().numpy()):
+        cells = np.flatnonzero(p.ravel())
+        central = sim_h[np.ix_(cells, cells)].mean(axis=1)
+        out.append(Region(mask_box(p), float(o), int(cells[int(np.argmax(central))]), p))
+    out.sort(key=lambda r: -r.objectness)
     return out
 
 

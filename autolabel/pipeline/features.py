@@ -66,21 +66,23 @@ class Resized:
         return (x1 * p * self.scale_x, y1 * p * self.scale_y, x2 * p * self.scale_x, y2 * p * self.scale_y)
 
 
-def resized_size(width: int, height: int, max_side: int, patch: int) -> tuple[int, int]:
-    """``(W', H')``: longer side at most ``max_side`` (never upscaled), both multiples of ``patch``.
+def resized_size(width: int, height: int, max_side: int, patch: int, upscale: float = 1.0) -> tuple[int, int]:
+    """``(W', H')``: longer side at most ``max_side``, both multiples of ``patch``; enlarged by at
+    most ``upscale`` (1.0: never enlarged).
 
     Each side is at least one patch (the caller refuses images smaller than one patch).
     """
-    s = min(1.0, max_side / max(width, height))
+    s = min(float(upscale), max_side / max(width, height))
     w = max(patch, int(math.floor(width * s / patch)) * patch)
     h = max(patch, int(math.floor(height * s / patch)) * patch)
     return w, h
 
 
-def prepare_image(img: Image.Image, max_side: int, patch: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Resized:
+def prepare_image(img: Image.Image, max_side: int, patch: int, mean: tuple[float, ...], std: tuple[float, ...],
+                  upscale: float = 1.0) -> Resized:
     """Resize and normalise a RGB image for the extractor (see :func:`resized_size`)."""
     width, height = img.size
-    w, h = resized_size(width, height, max_side, patch)
+    w, h = resized_size(width, height, max_side, patch, upscale)
     small = img if (w, h) == (width, height) else img.resize((w, h), Image.BICUBIC)
     pixels = np.array(small, dtype=np.uint8)  # writable: refinement makes tensors of it
     t = torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)
@@ -89,7 +91,7 @@ def prepare_image(img: Image.Image, max_side: int, patch: int, mean: tuple[float
 
 
 def prepare_tensor(pixels: torch.Tensor, max_side: int, patch: int, mean: tuple[float, ...],
-                   std: tuple[float, ...]) -> Resized:
+                   std: tuple[float, ...], upscale: float = 1.0) -> Resized:
     """:func:`prepare_image` on a ``(3, H, W)`` uint8 RGB tensor, on the tensor's device.
 
     The same size (:func:`resized_size`) and resize as PIL's ``BICUBIC``: antialiased bicubic
@@ -100,7 +102,7 @@ def prepare_tensor(pixels: torch.Tensor, max_side: int, patch: int, mean: tuple[
     ``Resized.pixels`` (the 8-bit resized image) are on ``pixels.device``.
     """
     _, height, width = pixels.shape
-    w, h = resized_size(width, height, max_side, patch)
+    w, h = resized_size(width, height, max_side, patch, upscale)
     x = pixels[None].float()
     for size, changed in (((height, w), w != width), ((h, w), h != height)):
         if changed:
@@ -213,20 +215,22 @@ def make_extractor(built: BuiltModel) -> FeatureExtractor:
 
 
 def make_views(decoded: DecodedImage, cfg: Any, feats: FeatureExtractor) -> list[View]:
-    """The extractor inputs of one image: the whole image, or each of ``cfg.tiles`` (every tile
+    """The extractor inputs of one image: the whole image, or each of ``cfg.tiles`` (``auto``:
+    chosen from the image's size, :meth:`~autolabel.config.PipelineConfig.tiles_for`; every tile
     resized to ``max_side`` on its own, see :mod:`autolabel.discovery.tiles`). From the device
     pixels on their device when there are some (``decoder: device``), else from the PIL image
     on this thread."""
-    rows, cols = cfg.tile_grid
     width, height = decoded.width, decoded.height
+    rows, cols = cfg.tiles_for(width, height)
     px = decoded.pixels
 
     def prepare(x0: int, y0: int, x1: int, y1: int) -> Resized:
         whole = (x0, y0, x1, y1) == (0, 0, width, height)
         if px is not None:
-            return prepare_tensor(px if whole else px[:, y0:y1, x0:x1], cfg.max_side, feats.patch, feats.mean, feats.std)
+            return prepare_tensor(px if whole else px[:, y0:y1, x0:x1], cfg.max_side, feats.patch, feats.mean, feats.std,
+                                  cfg.upscale)
         image = decoded.image if whole else decoded.image.crop((x0, y0, x1, y1))
-        return prepare_image(image, cfg.max_side, feats.patch, feats.mean, feats.std)
+        return prepare_image(image, cfg.max_side, feats.patch, feats.mean, feats.std, cfg.upscale)
 
     if (rows, cols) == (1, 1):
         return [View(prepare(0, 0, width, height), Tile(0, 0, width, height))]
@@ -280,9 +284,9 @@ def held_pixels(width: int, height: int, cfg: Any, patch: int) -> int:
     plus, when tiling, each tile's view (resized to ``max_side`` on its own) :data:`VIEW_WEIGHT`
     times. A 12 MP photo in 8 x 8 tiles holds far more in its 64 views than in its pixels; an
     untiled image's one view is small beside it and is not counted."""
-    rows, cols = cfg.tile_grid
+    rows, cols = cfg.tiles_for(width, height)
     if (rows, cols) == (1, 1):
         return width * height
     tiles = tile_layout(width, height, rows, cols, cfg.tile_overlap)
-    views = sum(w * h for w, h in (resized_size(t.x1 - t.x0, t.y1 - t.y0, cfg.max_side, patch) for t in tiles))
+    views = sum(w * h for w, h in (resized_size(t.x1 - t.x0, t.y1 - t.y0, cfg.max_side, patch, cfg.upscale) for t in tiles))
     return width * height + VIEW_WEIGHT * views

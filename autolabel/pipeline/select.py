@@ -1,7 +1,8 @@
 """Pipeline stage: one image's objects to classify, chosen from what refinement found.
 
 Tiles merged (:func:`~autolabel.discovery.tiles.merge_tiles`, then one box per object seen by
-two tiles, :func:`~autolabel.discovery.tiles.dedupe_tiles`), boxes clipped to the image, too
+two tiles, :func:`~autolabel.discovery.tiles.dedupe_tiles`), refined masks in separate pieces
+split into one object per piece (``split_pieces``, :func:`pieces`), boxes clipped to the image, too
 small or too faint ones dropped, nested duplicates of one object dropped (:func:`unnest`), the
 ``max_boxes`` best kept, by objectness. Runs on the host; boxes in displayed-image pixels.
 """
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
+from scipy import ndimage
 
-from autolabel.discovery.refine import union_masks
+from autolabel.discovery.refine import PixelMask, union_masks
 from autolabel.discovery.tiles import dedupe_tiles, edge_margin, merge_tiles
 from autolabel.geometry import box_containment, clip_box, suppress_nested
 from autolabel.pipeline.work import Found, Item
@@ -32,6 +35,9 @@ def select(cfg: Any, it: Item, found: list[Found]) -> list[Found]:
                             cfg.nms_iou, cfg.nested_containment)
         found = [Found(box, obj, union_masks([found[k].mask for k in members]), found[members[0]].view)
                  for box, obj, members in (merged[k] for k in keep)]
+    share = getattr(cfg, "split_pieces", None)
+    if share is not None:
+        found = [p for f in found for p in pieces(f, float(share))]
     out = []
     for f in sorted(found, key=lambda f: -f.objectness):
         px = clip_box(f.box, W, H)
@@ -39,6 +45,32 @@ def select(cfg: Any, it: Item, found: list[Found]) -> list[Found]:
             continue
         out.append(Found(px, f.objectness, f.mask, f.view, f.encoded, f.encoded_for))
     return unnest(cfg, out)[: cfg.max_boxes]
+
+
+def pieces(f: Found, share: float) -> list[Found]:
+    """``f`` as one object per separate piece of its refined mask: the 8-connected components
+    holding at least ``share`` of its pixels, when there are two or more of them (objects of one
+    kind that a patch region joined but whose pixels do not touch: balloons on the sky);
+    otherwise ``[f]``. Pieces keep ``f``'s objectness and view; smaller specks are dropped with
+    the split. A mask refinement fell back from (the patch mask) is never split."""
+    m = f.mask
+    if not m.refined or not m.mask.any():
+        return [f]
+    labels, n = ndimage.label(m.mask, structure=np.ones((3, 3), dtype=bool))
+    if n < 2:
+        return [f]
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    big = [k + 1 for k in np.flatnonzero(sizes >= share * sizes.sum())]
+    if len(big) < 2:
+        return [f]
+    out = []
+    (ox, oy), (sx, sy) = m.origin, m.scale
+    for k in big:
+        rows, cols = np.nonzero(labels == k)
+        r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        piece = PixelMask(labels[r0:r1, c0:c1] == k, (ox + c0 * sx, oy + r0 * sy), m.scale, refined=True)
+        out.append(Found(tuple(float(v) for v in piece.box), f.objectness, piece, f.view))
+    return out
 
 
 def unnest(cfg: Any, found: list[Found]) -> list[Found]:

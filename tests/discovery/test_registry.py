@@ -43,7 +43,8 @@ def test_registry_lists_every_method_and_refuses_unknown_names() -> None:
 def test_params_come_from_the_config_by_name() -> None:
     cfg = PipelineConfig(num_seeds=7, affinity_threshold=0.1, nms_iou=0.4)
     assert get_discovery("multi").params_from(cfg) == {"num_seeds": 7, "k_patches": 100, "affinity_threshold": 0.1, "nms_iou": 0.4}
-    assert get_discovery("votes").params_from(cfg) == {"affinity_threshold": 0.1, "nms_iou": 0.4}
+    assert get_discovery("votes").params_from(cfg) == {"affinity_threshold": 0.1, "nms_iou": 0.4, "split_core": None,
+                                                       "split_min_part": 2, "split_depth": 0.05}
     assert get_discovery("tokencut").params_from(cfg) == {}
 
 

@@ -116,3 +116,34 @@ def test_an_object_seen_whole_by_two_tiles_keeps_the_view_with_more_context() ->
     # a box joined from both tiles shares a tile with each part
     assert dedupe_tiles([(300, 100, 700, 200), (320, 110, 560, 190)], [float("inf"), 40.0],
                         [frozenset({0, 1}), frozenset({0})]) == [0, 1]
+
+
+@pytest.mark.parametrize("size,max_side,expected", [
+    ((640, 480), 640, (1, 1)),        # small photos are seen whole
+    ((1280, 960), 640, (1, 1)),       # up to twice max_side too
+    ((1281, 700), 640, (2, 3)),       # beyond: tiles of at most max_side pixels
+    ((4000, 3000), 640, (6, 8)),
+    ((3000, 4000), 640, (8, 6)),
+    ((2000, 500), 640, (1, 4)),
+    ((2000, 1500), 1024, (1, 1)),
+    ((100000, 100), 640, (1, 16)),    # at most 16 along an axis
+])
+def test_auto_grid_picks_tiles_from_the_photo_size(size: tuple[int, int], max_side: int, expected: tuple[int, int]) -> None:
+    from autolabel.discovery.tiles import auto_grid
+
+    rows, cols = auto_grid(*size, max_side, 0.2)
+    assert (rows, cols) == expected
+    tiles = tile_layout(*size, rows, cols, 0.2)
+    if expected[1] < 16 and expected != (1, 1):
+        assert all(max(t.size) <= max_side for t in tiles)
+
+
+def test_auto_tiles_in_the_config() -> None:
+    from autolabel.config import PipelineConfig
+    from autolabel.errors import ConfigError
+
+    cfg = PipelineConfig(tiles="auto")
+    assert cfg.tiles_for(640, 480) == (1, 1) and cfg.tiles_for(4000, 3000) == (6, 8)
+    assert PipelineConfig(tiles="2x3").tiles_for(4000, 3000) == (2, 3)
+    with pytest.raises(ConfigError, match="auto"):
+        PipelineConfig(tiles="automatic")

@@ -202,6 +202,19 @@ def test_tiles_find_small_objects_with_tight_boxes(tmp_path: Path, tiny_config, 
     assert RunStore(tmp_path / "tiled").read_manifest()["config"]["tiles"] == "2x2"
 
 
+def test_auto_tiles_follow_the_photo_size(tmp_path: Path, tiny_config, colour_models) -> None:
+    """``tiles: auto`` tiles the 1600 x 1200 photo (over twice max_side: 3 x 3 tiles of at most
+    640 px) exactly as ``tiles: 3x3`` does, and sees a 640 x 480 photo whole."""
+    _scene(tmp_path / "imgs" / "scene.png", (1600, 1200), _small_discs())
+    cfg = tiny_config.replace(max_side=640, num_seeds=40, max_boxes=100, workers=1, tiles="auto")
+    assert cfg.tiles_for(1600, 1200) == (3, 3) and cfg.tiles_for(640, 480) == (1, 1)
+    auto = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "auto")
+    fixed = _run(cfg.replace(tiles="3x3"), colour_models, tmp_path / "imgs", tmp_path / "fixed")
+    whole = _run(cfg.replace(tiles="1x1"), colour_models, tmp_path / "imgs", tmp_path / "whole")
+    assert [d.box for d in auto] == [d.box for d in fixed] != [d.box for d in whole]
+    assert RunStore(tmp_path / "auto").read_manifest()["config"]["tiles"] == "auto"
+
+
 def test_an_object_across_tile_edges_is_one_tight_box(tmp_path: Path, tiny_config, colour_models) -> None:
     truth = _scene(tmp_path / "imgs" / "big.png", (1200, 900), [("rect", (431.0, 317.0, 803.0, 611.0))])[0]
     cfg = tiny_config.replace(max_side=640, tiles="2x2", workers=1)

@@ -22,6 +22,28 @@ def test_resized_size(size, max_side, patch, expected) -> None:
     assert resized_size(*size, max_side, patch) == expected
 
 
+@pytest.mark.parametrize("size, max_side, upscale, expected", [
+    ((640, 480), 1280, 2.0, (1280, 960)),   # enlarged twice: a finer grid for small objects
+    ((640, 480), 1000, 2.0, (992, 736)),    # at most to max_side
+    ((640, 480), 640, 2.0, (640, 480)),     # already at max_side: unchanged
+    ((2000, 1000), 640, 2.0, (640, 320)),   # big photos still shrink
+    ((640, 480), 1280, 1.0, (640, 480)),    # 1.0 never enlarges
+])
+def test_resized_size_upscale(size, max_side, upscale, expected) -> None:
+    assert resized_size(*size, max_side, 16, upscale) == expected
+
+
+def test_upscaled_view_maps_boxes_back_to_original_pixels() -> None:
+    arr = np.zeros((240, 320, 3), np.uint8)
+    arr[64:128, 96:192] = 255
+    rz = prepare_image(Image.fromarray(arr), 640, 16, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), upscale=2.0)
+    assert rz.grid == (30, 40) and rz.scale_x == rz.scale_y == 0.5
+    assert tuple(rz.grid_box_to_pixels((12, 8, 24, 16))) == (96, 64, 192, 128)
+    t = prepare_tensor(torch.from_numpy(arr).permute(2, 0, 1).contiguous(), 640, 16, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0),
+                       upscale=2.0)
+    assert t.grid == rz.grid and t.tensor.shape == rz.tensor.shape
+
+
 @pytest.mark.parametrize("max_side", [1200, 640, 400, 256, 160])
 def test_object_box_maps_back_to_original_pixels(max_side: int) -> None:
     # A 1000x700 image, a bright 300x200 rectangle at (420, 260); keys = centred patch colours.

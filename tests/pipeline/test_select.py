@@ -51,3 +51,35 @@ def test_config_takes_the_ratio_and_runs_before_it_resume() -> None:
     stored = PipelineConfig().result_dict()
     stored.pop("nested_min_ratio")
     assert PipelineConfig().differences(stored) == []
+
+
+def _two_balloons(refined: bool = True) -> Found:
+    import numpy as np
+
+    from autolabel.discovery.refine import PixelMask
+
+    m = np.zeros((20, 40), bool)
+    m[2:10, 2:12] = True      # 80 px
+    m[5:15, 20:35] = True     # 150 px, apart from the first
+    m[18, 39] = True          # a one-pixel speck
+    pm = PixelMask(m, (100.0, 50.0), (2.0, 2.0), refined=refined)
+    return Found(pm.box, 0.7, pm, 3)
+
+
+def test_a_refined_mask_in_separate_pieces_is_one_object_per_piece() -> None:
+    from autolabel.pipeline.select import pieces
+
+    f = _two_balloons()
+    parts = pieces(f, 0.2)
+    assert [p.box for p in parts] == [(104.0, 54.0, 124.0, 70.0), (140.0, 60.0, 170.0, 80.0)]
+    assert all(p.objectness == 0.7 and p.view == 3 and p.mask.box == p.box for p in parts)
+    assert [int(p.mask.mask.sum()) for p in parts] == [80, 150]
+    assert pieces(f, 0.5) == [f]                   # only one piece holds half the pixels
+    assert pieces(_two_balloons(refined=False), 0.2)[0].mask.mask.shape == (20, 40)  # a patch mask stays whole
+
+
+def test_split_pieces_is_checked() -> None:
+    assert PipelineConfig(split_pieces=0.2).split_pieces == 0.2
+    for bad in (0.0, 0.6, True):
+        with pytest.raises(ConfigError, match="split_pieces"):
+            PipelineConfig(split_pieces=bad)

@@ -159,7 +159,7 @@ def evaluate_discovery(cfg: Any, present: Sequence[tuple[DevImage, Path]], metho
         if progress:
             progress(img.file_name)
         dec = decode_image(path.parent, path.name, max_pixels=cfg.max_pixels, min_side=feats.patch)
-        rz = prepare_image(dec.image, cfg.max_side, feats.patch, feats.mean, feats.std)
+        rz = prepare_image(dec.image, cfg.max_side, feats.patch, feats.mean, feats.std, getattr(cfg, "upscale", 1.0))
         t0 = time.perf_counter()
         with torch.inference_mode():
             keys = feats(rz.tensor[None].to(device))[0]
