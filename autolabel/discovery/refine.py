@@ -56,6 +56,7 @@ import numpy as np
 from scipy import ndimage
 
 from autolabel.discovery.regions import EIGHT, Region
+from autolabel.discovery.sides import solid
 
 if TYPE_CHECKING:
     import torch
@@ -309,7 +310,7 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
     core_g = ndimage.binary_erosion(pm, EIGHT, border_value=0)
     grown_g = ndimage.binary_dilation(pm, EIGHT)
     origin = (work.origin[0] + gx1 * work.cell * work.scale[0], work.origin[1] + gy1 * work.cell * work.scale[1])
-    fallback = PixelMask(_upsample(pm, c), origin, scale, refined=False)
+    fallback = PixelMask(_upsample(solid(pm), c), origin, scale, refined=False)
 
     k = work.cell
     bins = work.bins[gy1 * k: gy2 * k: f, gx1 * k: gx2 * k: f]

@@ -36,6 +36,7 @@ import numpy as np
 
 from autolabel.discovery.refine import PixelMask, grid_mask, refine_region, work_image
 from autolabel.discovery.regions import Region
+from autolabel.discovery.sides import encloses_objects
 from autolabel.geometry import clip_box
 from autolabel.masks import from_frame
 from autolabel.pipeline.work import Encoded, Found, Item
@@ -251,6 +252,7 @@ class Refining:
         run in worker processes, which then also encode the masks (``masks`` on, whole images)."""
         view = it.views[index]
         rz = view.resized
+        regions = [r for r in regions if not encloses_objects(r.mask)]  # the background around objects
         origin, scale = (float(view.tile.x0), float(view.tile.y0)), (rz.scale_x, rz.scale_y)
         if not regions or not self.config.refine:
             masks = [grid_mask(r, rz.patch, origin, scale) for r in regions]
