@@ -8,8 +8,8 @@ cell per patch):
 
 * :func:`solid` closes a mask's one-patch gaps (a 3 x 3 closing, never leaving the mask's own
   box) and fills its holes. A lace whose gaps are feature noise becomes the blob it outlines;
-  an object mask with a missing patch gets it back. Refinement starts from the solid mask
-  (:func:`autolabel.discovery.refine.refine_region`).
+  an object mask with a missing patch gets it back. A patch mask that refinement keeps is
+  made solid (:func:`autolabel.discovery.refine.refine_region`).
 * :func:`encloses_objects` tells a region that is the background around other things: its
   mask touches at least ``min_borders`` sides of the image and most of its solid area is
   holes (a ring, a frame, a field with cow-shaped holes). Such a region is not an object and

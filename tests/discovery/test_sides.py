@@ -189,3 +189,24 @@ def test_a_lace_patch_mask_that_refinement_keeps_is_made_solid() -> None:
     assert not m.refined
     truth = np.repeat(np.repeat(obj, P, axis=0), P, axis=1)
     assert iou(m.to_image(W * P, H * P), truth) == 1.0
+
+
+def test_a_region_spanning_three_sides_keeps_its_solid_patch_mask(monkeypatch) -> None:
+    """A U of background patches (touching the top, left and bottom sides) around an object in
+    its bay: its only surroundings are what it encloses, so colour would model the object as
+    background; the solid patch mask is kept instead, on the U's side."""
+    import autolabel.discovery.refine as refine_mod
+
+    lab = np.zeros((H, W), dtype=np.int64)
+    lab[:, 10:] = 3             # the right part of the image: another surface
+    lab[4:11, 4:10] = 1         # the object, in the U's bay
+    u = lab == 0
+    img = pixels_of(lab)
+    region = region_from_mask(u, 0, 0.9)
+    m = refine_region(work_image(img, P), region)
+    assert image_borders(u) == 3 and not m.refined
+    assert m.box == tuple(float(v * P) for v in region.box)
+    truth = np.repeat(np.repeat(u, P, axis=0), P, axis=1)
+    assert iou(m.to_image(W * P, H * P), truth) == 1.0
+    monkeypatch.setattr(refine_mod, "ENCLOSED_BORDERS", 5)  # without the rule, colour decides
+    assert refine_region(work_image(img, P), region).refined
