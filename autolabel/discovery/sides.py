@@ -11,9 +11,12 @@ cell per patch):
   an object mask with a missing patch gets it back. A patch mask that refinement keeps is
   made solid (:func:`autolabel.discovery.refine.refine_region`).
 * :func:`encloses_objects` tells a region that is the background around other things: its
-  mask touches at least ``min_borders`` sides of the image and most of its solid area is
-  holes (a ring, a frame, a field with cow-shaped holes). Such a region is not an object and
-  is not exported; what its holes hold is found by discovery as regions of its own.
+  mask touches at least ``min_borders`` sides of the image and at least ``min_hole_share``
+  of its filled area is holes (a ring: a photo's frame, a fence around a field). Such a region
+  is not an object and is not exported; what its holes hold is found by discovery as regions
+  of its own. A field with a few small cow-shaped holes is mostly field and is not caught by
+  this rule (on dev284 such regions are kept: dropping every region on three or more sides
+  lost more matched boxes than it saved masks, see docs/discovery-quality.md).
 """
 
 from __future__ import annotations

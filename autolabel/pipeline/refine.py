@@ -12,6 +12,9 @@ writes (mask encoding works on the mask's own cells, :func:`~autolabel.masks.fro
 a millisecond per object whatever the photo's size, and otherwise runs on the thread that
 writes results; a region that is not kept wastes its encoding, in a worker).
 
+A region that is a ring around other things (:func:`autolabel.discovery.sides.encloses_objects`:
+a photo's frame) is left out before refinement and never exported.
+
 Results do not depend on where a job runs: the same function (:func:`refine_view`) on the
 same arrays, in the parent or a worker.
 
