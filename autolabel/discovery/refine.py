@@ -34,7 +34,13 @@ When colour cannot tell object from background (the two histograms overlap by mo
 fills the image), when a larger mask has no core, when the result loses the core, or when it
 moves a side of a large region's box more than ``MAX_RETREAT`` patches inwards (colour then
 disagrees with the features beyond the band; a small mask is all band), the region keeps its
-patch mask: refinement adjusts edges, it does not overrule discovery about what is object.
+patch mask: refinement adjusts edges, it does not overrule discovery about what is object. The
+patch mask kept is made solid (:func:`autolabel.discovery.sides.solid`: one-patch gaps closed,
+holes filled, within its box, so the box is the patch box): a lace of patches around
+feature noise is the blob it outlines. A region touching ``ENCLOSED_BORDERS`` sides of the
+image is not refined at all: it has no surroundings there, so the colour model's "background"
+would be the objects in its holes and bays, and the refined mask would keep the wrong side (see
+docs/discovery-quality.md, "Masks: on the object's side").
 
 Each region is refined at a *working resolution*: the processed image (what the extractor saw)
 for regions up to ``FINE_PATCHES`` patches across, and every ``f``-th processed pixel for larger
@@ -56,6 +62,7 @@ import numpy as np
 from scipy import ndimage
 
 from autolabel.discovery.regions import EIGHT, Region
+from autolabel.discovery.sides import image_borders, solid
 
 if TYPE_CHECKING:
     import torch
@@ -91,6 +98,10 @@ THIN_DISTINCT = 0.1
 WORK_CELL = 8
 """Target working pixels per patch side for regions larger than ``FINE_PATCHES``."""
 FINE_PATCHES = 6
+ENCLOSED_BORDERS = 3
+"""A region touching this many sides of the image is not refined: it has no surroundings on
+those sides, so its colour model's background would be the things it encloses (the objects
+in its holes and bays), and refinement would keep the wrong side."""
 """Regions at most this many patches across are refined at the processed resolution."""
 
 Box = tuple[float, float, float, float]
@@ -308,8 +319,11 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
     pm = pmask[gy1:gy2, gx1:gx2]
     core_g = ndimage.binary_erosion(pm, EIGHT, border_value=0)
     grown_g = ndimage.binary_dilation(pm, EIGHT)
+    solid_g = solid(pm)
     origin = (work.origin[0] + gx1 * work.cell * work.scale[0], work.origin[1] + gy1 * work.cell * work.scale[1])
-    fallback = PixelMask(_upsample(pm, c), origin, scale, refined=False)
+    fallback = PixelMask(_upsample(solid_g, c), origin, scale, refined=False)
+    if image_borders(pmask) >= ENCLOSED_BORDERS:
+        return fallback  # no surroundings but what it encloses: colour would take them for background
 
     k = work.cell
     bins = work.bins[gy1 * k: gy2 * k: f, gx1 * k: gx2 * k: f]

@@ -12,6 +12,9 @@ writes (mask encoding works on the mask's own cells, :func:`~autolabel.masks.fro
 a millisecond per object whatever the photo's size, and otherwise runs on the thread that
 writes results; a region that is not kept wastes its encoding, in a worker).
 
+A region that is a ring around other things (:func:`autolabel.discovery.sides.encloses_objects`:
+a photo's frame) is left out before refinement and never exported.
+
 Results do not depend on where a job runs: the same function (:func:`refine_view`) on the
 same arrays, in the parent or a worker.
 
@@ -36,6 +39,7 @@ import numpy as np
 
 from autolabel.discovery.refine import PixelMask, grid_mask, refine_region, work_image
 from autolabel.discovery.regions import Region
+from autolabel.discovery.sides import encloses_objects
 from autolabel.geometry import clip_box
 from autolabel.masks import from_frame
 from autolabel.pipeline.work import Encoded, Found, Item
@@ -252,6 +256,7 @@ class Refining:
         run in worker processes, which then also encode the masks (``masks`` on, whole images)."""
         view = it.views[index]
         rz = view.resized
+        regions = [r for r in regions if not encloses_objects(r.mask)]  # the background around objects
         origin, scale = (float(view.tile.x0), float(view.tile.y0)), (rz.scale_x, rz.scale_y)
         if not regions or not self.config.refine:
             masks = [grid_mask(r, rz.patch, origin, scale) for r in regions]

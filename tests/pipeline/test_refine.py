@@ -217,3 +217,32 @@ def test_numpy_work_image_equals_the_torch_computation() -> None:
     q = (t * 8).to(torch.int64).clamp_(0, 7)
     assert np.array_equal(work.bins, ((q[0] * 8 + q[1]) * 8 + q[2]).numpy())
     assert np.array_equal(work.rgb, t.clamp(0, 1).permute(1, 2, 0).contiguous().numpy())
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_localise_drops_a_frame_region_and_keeps_the_object(refine: bool) -> None:
+    """A region that is a ring around the image (a photo's frame) is not exported; the object
+    inside it is, with its own pixels."""
+    from types import SimpleNamespace
+
+    from autolabel.pipeline.refine import Refining
+
+    img, regions = _scene()
+    ring = np.ones((6, 8), bool)
+    ring[1:-1, 1:-1] = False
+    frame = Region((0, 0, 8, 6), 0.9, 0, ring)
+    resized = SimpleNamespace(host_pixels=lambda: img, patch=16, scale_x=1.0, scale_y=1.0)
+    item = SimpleNamespace(views=[SimpleNamespace(resized=resized, tile=SimpleNamespace(x0=0, y0=0))],
+                           decoded=SimpleNamespace(width=128, height=96), pending=[])
+    clock = SimpleNamespace(add=lambda *a: None)
+    stage = Refining(SimpleNamespace(refine=refine, refine_processes=0, masks=True), clock)
+    try:
+        found = stage.localise(item, 0, [frame, *regions])()
+    finally:
+        stage.close()
+    assert len(found) == 2
+    for f, (r0, r1, c0, c1) in zip(found, ((21, 70, 13, 58), (40, 90, 75, 121))):
+        full = f.mask.to_image(128, 96)
+        blob = np.zeros((96, 128), bool)
+        blob[r0:r1, c0:c1] = True
+        assert (full & blob).sum() / (full | blob).sum() > (0.8 if refine else 0.5)
