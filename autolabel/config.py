@@ -253,6 +253,10 @@ class PipelineConfig:
             if not cond:
                 raise ConfigError(f"option {name}: expected {what}, got {getattr(self, name)!r}")
 
+        def number(v: Any) -> bool:
+            """An int or float, not a bool (YAML's ``true`` is no number)."""
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
         need(isinstance(self.extractor, str) and self.extractor != "", "extractor", "a timm model name")
         need(isinstance(self.classifier, str) and self.classifier != "", "classifier", "a timm model name")
         from autolabel.discovery import list_discovery
@@ -269,49 +273,43 @@ class PipelineConfig:
         need(isinstance(self.threads, int) and self.threads >= 0, "threads", "an integer >= 0")
         need(isinstance(self.refine_processes, int) and not isinstance(self.refine_processes, bool)
              and self.refine_processes >= -1, "refine_processes", "an integer >= 0, or -1 (auto)")
-        need(isinstance(self.inflight_megapixels, (int, float)) and not isinstance(self.inflight_megapixels, bool)
-             and math.isfinite(self.inflight_megapixels) and self.inflight_megapixels > 0,
+        need(number(self.inflight_megapixels) and math.isfinite(self.inflight_megapixels) and self.inflight_megapixels > 0,
              "inflight_megapixels", "a finite number of megapixels > 0")
         need(self.max_side >= 32, "max_side", "at least 32 pixels")
-        need(isinstance(self.upscale, (int, float)) and not isinstance(self.upscale, bool) and 1.0 <= self.upscale <= 4.0,
-             "upscale", "a factor in [1, 4]")
+        need(number(self.upscale) and 1.0 <= self.upscale <= 4.0, "upscale", "a factor in [1, 4]")
         for name in ("nms_iou", "min_objectness", "min_score"):
             v = getattr(self, name)
             need(isinstance(v, (int, float)) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
         need(isinstance(self.affinity_threshold, (int, float)) and -1.0 <= self.affinity_threshold < 1.0,
              "affinity_threshold", "a cosine similarity in [-1, 1)")
         need(isinstance(self.min_box_size, (int, float)) and self.min_box_size >= 0, "min_box_size", "a number of pixels >= 0")
-        need(isinstance(self.nested_containment, (int, float)) and not isinstance(self.nested_containment, bool)
-             and 0.0 < self.nested_containment <= 1.0, "nested_containment", "a share in (0, 1]")
+        need(number(self.nested_containment) and 0.0 < self.nested_containment <= 1.0, "nested_containment",
+             "a share in (0, 1]")
         need(isinstance(self.refine, bool), "refine", "true or false")
         try:
             if self.tiles != "auto":
                 parse_tiles(self.tiles)
         except ValueError:
             need(False, "tiles", f"'auto' or ROWSxCOLS such as 2x2, each from 1 to {MAX_TILES}")
-        need(isinstance(self.tile_overlap, (int, float)) and not isinstance(self.tile_overlap, bool)
-             and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
+        need(number(self.tile_overlap) and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
         need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
         need(isinstance(self.masks, bool), "masks", "true or false")
-        need(self.split_core is None or (isinstance(self.split_core, (int, float)) and not isinstance(self.split_core, bool)
-                                         and 0.0 <= self.split_core < 1.0), "split_core", "none or a quantile in [0, 1)")
-        need(self.split_pieces is None or (isinstance(self.split_pieces, (int, float)) and not isinstance(self.split_pieces, bool)
-                                           and 0.0 < self.split_pieces <= 0.5), "split_pieces", "none or a share in (0, 0.5]")
+        need(self.split_core is None or (number(self.split_core) and 0.0 <= self.split_core < 1.0), "split_core",
+             "none or a quantile in [0, 1)")
+        need(self.split_pieces is None or (number(self.split_pieces) and 0.0 < self.split_pieces <= 0.5), "split_pieces",
+             "none or a share in (0, 0.5]")
         need(isinstance(self.split_min_part, int) and not isinstance(self.split_min_part, bool) and self.split_min_part >= 1,
              "split_min_part", "an integer >= 1")
-        need(isinstance(self.split_depth, (int, float)) and not isinstance(self.split_depth, bool)
-             and 0.0 <= self.split_depth <= 2.0, "split_depth", "a cosine difference in [0, 2]")
-        need(isinstance(self.nested_min_ratio, (int, float)) and not isinstance(self.nested_min_ratio, bool)
-             and 0.0 <= self.nested_min_ratio <= 1.0, "nested_min_ratio", "a share in [0, 1]")
+        need(number(self.split_depth) and 0.0 <= self.split_depth <= 2.0, "split_depth", "a cosine difference in [0, 2]")
+        need(number(self.nested_min_ratio) and 0.0 <= self.nested_min_ratio <= 1.0, "nested_min_ratio", "a share in [0, 1]")
         need(isinstance(self.background_sides, int) and not isinstance(self.background_sides, bool)
              and 1 <= self.background_sides <= 4, "background_sides", "an integer from 1 to 4")
         for name in ("background_area", "background_penalty", "max_scenery_share", "objectness_weight", "small_area",
                      "small_penalty"):
             v = getattr(self, name)
-            need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
+            need(number(v) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
         v = self.scenery_power
-        need(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 16.0, "scenery_power",
-             "a number in [0, 16]")
+        need(number(v) and 0.0 <= v <= 16.0, "scenery_power", "a number in [0, 16]")
 
     @property
     def tile_grid(self) -> tuple[int, int]:

@@ -101,13 +101,21 @@ def test_counts_encoder_handles_large_and_negative_differences():
     assert np.array_equal(masks.rle._decode_counts(s), runs)
 
 
-def test_nothing_builds_the_whole_image():
-    """A 100,000 x 100,000 image (10 gigapixels: no whole-image array fits in memory)."""
+def _object_in_huge_image() -> tuple[np.ndarray, dict, tuple[float, float, float, float]]:
+    """A 30 x 24-cell object with a 5 x 10-cell hole, cells of 8 px, at (50,000, 20,000) in a
+    100,000 x 100,000 image (10 gigapixels: no whole-image array fits in memory): its cells,
+    RLE and bounds."""
     big = 100_000
     obj = np.zeros((40, 30), bool)
     obj[5:35, 3:27] = True
     obj[15:20, 10:20] = False
     rle, bounds = masks.from_frame(obj, (50_000.0, 20_000.0), (8.0, 8.0), big, big)
+    return obj, rle, bounds
+
+
+def test_nothing_builds_the_whole_image():
+    """A 100,000 x 100,000 image (10 gigapixels: no whole-image array fits in memory)."""
+    obj, rle, bounds = _object_in_huge_image()
     assert bounds == (50_024.0, 20_040.0, 50_216.0, 20_280.0)
     assert masks.area(rle) == int(obj.sum()) * 64
     assert masks.rle_bounds(rle) == bounds
@@ -147,11 +155,7 @@ def test_row_runs_are_the_masks_rows_scanned_pixel_by_pixel():
 
 
 def test_row_runs_of_a_huge_image_follow_the_mask_not_the_image():
-    big = 100_000
-    obj = np.zeros((40, 30), bool)
-    obj[5:35, 3:27] = True
-    obj[15:20, 10:20] = False
-    rle, _ = masks.from_frame(obj, (50_000.0, 20_000.0), (8.0, 8.0), big, big)
+    _, rle, _ = _object_in_huge_image()
     row, x0, x1 = masks.row_runs(rle)
     assert row.size == 30 * 8 + 5 * 8  # one run per row, two on the rows beside the hole
     assert int((x1 - x0).sum()) == masks.area(rle)

@@ -98,11 +98,11 @@ THIN_DISTINCT = 0.1
 WORK_CELL = 8
 """Target working pixels per patch side for regions larger than ``FINE_PATCHES``."""
 FINE_PATCHES = 6
+"""Regions at most this many patches across are refined at the processed resolution."""
 ENCLOSED_BORDERS = 3
 """A region touching this many sides of the image is not refined: it has no surroundings on
 those sides, so its colour model's background would be the things it encloses (the objects
 in its holes and bays), and refinement would keep the wrong side."""
-"""Regions at most this many patches across are refined at the processed resolution."""
 
 Box = tuple[float, float, float, float]
 

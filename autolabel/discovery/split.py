@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-_FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+from autolabel.discovery.regions import FOUR
 
 
 def split_region(mask: np.ndarray, sim: np.ndarray, core: float = 0.5, min_part: int = 2,
@@ -53,7 +53,7 @@ def split_region(mask: np.ndarray, sim: np.ndarray, core: float = 0.5, min_part:
         return [mask]
     cores = np.zeros(mask.size, dtype=bool)
     cores[idx[top]] = True
-    labels, n = ndimage.label(cores.reshape(mask.shape), structure=_FOUR)
+    labels, n = ndimage.label(cores.reshape(mask.shape), structure=FOUR)
     if n < 2:
         return [mask]
     sizes = np.bincount(labels.ravel(), minlength=n + 1)

@@ -35,7 +35,8 @@ def huffman_lengths(freq: np.ndarray, max_bits: int) -> np.ndarray:
     freq = np.asarray(freq, dtype=np.int64).copy()
     used = np.flatnonzero(freq)
     if used.size < 2:
-        extra = [s for s in range(freq.size) if s not in set(used.tolist())][: 2 - used.size]
+        taken = set(used.tolist())
+        extra = [s for s in range(freq.size) if s not in taken][: 2 - used.size]
         freq[extra] = 1
         used = np.flatnonzero(freq)
     while True:

@@ -227,22 +227,29 @@ def paint_segmentation(image: ImageAnnotations, class_ids: Sequence[int], object
         top (masks are painted largest first, then in object order). Work: the image's
         zeroing plus the masks' row runs; no per-mask array of the image's size.
     """
-    width = image.width
-    stride = width + 1
-    obj = indexpng.scanlines(image.height, width)
-    cls = indexpng.scanlines(image.height, width)
-    runs = []
-    for k in objects:
-        row, x0, x1 = masks.row_runs(image.detections[k].mask)  # type: ignore[arg-type]
-        first = row * stride + x0 + 1
-        runs.append((-int((x1 - x0).sum()), k, first.tolist(), (first + (x1 - x0)).tolist()))
+    obj = indexpng.scanlines(image.height, image.width)
+    cls = indexpng.scanlines(image.height, image.width)
     flat_obj, flat_cls = obj.reshape(-1), cls.reshape(-1)
-    for _, k, starts, ends in sorted(runs, key=lambda r: r[:2]):
+    for k, starts, ends in _painting_order(image, objects):
         index, value = k + 1, class_ids[k] + 1
-        for a, b in zip(starts, ends):
+        for a, b in zip(starts.tolist(), ends.tolist()):
             flat_obj[a:b] = index
             flat_cls[a:b] = value
     return obj, cls
+
+
+def _painting_order(image: ImageAnnotations, objects: Sequence[int]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """``(k, starts, ends)`` per detection ``k`` of ``objects``, in painting order (largest mask
+    first, then object order): its row runs as ``[start, end)`` offsets into the scanlines read
+    row by row (each row a filter byte, then ``width`` indices)."""
+    stride = image.width + 1
+    spans = []
+    for k in objects:
+        row, x0, x1 = masks.row_runs(image.detections[k].mask)  # type: ignore[arg-type]
+        start = row * stride + x0 + 1
+        spans.append((-int((x1 - x0).sum()), k, start, start + (x1 - x0)))
+    spans.sort(key=lambda p: p[:2])
+    return [(k, a, b) for _, k, a, b in spans]
 
 
 def _merged(values: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,20 +277,14 @@ def segmentation_runs(image: ImageAnnotations, class_ids: Sequence[int],
         object order). Work follows the masks' row runs times the number of objects, never the
         image's pixels.
     """
-    stride = image.width + 1
-    total = image.height * stride
-    spans = []
-    for k in objects:
-        row, x0, x1 = masks.row_runs(image.detections[k].mask)  # type: ignore[arg-type]
-        start = row * stride + x0 + 1
-        spans.append((-int((x1 - x0).sum()), k, start, start + (x1 - x0)))
-    spans.sort(key=lambda p: p[:2])
+    total = image.height * (image.width + 1)
+    spans = _painting_order(image, objects)
     # elementary pieces between every start and end; each gets the last object painted over it
-    cuts = np.concatenate([[0, total], *(a for _, _, a, _ in spans), *(b for _, _, _, b in spans)])
+    cuts = np.concatenate([[0, total], *(a for _, a, _ in spans), *(b for _, _, b in spans)])
     cuts.sort()
     cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]
     top = np.zeros(cuts.size - 1, np.uint8)
-    for _, k, a, b in spans:  # a run of one object neither overlaps nor touches another of it
+    for k, a, b in spans:  # a run of one object neither overlaps nor touches another of it
         edge = np.zeros(cuts.size, np.int8)
         edge[np.searchsorted(cuts, a)] = 1
         edge[np.searchsorted(cuts, b)] = -1

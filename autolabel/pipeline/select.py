@@ -16,6 +16,7 @@ import torch
 from scipy import ndimage
 
 from autolabel.discovery.refine import PixelMask, union_masks
+from autolabel.discovery.regions import EIGHT
 from autolabel.discovery.tiles import dedupe_tiles, edge_margin, merge_tiles
 from autolabel.geometry import box_containment, clip_box, suppress_nested
 from autolabel.pipeline.work import Found, Item
@@ -56,7 +57,7 @@ def pieces(f: Found, share: float) -> list[Found]:
     m = f.mask
     if not m.refined or not m.mask.any():
         return [f]
-    labels, n = ndimage.label(m.mask, structure=np.ones((3, 3), dtype=bool))
+    labels, n = ndimage.label(m.mask, structure=EIGHT)
     if n < 2:
         return [f]
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]

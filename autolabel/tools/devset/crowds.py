@@ -20,7 +20,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import torch
 
+from autolabel.evaluate.matching import box_iou
+from autolabel.geometry import box_containment
 from autolabel.tools.devset.labelled import LabelledSet
 
 CLUSTER_IOU = 0.5
@@ -35,26 +38,15 @@ def crowded(images: LabelledSet, min_objects: int) -> LabelledSet:
     return replace(images, images=keep)
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one ``(4,)`` box with each of ``(n, 4)`` boxes, ``(x1, y1, x2, y2)``."""
-    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = iw * ih
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def cluster_members(box: Sequence[float], objects: np.ndarray, min_iou: float = CLUSTER_IOU,
                     max_members: int = MAX_CLUSTER) -> list[int]:
     """The objects (indices into ``objects``, ``(n, 4)`` pixel boxes) that ``box`` covers as one
     cluster (module doc), or ``[]`` when it is no cluster box."""
     if len(objects) < 2:
         return []
-    b = np.asarray(box, dtype=np.float64)
+    b = np.asarray(box, dtype=np.float64).reshape(1, 4)
     objs = np.asarray(objects, dtype=np.float64).reshape(-1, 4)
-    single = _iou(b, objs)
+    single = box_iou(b, objs)[0]
     members = [int(np.argmax(single))]
     best = float(single[members[0]])
     while True:
@@ -65,7 +57,7 @@ def cluster_members(box: Sequence[float], objects: np.ndarray, min_iou: float = 
             break
         unions = np.stack([np.minimum(lo[0], objs[rest, 0]), np.minimum(lo[1], objs[rest, 1]),
                            np.maximum(hi[2], objs[rest, 2]), np.maximum(hi[3], objs[rest, 3])], axis=1)
-        ious = np.array([_iou(b, u[None])[0] for u in unions])
+        ious = box_iou(b, unions)[0]
         k = int(np.argmax(ious))
         if ious[k] <= best:
             break
@@ -73,10 +65,7 @@ def cluster_members(box: Sequence[float], objects: np.ndarray, min_iou: float = 
         members.append(rest[k])
     if len(members) >= 2 and best > float(single.max()) and best >= min_iou:
         u = np.concatenate([objs[members, :2].min(axis=0), objs[members, 2:].max(axis=0)])
-        iw = np.clip(np.minimum(u[2], objs[:, 2]) - np.maximum(u[0], objs[:, 0]), 0, None)
-        ih = np.clip(np.minimum(u[3], objs[:, 3]) - np.maximum(u[1], objs[:, 1]), 0, None)
-        area = (objs[:, 2] - objs[:, 0]) * (objs[:, 3] - objs[:, 1])
-        inside = np.flatnonzero(iw * ih >= 0.5 * np.where(area > 0, area, np.inf))
+        inside = np.flatnonzero(box_containment(torch.from_numpy(objs), torch.from_numpy(u[None])).numpy()[:, 0] >= 0.5)
         group = sorted(set(members) | {int(k) for k in inside})
         return group if len(group) <= max_members else []
     return []
