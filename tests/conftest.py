@@ -17,7 +17,32 @@ os.environ["HF_HOME"] = _HF_HOME
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 # FiftyOne reads its database folder once, at import: give the whole session a fresh private one,
 # so no test ever sees (or leaves) datasets in the user's ~/.fiftyone database.
-os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="autolabel-test-fiftyone-db-")
+_FIFTYONE_DB = tempfile.mkdtemp(prefix="autolabel-test-fiftyone-db-")
+os.environ["FIFTYONE_DATABASE_DIR"] = _FIFTYONE_DB
+
+
+def _stop_fiftyone_database() -> None:
+    """Stop the mongod this process started (if FiftyOne was used), and wait for it to exit."""
+    import sys
+
+    database = sys.modules.get("fiftyone.core.odm.database")
+    service = getattr(database, "_db_service", None)
+    if service is None or getattr(service, "attached", False) or service.child is None:
+        return  # never started, or another process's database
+    import psutil
+
+    started = [service.child, *service.child.children(recursive=True)]
+    service.stop()  # closes the service's stdin: it stops mongod and exits
+    psutil.wait_procs(started, timeout=30)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave nothing behind: each test process's FiftyOne database (hundreds of MB) and model
+    cache folder are removed when it ends."""
+    _stop_fiftyone_database()
+    for folder in (_FIFTYONE_DB, _HF_HOME):
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO / "sample_data"
