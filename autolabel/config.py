@@ -194,6 +194,14 @@ class PipelineConfig:
     grid: mostly parts and texture) ..."""
     small_penalty: float = _since(1.0, absent=1.0)
     """... and its score is multiplied by this before ``min_score`` (1 turns the rule off)."""
+    evidence_side: int = _since(0, absent=0)
+    """Classifier evidence (:mod:`autolabel.pipeline.evidence`): the classifier also sees the
+    whole photo, its longer side resized to this many pixels, and each box's score is
+    multiplied by how well the box covers where the classifier sees the box's classes
+    (relative to the photo's best-covered box); 0 turns this off. Needs a CNN classifier."""
+    evidence_power: float = _since(1.0, absent=1.0)
+    """With ``evidence_side``: the factor is the box's evidence IoU over the photo's highest,
+    to this power (0 leaves the scores as they are)."""
     vocabulary: str | None = None
     """Path of a vocabulary YAML mapping classifier classes onto the user's classes, or a
     comma-separated class list (``cat,dog``). None keeps the classifier's own labels."""
@@ -310,6 +318,10 @@ class PipelineConfig:
             need(number(v) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
         v = self.scenery_power
         need(number(v) and 0.0 <= v <= 16.0, "scenery_power", "a number in [0, 16]")
+        need(isinstance(self.evidence_side, int) and not isinstance(self.evidence_side, bool)
+             and (self.evidence_side == 0 or 32 <= self.evidence_side <= 4096), "evidence_side",
+             "0 (off) or a number of pixels from 32 to 4096")
+        need(number(self.evidence_power) and 0.0 <= self.evidence_power <= 16.0, "evidence_power", "a number in [0, 16]")
 
     @property
     def tile_grid(self) -> tuple[int, int]:

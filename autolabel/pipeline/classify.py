@@ -15,6 +15,7 @@ from PIL import Image
 from autolabel.models import BuiltModel, model_dtype
 from autolabel.pipeline.batching import ShapeLog, bucket, buckets_for, pad_rows, split_batches
 from autolabel.pipeline.crops import crop_box
+from autolabel.pipeline.evidence import class_maps, evidence_input
 from autolabel.types import Box
 
 
@@ -51,6 +52,16 @@ class Classifier:
         x = crops.to(self.device, model_dtype(self.module), non_blocking=True)
         logits = self.module(x)
         return logits.float().softmax(dim=1).cpu()
+
+    def class_maps(self, image: Image.Image, side: int) -> torch.Tensor:
+        """Per-cell class logits of the whole RGB ``image``, its longer side resized to ``side``
+        pixels: ``(num_classes, h, w)`` float32 on CPU (:func:`autolabel.pipeline.evidence.class_maps`).
+
+        Raises:
+            ModelError: the classifier has no CNN feature map.
+        """
+        x = evidence_input(image, side, self.data_config["mean"], self.data_config["std"])
+        return class_maps(self.module, x[None].to(self.device, model_dtype(self.module)))
 
     def classify(self, crops: Sequence[torch.Tensor] | torch.Tensor, batch_size: int, *, pad: bool = False,
                  shapes: ShapeLog | None = None) -> torch.Tensor:

@@ -1,14 +1,18 @@
 """Pipeline stage: labelling. A chunk's crops classified together (``batch_size`` at a time),
 each named through the run's vocabulary (:mod:`autolabel.vocabulary`), scored
 (:mod:`autolabel.pipeline.scoring`), scored down or dropped when it looks like background
-(:mod:`autolabel.pipeline.objectness`) and kept at ``min_score`` or above.
+(:mod:`autolabel.pipeline.objectness`), with ``evidence_side`` re-ranked by how well each box
+covers the classifier's evidence for its classes in the whole photo
+(:mod:`autolabel.pipeline.evidence`), and kept at ``min_score`` or above.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from autolabel.pipeline.crops import gather_crops
+from autolabel.pipeline.evidence import box_factors
 from autolabel.pipeline.objectness import BackgroundRule, background_score, scenery_synsets
 from autolabel.pipeline.scoring import detection_score
 from autolabel.pipeline.work import Found, Item
@@ -16,7 +20,8 @@ from autolabel.vocabulary import LabelResult
 
 Named = tuple[Found, LabelResult, float]
 """A kept object: what was found, its label, its score in ``[0, 1]`` (``objectness ** w *
-class_probability ** (1 - w)``, times the background rule's factors where they apply)."""
+class_probability ** (1 - w)``, times the background rule's factors where they apply, times the
+evidence factor with ``evidence_side``)."""
 
 
 class Labelling:
@@ -25,8 +30,9 @@ class Labelling:
     Args:
         config: the pipeline settings (``batch_size``, ``pad_batches``, ``min_score``,
             ``objectness_weight``, the background rule's ``background_*``, ``max_scenery_share``,
-            ``scenery_power``, ``small_area`` and ``small_penalty``).
-        clock: where ``classify`` is added (per crop).
+            ``scenery_power``, ``small_area``, ``small_penalty``, ``evidence_side``,
+            ``evidence_power`` and ``topk``).
+        clock: where ``classify`` (per crop) and ``evidence`` (per image) are added.
         shapes: where the classifier's input shapes are recorded.
     """
 
@@ -48,32 +54,62 @@ class Labelling:
         out = []
         i = 0
         for it in items:
+            n = len(it.regions)
             size = (it.decoded.width, it.decoded.height) if it.decoded is not None else None
-            out.append(keep(cfg.min_score, it.regions, results[i: i + len(it.regions)], rule=self.rule, size=size,
-                            scenery=scenery, weight=cfg.objectness_weight))
-            i += len(it.regions)
+            named = results[i: i + n]
+            evidence = self.evidence(classifier, it, probs[i: i + n], named) if cfg.evidence_side and n else None
+            out.append(keep(cfg.min_score, it.regions, named, rule=self.rule, size=size,
+                            scenery=scenery, weight=cfg.objectness_weight, evidence=evidence))
+            i += n
             it.crops = []
         return out
+
+    def evidence(self, classifier: Any, item: Item, probs: Any, results: Sequence[LabelResult | None]) -> list[float] | None:
+        """The evidence factors of ``item``'s regions (:func:`~autolabel.pipeline.evidence.box_factors`
+        over the labelled ones; 1 for the others, which are dropped), from one classifier pass over
+        the whole photo. ``probs``: the regions' ``(n, K)`` class probabilities. None without a
+        decoded image."""
+        if item.decoded is None:
+            return None
+        cfg = self.config
+        named = [k for k, r in enumerate(results) if r is not None]
+        factors = [1.0] * len(results)
+        if not named:
+            return factors
+        with self.clock("evidence", 1):
+            maps = classifier.class_maps(item.decoded.image, cfg.evidence_side).numpy()
+            k = min(max(1, cfg.topk), probs.shape[1])
+            top = probs[named].float().topk(k, dim=1)
+            tops = list(zip(top.indices.tolist(), top.values.tolist()))
+            got = box_factors(maps, [item.regions[j].box for j in named], tops, item.decoded.width,
+                              item.decoded.height, cfg.evidence_power)
+        for j, f in zip(named, got):
+            factors[j] = f
+        return factors
 
 
 def keep(min_score: float, regions: list[Found], results: list[LabelResult | None], *,
          rule: BackgroundRule | None = None, size: tuple[int, int] | None = None,
-         scenery: frozenset[str] = frozenset(), weight: float = 0.5) -> list[Named]:
+         scenery: frozenset[str] = frozenset(), weight: float = 0.5,
+         evidence: Sequence[float] | None = None) -> list[Named]:
     """The named objects worth writing, by descending score: each scored
     ``objectness ** weight * class_probability ** (1 - weight)`` (:mod:`autolabel.pipeline.scoring`;
     0.5: the square root of the product), then, with
     an active ``rule`` and the image's ``size`` ``(width, height)``, scored down or dropped as
-    background (:func:`~autolabel.pipeline.objectness.background_score`); those without a
-    label or below ``min_score`` dropped."""
+    background (:func:`~autolabel.pipeline.objectness.background_score`), then multiplied by
+    its ``evidence`` factor (one per region, in ``[0, 1]``; :mod:`autolabel.pipeline.evidence`);
+    those without a label or below ``min_score`` dropped."""
     apply = rule is not None and rule.active and size is not None
     cands = []
-    for found, res in zip(regions, results):
+    for k, (found, res) in enumerate(zip(regions, results)):
         if res is None:
             continue
         score: float | None = detection_score(found.objectness, res.score, weight)
         if apply:
             assert rule is not None and size is not None
             score = background_score(score, found.box, size[0], size[1], res.topk, scenery, rule)
+        if evidence is not None and score is not None:
+            score *= evidence[k]
         if score is not None and score >= min_score:
             cands.append((found, res, score))
     return sorted(cands, key=lambda c: -c[2])
