@@ -180,3 +180,21 @@ def test_config_fields_validate_and_old_runs_resume() -> None:
         stored.pop("evidence_side")
         stored.pop("evidence_power")
         assert cfg.differences(stored) == []  # runs made before the factor existed resume as they were
+
+
+def test_rescoring_records_says_it_leaves_the_factor_out(caplog: pytest.LogCaptureFixture) -> None:
+    from autolabel.tools.devset.sweep import rescore_like
+    from autolabel.types import Alternative, Detection, ImageAnnotations
+
+    det = Detection("a-0", (0, 0, 40, 40), "dog", 0.5, 0.6, DOG, (Alternative("dog", DOG, 0.5),), class_score=0.5)
+    rec = ImageAnnotations("a.jpg", 100, 100, (det,))
+    cfg = PRESETS["lite"].replace(min_score=0.0)
+    assert cfg.evidence_side > 0
+    with caplog.at_level("WARNING"):
+        on = rescore_like([rec], cfg)
+    assert "evidence" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        off = rescore_like([rec], cfg.replace(evidence_side=0))
+    assert "evidence" not in caplog.text
+    assert [d.score for d in on[0].detections] == [d.score for d in off[0].detections]

@@ -15,6 +15,7 @@ own function) and kept at ``min_score``. :func:`sweep` measures a grid of settin
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -25,6 +26,8 @@ from autolabel.pipeline.discover import CANDIDATES_PER_BOX
 from autolabel.pipeline.objectness import BackgroundRule, background_score
 from autolabel.pipeline.scoring import detection_score
 from autolabel.types import ImageAnnotations
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,15 @@ def _unnested(dets: list[Any], setting: Setting) -> list[Any]:
 
 def rescore_like(records: Iterable[ImageAnnotations], cfg: Any) -> list[ImageAnnotations]:
     """:func:`rescore` with a config's ``min_score``, ``max_boxes``, ``objectness_weight`` and
-    background rule (the scenery classes of its classifier's label space)."""
+    background rule (the scenery classes of its classifier's label space). The classifier
+    evidence factor (``evidence_side``) needs the whole photo's class maps, which records do
+    not hold: it is left out (logged), and the scores are those of ``evidence_side 0``."""
     from autolabel.pipeline.objectness import scenery_synsets
     from autolabel.vocabulary.space import label_space_for_model
+
+    if getattr(cfg, "evidence_side", 0):
+        log.warning("re-scoring leaves out the classifier evidence factor (evidence_side %s): records hold no class "
+                    "maps; scores and min_score %s are those of evidence_side 0", cfg.evidence_side, cfg.min_score)
 
     rule = BackgroundRule.from_config(cfg)
     scenery = scenery_synsets(label_space_for_model(cfg.classifier).synsets) if rule.uses_scenery else frozenset()
