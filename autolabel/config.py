@@ -32,10 +32,10 @@ median on the dev set) a class probability under 0.07, a box the classifier does
 recognise. On the dev set (lite, README "Scores") it drops only unmatched boxes; 0.3 already
 drops real objects the ImageNet-1k classifier has no class for (people)."""
 
-LITE_MIN_SCORE = 0.2
+LITE_MIN_SCORE = 0.14
 """The lite preset's ``min_score``, chosen with its scoring (objectness weight 0.7, scenery,
-backdrop and small-box factors) on dev284's tune half (``docs/discovery-quality.md``): the
-highest value keeping recall@0.5 at 0.15 or more."""
+backdrop and small-box factors, classifier evidence) on dev284's tune half
+(``docs/discovery-quality.md``): the highest value keeping recall@0.5 at 0.15 or more."""
 
 MAX_TILES = 16
 """Upper bound on tile rows and on tile columns (a guard against typos such as 44x44)."""
@@ -407,7 +407,9 @@ PRESETS: dict[str, PipelineConfig] = {
     # (docs/discovery-quality.md): nested duplicates only between boxes of similar size (objects
     # inside a whole-scene box are kept); score objectness**0.7 * probability**0.3, times
     # (1 - scenery share)**4, backdrop boxes (2+ borders, under 60 % of the photo) at half,
-    # boxes under 10 % of the photo at 0.7; min_score 0.2.
+    # boxes under 10 % of the photo at 0.7, times the classifier evidence factor (the whole
+    # photo seen at 576 px: how well each box covers where the classifier sees its classes,
+    # relative to the photo's best box); min_score 0.14.
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",
@@ -420,6 +422,7 @@ PRESETS: dict[str, PipelineConfig] = {
         scenery_power=4.0,
         small_area=0.1,
         small_penalty=0.7,
+        evidence_side=576,
         nested_min_ratio=0.5,
         batch_size=8,  # crops per classifier call: on 2 CPU cores 8 classify faster per crop than 32
     ),
