@@ -183,9 +183,15 @@ class CNNMap:
     a cosine similarity), resized to the finest chosen grid (stride ``min s_i``: coarser maps
     enlarged bilinearly), and concatenated along channels: ``C = sum C_i``. The forward pass
     stops after the last chosen module.
+
+    ``scales``: the extractor also sees (or only sees) the batch resized by these factors
+    (``0.75``: a 640 x 480 view read at 480 x 360, its features brought back to the view's
+    grid bilinearly); every ``(scale, layer)`` map counts as one map above. The grid, and so
+    discovery and refinement, stays that of the view.
     """
 
-    def __init__(self, built: BuiltModel, reduction: int = 16, layers: tuple[str, ...] | None = None) -> None:
+    def __init__(self, built: BuiltModel, reduction: int = 16, layers: tuple[str, ...] | None = None,
+                 scales: tuple[float, ...] = (1.0,)) -> None:
         m = built.module
         info = getattr(m, "feature_info", None)
         if info is None:
@@ -201,8 +207,11 @@ class CNNMap:
         if missing:
             raise ModelError(f"{built.name} has no module {', '.join(missing)} (option feature_layers); its feature "
                              f"stages: {', '.join(str(e['module']) for e in entries)}")
+        if not scales or any(not 0.0 < x <= 4.0 for x in scales):
+            raise ConfigError(f"option feature_scales: expected factors in (0, 4], got {scales!r}")
         self.model = m
         self.layers = tuple(layers)
+        self.scales = tuple(float(x) for x in scales)
         self._modules = [modules[n] for n in self.layers]
         known = {str(e["module"]): int(e["reduction"]) for e in entries}
         self.strides = tuple(known.get(n, 0) for n in self.layers)
@@ -248,12 +257,21 @@ class CNNMap:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` -> ``(B, h*w, C)``, ``h = H // patch``, ``w = W // patch``."""
-        maps = self._maps(batch)
+        h, w = batch.shape[-2] // self.patch, batch.shape[-1] // self.patch
+        maps = []
+        for s in self.scales:
+            x = batch
+            if s != 1.0:
+                size = (max(self.patch, round(batch.shape[-2] * s)), max(self.patch, round(batch.shape[-1] * s)))
+                x = torch.nn.functional.interpolate(batch, size=size, mode="bilinear", antialias=s < 1.0,
+                                                    align_corners=False)
+            maps.extend(self._maps(x))
         if len(maps) == 1:
             f = maps[0]
             f = f - f.mean(dim=(2, 3), keepdim=True)
+            if f.shape[-2:] != (h, w):
+                f = torch.nn.functional.interpolate(f, size=(h, w), mode="bilinear", align_corners=False)
             return f.flatten(2).transpose(1, 2)
-        h, w = batch.shape[-2] // self.patch, batch.shape[-1] // self.patch
         parts = []
         for f in maps:
             f = f - f.mean(dim=(2, 3), keepdim=True)
@@ -276,20 +294,37 @@ def extractor_kwargs(name: str) -> dict[str, bool]:
     return {"dynamic_img_size": True} if is_model_in_modules(get_arch_name(name), VIT_MODULES) else {}
 
 
-def make_extractor(built: BuiltModel, layers: str | None = None) -> FeatureExtractor:
+def make_extractor(built: BuiltModel, layers: str | None = None, scales: Any = None) -> FeatureExtractor:
     """:class:`ViTKeys` for a VisionTransformer, else :class:`CNNMap` of ``layers`` (the config's
-    ``feature_layers``: comma-separated module names, None = the stride-16 map).
+    ``feature_layers``: comma-separated module names, None = the stride-16 map) at ``scales``
+    (``feature_scales``: a factor or comma-separated factors, None = 1).
 
     Raises:
         ConfigError: ``layers`` given for a ViT (its keys come from the last block only).
         ModelError: a CNN without such a module.
     """
     if hasattr(built.module, "blocks") and hasattr(built.module, "patch_embed") and hasattr(built.module, "_pos_embed"):
-        if layers is not None:
-            raise ConfigError(f"option feature_layers: {built.name} is a ViT, whose keys come from its last attention "
-                              f"block; feature_layers applies to CNN extractors only (leave it unset)")
+        for name, value in (("feature_layers", layers), ("feature_scales", scales)):
+            if value is not None:
+                raise ConfigError(f"option {name}: {built.name} is a ViT, whose keys come from its last attention "
+                                  f"block at the view's size; {name} applies to CNN extractors only (leave it unset)")
         return ViTKeys(built)
-    return CNNMap(built, layers=None if layers is None else tuple(n.strip() for n in layers.split(",")))
+    return CNNMap(built, layers=None if layers is None else tuple(n.strip() for n in layers.split(",")),
+                  scales=parse_scales(scales))
+
+
+def parse_scales(value: Any) -> tuple[float, ...]:
+    """``feature_scales`` as factors: None -> ``(1.0,)``; ``0.75`` -> ``(0.75,)``;
+    ``"1,0.75"`` -> ``(1.0, 0.75)``. ValueError on anything else."""
+    if value is None:
+        return (1.0,)
+    if isinstance(value, bool):
+        raise ValueError(f"not a factor: {value!r}")
+    if isinstance(value, (int, float)):
+        return (float(value),)
+    if isinstance(value, str):
+        return tuple(float(p) for p in value.split(","))
+    raise ValueError(f"not a factor: {value!r}")
 
 
 def make_views(decoded: DecodedImage, cfg: Any, feats: FeatureExtractor) -> list[View]:

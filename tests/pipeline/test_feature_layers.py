@@ -87,3 +87,33 @@ def test_vit_extractors_refuse_the_field() -> None:
     assert isinstance(make_extractor(built, None), ViTKeys)
     with pytest.raises(ConfigError, match="feature_layers"):
         make_extractor(built, "blocks.0")
+
+
+def test_a_smaller_scale_keeps_the_views_grid(lite) -> None:
+    from autolabel.pipeline.features import make_extractor
+
+    ex = make_extractor(lite, None, 0.5)
+    assert ex.patch == 16 and ex.scales == (0.5,)
+    with torch.inference_mode():
+        keys = ex(torch.randn(2, 3, 128, 192))
+    assert keys.shape == (2, 8 * 12, 112)
+    assert torch.allclose(keys.mean(dim=1), torch.zeros(2, 112), atol=1e-4)
+
+
+def test_two_scales_concatenate_one_unit_map_each(lite) -> None:
+    from autolabel.pipeline.features import make_extractor
+
+    ex = make_extractor(lite, "blocks.4", "1,0.5")
+    with torch.inference_mode():
+        keys = ex(torch.randn(1, 3, 128, 192))
+    assert keys.shape == (1, 8 * 12, 2 * 112)
+    assert torch.allclose(keys[0, :, :112].norm(dim=1), torch.ones(96), atol=1e-4)
+
+
+def test_vit_extractors_refuse_scales() -> None:
+    from autolabel.models import build_model
+    from autolabel.pipeline.features import make_extractor
+
+    built = build_model("test_vit", "random", "extractor", torch.device("cpu"), dynamic_img_size=True)
+    with pytest.raises(ConfigError, match="feature_scales"):
+        make_extractor(built, None, 0.75)
