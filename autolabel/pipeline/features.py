@@ -263,8 +263,8 @@ class CNNMap:
             x = batch
             if s != 1.0:
                 size = (max(self.patch, round(batch.shape[-2] * s)), max(self.patch, round(batch.shape[-1] * s)))
-                x = torch.nn.functional.interpolate(batch, size=size, mode="bilinear", antialias=s < 1.0,
-                                                    align_corners=False)
+                x = torch.nn.functional.interpolate(batch.float(), size=size, mode="bilinear", antialias=s < 1.0,
+                                                    align_corners=False).to(batch.dtype)  # no bf16 antialias kernel
             maps.extend(self._maps(x))
         if len(maps) == 1:
             f = maps[0]

@@ -117,3 +117,14 @@ def test_vit_extractors_refuse_scales() -> None:
     built = build_model("test_vit", "random", "extractor", torch.device("cpu"), dynamic_img_size=True)
     with pytest.raises(ConfigError, match="feature_scales"):
         make_extractor(built, None, 0.75)
+
+
+def test_scales_run_in_bfloat16() -> None:
+    from autolabel.models import build_model
+    from autolabel.pipeline.features import make_extractor
+
+    built = build_model("tf_efficientnet_lite0", "random", "extractor", torch.device("cpu"))
+    built.module.to(torch.bfloat16)
+    with torch.inference_mode():
+        keys = make_extractor(built, None, "1,0.75")(torch.randn(1, 3, 64, 96, dtype=torch.bfloat16))
+    assert keys.shape == (1, 4 * 6, 2 * 112) and keys.dtype == torch.bfloat16
