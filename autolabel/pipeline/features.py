@@ -1,4 +1,4 @@
-"""Pipeline stage: patch features for discovery, ViT attention keys or a CNN's stride-16 feature map.
+"""Pipeline stage: patch features for discovery, ViT attention keys or a CNN's feature map(s).
 
 Axes are always named height first: a feature grid is ``(h, w)`` patches, a batch of keys is
 ``(B, h*w, C)`` in row-major order (patch ``i`` is at row ``i // w``, column ``i % w``).
@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from autolabel.discovery.tiles import Tile, tile_layout
-from autolabel.errors import ModelError
+from autolabel.errors import ConfigError, ModelError
 from autolabel.models import BuiltModel, model_dtype
 from autolabel.pipeline.batching import ShapeLog, pad_rows
 from autolabel.pipeline.work import View
@@ -163,36 +163,123 @@ class ViTKeys:
         return keys[:, m.num_prefix_tokens:, :]
 
 
-class CNNMap:
-    """A CNN's feature map at stride 16 (the last stage with that reduction) as patch features.
+class _Captured(Exception):
+    """Raised by :class:`CNNMap`'s hooks once every chosen map is captured: the forward pass
+    stops there instead of running the rest of the network."""
 
-    The map is centred per image (its mean over patches subtracted). A CNN's features share a
-    large common component, so raw features of every patch pair correlate positively and
-    LOST's sign test finds no structure; after centring, "positive" means "more alike than
-    average", which is what LOST's test asks of a ViT's keys.
+
+class CNNMap:
+    """A CNN's feature map(s) as patch features.
+
+    ``layers`` None: the last stage with reduction 16 (timm's ``feature_info``; for
+    EfficientNet-Lite0 ``blocks.4``, 112 channels), centred per image (its mean over patches
+    subtracted). A CNN's features share a large common component, so raw features of every
+    patch pair correlate positively and LOST's sign test finds no structure; after centring,
+    "positive" means "more alike than average", which is what LOST's test asks of a ViT's keys.
+
+    ``layers``: names of the model's modules (``blocks.3``, ``blocks.6``, ``bn2`` ...), each
+    giving a ``(B, C_i, H / s_i, W / s_i)`` map at stride ``s_i``. One name: that map, centred
+    as above. Several: each is centred, L2-normalised per patch (each layer weighs the same in
+    a cosine similarity), resized to the finest chosen grid (stride ``min s_i``: coarser maps
+    enlarged bilinearly), and concatenated along channels: ``C = sum C_i``. The forward pass
+    stops after the last chosen module.
+
+    ``scales``: the extractor also sees (or only sees) the batch resized by these factors
+    (``0.75``: a 640 x 480 view read at 480 x 360, its features brought back to the view's
+    grid bilinearly); every ``(scale, layer)`` map counts as one map above. The grid, and so
+    discovery and refinement, stays that of the view.
     """
 
-    def __init__(self, built: BuiltModel, reduction: int = 16) -> None:
+    def __init__(self, built: BuiltModel, reduction: int = 16, layers: tuple[str, ...] | None = None,
+                 scales: tuple[float, ...] = (1.0,)) -> None:
         m = built.module
         info = getattr(m, "feature_info", None)
-        if info is None or not hasattr(m, "forward_intermediates"):
+        if info is None:
             raise ModelError(f"{built.name} exposes no intermediate feature maps; use a ViT or a timm CNN")
         entries = list(info) if not hasattr(info, "info") else list(info.info)
-        idx = [i for i, e in enumerate(entries) if e.get("reduction") == reduction]
-        if not idx:
-            idx = [min(range(len(entries)), key=lambda i: abs(entries[i].get("reduction", 0) - reduction))]
-        self.index = idx[-1]
-        self.patch = int(entries[self.index]["reduction"])
+        if layers is None:
+            idx = [i for i, e in enumerate(entries) if e.get("reduction") == reduction]
+            if not idx:
+                idx = [min(range(len(entries)), key=lambda i: abs(entries[i].get("reduction", 0) - reduction))]
+            layers = (str(entries[idx[-1]]["module"]),)
+        modules = dict(m.named_modules())
+        missing = [n for n in layers if n not in modules or n == ""]
+        if missing:
+            raise ModelError(f"{built.name} has no module {', '.join(missing)} (option feature_layers); its feature "
+                             f"stages: {', '.join(str(e['module']) for e in entries)}")
+        if not scales or any(not 0.0 < x <= 4.0 for x in scales):
+            raise ConfigError(f"option feature_scales: expected factors in (0, 4], got {scales!r}")
         self.model = m
+        self.layers = tuple(layers)
+        self.scales = tuple(float(x) for x in scales)
+        self._modules = [modules[n] for n in self.layers]
+        known = {str(e["module"]): int(e["reduction"]) for e in entries}
+        self.strides = tuple(known.get(n, 0) for n in self.layers)
+        if 0 in self.strides:
+            self.strides = self._measure_strides()
+        self.patch = min(self.strides)
         cfg = built.pretrained_cfg
         self.mean = tuple(cfg.get("mean", (0.485, 0.456, 0.406)))
         self.std = tuple(cfg.get("std", (0.229, 0.224, 0.225)))
 
+    def _maps(self, batch: torch.Tensor) -> list[torch.Tensor]:
+        """The chosen modules' outputs on ``batch``, each ``(B, C_i, h_i, w_i)``, in ``layers`` order."""
+        got: dict[int, torch.Tensor] = {}
+
+        def hook(i: int) -> Any:
+            def keep(_mod: torch.nn.Module, _inp: Any, out: torch.Tensor) -> None:
+                got[i] = out
+                if len(got) == len(self._modules):
+                    raise _Captured
+
+            return keep
+
+        handles = [mod.register_forward_hook(hook(i)) for i, mod in enumerate(self._modules)]
+        try:
+            forward = getattr(self.model, "forward_features", self.model)
+            forward(batch)
+        except _Captured:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        if len(got) != len(self._modules):
+            raise ModelError(f"modules {', '.join(self.layers)} did not all run in the forward pass")
+        return [got[i] for i in range(len(self._modules))]
+
+    def _measure_strides(self) -> tuple[int, ...]:
+        """Strides of the chosen maps, from one pass over a blank 128 x 128 image."""
+        p = next(self.model.parameters())
+        side = 128
+        with torch.inference_mode():
+            maps = self._maps(torch.zeros(1, 3, side, side, dtype=p.dtype, device=p.device))
+        return tuple(max(1, round(side / f.shape[-1])) for f in maps)
+
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        feats = self.model.forward_intermediates(batch, indices=[self.index], stop_early=True, intermediates_only=True)
-        f = feats[0]  # (B, C, h, w)
-        f = f - f.mean(dim=(2, 3), keepdim=True)
-        return f.flatten(2).transpose(1, 2)
+        """``(B, 3, H, W)`` -> ``(B, h*w, C)``, ``h = H // patch``, ``w = W // patch``."""
+        h, w = batch.shape[-2] // self.patch, batch.shape[-1] // self.patch
+        maps = []
+        for s in self.scales:
+            x = batch
+            if s != 1.0:
+                size = (max(self.patch, round(batch.shape[-2] * s)), max(self.patch, round(batch.shape[-1] * s)))
+                x = torch.nn.functional.interpolate(batch.float(), size=size, mode="bilinear", antialias=s < 1.0,
+                                                    align_corners=False).to(batch.dtype)  # no bf16 antialias kernel
+            maps.extend(self._maps(x))
+        if len(maps) == 1:
+            f = maps[0]
+            f = f - f.mean(dim=(2, 3), keepdim=True)
+            if f.shape[-2:] != (h, w):
+                f = torch.nn.functional.interpolate(f, size=(h, w), mode="bilinear", align_corners=False)
+            return f.flatten(2).transpose(1, 2)
+        parts = []
+        for f in maps:
+            f = f - f.mean(dim=(2, 3), keepdim=True)
+            f = torch.nn.functional.normalize(f, dim=1)
+            if f.shape[-2:] != (h, w):
+                f = torch.nn.functional.interpolate(f, size=(h, w), mode="bilinear", align_corners=False)
+            parts.append(f)
+        return torch.cat(parts, dim=1).flatten(2).transpose(1, 2)
 
 
 VIT_MODULES = ("vision_transformer", "deit", "eva")
@@ -207,11 +294,37 @@ def extractor_kwargs(name: str) -> dict[str, bool]:
     return {"dynamic_img_size": True} if is_model_in_modules(get_arch_name(name), VIT_MODULES) else {}
 
 
-def make_extractor(built: BuiltModel) -> FeatureExtractor:
-    """:class:`ViTKeys` for a VisionTransformer, else :class:`CNNMap`."""
+def make_extractor(built: BuiltModel, layers: str | None = None, scales: Any = None) -> FeatureExtractor:
+    """:class:`ViTKeys` for a VisionTransformer, else :class:`CNNMap` of ``layers`` (the config's
+    ``feature_layers``: comma-separated module names, None = the stride-16 map) at ``scales``
+    (``feature_scales``: a factor or comma-separated factors, None = 1).
+
+    Raises:
+        ConfigError: ``layers`` given for a ViT (its keys come from the last block only).
+        ModelError: a CNN without such a module.
+    """
     if hasattr(built.module, "blocks") and hasattr(built.module, "patch_embed") and hasattr(built.module, "_pos_embed"):
+        for name, value in (("feature_layers", layers), ("feature_scales", scales)):
+            if value is not None:
+                raise ConfigError(f"option {name}: {built.name} is a ViT, whose keys come from its last attention "
+                                  f"block at the view's size; {name} applies to CNN extractors only (leave it unset)")
         return ViTKeys(built)
-    return CNNMap(built)
+    return CNNMap(built, layers=None if layers is None else tuple(n.strip() for n in layers.split(",")),
+                  scales=parse_scales(scales))
+
+
+def parse_scales(value: Any) -> tuple[float, ...]:
+    """``feature_scales`` as factors: None -> ``(1.0,)``; ``0.75`` -> ``(0.75,)``;
+    ``"1,0.75"`` -> ``(1.0, 0.75)``. ValueError on anything else."""
+    if value is None:
+        return (1.0,)
+    if isinstance(value, bool):
+        raise ValueError(f"not a factor: {value!r}")
+    if isinstance(value, (int, float)):
+        return (float(value),)
+    if isinstance(value, str):
+        return tuple(float(p) for p in value.split(","))
+    raise ValueError(f"not a factor: {value!r}")
 
 
 def make_views(decoded: DecodedImage, cfg: Any, feats: FeatureExtractor) -> list[View]:

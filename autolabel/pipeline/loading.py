@@ -58,4 +58,4 @@ def load_models(cfg: PipelineConfig) -> Models:
     if clf.num_classes != len(space):
         raise ModelError(f"classifier {cfg.classifier!r} has {clf.num_classes} outputs, its timm config {len(space)}")
     labeler = build_labeler(space, cfg.vocabulary, cfg.topk)
-    return Models(extractor, classifier, make_extractor(extractor), clf, labeler, precision)
+    return Models(extractor, classifier, make_extractor(extractor, cfg.feature_layers, cfg.feature_scales), clf, labeler, precision)

@@ -151,7 +151,7 @@ def evaluate_discovery(cfg: Any, present: Sequence[tuple[DevImage, Path]], metho
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     built = build_model(cfg.extractor, cfg.extractor_weights, "extractor", device, **extractor_kwargs(cfg.extractor))
-    feats = make_extractor(built)
+    feats = make_extractor(built, getattr(cfg, "feature_layers", None), getattr(cfg, "feature_scales", None))
     preds: dict[str, list[list[tuple[tuple[float, float, float, float], float]]]] = {m.label: [] for m, _ in resolved}
     secs = {m.label: 0.0 for m, _ in resolved}
     ex_secs = 0.0
