@@ -62,17 +62,11 @@ def parse_tiles(value: str) -> tuple[int, int]:
 
 def _scales_ok(value: Any) -> bool:
     """Whether ``value`` is a factor in (0, 4] or a string of comma-separated such factors."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return math.isfinite(value) and 0.0 < value <= 4.0
-    if not isinstance(value, str):
-        return False
     try:
-        parts = [float(p) for p in value.split(",")]
+        parts = [float(p) for p in value.split(",")] if isinstance(value, str) else [value]
     except ValueError:
         return False
-    return all(math.isfinite(p) and 0.0 < p <= 4.0 for p in parts)
+    return all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0.0 < p <= 4.0 for p in parts)
 
 
 def _runtime(default: Any) -> Any:
