@@ -27,7 +27,15 @@ least half a patch of the patch mask are kept. It is refined only if such colour
 ``THIN_DISTINCT`` of it.
 
 A colour far from every mode of both sides counts for neither (an outlier floor in the
-ratio), so the object's own colours missing from its core do not cut it.
+ratio), so the object's own colours missing from its core do not cut it. A colour the core
+shares with the ring (dark trousers on a shaded street, a black coat against a dark doorway)
+is no object mode (it lies within ``COLOUR_SIGMA`` of a background mode), so its distance ratio
+says "background" even where it fills half the core; for a mask with a core, a negative ratio
+is therefore raised to the colour's histogram ratio (core against ring, near 0 for a shared
+colour), and the spatial prior decides such pixels. Without that floor the core's own shared
+colours cut it, the box retreats and the region falls back to its blocky patch mask: on
+dev284's tune half that was 45% of the box-matched objects (see docs/discovery-quality.md,
+"Masks: closer to the object's outline").
 
 When colour cannot tell object from background (the two histograms overlap by more than
 ``max_overlap``, Bhattacharyya coefficient), when the window has no background ring (the object
@@ -85,8 +93,9 @@ COLOUR_SIGMA = 0.08
 mode than to every background mode gets a log-likelihood ratio of about 0.5 per unit..."""
 MODE_MIN_SHARE = 0.02
 """Colour modes are bins holding at least this share of their side's pixels."""
-MAX_RETREAT = 1.0
-"""Refinement that moves a box side more than this many patches inside the patch box is undone."""
+MAX_RETREAT = 2.0
+"""Refinement that moves a box side more than this many patches inside the patch box is undone
+(one patch of band plus one: a patch mask's thin arm or fringe one patch wide may go)."""
 OUTLIER_SIGMAS = 3.0
 """A colour this many ``COLOUR_SIGMA`` from the nearest mode of both sides has a ratio near 1."""
 THIN_MAX_PATCHES = 4
@@ -351,6 +360,9 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
     llr = _colour_llr(bins, rgb, band, c_fg, c_bg, llr_bins, distinct=0.0 if thick else 1.0)
     if llr is None:
         return fallback
+    if thick:  # a colour the core shares with the ring is no evidence of background (see the module doc)
+        neg = llr < 0.0
+        llr[neg] = np.maximum(llr[neg], llr_bins[bins[neg]])
 
     # Smooth the colour evidence only (pixel noise); the prior is smooth already, and smoothing
     # it with the colour would push every edge outwards wherever the prior leans to the object.

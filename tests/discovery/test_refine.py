@@ -141,3 +141,58 @@ def test_region_mask_must_match_the_grid() -> None:
     region = patch_region(obj)
     with pytest.raises(ValueError, match="does not match"):
         refine_region(work_image(img[:240], P), region)
+
+
+def shifted_region(obj: np.ndarray, dx: int, dy: int):
+    """:func:`patch_region` moved by ``(dx, dy)`` patches: discovery one patch off the object."""
+    region = patch_region(obj)
+    pm = np.roll(np.roll(region.mask, dy, axis=0), dx, axis=1)
+    cells = np.flatnonzero(pm)
+    return region_from_mask(pm, int(cells[len(cells) // 2]), 0.9)
+
+
+def mask_iou(mask: np.ndarray, obj: np.ndarray) -> float:
+    return float((mask & obj).sum() / (mask | obj).sum())
+
+
+@pytest.mark.parametrize("dx,dy", [(1, 0), (0, -1), (-1, 1)])
+def test_patch_mask_one_patch_off_gets_the_object_outline(dx, dy) -> None:
+    """Discovery's patch mask one patch beside the object (the object's far side in the band,
+    a patch of background inside the mask): the pixel mask follows the object's colour."""
+    img, obj = scene("ellipse", (212, 130, 371, 322))
+    region = shifted_region(obj, dx, dy)
+    patch_px = np.repeat(np.repeat(region.mask, P, axis=0), P, axis=1)
+    m = refine_region(work_image(img, P), region)
+    assert m.refined
+    assert mask_iou(patch_px, obj) < 0.8
+    assert mask_iou(m.to_image(W, H), obj) >= 0.9
+
+
+def street_scene(seed: int = 0):
+    """A grey street with dark shadow stripes and a person-like object: a red top over dark
+    trousers of the shadows' colour. Returns the image and the object's pixel mask."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0:W] + 0.5
+    img = rng.normal([0.55, 0.55, 0.52], 0.04, (H, W, 3))
+    shadow = np.sin(xx / 19.0 + yy / 41.0) > 0.3
+    img[shadow] = rng.normal([0.12, 0.12, 0.14], 0.03, (int(shadow.sum()), 3))
+    obj = (xx >= 250) & (xx < 347) & (yy >= 90) & (yy < 405)
+    top = obj & (yy < 230)
+    img[top] = rng.normal([0.8, 0.2, 0.15], 0.04, (int(top.sum()), 3))
+    low = obj & ~top
+    img[low] = rng.normal([0.12, 0.12, 0.14], 0.03, (int(low.sum()), 3))
+    return np.clip(img, 0.0, 1.0).astype(np.float32), obj
+
+
+def test_object_colour_shared_with_the_background_stays_in_the_mask() -> None:
+    """Dark trousers coloured like the street's shadows fill half the core: colour cannot call
+    them object, but it must not call them background and cut the mask to the red top."""
+    img, obj = street_scene()
+    region = patch_region(obj)
+    m = refine_region(work_image(img, P), region)
+    assert m.refined
+    full = m.to_image(W, H)
+    low = obj.copy()
+    low[:230] = False
+    assert (full & low).sum() >= 0.9 * low.sum()
+    assert mask_iou(full, obj) >= 0.88
