@@ -23,6 +23,13 @@ boxes, to the power ``evidence_power`` (:func:`evidence_factors`): in ``[0, 1]``
 photo's best-covered box, so the factor re-ranks the boxes inside a photo and a photo whose
 boxes all cover their evidence poorly keeps its best one.
 
+Where the extractor is the classifier (one model, as in lite), a CNN map read at scale 1 and
+``evidence_side`` equals ``max_side``, the feature stage carries the extractor's map of a photo
+seen whole (untiled) on through the rest of the network (:meth:`autolabel.pipeline.features.CNNMap.finish`)
+and :func:`cell_logits` gives the same maps without a second pass over the photo; the view's
+sides are multiples of the extractor's stride (16), so its last row or column of cells may
+reach past the photo (:class:`autolabel.pipeline.work.ClassMaps`).
+
 The maps are not stored in the records: ``autolabel devset --records F --rescore`` cannot
 redo this factor (``docs/discovery-quality.md``, "Classifier evidence").
 """

@@ -322,11 +322,13 @@ class CNNMap:
 
 def shares_classifier(cfg: Any, feats: FeatureExtractor, classifier: Any) -> bool:
     """Whether the feature stage gives the classifier evidence's class maps
-    (:meth:`CNNMap.finish`): ``evidence_side`` on, the classifier the extractor's very module
+    (:meth:`CNNMap.finish`): ``evidence_side`` on and equal to ``max_side`` (the view is the
+    photo at the size the evidence asks for), the classifier the extractor's very module
     (:func:`~autolabel.pipeline.loading.load_models` builds one model when both name the same
     architecture and weights) with the same normalisation, and a :class:`CNNMap` that
     :attr:`~CNNMap.continues`. ``classifier``: the :class:`~autolabel.pipeline.classify.Classifier`."""
-    if not cfg.evidence_side or not isinstance(feats, CNNMap) or classifier.module is not feats.model:
+    if not cfg.evidence_side or cfg.evidence_side != cfg.max_side or not isinstance(feats, CNNMap) \
+            or classifier.module is not feats.model:
         return False
     dc = classifier.data_config
     same = all(math.isclose(float(a), float(b), abs_tol=1e-6) for a, b in zip((*dc["mean"], *dc["std"]), (*feats.mean, *feats.std)))

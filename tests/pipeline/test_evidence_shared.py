@@ -66,7 +66,7 @@ def test_the_continued_map_equals_a_separate_pass_of_the_classifier() -> None:
 
 
 def test_lite_weights_continue_to_the_same_maps_as_a_separate_pass(sample_data: Path, lite_config) -> None:
-    cfg = lite_config.replace(device="cpu", precision="fp32")
+    cfg = lite_config.replace(device="cpu", precision="fp32", evidence_side=lite_config.max_side)
     models = load_models(cfg)
     assert shares_classifier(cfg, models.features, models.classify)
     image = Image.open(sample_data / "chelsea.jpg").convert("RGB")  # 451 x 300
@@ -114,6 +114,7 @@ def test_the_other_cases_keep_the_separate_pass(tmp_path: Path) -> None:
     models = load_models(TINY)
     assert shares_classifier(TINY, models.features, models.classify)
     assert not shares_classifier(TINY.replace(evidence_side=0), models.features, models.classify)
+    assert not shares_classifier(TINY.replace(evidence_side=96), models.features, models.classify)  # another size
     scaled = TINY.replace(feature_scales=0.75)
     assert not shares_classifier(scaled, load_models(scaled).features, models.classify)  # another module, and scaled
     other = TINY.replace(classifier="test_convnext")
