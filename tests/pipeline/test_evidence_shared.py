@@ -130,3 +130,20 @@ def test_the_other_cases_keep_the_separate_pass(tmp_path: Path) -> None:
     (res,) = Annotator(tiled, tiled_models).process(tmp_path, ["wide.png"])
     assert isinstance(res, ImageAnnotations) and res.detections
     assert calls[0] == 3 + 1  # three tiles through the extractor, then one whole-photo pass
+
+
+def test_the_maps_span_the_cells_past_the_photos_edge() -> None:
+    from autolabel.images import DecodedImage
+    from autolabel.pipeline.features import make_views
+    from autolabel.pipeline.work import Item
+
+    models = load_models(TINY)
+    image = Image.new("RGB", (112, 96), (90, 20, 200))  # seen at 112 x 96: 7 x 6 patches of 16
+    item = Item("a.png", decoded=DecodedImage("a.png", image))
+    item.views = make_views(item.decoded, TINY, models.features)
+    with torch.inference_mode():
+        _, chosen = models.features.keys_and_map(item.views[0].resized.tensor[None])
+    Annotator._class_maps(models, [item], chosen)
+    maps = item.class_maps
+    assert maps is not None and maps.logits.shape == (1000, 3, 4)  # 3.5 cells of 32 wide: 4, the last half padding
+    assert (maps.width, maps.height) == (128.0, 96.0)
