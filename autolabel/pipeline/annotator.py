@@ -37,14 +37,15 @@ from autolabel.pipeline.clock import StageClock
 from autolabel.pipeline.crops import Cropping
 from autolabel.pipeline.decode import Decoding
 from autolabel.pipeline.discover import candidates, discover, same_size_views
-from autolabel.pipeline.features import extract, held_pixels
+from autolabel.pipeline.evidence import cell_logits
+from autolabel.pipeline.features import extract, extract_keeping_map, held_pixels, shares_classifier
 from autolabel.pipeline.label import Labelling
 from autolabel.pipeline.loading import Models, load_models
 from autolabel.pipeline.records import build_record
 from autolabel.pipeline.refine import Refining
 from autolabel.pipeline.scheduler import Entry, PixelBudget, decoded_chunks, on_stream, resolve_workers, stage_streams, staged
 from autolabel.pipeline.select import select
-from autolabel.pipeline.work import Item
+from autolabel.pipeline.work import ClassMaps, Item
 from autolabel.types import ImageAnnotations, ImageFailure
 
 Result = ImageAnnotations | ImageFailure
@@ -167,20 +168,53 @@ class Annotator:
     @torch.inference_mode()
     def _discover(self, models: Models, items: list[Item]) -> None:
         """Extractor on same-size batches of views, then discovery on each batch's keys at once;
-        starts each view's refinement into ``item.pending``, which stage 1b collects."""
+        starts each view's refinement into ``item.pending``, which stage 1b collects. Where the
+        extractor is the classifier (:func:`~autolabel.pipeline.features.shares_classifier`),
+        also the class maps of each photo seen whole (:meth:`_class_maps`)."""
         cfg = self.config
         pad = cfg.speed_option("pad_batches", models.device.type)
+        share = shares_classifier(cfg, models.features, models.classify)
         for it in items:
             it.pending = []
         for group in same_size_views(items, cfg.image_batch):
+            tensors = [it.views[i].resized.tensor for it, i in group]
+            pad_to = bucket(len(group), buckets_for(cfg.image_batch)) if pad else None
+            whole = [k for k, (it, _) in enumerate(group) if share and _seen_whole(it)]
             with self.clock("extractor", len(group)):
-                keys = extract(models.features, models.extractor.module, models.device,
-                               [it.views[i].resized.tensor for it, i in group],
-                               pad_to=bucket(len(group), buckets_for(cfg.image_batch)) if pad else None, shapes=self.shapes)
+                if whole:
+                    keys, chosen = extract_keeping_map(models.features, models.extractor.module, models.device, tensors,
+                                                       pad_to=pad_to, shapes=self.shapes)  # type: ignore[arg-type]
+                else:
+                    keys = extract(models.features, models.extractor.module, models.device, tensors, pad_to=pad_to,
+                                   shapes=self.shapes)
+            if whole:
+                with self.clock("evidence", len(whole)):
+                    self._class_maps(models, [group[k][0] for k in whole], chosen[whole])
             with self.clock("discovery", len(group)):
                 found = discover(keys, group[0][0].views[group[0][1]].resized.grid, cfg)
             for (it, i), regions in zip(group, found):
                 it.pending.append(self.refining.localise(it, i, candidates(cfg, regions)))
+
+    @staticmethod
+    def _class_maps(models: Models, items: list[Item], chosen: torch.Tensor) -> None:
+        """Sets each item's :attr:`~autolabel.pipeline.work.Item.class_maps` from its view's
+        chosen map (``(n, C, h, w)``, one row per item): the network carried on to its final
+        map (:meth:`~autolabel.pipeline.features.CNNMap.finish`), then its head per cell."""
+        feats = models.features
+        final = feats.finish(chosen)  # type: ignore[attr-defined]
+        logits = cell_logits(models.classify.module, final)
+        cells = feats.final_stride  # type: ignore[attr-defined]
+        for it, z in zip(items, logits):
+            r = it.views[0].resized
+            it.class_maps = ClassMaps(z, z.shape[-1] * cells * r.scale_x, z.shape[-2] * cells * r.scale_y)
+
+
+def _seen_whole(item: Item) -> bool:
+    """Whether ``item``'s one view is the whole photo (not tiled)."""
+    if item.decoded is None or len(item.views) != 1:
+        return False
+    t = item.views[0].tile
+    return (t.x0, t.y0, t.x1, t.y1) == (0, 0, item.decoded.width, item.decoded.height)
 
 
 def _memory_size(image: Any) -> tuple[int, int] | None:

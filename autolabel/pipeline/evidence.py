@@ -23,6 +23,13 @@ boxes, to the power ``evidence_power`` (:func:`evidence_factors`): in ``[0, 1]``
 photo's best-covered box, so the factor re-ranks the boxes inside a photo and a photo whose
 boxes all cover their evidence poorly keeps its best one.
 
+Where the extractor is the classifier (one model, as in lite), a CNN map read at scale 1 and
+``evidence_side`` equals ``max_side``, the feature stage carries the extractor's map of a photo
+seen whole (untiled) on through the rest of the network (:meth:`autolabel.pipeline.features.CNNMap.finish`)
+and :func:`cell_logits` gives the same maps without a second pass over the photo; the view's
+sides are multiples of the extractor's stride (16), so its last row or column of cells may
+reach past the photo (:class:`autolabel.pipeline.work.ClassMaps`).
+
 The maps are not stored in the records: ``autolabel devset --records F --rescore`` cannot
 redo this factor (``docs/discovery-quality.md``, "Classifier evidence").
 """
@@ -67,19 +74,31 @@ def evidence_input(image: Image.Image, side: int, mean: Sequence[float], std: Se
 def class_maps(module: Any, x: torch.Tensor) -> torch.Tensor:
     """Per-cell class logits of a timm CNN classifier: ``(1, 3, H, W)`` input ->
     ``(K, h, w)`` float32 on CPU, ``h, w`` the final feature map's grid (``H / 32`` for
-    timm's CNNs). Each cell's features go through the model's own head as a 1 x 1 map
-    (``forward_head``), so pooling is the identity and the head's layers act per cell.
+    timm's CNNs), through :func:`cell_logits`.
 
     Raises:
         ModelError: the model's features are not a ``(1, C, h, w)`` map (a ViT's tokens).
     """
-    f = module.forward_features(x)
+    return cell_logits(module, module.forward_features(x))[0]
+
+
+@torch.inference_mode()
+def cell_logits(module: Any, features: torch.Tensor) -> torch.Tensor:
+    """Per-cell class logits of a batch's final feature maps: ``(B, C, h, w)`` (what
+    ``forward_features`` gives) -> ``(B, K, h, w)`` float32 on CPU. Each cell's features go
+    through the model's own head as a 1 x 1 map (``forward_head``), so pooling is the identity
+    and the head's layers act per cell.
+
+    Raises:
+        ModelError: ``features`` is not a ``(B, C, h, w)`` map (a ViT's tokens).
+    """
+    f = features
     if f.dim() != 4:
-        raise ModelError(f"classifier evidence needs a CNN feature map (1, C, h, w), got shape {tuple(f.shape)}")
-    _, c, h, w = f.shape
-    cells = f[0].permute(1, 2, 0).reshape(h * w, c, 1, 1)
+        raise ModelError(f"classifier evidence needs a CNN feature map (B, C, h, w), got shape {tuple(f.shape)}")
+    b, c, h, w = f.shape
+    cells = f.permute(0, 2, 3, 1).reshape(b * h * w, c, 1, 1)
     logits = module.forward_head(cells)
-    return logits.float().reshape(h, w, -1).permute(2, 0, 1).contiguous().cpu()
+    return logits.float().reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous().cpu()
 
 
 def evidence_map(maps: np.ndarray, classes: Sequence[int], weights: Sequence[float]) -> np.ndarray:

@@ -218,6 +218,8 @@ class CNNMap:
         if 0 in self.strides:
             self.strides = self._measure_strides()
         self.patch = min(self.strides)
+        self.final_stride = int(entries[-1].get("reduction", 32))
+        """Input pixels per cell of the network's final map (:meth:`finish`)."""
         cfg = built.pretrained_cfg
         self.mean = tuple(cfg.get("mean", (0.485, 0.456, 0.406)))
         self.std = tuple(cfg.get("std", (0.229, 0.224, 0.225)))
@@ -257,7 +259,10 @@ class CNNMap:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` -> ``(B, h*w, C)``, ``h = H // patch``, ``w = W // patch``."""
-        h, w = batch.shape[-2] // self.patch, batch.shape[-1] // self.patch
+        return self._keys(batch, self._all_maps(batch))
+
+    def _all_maps(self, batch: torch.Tensor) -> list[torch.Tensor]:
+        """Every ``(scale, layer)`` map of ``batch``, scales in order."""
         maps = []
         for s in self.scales:
             x = batch
@@ -266,6 +271,11 @@ class CNNMap:
                 x = torch.nn.functional.interpolate(batch.float(), size=size, mode="bilinear", antialias=s < 1.0,
                                                     align_corners=False).to(batch.dtype)  # no bf16 antialias kernel
             maps.extend(self._maps(x))
+        return maps
+
+    def _keys(self, batch: torch.Tensor, maps: list[torch.Tensor]) -> torch.Tensor:
+        """The keys of ``batch`` from its maps (see the class)."""
+        h, w = batch.shape[-2] // self.patch, batch.shape[-1] // self.patch
         if len(maps) == 1:
             f = maps[0]
             f = f - f.mean(dim=(2, 3), keepdim=True)
@@ -280,6 +290,49 @@ class CNNMap:
                 f = torch.nn.functional.interpolate(f, size=(h, w), mode="bilinear", align_corners=False)
             parts.append(f)
         return torch.cat(parts, dim=1).flatten(2).transpose(1, 2)
+
+    @property
+    def continues(self) -> bool:
+        """Whether :meth:`finish` can carry the map on to the network's final features: one map
+        (``blocks.N`` of a timm EfficientNet: ``blocks``, ``conv_head``, ``bn2``) at scale 1."""
+        m = self.model
+        name = self.layers[0]
+        if len(self.layers) != 1 or self.scales != (1.0,) or not all(hasattr(m, a) for a in ("blocks", "conv_head", "bn2")):
+            return False
+        head, _, index = name.partition(".")
+        return head == "blocks" and index.isdigit() and int(index) < len(m.blocks)
+
+    def keys_and_map(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, h*w, C)`` keys as :meth:`__call__` gives them, and the raw (uncentred) map they
+        came from, ``(B, C, h, w)``, for :meth:`finish`. Only where :attr:`continues`."""
+        maps = self._all_maps(batch)
+        return self._keys(batch, maps), maps[0]
+
+    def finish(self, chosen: torch.Tensor) -> torch.Tensor:
+        """The rest of ``forward_features`` from the chosen map of :meth:`keys_and_map`: the
+        later blocks, ``conv_head`` and ``bn2`` (its norm and activation), giving the final
+        ``(B, C', h', w')`` map (stride 32 for EfficientNet) without running the stem again.
+        Only where :attr:`continues`."""
+        m = self.model
+        x = chosen
+        for blk in m.blocks[int(self.layers[0].partition(".")[2]) + 1:]:
+            x = blk(x)
+        return m.bn2(m.conv_head(x))
+
+
+def shares_classifier(cfg: Any, feats: FeatureExtractor, classifier: Any) -> bool:
+    """Whether the feature stage gives the classifier evidence's class maps
+    (:meth:`CNNMap.finish`): ``evidence_side`` on and equal to ``max_side`` (the view is the
+    photo at the size the evidence asks for), the classifier the extractor's very module
+    (:func:`~autolabel.pipeline.loading.load_models` builds one model when both name the same
+    architecture and weights) with the same normalisation, and a :class:`CNNMap` that
+    :attr:`~CNNMap.continues`. ``classifier``: the :class:`~autolabel.pipeline.classify.Classifier`."""
+    if not cfg.evidence_side or cfg.evidence_side != cfg.max_side or not isinstance(feats, CNNMap) \
+            or classifier.module is not feats.model:
+        return False
+    dc = classifier.data_config
+    same = all(math.isclose(float(a), float(b), abs_tol=1e-6) for a, b in zip((*dc["mean"], *dc["std"]), (*feats.mean, *feats.std)))
+    return same and feats.continues
 
 
 VIT_MODULES = ("vision_transformer", "deit", "eva")
@@ -364,14 +417,30 @@ def extract(extractor: FeatureExtractor, module: torch.nn.Module, device: torch.
     Returns:
         ``(n, h*w, C)`` keys on ``device``, in the extractor's dtype (discovery runs in it).
     """
-    n = len(tensors)
+    batch = _batch(module, device, tensors, pad_to, shapes)
+    return _synced(extractor(batch)[: len(tensors)])
+
+
+def extract_keeping_map(extractor: CNNMap, module: torch.nn.Module, device: torch.device, tensors: list[torch.Tensor], *,
+                        pad_to: int | None = None, shapes: ShapeLog | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`extract`, and the raw chosen map of the whole (padded) batch for
+    :meth:`CNNMap.finish`: ``(n, h*w, C)`` keys, ``(B, C, h, w)`` map, both on ``device``."""
+    keys, chosen = extractor.keys_and_map(_batch(module, device, tensors, pad_to, shapes))
+    return _synced(keys[: len(tensors)]), chosen
+
+
+def _batch(module: torch.nn.Module, device: torch.device, tensors: list[torch.Tensor], pad_to: int | None,
+           shapes: ShapeLog | None) -> torch.Tensor:
+    """``tensors`` stacked, padded to ``pad_to`` rows, on ``device`` in the module's dtype."""
     batch = torch.stack(tensors)
     if pad_to is not None:
         batch = pad_rows(batch, pad_to)
     if shapes is not None:
         shapes.see("extractor", batch.shape)
-    batch = to_device(batch, device, model_dtype(module))
-    keys = extractor(batch)[:n]
+    return to_device(batch, device, model_dtype(module))
+
+
+def _synced(keys: torch.Tensor) -> torch.Tensor:
     if keys.is_cuda:  # this stream only: the other stage's kernels run on
         torch.cuda.current_stream(keys.device).synchronize()
     return keys

@@ -61,13 +61,14 @@ class Labelling:
             out.append(keep(cfg.min_score, it.regions, named, rule=self.rule, size=size,
                             scenery=scenery, weight=cfg.objectness_weight, evidence=evidence))
             i += n
-            it.crops = []
+            it.crops, it.class_maps = [], None
         return out
 
     def evidence(self, classifier: Any, item: Item, probs: Any, results: Sequence[LabelResult | None]) -> list[float] | None:
         """The evidence factors of ``item``'s regions (:func:`~autolabel.pipeline.evidence.box_factors`
-        over the labelled ones; 1 for the others, which are dropped), from one classifier pass over
-        the whole photo. ``probs``: the regions' ``(n, K)`` class probabilities. None without a
+        over the labelled ones; 1 for the others, which are dropped), from the item's
+        :attr:`~autolabel.pipeline.work.Item.class_maps` when the feature stage made them, else one
+        classifier pass over the whole photo. ``probs``: the regions' ``(n, K)`` class probabilities. None without a
         decoded image."""
         if item.decoded is None:
             return None
@@ -77,12 +78,15 @@ class Labelling:
         if not named:
             return factors
         with self.clock("evidence", 1):
-            maps = classifier.class_maps(item.decoded.image, cfg.evidence_side).numpy()
+            if item.class_maps is not None:
+                maps, width, height = item.class_maps.logits.numpy(), item.class_maps.width, item.class_maps.height
+            else:
+                maps = classifier.class_maps(item.decoded.image, cfg.evidence_side).numpy()
+                width, height = item.decoded.width, item.decoded.height
             k = min(max(1, cfg.topk), probs.shape[1])
             top = probs[named].float().topk(k, dim=1)
             tops = list(zip(top.indices.tolist(), top.values.tolist()))
-            got = box_factors(maps, [item.regions[j].box for j in named], tops, item.decoded.width,
-                              item.decoded.height, cfg.evidence_power)
+            got = box_factors(maps, [item.regions[j].box for j in named], tops, width, height, cfg.evidence_power)
         for j, f in zip(named, got):
             factors[j] = f
         return factors

@@ -54,6 +54,20 @@ class Found:
     """The box ``encoded`` was cut to (None: not encoded)."""
 
 
+@dataclass(frozen=True)
+class ClassMaps:
+    """The classifier's per-cell class logits of the whole photo, computed in the feature stage
+    when the extractor is the classifier (:func:`autolabel.pipeline.features.shares_classifier`)."""
+
+    logits: torch.Tensor
+    """``(K, h, w)`` float32 on the CPU (:func:`autolabel.pipeline.evidence.cell_logits`)."""
+    width: float
+    height: float
+    """Original-image pixels the ``h x w`` grid spans from the top-left corner: at least the
+    image's size (the last row or column of cells may reach past the image's edge, into the
+    network's padding)."""
+
+
 @dataclass
 class Item:
     """One input image on its way through the stages."""
@@ -74,3 +88,7 @@ class Item:
     crops: list[torch.Tensor] | torch.Tensor = field(default_factory=list)
     """Classifier inputs of ``regions``: ``(3, S, S)`` CPU tensors (PIL path), or one
     ``(len(regions), 3, S, S)`` tensor on the device (device crops)."""
+    class_maps: ClassMaps | None = None
+    """The whole photo's class maps from the feature stage (about 1.2 MB for a 640 x 480 photo
+    and 1,000 classes), until labelled; None: the label stage runs the classifier on the photo
+    itself (``evidence_side``)."""
