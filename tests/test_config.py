@@ -16,6 +16,17 @@ def test_configs_yaml_equals_builtin_preset(name: str) -> None:
     assert load_config(REPO / "configs" / f"{name}.yaml") == PRESETS[name]
 
 
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_configs_yaml_lists_every_option(name: str) -> None:
+    """The YAML copies are what users copy and edit: every option is there to see, in order."""
+    import dataclasses
+
+    import yaml
+
+    listed = list(yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text(encoding="utf-8")))
+    assert listed == [f.name for f in dataclasses.fields(PipelineConfig)]
+
+
 def test_every_yaml_in_configs_is_a_preset() -> None:
     assert sorted(p.stem for p in (REPO / "configs").glob("*.yaml")) == sorted(PRESETS)
 
