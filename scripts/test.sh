@@ -49,8 +49,15 @@ if [ "${AUTOLABEL_SKIP_LS_SETUP:-0}" != "1" ] && [ ! -x .venv-ls/bin/label-studi
   echo "setting up .venv-ls (Label Studio for the integration tests)..." >&2
   t0=$(date +%s)
   python3 -m venv .venv-ls
-  .venv-ls/bin/pip install -q "label-studio>=1.23,<1.24"   # the UI test knows 1.23's page
+  # The UI test knows 1.23's page. Label Studio 1.23 asks for any sentry-sdk, and sentry-sdk 3
+  # refuses an option it passes at start-up (the server exits), so sentry-sdk stays below 3.
+  .venv-ls/bin/pip install -q "label-studio>=1.23,<1.24" "sentry-sdk<3"
   echo "Label Studio venv ready in $(( $(date +%s) - t0 )) s" >&2
+fi
+if [ "${AUTOLABEL_SKIP_LS_SETUP:-0}" != "1" ] && [ -x .venv-ls/bin/python ] \
+   && ! .venv-ls/bin/python -c 'import sys, sentry_sdk; sys.exit(int(sentry_sdk.VERSION.split(".")[0]) >= 3)' 2>/dev/null; then
+  echo ".venv-ls has sentry-sdk 3, which Label Studio 1.23 cannot start with: installing sentry-sdk<3..." >&2
+  .venv-ls/bin/pip install -q "sentry-sdk<3"
 fi
 if [ "${AUTOLABEL_SKIP_ULTRALYTICS_SETUP:-0}" != "1" ] && [ ! -x .venv-ultralytics/bin/yolo ]; then
   echo "setting up .venv-ultralytics (Ultralytics' dataset checker for the integration tests)..." >&2
