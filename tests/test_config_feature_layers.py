@@ -1,4 +1,4 @@
-"""The ``feature_layers`` option: validation and resuming runs made before it."""
+"""The ``feature_layers`` and ``feature_scales`` options: validation and resuming runs made before them."""
 
 from __future__ import annotations
 
@@ -19,13 +19,6 @@ def test_bad_values_name_the_field(value) -> None:
         PipelineConfig(feature_layers=value)
 
 
-def test_runs_made_before_the_field_resume() -> None:
-    cfg = get_preset("lite")
-    stored = {k: v for k, v in cfg.result_dict().items() if k != "feature_layers"}
-    assert cfg.differences(stored) == []
-    assert cfg.replace(feature_layers="blocks.3").differences(stored) == ["feature_layers"]
-
-
 @pytest.mark.parametrize("value", [0.75, 1, "1,0.75", "0.5"])
 def test_good_scales_pass(value) -> None:
     assert PipelineConfig(feature_scales=value).feature_scales == value
@@ -37,8 +30,9 @@ def test_bad_scales_name_the_field(value) -> None:
         PipelineConfig(feature_scales=value)
 
 
-def test_runs_made_before_scales_resume() -> None:
+@pytest.mark.parametrize(("name", "value"), [("feature_layers", "blocks.3"), ("feature_scales", 0.75)])
+def test_runs_made_before_the_field_resume(name: str, value) -> None:
     cfg = get_preset("lite")
-    stored = {k: v for k, v in cfg.result_dict().items() if k != "feature_scales"}
+    stored = {k: v for k, v in cfg.result_dict().items() if k != name}
     assert cfg.differences(stored) == []
-    assert cfg.replace(feature_scales=0.75).differences(stored) == ["feature_scales"]
+    assert cfg.replace(**{name: value}).differences(stored) == [name]

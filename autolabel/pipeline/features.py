@@ -276,31 +276,31 @@ class CNNMap:
     def _keys(self, batch: torch.Tensor, maps: list[torch.Tensor]) -> torch.Tensor:
         """The keys of ``batch`` from its maps (see the class)."""
         h, w = batch.shape[-2] // self.patch, batch.shape[-1] // self.patch
-        if len(maps) == 1:
-            f = maps[0]
-            f = f - f.mean(dim=(2, 3), keepdim=True)
-            if f.shape[-2:] != (h, w):
-                f = torch.nn.functional.interpolate(f, size=(h, w), mode="bilinear", align_corners=False)
-            return f.flatten(2).transpose(1, 2)
         parts = []
         for f in maps:
             f = f - f.mean(dim=(2, 3), keepdim=True)
-            f = torch.nn.functional.normalize(f, dim=1)
+            if len(maps) > 1:  # several maps: each weighs the same in a cosine similarity
+                f = torch.nn.functional.normalize(f, dim=1)
             if f.shape[-2:] != (h, w):
                 f = torch.nn.functional.interpolate(f, size=(h, w), mode="bilinear", align_corners=False)
             parts.append(f)
-        return torch.cat(parts, dim=1).flatten(2).transpose(1, 2)
+        f = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        return f.flatten(2).transpose(1, 2)
 
     @property
     def continues(self) -> bool:
         """Whether :meth:`finish` can carry the map on to the network's final features: one map
         (``blocks.N`` of a timm EfficientNet: ``blocks``, ``conv_head``, ``bn2``) at scale 1."""
         m = self.model
-        name = self.layers[0]
         if len(self.layers) != 1 or self.scales != (1.0,) or not all(hasattr(m, a) for a in ("blocks", "conv_head", "bn2")):
             return False
-        head, _, index = name.partition(".")
-        return head == "blocks" and index.isdigit() and int(index) < len(m.blocks)
+        index = self._block_index()
+        return index is not None and index < len(m.blocks)
+
+    def _block_index(self) -> int | None:
+        """``N`` of the first chosen layer when it is ``blocks.N``, else None."""
+        head, _, index = self.layers[0].partition(".")
+        return int(index) if head == "blocks" and index.isdigit() else None
 
     def keys_and_map(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, h*w, C)`` keys as :meth:`__call__` gives them, and the raw (uncentred) map they
@@ -314,8 +314,9 @@ class CNNMap:
         ``(B, C', h', w')`` map (stride 32 for EfficientNet) without running the stem again.
         Only where :attr:`continues`."""
         m = self.model
-        x = chosen
-        for blk in m.blocks[int(self.layers[0].partition(".")[2]) + 1:]:
+        x, first = chosen, self._block_index()
+        assert first is not None, "finish needs a CNNMap that continues"
+        for blk in m.blocks[first + 1:]:
             x = blk(x)
         return m.bn2(m.conv_head(x))
 
