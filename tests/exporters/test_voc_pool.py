@@ -71,16 +71,23 @@ def test_every_png_holds_its_own_image(tmp_path: Path):
 def test_a_worker_error_names_the_png_and_leaves_nothing(tmp_path: Path, monkeypatch):
     import exporters.voc
 
-    run, _ = _run(tmp_path)
-    real, calls = exporters.voc.voc_png_runs, []
+    run, planted = _run(tmp_path)
+    sizes = [objs[0][0].shape[::-1] for objs in planted.values()]
+    img1 = planted["img1.jpg"][0][0].shape[::-1]
+    assert sizes.count(img1) == 1  # img1's PNGs are the only ones of its size
+    real, lock, calls = exporters.voc.voc_png_runs, threading.Lock(), []
 
-    def fail_on_the_fourth(*args):
-        calls.append(1)
-        if len(calls) == 4:  # the second image's class PNG
-            raise OSError("disk full")
-        return real(*args)
+    def fail_on_img1s_class_png(runs, width, height):
+        # Two workers make PNGs in any order, so the failure is keyed on img1 (by its size),
+        # not on a call count: its object PNG, then its class PNG, come from one worker in turn.
+        if (width, height) == img1:
+            with lock:
+                calls.append(1)
+                if len(calls) == 2:
+                    raise OSError("disk full")
+        return real(runs, width, height)
 
-    monkeypatch.setattr(exporters.voc, "voc_png_runs", fail_on_the_fourth)
+    monkeypatch.setattr(exporters.voc, "voc_png_runs", fail_on_img1s_class_png)
     out = tmp_path / "out"
     with pytest.raises(ExportError, match=r"SegmentationClass/img1\.png: cannot write the segmentation PNG: OSError: disk full"):
         run_export(run, ["voc", "coco"], out)
