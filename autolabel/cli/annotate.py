@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from autolabel.cli.export import parse_format_options, print_report
-from autolabel.config import DECODERS, PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
+from autolabel.config import DECODERS, DEFAULT_MIN_SCORE, LITE_MIN_SCORE, PRESET_HELP, PipelineConfig, get_preset, list_presets, load_config
 from autolabel.discovery import list_discovery
 from autolabel.engines import DEFAULT_ENGINE, engine_spec, list_engines
 from autolabel.errors import ConfigError
@@ -53,8 +53,10 @@ ENGINES_TEXT = "; ".join(f"{name}: {engine_spec(name).help}" for name in list_en
 @click.option("--discovery", type=click.Choice(list_discovery()), default=None, help="Discovery method (see docs/discovery.md); every preset uses votes.")
 @click.option("--num-seeds", type=click.IntRange(min=1), default=None, help="Seeds tried per image (multi).")
 @click.option("--max-boxes", type=click.IntRange(min=1), default=None, help="At most this many boxes per image.")
-@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower score, sqrt(objectness * class probability); "
-                                                                        "presets: 0.2, 0 keeps every box.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Drop boxes with a lower score (objectness and "
+                                                                        "class probability combined); "
+                                                                        f"default, seed, fast: {DEFAULT_MIN_SCORE}; lite: {LITE_MIN_SCORE}; "
+                                                                        "higher gives fewer, surer boxes; 0 keeps every box.")
 @click.option("--nested-containment", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Of two boxes where one lies at least this share inside the other, keep the one with the higher objectness "
                    "(discovery's score; before classification). Default 0.9.")

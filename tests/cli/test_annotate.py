@@ -185,3 +185,16 @@ def test_decoder_option_reaches_the_pipeline_and_resumes(runner: CliRunner, tmp_
     assert r2.exit_code == 0 and "5 already done" in r2.output
     bad = runner.invoke(main, ["annotate", str(sample_copy), "-o", str(tmp_path / "run2"), "--decoder", "gpu"])
     assert bad.exit_code == 2 and "Invalid value for '--decoder'" in bad.output
+
+
+def test_min_score_help_names_each_presets_threshold(runner: CliRunner) -> None:
+    """``--min-score``'s help states every preset's own default (it once said 0.2 for all)."""
+    import re
+
+    from autolabel.config import get_preset, list_presets
+
+    out = runner.invoke(main, ["annotate", "--help"], terminal_width=400).output
+    text = " ".join(out[out.index("--min-score"):].split("--nested-containment")[0].split())
+    stated = {name: float(value) for names, value in re.findall(r"((?:\w+, )*\w+): ([0-9.]+[0-9])", text)
+              for name in names.split(", ")}
+    assert stated == {name: get_preset(name).min_score for name in list_presets()}
