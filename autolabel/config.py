@@ -11,12 +11,12 @@ users can copy one and edit it: ``autolabel annotate IMAGES -o RUN --config my.y
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from autolabel.config_checks import DECODERS as DECODERS  # re-exported: the CLI reads the choices here
+from autolabel.config_checks import MAX_TILES, check_options, parse_tiles
 from autolabel.errors import ConfigError
 from autolabel.yamlio import excerpt
 
@@ -34,40 +34,8 @@ drops real objects the ImageNet-1k classifier has no class for (people)."""
 
 LITE_MIN_SCORE = 0.14
 """The lite preset's ``min_score``, chosen with its scoring (objectness weight 0.7, scenery,
-backdrop and small-box factors, classifier evidence) on dev284's tune half
+backdrop and small-box factors, classifier evidence, scale agreement) on dev284's tune half
 (``docs/discovery-quality.md``): the highest value keeping recall@0.5 at 0.15 or more."""
-
-MAX_TILES = 16
-"""Upper bound on tile rows and on tile columns (a guard against typos such as 44x44)."""
-
-DECODERS = ("auto", "pil", "device")
-"""Values of ``decoder``: ``auto`` is ``pil`` everywhere until measured otherwise."""
-
-_LAYERS = re.compile(r"^\s*[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*\s*$")
-"""``feature_layers``: module names (``blocks.4``), comma-separated."""
-
-_TILES = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
-
-
-def parse_tiles(value: str) -> tuple[int, int]:
-    """``"RxC"`` -> ``(rows, cols)``; ValueError naming the expected form otherwise."""
-    m = _TILES.match(str(value))
-    if not m:
-        raise ValueError(f"expected ROWSxCOLS such as 2x2, got {value!r}")
-    r, c = int(m.group(1)), int(m.group(2))
-    if not (1 <= r <= MAX_TILES and 1 <= c <= MAX_TILES):
-        raise ValueError(f"rows and columns must be between 1 and {MAX_TILES}, got {value!r}")
-    return r, c
-
-
-def _scales_ok(value: Any) -> bool:
-    """Whether ``value`` is a factor in (0, 4] or a string of comma-separated such factors."""
-    try:
-        parts = [float(p) for p in value.split(",")] if isinstance(value, str) else [value]
-    except ValueError:
-        return False
-    return all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0.0 < p <= 4.0 for p in parts)
-
 
 def _runtime(default: Any) -> Any:
     return field(default=default, metadata={"runtime": True})
@@ -164,6 +132,18 @@ class PipelineConfig:
     """Nested duplicates must also be of a similar size: the smaller box covers at least this
     share of the larger's area (0 = any size, the rule before). Objects inside a box around
     the whole scene are then kept (see :func:`autolabel.pipeline.select.unnest`)."""
+    agreement_scale: float = _since(0.0, absent=0.0)
+    """Scale agreement (:mod:`autolabel.discovery.agreement`): 0 turns it off; a factor (``0.75``):
+    the extractor also reads each view resized by it, discovery runs on those keys too (on the
+    view's grid), and a region found at both scales (grid boxes of IoU ``agreement_iou`` or
+    more) has its objectness multiplied by ``agreement_boost`` (at most 1), any other region by
+    ``agreement_penalty``. Costs a second extractor pass at that scale and a second discovery."""
+    agreement_iou: float = _since(0.7, absent=0.7)
+    """With ``agreement_scale``: grid-box IoU at or above which two scales' regions agree."""
+    agreement_boost: float = _since(1.5, absent=1.5)
+    """With ``agreement_scale``: factor (>= 1) of an agreeing region's objectness, capped at 1."""
+    agreement_penalty: float = _since(0.6, absent=0.6)
+    """With ``agreement_scale``: factor (<= 1) of the objectness of a region found at one scale only."""
 
     # -- tight boxes -----------------------------------------------------------------------
     refine: bool = True
@@ -280,76 +260,7 @@ class PipelineConfig:
     see :mod:`autolabel.pipeline.refine`. Results do not depend on it."""
 
     def __post_init__(self) -> None:
-        def need(cond: bool, name: str, what: str) -> None:
-            if not cond:
-                raise ConfigError(f"option {name}: expected {what}, got {getattr(self, name)!r}")
-
-        def number(v: Any) -> bool:
-            """An int or float, not a bool (YAML's ``true`` is no number)."""
-            return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-        need(isinstance(self.extractor, str) and self.extractor != "", "extractor", "a timm model name")
-        need(isinstance(self.classifier, str) and self.classifier != "", "classifier", "a timm model name")
-        need(self.feature_layers is None or (isinstance(self.feature_layers, str) and _LAYERS.match(self.feature_layers)
-                                             is not None), "feature_layers",
-             "none or comma-separated module names such as blocks.4 or blocks.4,blocks.6")
-        need(self.feature_scales is None or _scales_ok(self.feature_scales), "feature_scales",
-             "none, a factor in (0, 4] or comma-separated factors such as 1,0.75")
-        from autolabel.discovery import list_discovery
-
-        need(self.discovery in list_discovery(), "discovery", f"one of {', '.join(list_discovery())}")
-        need(self.precision in ("auto", "bf16", "fp32"), "precision", "'auto', 'bf16' or 'fp32'")
-        for name in ("pad_batches", "device_crops", "overlap"):
-            need(getattr(self, name) in ("auto", "on", "off"), name, "'auto', 'on' or 'off'")
-        need(self.decoder in DECODERS, "decoder", "'auto', 'pil' or 'device'")
-        for name in ("max_side", "max_pixels", "k_patches", "num_seeds", "max_boxes", "topk", "batch_size", "image_batch"):
-            v = getattr(self, name)
-            need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, name, "an integer >= 1")
-        need(isinstance(self.workers, int) and self.workers >= 0, "workers", "an integer >= 0")
-        need(isinstance(self.threads, int) and self.threads >= 0, "threads", "an integer >= 0")
-        need(isinstance(self.refine_processes, int) and not isinstance(self.refine_processes, bool)
-             and self.refine_processes >= -1, "refine_processes", "an integer >= 0, or -1 (auto)")
-        need(number(self.inflight_megapixels) and math.isfinite(self.inflight_megapixels) and self.inflight_megapixels > 0,
-             "inflight_megapixels", "a finite number of megapixels > 0")
-        need(self.max_side >= 32, "max_side", "at least 32 pixels")
-        need(number(self.upscale) and 1.0 <= self.upscale <= 4.0, "upscale", "a factor in [1, 4]")
-        for name in ("nms_iou", "min_objectness", "min_score"):
-            v = getattr(self, name)
-            need(isinstance(v, (int, float)) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
-        need(isinstance(self.affinity_threshold, (int, float)) and -1.0 <= self.affinity_threshold < 1.0,
-             "affinity_threshold", "a cosine similarity in [-1, 1)")
-        need(isinstance(self.min_box_size, (int, float)) and self.min_box_size >= 0, "min_box_size", "a number of pixels >= 0")
-        need(number(self.nested_containment) and 0.0 < self.nested_containment <= 1.0, "nested_containment",
-             "a share in (0, 1]")
-        need(isinstance(self.refine, bool), "refine", "true or false")
-        try:
-            if self.tiles != "auto":
-                parse_tiles(self.tiles)
-        except ValueError:
-            need(False, "tiles", f"'auto' or ROWSxCOLS such as 2x2, each from 1 to {MAX_TILES}")
-        need(number(self.tile_overlap) and 0.0 <= self.tile_overlap <= 0.9, "tile_overlap", "a share in [0, 0.9]")
-        need(isinstance(self.crop_margin, (int, float)) and 0.0 <= self.crop_margin <= 2.0, "crop_margin", "a fraction in [0, 2]")
-        need(isinstance(self.masks, bool), "masks", "true or false")
-        need(self.split_core is None or (number(self.split_core) and 0.0 <= self.split_core < 1.0), "split_core",
-             "none or a quantile in [0, 1)")
-        need(self.split_pieces is None or (number(self.split_pieces) and 0.0 < self.split_pieces <= 0.5), "split_pieces",
-             "none or a share in (0, 0.5]")
-        need(isinstance(self.split_min_part, int) and not isinstance(self.split_min_part, bool) and self.split_min_part >= 1,
-             "split_min_part", "an integer >= 1")
-        need(number(self.split_depth) and 0.0 <= self.split_depth <= 2.0, "split_depth", "a cosine difference in [0, 2]")
-        need(number(self.nested_min_ratio) and 0.0 <= self.nested_min_ratio <= 1.0, "nested_min_ratio", "a share in [0, 1]")
-        need(isinstance(self.background_sides, int) and not isinstance(self.background_sides, bool)
-             and 1 <= self.background_sides <= 4, "background_sides", "an integer from 1 to 4")
-        for name in ("background_area", "background_penalty", "max_scenery_share", "objectness_weight", "small_area",
-                     "small_penalty"):
-            v = getattr(self, name)
-            need(number(v) and 0.0 <= v <= 1.0, name, "a number in [0, 1]")
-        v = self.scenery_power
-        need(number(v) and 0.0 <= v <= 16.0, "scenery_power", "a number in [0, 16]")
-        need(isinstance(self.evidence_side, int) and not isinstance(self.evidence_side, bool)
-             and (self.evidence_side == 0 or 32 <= self.evidence_side <= 4096), "evidence_side",
-             "0 (off) or a number of pixels from 32 to 4096")
-        need(number(self.evidence_power) and 0.0 <= self.evidence_power <= 16.0, "evidence_power", "a number in [0, 16]")
+        check_options(self)
 
     @property
     def tile_grid(self) -> tuple[int, int]:
@@ -437,7 +348,9 @@ PRESETS: dict[str, PipelineConfig] = {
     # (1 - scenery share)**4, backdrop boxes (2+ borders, under 60 % of the photo) at half,
     # boxes under 10 % of the photo at 0.7, times the classifier evidence factor (the whole
     # photo seen at 576 px: how well each box covers where the classifier sees its classes,
-    # relative to the photo's best box); min_score 0.14.
+    # relative to the photo's best box); min_score 0.14. Regions that discovery finds again on
+    # the photo read at 0.75 of its size score higher (objectness x1.5, capped at 1), the others
+    # lower (x0.6).
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",
@@ -452,6 +365,7 @@ PRESETS: dict[str, PipelineConfig] = {
         small_penalty=0.7,
         evidence_side=576,
         nested_min_ratio=0.5,
+        agreement_scale=0.75,
         batch_size=8,  # crops per classifier call: on 2 CPU cores 8 classify faster per crop than 32
     ),
 }

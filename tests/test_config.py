@@ -44,6 +44,12 @@ def test_config_file_may_start_from_a_preset(tmp_path: Path) -> None:
     ("discovery: many\n", "option discovery"),
     ("refine_processes: -2\n", r"option refine_processes: expected an integer >= 0, or -1 \(auto\)"),
     ("refine_processes: true\n", "option refine_processes"),
+    ("agreement_scale: 1\n", r"option agreement_scale: expected 0 \(off\) or a factor in \(0, 4\] other than 1"),
+    ("agreement_scale: -0.5\n", "option agreement_scale"),
+    ("agreement_scale: true\n", "option agreement_scale"),
+    ("agreement_iou: 0\n", r"option agreement_iou: expected an IoU in \(0, 1\]"),
+    ("agreement_boost: 0.5\n", r"option agreement_boost: expected a factor in \[1, 16\]"),
+    ("agreement_penalty: 1.5\n", r"option agreement_penalty: expected a factor in \[0, 1\]"),
     ("- a\n", "expected a mapping"),
     ("a: [\n", "not valid YAML"),
 ])

@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from autolabel.config import PipelineConfig
+from autolabel.discovery import Region
+from autolabel.discovery.agreement import agree
 from autolabel.images import DecodedImage, header_size
 from autolabel.pipeline.batching import ShapeLog, bucket, buckets_for
 from autolabel.pipeline.clock import StageClock
@@ -38,7 +40,7 @@ from autolabel.pipeline.crops import Cropping
 from autolabel.pipeline.decode import Decoding
 from autolabel.pipeline.discover import candidates, discover, same_size_views
 from autolabel.pipeline.evidence import cell_logits
-from autolabel.pipeline.features import extract, extract_keeping_map, held_pixels, shares_classifier
+from autolabel.pipeline.features import extract, extract_keeping_map, extract_rescaled, held_pixels, shares_classifier
 from autolabel.pipeline.label import Labelling
 from autolabel.pipeline.loading import Models, load_models
 from autolabel.pipeline.records import build_record
@@ -190,10 +192,28 @@ class Annotator:
             if whole:
                 with self.clock("evidence", len(whole)):
                     self._class_maps(models, [group[k][0] for k in whole], chosen[whole])
+            grid = group[0][0].views[group[0][1]].resized.grid
             with self.clock("discovery", len(group)):
-                found = discover(keys, group[0][0].views[group[0][1]].resized.grid, cfg)
+                found = discover(keys, grid, cfg)
+            if cfg.agreement_scale:
+                found = self._agreed(models, tensors, grid, found, pad_to)
             for (it, i), regions in zip(group, found):
                 it.pending.append(self.refining.localise(it, i, candidates(cfg, regions)))
+
+    def _agreed(self, models: Models, tensors: list[torch.Tensor], grid: tuple[int, int], found: list[list[Region]],
+                pad_to: int | None) -> list[list[Region]]:
+        """``found`` (each view's regions) rescored by scale agreement
+        (:mod:`autolabel.discovery.agreement`): the extractor reads the views again at
+        ``agreement_scale``, discovery runs on those keys on the same grid, and each region's
+        objectness is boosted where a region of the second scale has nearly its box."""
+        cfg = self.config
+        with self.clock("extractor", len(tensors)):
+            keys = extract_rescaled(models.features, models.extractor.module, models.device, tensors,
+                                    cfg.agreement_scale, grid, pad_to=pad_to, shapes=self.shapes)
+        with self.clock("discovery", len(tensors)):
+            others = discover(keys, grid, cfg)
+            return [agree(mine, theirs, cfg.agreement_iou, cfg.agreement_boost, cfg.agreement_penalty)
+                    for mine, theirs in zip(found, others)]
 
     @staticmethod
     def _class_maps(models: Models, items: list[Item], chosen: torch.Tensor) -> None:
@@ -224,3 +244,4 @@ def _memory_size(image: Any) -> tuple[int, int] | None:
         return int(size[0]), int(size[1])
     shape = getattr(image, "shape", None)
     return (int(shape[1]), int(shape[0])) if shape is not None and len(shape) >= 2 else None
+

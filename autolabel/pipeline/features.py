@@ -265,12 +265,7 @@ class CNNMap:
         """Every ``(scale, layer)`` map of ``batch``, scales in order."""
         maps = []
         for s in self.scales:
-            x = batch
-            if s != 1.0:
-                size = (max(self.patch, round(batch.shape[-2] * s)), max(self.patch, round(batch.shape[-1] * s)))
-                x = torch.nn.functional.interpolate(batch.float(), size=size, mode="bilinear", antialias=s < 1.0,
-                                                    align_corners=False).to(batch.dtype)  # no bf16 antialias kernel
-            maps.extend(self._maps(x))
+            maps.extend(self._maps(rescale(batch, s, minimum=self.patch)))
         return maps
 
     def _keys(self, batch: torch.Tensor, maps: list[torch.Tensor]) -> torch.Tensor:
@@ -420,6 +415,34 @@ def extract(extractor: FeatureExtractor, module: torch.nn.Module, device: torch.
     """
     batch = _batch(module, device, tensors, pad_to, shapes)
     return _synced(extractor(batch)[: len(tensors)])
+
+
+def rescale(batch: torch.Tensor, scale: float, multiple: int = 1, minimum: int = 1) -> torch.Tensor:
+    """``batch`` ``(B, 3, H, W)`` resized by ``scale`` (bilinear, antialiased when shrinking),
+    each side rounded to a multiple of ``multiple`` pixels and at least ``minimum``; ``batch``
+    itself at scale 1."""
+    if scale == 1.0:
+        return batch
+    size = tuple(max(minimum, round(n * scale / multiple) * multiple) for n in batch.shape[-2:])
+    return torch.nn.functional.interpolate(batch.float(), size=size, mode="bilinear", antialias=scale < 1.0,
+                                           align_corners=False).to(batch.dtype)  # no bf16 antialias kernel
+
+
+def extract_rescaled(extractor: FeatureExtractor, module: torch.nn.Module, device: torch.device,
+                     tensors: list[torch.Tensor], scale: float, grid: tuple[int, int], *, pad_to: int | None = None,
+                     shapes: ShapeLog | None = None) -> torch.Tensor:
+    """:func:`extract` of the images resized by ``scale`` (each side a multiple of the patch),
+    the keys brought back bilinearly to the images' own ``grid`` ``(h, w)``: ``(n, h*w, C)``,
+    patch ``i`` covering the same part of the image as in :func:`extract`'s keys."""
+    p = extractor.patch
+    x = rescale(_batch(module, device, tensors, pad_to, shapes), scale, multiple=p, minimum=p)
+    keys = extractor(x)[: len(tensors)]
+    h2, w2 = x.shape[-2] // p, x.shape[-1] // p
+    if (h2, w2) != tuple(grid):
+        f = keys.transpose(1, 2).reshape(keys.shape[0], keys.shape[2], h2, w2)
+        f = torch.nn.functional.interpolate(f.float(), size=tuple(grid), mode="bilinear", align_corners=False)
+        keys = f.to(keys.dtype).flatten(2).transpose(1, 2)
+    return _synced(keys)
 
 
 def extract_keeping_map(extractor: CNNMap, module: torch.nn.Module, device: torch.device, tensors: list[torch.Tensor], *,

@@ -302,3 +302,27 @@ def test_tiled_images_are_charged_their_views_and_extracted_a_bounded_batch_at_a
     tight = Annotator(cfg.replace(inflight_megapixels=1.5 * one / 1e6), models=free.models)
     assert _summary(tight.process(tmp_path / "imgs", ["p0.png", "p1.png", "p2.png"])) == want
     assert max(held) == one
+
+
+def test_scale_agreement_boosts_regions_found_again_and_penalises_the_rest(tmp_path: Path, tiny_config,
+                                                                          colour_models) -> None:
+    """With ``agreement_scale`` the extractor reads the photo again at half size. The big
+    rectangle and the disc are found at both scales and boosted (capped at 1); the two bars 22 px
+    apart, separate on the 16-px grid, join at half size and are penalised. Every box stays."""
+    truth = _scene(tmp_path / "imgs" / "scene.png", (640, 480), [("rect", (160.0, 128.0, 448.0, 352.0)),
+                                                                  ("disc", (40.0, 40.0, 104.0, 104.0)),
+                                                                  ("rect", (480.0, 120.0, 520.0, 440.0)),
+                                                                  ("rect", (542.0, 120.0, 582.0, 440.0))])[0]
+    cfg = tiny_config.replace(max_side=640, workers=1, max_boxes=20, discovery="votes", min_score=0.0)
+    off = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "off")
+    on_cfg = cfg.replace(agreement_scale=0.5, agreement_iou=0.7, agreement_boost=1.5, agreement_penalty=0.6)
+    on = _run(on_cfg, colour_models, tmp_path / "imgs", tmp_path / "on")
+    before = {d.box: d.objectness for d in off}
+    after = {d.box: d.objectness for d in on}
+    assert set(after) == set(before) and len(after) >= 2
+    boosted = {b for b in after if after[b] == pytest.approx(min(1.0, 1.5 * before[b]), abs=1e-6)}
+    penalised = {b for b in after if after[b] == pytest.approx(0.6 * before[b], abs=1e-6)}
+    assert boosted | penalised == set(after) and boosted and penalised
+    assert any(iou(b, truth) >= 0.9 for b in boosted)
+    assert all(b[0] >= 470 for b in penalised)  # the bars
+    assert RunStore(tmp_path / "on").read_manifest()["config"]["agreement_scale"] == 0.5

@@ -128,3 +128,41 @@ def test_prepare_tensor_matches_prepare_image(sample_data, size: tuple[int, int]
     else:  # measured: 99.36% and 99.995% of values equal, the others off by 1
         assert (off == 0).mean() > 0.99 and off.max() <= 1
         assert diff.mean().item() < 0.001 and diff.max().item() < 0.02
+
+
+def test_rescale_rounds_each_side_to_whole_patches() -> None:
+    from autolabel.pipeline.features import rescale
+
+    x = torch.rand(2, 3, 96, 160)
+    assert rescale(x, 1.0) is x
+    assert rescale(x, 0.7, multiple=16, minimum=16).shape == (2, 3, 64, 112)  # 67.2 -> 64, 112 stays
+    assert rescale(x, 0.1, multiple=16, minimum=16).shape == (2, 3, 16, 16)    # never below one patch
+    assert rescale(x, 0.5).shape == (2, 3, 48, 80)
+    flat = torch.full((1, 3, 64, 64), 0.25)
+    assert torch.allclose(rescale(flat, 0.5), torch.full((1, 3, 32, 32), 0.25))
+
+
+def test_rescaled_keys_of_a_cnn_are_the_feature_scales_keys_on_the_views_grid() -> None:
+    """At a scale where every side stays a whole number of patches, the second reading is the
+    map of ``feature_scales`` at that factor: the same keys, on the view's own grid."""
+    from autolabel.models import build_model
+    from autolabel.pipeline.features import CNNMap, extract_rescaled
+
+    built = build_model("tf_efficientnet_lite0", "random", "extractor", torch.device("cpu"))
+    x = [torch.randn(3, 128, 192, generator=torch.Generator().manual_seed(k)) for k in range(2)]
+    with torch.inference_mode():
+        got = extract_rescaled(CNNMap(built), built.module, torch.device("cpu"), x, 0.5, (8, 12))
+        want = CNNMap(built, scales=(0.5,))(torch.stack(x))
+    assert got.shape == want.shape == (2, 8 * 12, 112)
+    assert torch.allclose(got, want, atol=1e-4 * float(want.abs().max()))
+
+
+def test_rescaled_keys_of_a_vit_come_back_to_the_views_grid() -> None:
+    from autolabel.models import build_model
+    from autolabel.pipeline.features import extract_rescaled, make_extractor
+
+    built = build_model("test_vit", "random", "extractor", torch.device("cpu"), dynamic_img_size=True)
+    x = [torch.randn(3, 96, 160) for _ in range(3)]
+    with torch.inference_mode():
+        keys = extract_rescaled(make_extractor(built), built.module, torch.device("cpu"), x, 0.75, (6, 10), pad_to=4)
+    assert keys.shape == (3, 6 * 10, built.module.embed_dim) and torch.isfinite(keys).all()
