@@ -8,7 +8,9 @@ stage                 what it does                               runs on
 ====================  =========================================  ===============================
 ``decode``            files (or in-memory images) to RGB, views  decode threads; device JPEGs
 ``features``          views to ``(B, h*w, C)`` patch keys        the model's device
-``discover``          keys to patch-grid regions                 the keys' device
+``discover``          keys to patch-grid regions (with           the keys' device
+                      ``agreement_scale``: scored by agreement
+                      with a second reading of each view)
 ``refine``            regions to pixel masks and boxes           a thread or worker processes
 ``select``            tiles merged, boxes filtered, best kept    host
 ``crops``             boxes to classifier inputs                 decode threads or the device
