@@ -134,12 +134,15 @@ class PipelineConfig:
     the whole scene are then kept (see :func:`autolabel.pipeline.select.unnest`)."""
     agreement_scale: float = _since(0.0, absent=0.0)
     """Scale agreement (:mod:`autolabel.discovery.agreement`): 0 turns it off; a factor (``0.75``):
-    the extractor also reads each view resized by it, discovery runs on those keys too (on the
-    view's grid), and a region found at both scales (grid boxes of IoU ``agreement_iou`` or
-    more) has its objectness multiplied by ``agreement_boost`` (at most 1), any other region by
-    ``agreement_penalty``. Costs a second extractor pass at that scale and a second discovery."""
-    agreement_iou: float = _since(0.7, absent=0.7)
-    """With ``agreement_scale``: grid-box IoU at or above which two scales' regions agree."""
+    the extractor also reads each view resized by it and discovery runs on those keys too (on
+    the view's grid). A region whose grid box has an IoU of ``agreement_iou_high`` or more with
+    a region of the second reading has its objectness multiplied by ``agreement_boost`` (at most
+    1); at ``agreement_iou_low`` or less by ``agreement_penalty``; linearly between. Costs a
+    second extractor pass at that scale and a second discovery."""
+    agreement_iou_low: float = _since(0.5, absent=0.5)
+    """With ``agreement_scale``: best grid-box IoU at or below which a region gets the penalty."""
+    agreement_iou_high: float = _since(0.9, absent=0.9)
+    """With ``agreement_scale``: best grid-box IoU at or above which a region gets the boost."""
     agreement_boost: float = _since(1.5, absent=1.5)
     """With ``agreement_scale``: factor (>= 1) of an agreeing region's objectness, capped at 1."""
     agreement_penalty: float = _since(0.6, absent=0.6)
@@ -349,8 +352,8 @@ PRESETS: dict[str, PipelineConfig] = {
     # boxes under 10 % of the photo at 0.7, times the classifier evidence factor (the whole
     # photo seen at 576 px: how well each box covers where the classifier sees its classes,
     # relative to the photo's best box); min_score 0.14. Regions that discovery finds again on
-    # the photo read at 0.75 of its size score higher (objectness x1.5, capped at 1), the others
-    # lower (x0.6).
+    # the photo read at 0.75 of its size score higher (objectness x1.5, capped at 1, where the
+    # best grid-box IoU is 0.9 or more), the others lower (x0.6 at 0.5 or less; linear between).
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",

@@ -120,6 +120,8 @@ def check_options(cfg: Any) -> None:
     need(number(cfg.evidence_power) and 0.0 <= cfg.evidence_power <= 16.0, "evidence_power", "a number in [0, 16]")
     need(number(cfg.agreement_scale) and (cfg.agreement_scale == 0 or 0.0 < cfg.agreement_scale <= 4.0)
          and cfg.agreement_scale != 1, "agreement_scale", "0 (off) or a factor in (0, 4] other than 1")
-    need(number(cfg.agreement_iou) and 0.0 < cfg.agreement_iou <= 1.0, "agreement_iou", "an IoU in (0, 1]")
+    need(number(cfg.agreement_iou_low) and 0.0 <= cfg.agreement_iou_low <= 1.0, "agreement_iou_low", "an IoU in [0, 1]")
+    need(number(cfg.agreement_iou_high) and cfg.agreement_iou_low <= cfg.agreement_iou_high <= 1.0, "agreement_iou_high",
+         "an IoU in [agreement_iou_low, 1]")
     need(number(cfg.agreement_boost) and 1.0 <= cfg.agreement_boost <= 16.0, "agreement_boost", "a factor in [1, 16]")
     need(number(cfg.agreement_penalty) and 0.0 <= cfg.agreement_penalty <= 1.0, "agreement_penalty", "a factor in [0, 1]")

@@ -93,7 +93,8 @@ def format_agreement(a: AgreementReport) -> str:
     """One line: how far bf16 results agree with fp32 ones."""
     return (f"bf16 vs fp32 on {a.images} images: {a.boxes_fp32} fp32 boxes, {a.boxes_bf16} bf16 boxes; "
             f"{a.box_agreement * 100:.1f}% of boxes agree (IoU >= {a.iou_threshold}), "
-            f"{a.label_agreement * 100:.1f}% with the same top-1 label; max score difference {a.max_score_diff:.3f}")
+            f"{a.label_agreement * 100:.1f}% with the same top-1 label; score difference median "
+            f"{a.median_score_diff:.3f}, max {a.max_score_diff:.3f}")
 
 
 def format_crop_agreement(a: CropAgreementReport) -> str:

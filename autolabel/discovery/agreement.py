@@ -3,11 +3,16 @@ another scale are more often objects.
 
 A region of one view, found on the view's keys, is compared with the regions found on the keys
 of the same view read at a second scale and brought back to the view's grid (the pipeline's
-``agreement_scale``). Where some region of the second scale has a grid box of IoU at least
-``iou`` with it, the region *agrees* and its objectness is multiplied by ``boost`` (at most 1);
-otherwise by ``penalty``. Groups of objects, an object with its surroundings and patches of
-background change shape with the scale (the features of a coarser view join or split them
-differently); an object's own region keeps its box.
+``agreement_scale``): its *agreement* is the highest IoU of its grid box with theirs. Its
+objectness is multiplied by ``penalty`` where the agreement is ``low`` or less, by ``boost``
+where it is ``high`` or more (the result capped at 1), and by a factor linear in the agreement
+between the two. Groups of objects, an object with its surroundings and patches of background
+change shape with the scale (the features of a coarser view join or split them differently);
+an object's own region keeps its box.
+
+The ramp, rather than one IoU threshold, keeps scores steady where the second reading moves a
+little: float rounding (bf16 against fp32, another CPU) that shifts one of its boxes by a
+patch changes the factor a little instead of by ``boost / penalty``.
 
 Both lists are on one ``(h, w)`` grid, so boxes compare in patch units without any mapping.
 """
@@ -36,19 +41,22 @@ def best_overlaps(regions: list[Region], others: list[Region]) -> np.ndarray:
     return (inter / (area_a[:, None] + area_b[None, :] - inter)).max(axis=1)
 
 
-def agree(regions: list[Region], others: list[Region], iou: float, boost: float, penalty: float) -> list[Region]:
+def agree(regions: list[Region], others: list[Region], low: float, high: float, boost: float,
+          penalty: float) -> list[Region]:
     """``regions`` with their objectness rescored by agreement with ``others`` (see the module),
     by descending new objectness (stable among equals).
 
     Args:
         regions: one view's regions, on its grid.
         others: the regions of the same view read at the second scale, on the same grid.
-        iou: grid-box IoU at or above which a region agrees, in (0, 1].
-        boost: factor of an agreeing region's objectness (>= 1; the result is capped at 1).
-        penalty: factor of any other region's objectness, in [0, 1].
+        low, high: grid-box IoUs, ``0 <= low <= high <= 1``: at ``low`` or less the factor is
+            ``penalty``, at ``high`` or more ``boost``, linear between (``low == high``: a step).
+        boost: factor (>= 1) of a region that agrees; the result is capped at 1.
+        penalty: factor (in [0, 1]) of a region that does not.
     """
     best = best_overlaps(regions, others)
-    out = [replace(r, objectness=float(min(1.0, r.objectness * (boost if b >= iou else penalty))))
-           for r, b in zip(regions, best)]
+    t = (best >= high).astype(np.float64) if high <= low else np.clip((best - low) / (high - low), 0.0, 1.0)
+    factor = penalty + (boost - penalty) * t
+    out = [replace(r, objectness=float(min(1.0, r.objectness * f))) for r, f in zip(regions, factor)]
     out.sort(key=lambda r: -r.objectness)
     return out

@@ -207,14 +207,16 @@ class Annotator:
         """``found`` (each view's regions) rescored by scale agreement
         (:mod:`autolabel.discovery.agreement`): the extractor reads the views again at
         ``agreement_scale``, discovery runs on those keys on the same grid, and each region's
-        objectness is boosted where a region of the second scale has nearly its box."""
+        objectness is raised where a region of the second scale has nearly its box, lowered
+        where none has."""
         cfg = self.config
         with self.clock("extractor", len(tensors)):
             keys = extract_rescaled(models.features, models.extractor.module, models.device, tensors,
                                     cfg.agreement_scale, grid, pad_to=pad_to, shapes=self.shapes)
         with self.clock("discovery", len(tensors)):
             others = discover(keys, grid, cfg)
-            return [agree(mine, theirs, cfg.agreement_iou, cfg.agreement_boost, cfg.agreement_penalty)
+            return [agree(mine, theirs, cfg.agreement_iou_low, cfg.agreement_iou_high, cfg.agreement_boost,
+                          cfg.agreement_penalty)
                     for mine, theirs in zip(found, others)]
 
     @staticmethod
@@ -246,4 +248,3 @@ def _memory_size(image: Any) -> tuple[int, int] | None:
         return int(size[0]), int(size[1])
     shape = getattr(image, "shape", None)
     return (int(shape[1]), int(shape[0])) if shape is not None and len(shape) >= 2 else None
-

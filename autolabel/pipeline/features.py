@@ -418,9 +418,8 @@ def extract(extractor: FeatureExtractor, module: torch.nn.Module, device: torch.
 
 
 def rescale(batch: torch.Tensor, scale: float, multiple: int = 1, minimum: int = 1) -> torch.Tensor:
-    """``batch`` ``(B, 3, H, W)`` resized by ``scale`` (bilinear, antialiased when shrinking),
-    each side rounded to a multiple of ``multiple`` pixels and at least ``minimum``; ``batch``
-    itself at scale 1."""
+    """``batch`` ``(B, 3, H, W)`` resized by ``scale`` (bilinear, antialiased when shrinking; itself
+    at 1), each side rounded to a multiple of ``multiple`` pixels and at least ``minimum``."""
     if scale == 1.0:
         return batch
     size = tuple(max(minimum, round(n * scale / multiple) * multiple) for n in batch.shape[-2:])
@@ -435,7 +434,9 @@ def extract_rescaled(extractor: FeatureExtractor, module: torch.nn.Module, devic
     the keys brought back bilinearly to the images' own ``grid`` ``(h, w)``: ``(n, h*w, C)``,
     patch ``i`` covering the same part of the image as in :func:`extract`'s keys."""
     p = extractor.patch
-    x = rescale(_batch(module, device, tensors, pad_to, shapes), scale, multiple=p, minimum=p)
+    x = rescale(_batch(module, device, tensors, pad_to, None), scale, multiple=p, minimum=p)
+    if shapes is not None:
+        shapes.see("extractor", x.shape)
     keys = extractor(x)[: len(tensors)]
     h2, w2 = x.shape[-2] // p, x.shape[-1] // p
     if (h2, w2) != tuple(grid):

@@ -315,7 +315,8 @@ def test_scale_agreement_boosts_regions_found_again_and_penalises_the_rest(tmp_p
                                                                   ("rect", (542.0, 120.0, 582.0, 440.0))])[0]
     cfg = tiny_config.replace(max_side=640, workers=1, max_boxes=20, discovery="votes", min_score=0.0)
     off = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "off")
-    on_cfg = cfg.replace(agreement_scale=0.5, agreement_iou=0.7, agreement_boost=1.5, agreement_penalty=0.6)
+    on_cfg = cfg.replace(agreement_scale=0.5, agreement_iou_low=0.7, agreement_iou_high=0.7, agreement_boost=1.5,
+                         agreement_penalty=0.6)  # a step: each box either boosted or penalised
     on = _run(on_cfg, colour_models, tmp_path / "imgs", tmp_path / "on")
     before = {d.box: d.objectness for d in off}
     after = {d.box: d.objectness for d in on}

@@ -162,7 +162,12 @@ def test_rescaled_keys_of_a_vit_come_back_to_the_views_grid() -> None:
     from autolabel.pipeline.features import extract_rescaled, make_extractor
 
     built = build_model("test_vit", "random", "extractor", torch.device("cpu"), dynamic_img_size=True)
+    from autolabel.pipeline.batching import ShapeLog
+
     x = [torch.randn(3, 96, 160) for _ in range(3)]
+    shapes = ShapeLog()
     with torch.inference_mode():
-        keys = extract_rescaled(make_extractor(built), built.module, torch.device("cpu"), x, 0.75, (6, 10), pad_to=4)
+        keys = extract_rescaled(make_extractor(built), built.module, torch.device("cpu"), x, 0.75, (6, 10), pad_to=4,
+                                shapes=shapes)
     assert keys.shape == (3, 6 * 10, built.module.embed_dim) and torch.isfinite(keys).all()
+    assert shapes.shapes("extractor") == {(4, 3, 64, 128)}  # what the extractor read: 72 -> 64, 120 -> 128 px

@@ -80,7 +80,12 @@ def test_bf16_agrees_with_fp32_on_real_weights(sample_data: Path, lite_config) -
     # lite keeps many low-score part boxes (nested objects of similar size); a bf16 kernel's
     # rounding moves some of them past IoU 0.9, so agreement is measured, not near-total
     assert 0.4 <= res["label_agreement"] <= res["box_agreement"] <= 1.0
-    assert res["max_score_diff"] < 0.1
+    # most agreeing boxes differ by rounding; lite's scale agreement multiplies objectness by
+    # 0.6-1.5 after a second discovery that bf16 can change (a region found in one format and
+    # not the other), which moves a few scores by up to about a third
+    assert res["median_score_diff"] < 0.05
+    assert res["max_score_diff"] < 0.5
+    assert f"median {res['median_score_diff']:.3f}, max {res['max_score_diff']:.3f}" in format_agreement(report)
 
 
 def test_bench_cli_json(tmp_path: Path) -> None:
