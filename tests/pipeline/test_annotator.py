@@ -327,3 +327,22 @@ def test_scale_agreement_boosts_regions_found_again_and_penalises_the_rest(tmp_p
     assert any(iou(b, truth) >= 0.9 for b in boosted)
     assert all(b[0] >= 470 for b in penalised)  # the bars
     assert RunStore(tmp_path / "on").read_manifest()["config"]["agreement_scale"] == 0.5
+
+
+@pytest.mark.parametrize("scale, tiles", [(0.5, "1x1"), (1.5, "1x1"), (0.75, "2x2")])
+def test_scale_agreement_handles_thin_tiny_and_tiled_photos(tmp_path: Path, tiny_config, scale: float, tiles: str) -> None:
+    """A second reading of a view one patch high, of a 17-pixel-wide strip and of tiles: every
+    photo gives its record, boxes inside the photo, objectness in [0, 1]."""
+    sizes = {"strip.png": (300, 17), "column.png": (20, 260), "square.png": (33, 33), "photo.png": (400, 300)}
+    for name, size in sizes.items():
+        write_image(tmp_path / name, size)
+    cfg = tiny_config.replace(agreement_scale=scale, tiles=tiles, min_score=0.0)
+    results = list(Annotator(cfg).process(tmp_path, sorted(sizes)))
+    assert [r.path for r in results] == sorted(sizes)
+    for r in results:
+        assert isinstance(r, ImageAnnotations), r
+        assert (r.width, r.height) == sizes[r.path]
+        for d in r.detections:
+            x1, y1, x2, y2 = d.box
+            assert 0 <= x1 < x2 <= r.width and 0 <= y1 < y2 <= r.height
+            assert 0.0 <= d.objectness <= 1.0
