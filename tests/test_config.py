@@ -92,3 +92,13 @@ def test_config_bad_values_are_quoted_short(tmp_path: Path) -> None:
     p.write_bytes(b"max_side: \xff\n")
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_config(p)
+
+
+def test_runs_made_before_scale_agreement_resume_as_they_were() -> None:
+    """A manifest without the agreement options was made without agreement: the presets that
+    keep it off resume such runs; lite, which turns it on, names the option that differs."""
+    names = ("agreement_scale", "agreement_iou_low", "agreement_iou_high", "agreement_boost", "agreement_penalty")
+    for name in ("default", "fast", "seed", "lite"):
+        cfg = PRESETS[name]
+        stored = {k: v for k, v in cfg.result_dict().items() if k not in names}
+        assert cfg.differences(stored) == ([] if name != "lite" else ["agreement_scale"])
