@@ -22,8 +22,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import torch
 
 from autolabel.discovery.regions import Region
+from autolabel.geometry import box_iou
 
 
 def best_overlaps(regions: list[Region], others: list[Region]) -> np.ndarray:
@@ -31,14 +33,9 @@ def best_overlaps(regions: list[Region], others: list[Region]) -> np.ndarray:
     ``(len(regions),)`` float64 in [0, 1]; 0 where ``others`` is empty."""
     if not regions or not others:
         return np.zeros(len(regions))
-    a = np.asarray([r.box for r in regions], dtype=np.float64)
-    b = np.asarray([r.box for r in others], dtype=np.float64)
-    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = w * h
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return (inter / (area_a[:, None] + area_b[None, :] - inter)).max(axis=1)
+    iou = box_iou(torch.tensor([r.box for r in regions], dtype=torch.float64),
+                  torch.tensor([r.box for r in others], dtype=torch.float64))
+    return iou.max(dim=1).values.numpy()
 
 
 def agree(regions: list[Region], others: list[Region], low: float, high: float, boost: float,
