@@ -149,7 +149,7 @@ def _emit(report: Any, formatter: Callable[[Any], str], as_json: bool, output: P
               "crop defects fixed.")
 @click.option("--baseline-images", type=click.IntRange(min=1), default=3, help="Images for the (slow) baseline.")
 @click.option("--agreement", is_flag=True, help="Instead: compare bf16 with fp32 results on --images (real weights).")
-@click.option("--crop-agreement", is_flag=True, help="Instead: compare device crops with PIL crops on --images (real weights).")
+@click.option("--crop-agreement", is_flag=True, help="Instead: compare device crops with PIL crops on --images, every box kept (real weights).")
 @click.option("--discovery-timing", is_flag=True, help="Instead: time every discovery method alone on synthetic scene keys "
               "(--synthetic images per batch, grid from --size at patch 16, 384 channels; batched and per image).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the report.")

@@ -105,7 +105,10 @@ class CropAgreementReport:
 
 def crop_agreement(cfg: PipelineConfig, images: Path) -> CropAgreementReport:
     """Run ``images`` with classifier inputs cut by PIL and cut on the device
-    (:mod:`autolabel.pipeline.crops`), everything else equal, and compare the labels box by box."""
+    (:mod:`autolabel.pipeline.crops`), everything else equal, and compare the labels box by box.
+    Both runs keep every box (``min_score`` 0): the boxes come from discovery and refinement,
+    which the crop path does not touch, so a score near ``min_score`` cannot drop a box from
+    one run and keep it in the other."""
     from autolabel.images import find_images
     from autolabel.pipeline import Annotator
 
@@ -113,7 +116,7 @@ def crop_agreement(cfg: PipelineConfig, images: Path) -> CropAgreementReport:
     runs = {}
     device = ""
     for mode in ("off", "on"):
-        ann = Annotator(cfg.replace(device_crops=mode))
+        ann = Annotator(cfg.replace(device_crops=mode, min_score=0.0))
         device = str(ann.models.device)
         runs[mode] = {r.path: r for r in ann.process(source.root, list(source.paths)) if hasattr(r, "detections")}
     boxes = same = agree = 0
