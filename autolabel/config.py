@@ -32,10 +32,11 @@ median on the dev set) a class probability under 0.07, a box the classifier does
 recognise. On the dev set (lite, README "Scores") it drops only unmatched boxes; 0.3 already
 drops real objects the ImageNet-1k classifier has no class for (people)."""
 
-LITE_MIN_SCORE = 0.14
+LITE_MIN_SCORE = 0.125
 """The lite preset's ``min_score``, chosen with its scoring (objectness weight 0.7, scenery,
-backdrop and small-box factors, classifier evidence, scale agreement) on dev284's tune half
-(``docs/discovery-quality.md``): the highest value keeping recall@0.5 at 0.15 or more."""
+backdrop and small-box factors, classifier evidence, scale agreement, feature saliency) on
+dev284's tune half (``docs/discovery-quality.md``): the highest multiple of 0.005 keeping
+recall@0.5 at 0.15 or more."""
 
 def _runtime(default: Any) -> Any:
     return field(default=default, metadata={"runtime": True})
@@ -147,6 +148,13 @@ class PipelineConfig:
     """With ``agreement_scale``: factor (>= 1) of an agreeing region's objectness, capped at 1."""
     agreement_penalty: float = _since(0.6, absent=0.6)
     """With ``agreement_scale``: factor (<= 1) of the objectness of a region found at one scale only."""
+    saliency_power: float = _since(0.0, absent=0.0)
+    """Feature saliency (:mod:`autolabel.discovery.saliency`): each region's objectness is
+    multiplied by ``min(1, ratio / saliency_knee) ** saliency_power``, ``ratio`` the mean norm
+    of the extractor's centred keys in its grid box over the view's mean (how much the region
+    stands out of its photo); 0 turns this off. Needs one feature map (one layer, one scale)."""
+    saliency_knee: float = _since(1.25, absent=1.25)
+    """With ``saliency_power``: the ratio at and above which a region keeps its objectness."""
 
     # -- tight boxes -----------------------------------------------------------------------
     refine: bool = True
@@ -351,9 +359,11 @@ PRESETS: dict[str, PipelineConfig] = {
     # (1 - scenery share)**4, backdrop boxes (2+ borders, under 60 % of the photo) at half,
     # boxes under 10 % of the photo at 0.7, times the classifier evidence factor (the whole
     # photo seen at 576 px: how well each box covers where the classifier sees its classes,
-    # relative to the photo's best box); min_score 0.14. Regions that discovery finds again on
+    # relative to the photo's best box); min_score 0.125. Regions that discovery finds again on
     # the photo read at 0.75 of its size score higher (objectness x1.5, capped at 1, where the
     # best grid-box IoU is 0.9 or more), the others lower (x0.6 at 0.5 or less; linear between).
+    # A region whose patches stand out of the photo less than 1.25 times the average (mean
+    # norm of its centred keys) loses objectness: x min(1, ratio / 1.25) ** 2.
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",
@@ -367,6 +377,7 @@ PRESETS: dict[str, PipelineConfig] = {
         small_area=0.1,
         small_penalty=0.7,
         evidence_side=576,
+        saliency_power=2.0,
         nested_min_ratio=0.5,
         agreement_scale=0.75,
         batch_size=8,  # crops per classifier call: on 2 CPU cores 8 classify faster per crop than 32

@@ -45,6 +45,13 @@ def _scales_ok(value: Any) -> bool:
     return all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0.0 < p <= 4.0 for p in parts)
 
 
+def _count(value: Any) -> int:
+    """How many comma-separated entries ``value`` holds (0 for None; 1 for a number)."""
+    if value is None:
+        return 0
+    return len([p for p in value.split(",") if p.strip()]) if isinstance(value, str) else 1
+
+
 def check_options(cfg: Any) -> None:
     """Raise :class:`ConfigError` for the first option of ``cfg`` (a
     :class:`~autolabel.config.PipelineConfig`) whose value is out of its range or of the wrong type."""
@@ -118,6 +125,11 @@ def check_options(cfg: Any) -> None:
          and (cfg.evidence_side == 0 or 32 <= cfg.evidence_side <= 4096), "evidence_side",
          "0 (off) or a number of pixels from 32 to 4096")
     need(number(cfg.evidence_power) and 0.0 <= cfg.evidence_power <= 16.0, "evidence_power", "a number in [0, 16]")
+    need(number(cfg.saliency_power) and 0.0 <= cfg.saliency_power <= 16.0, "saliency_power", "a number in [0, 16]")
+    need(number(cfg.saliency_knee) and 0.0 < cfg.saliency_knee <= 16.0, "saliency_knee", "a ratio in (0, 16]")
+    need(not cfg.saliency_power or (_count(cfg.feature_layers) <= 1 and _count(cfg.feature_scales) <= 1),
+         "saliency_power", "0 with several feature_layers or feature_scales (each patch of several maps is "
+         "normalised, so no box stands out)")
     need(number(cfg.agreement_scale) and (cfg.agreement_scale == 0 or 0.0 < cfg.agreement_scale <= 4.0)
          and cfg.agreement_scale != 1, "agreement_scale", "0 (off) or a factor in (0, 4] other than 1")
     need(number(cfg.agreement_iou_low) and 0.0 <= cfg.agreement_iou_low <= 1.0, "agreement_iou_low", "an IoU in [0, 1]")

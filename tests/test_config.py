@@ -51,6 +51,11 @@ def test_config_file_may_start_from_a_preset(tmp_path: Path) -> None:
     ("agreement_iou_low: 0.8\nagreement_iou_high: 0.7\n", r"option agreement_iou_high: expected an IoU in \[agreement_iou_low, 1\]"),
     ("agreement_boost: 0.5\n", r"option agreement_boost: expected a factor in \[1, 16\]"),
     ("agreement_penalty: 1.5\n", r"option agreement_penalty: expected a factor in \[0, 1\]"),
+    ("saliency_power: -1\n", r"option saliency_power: expected a number in \[0, 16\]"),
+    ("saliency_power: true\n", "option saliency_power"),
+    ("saliency_knee: 0\n", r"option saliency_knee: expected a ratio in \(0, 16\]"),
+    ("saliency_power: 2\nfeature_layers: blocks.4,blocks.6\n", "option saliency_power: expected 0 with several feature_layers"),
+    ("saliency_power: 2\nfeature_scales: 1,0.75\n", "option saliency_power: expected 0 with several feature_layers or feature_scales"),
     ("- a\n", "expected a mapping"),
     ("a: [\n", "not valid YAML"),
 ])
@@ -92,6 +97,15 @@ def test_config_bad_values_are_quoted_short(tmp_path: Path) -> None:
     p.write_bytes(b"max_side: \xff\n")
     with pytest.raises(ConfigError, match="not UTF-8 text"):
         load_config(p)
+
+
+def test_runs_made_before_feature_saliency_resume_as_they_were() -> None:
+    """A manifest without the saliency options was made without it: the presets that keep it
+    off resume such runs; lite, which turns it on, names the option that differs."""
+    for name in ("default", "fast", "seed", "lite"):
+        cfg = PRESETS[name]
+        stored = {k: v for k, v in cfg.result_dict().items() if k not in ("saliency_power", "saliency_knee")}
+        assert cfg.differences(stored) == ([] if name != "lite" else ["saliency_power"])
 
 
 def test_runs_made_before_scale_agreement_resume_as_they_were() -> None:

@@ -45,7 +45,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config setting "
               "(min_score=0.3, max_boxes=5 ...); repeatable.")
 @click.option("--discovery-only", is_flag=True, help="With --annotations: each method's discovery alone (grid "
-              "boxes, no refinement, classifier or scale agreement, one feature pass per image; NAME:key=value overrides), "
+              "boxes, no refinement, classifier, scale agreement or feature saliency, one feature pass per image; "
+              "NAME:key=value overrides), "
               "the packaged table.")
 @click.option("--records", "records_in", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Measure these saved records (JSON lines, or a run's predictions.jsonl) instead of running the pipeline.")

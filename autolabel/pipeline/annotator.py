@@ -35,6 +35,7 @@ import torch
 from autolabel.config import PipelineConfig
 from autolabel.discovery import Region
 from autolabel.discovery.agreement import agree
+from autolabel.discovery.saliency import key_norms, salient
 from autolabel.images import DecodedImage, header_size
 from autolabel.pipeline.batching import ShapeLog, bucket, buckets_for
 from autolabel.pipeline.clock import StageClock
@@ -196,9 +197,13 @@ class Annotator:
                     self._class_maps(models, [group[k][0] for k in whole], chosen[whole])
             grid = group[0][0].views[group[0][1]].resized.grid
             with self.clock("discovery", len(group)):
+                norms = key_norms(keys, grid) if cfg.saliency_power else None
                 found = discover(keys, grid, cfg)
             if cfg.agreement_scale:
                 found = self._agreed(models, tensors, grid, found, pad_to)
+            if norms is not None:
+                with self.clock("discovery", len(group)):
+                    found = [salient(regions, n, cfg.saliency_knee, cfg.saliency_power) for regions, n in zip(found, norms)]
             for (it, i), regions in zip(group, found):
                 it.pending.append(self.refining.localise(it, i, candidates(cfg, regions)))
 

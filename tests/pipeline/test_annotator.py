@@ -331,12 +331,13 @@ def test_scale_agreement_boosts_regions_found_again_and_penalises_the_rest(tmp_p
 
 @pytest.mark.parametrize("scale, tiles", [(0.5, "1x1"), (1.5, "1x1"), (0.75, "2x2")])
 def test_scale_agreement_handles_thin_tiny_and_tiled_photos(tmp_path: Path, tiny_config, scale: float, tiles: str) -> None:
-    """A second reading of a view one patch high, of a 17-pixel-wide strip and of tiles: every
-    photo gives its record, boxes inside the photo, objectness in [0, 1]."""
+    """A second reading of a view one patch high, of a 17-pixel-wide strip and of tiles, with
+    feature saliency on too: every photo gives its record, boxes inside the photo, objectness
+    in [0, 1]."""
     sizes = {"strip.png": (300, 17), "column.png": (20, 260), "square.png": (33, 33), "photo.png": (400, 300)}
     for name, size in sizes.items():
         write_image(tmp_path / name, size)
-    cfg = tiny_config.replace(agreement_scale=scale, tiles=tiles, min_score=0.0)
+    cfg = tiny_config.replace(agreement_scale=scale, tiles=tiles, min_score=0.0, saliency_power=2.0)
     results = list(Annotator(cfg).process(tmp_path, sorted(sizes)))
     assert [r.path for r in results] == sorted(sizes)
     for r in results:
@@ -346,3 +347,33 @@ def test_scale_agreement_handles_thin_tiny_and_tiled_photos(tmp_path: Path, tiny
             x1, y1, x2, y2 = d.box
             assert 0 <= x1 < x2 <= r.width and 0 <= y1 < y2 <= r.height
             assert 0.0 <= d.objectness <= 1.0
+
+
+def test_feature_saliency_scales_objectness_by_how_much_a_region_stands_out(tmp_path: Path, tiny_config,
+                                                                           colour_models) -> None:
+    """With ``saliency_power`` a region's objectness is multiplied by ``min(1, ratio / knee) **
+    power``, ``ratio`` the mean key norm in its grid box over the photo's (the keys here: each
+    patch's centred mean colour, recomputed below). With knee 1.25 the red rectangle, which
+    stands out of the green photo, keeps its objectness; with knee 8 it loses exactly the
+    factor its patches give; no region ever gains."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "imgs" / "scene.png"
+    truth = _scene(path, (640, 480), [("rect", (160.0, 128.0, 448.0, 352.0)), ("disc", (500.0, 40.0, 580.0, 120.0))])[0]
+    x = (np.asarray(Image.open(path), dtype=np.float64) / 255.0 - 0.5) / 0.25
+    keys = x.reshape(30, 16, 40, 16, 3).mean(axis=(1, 3))
+    norms = np.linalg.norm(keys - keys.mean(axis=(0, 1)), axis=2)  # (30, 40)
+    ratio = norms[8:22, 10:28].mean() / norms.mean()  # the rectangle's grid box (10, 8, 28, 22)
+    assert 1.25 < ratio < 8.0
+    cfg = tiny_config.replace(max_side=640, workers=1, max_boxes=20, discovery="votes", min_score=0.0)
+    off = {d.box: d.objectness for d in _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "off")}
+    for knee, factor in ((1.25, 1.0), (8.0, (ratio / 8.0) ** 2)):
+        run = tmp_path / f"knee{knee}"
+        on = {d.box: d.objectness for d in _run(cfg.replace(saliency_power=2.0, saliency_knee=knee), colour_models,
+                                                 tmp_path / "imgs", run)}
+        assert set(on) == set(off) and len(on) >= 2
+        assert all(on[b] <= off[b] + 1e-9 for b in on)
+        rect = [b for b in on if iou(b, truth) >= 0.9]
+        assert len(rect) == 1 and on[rect[0]] == pytest.approx(off[rect[0]] * factor, rel=1e-4)
+        assert RunStore(run).read_manifest()["config"]["saliency_knee"] == knee
