@@ -43,7 +43,7 @@ from autolabel.pipeline.crops import Cropping
 from autolabel.pipeline.decode import Decoding
 from autolabel.pipeline.discover import candidates, discover, same_size_views
 from autolabel.pipeline.evidence import cell_logits
-from autolabel.pipeline.features import extract, extract_keeping_map, extract_rescaled, held_pixels, shares_classifier
+from autolabel.pipeline.features import device_batch, extract, extract_keeping_map, extract_rescaled, held_pixels, shares_classifier
 from autolabel.pipeline.label import Labelling
 from autolabel.pipeline.loading import Models, load_models
 from autolabel.pipeline.records import build_record
@@ -186,12 +186,11 @@ class Annotator:
             pad_to = bucket(len(group), buckets_for(cfg.image_batch)) if pad else None
             whole = [k for k, (it, _) in enumerate(group) if share and _seen_whole(it)]
             with self.clock("extractor", len(group)):
+                batch = device_batch(models.extractor.module, models.device, tensors, pad_to, self.shapes)
                 if whole:
-                    keys, chosen = extract_keeping_map(models.features, models.extractor.module, models.device, tensors,
-                                                       pad_to=pad_to, shapes=self.shapes)  # type: ignore[arg-type]
+                    keys, chosen = extract_keeping_map(models.features, batch, len(group))  # type: ignore[arg-type]
                 else:
-                    keys = extract(models.features, models.extractor.module, models.device, tensors, pad_to=pad_to,
-                                   shapes=self.shapes)
+                    keys = extract(models.features, batch, len(group))
             if whole:
                 with self.clock("evidence", len(whole)):
                     self._class_maps(models, [group[k][0] for k in whole], chosen[whole])
@@ -200,25 +199,24 @@ class Annotator:
                 norms = key_norms(keys, grid) if cfg.saliency_power else None
                 found = discover(keys, grid, cfg)
             if cfg.agreement_scale:
-                found = self._agreed(models, tensors, grid, found, pad_to)
+                found = self._agreed(models, batch, len(group), grid, found)
             if norms is not None:
                 with self.clock("discovery", len(group)):
                     found = [salient(regions, n, cfg.saliency_knee, cfg.saliency_power) for regions, n in zip(found, norms)]
             for (it, i), regions in zip(group, found):
                 it.pending.append(self.refining.localise(it, i, candidates(cfg, regions)))
 
-    def _agreed(self, models: Models, tensors: list[torch.Tensor], grid: tuple[int, int], found: list[list[Region]],
-                pad_to: int | None) -> list[list[Region]]:
+    def _agreed(self, models: Models, batch: torch.Tensor, n: int, grid: tuple[int, int],
+                found: list[list[Region]]) -> list[list[Region]]:
         """``found`` (each view's regions) rescored by scale agreement
         (:mod:`autolabel.discovery.agreement`): the extractor reads the views again at
         ``agreement_scale``, discovery runs on those keys on the same grid, and each region's
         objectness is raised where a region of the second scale has nearly its box, lowered
         where none has."""
         cfg = self.config
-        with self.clock("extractor", len(tensors)):
-            keys = extract_rescaled(models.features, models.extractor.module, models.device, tensors,
-                                    cfg.agreement_scale, grid, pad_to=pad_to, shapes=self.shapes)
-        with self.clock("discovery", len(tensors)):
+        with self.clock("extractor", n):
+            keys = extract_rescaled(models.features, batch, n, cfg.agreement_scale, grid, shapes=self.shapes)
+        with self.clock("discovery", n):
             others = discover(keys, grid, cfg)
             return [agree(mine, theirs, cfg.agreement_iou_low, cfg.agreement_iou_high, cfg.agreement_boost,
                           cfg.agreement_penalty)

@@ -399,22 +399,19 @@ def make_views(decoded: DecodedImage, cfg: Any, feats: FeatureExtractor) -> list
     return [View(prepare(t.x0, t.y0, t.x1, t.y1), t) for t in tile_layout(width, height, rows, cols, cfg.tile_overlap)]
 
 
-def extract(extractor: FeatureExtractor, module: torch.nn.Module, device: torch.device, tensors: list[torch.Tensor], *,
-            pad_to: int | None = None, shapes: ShapeLog | None = None) -> torch.Tensor:
-    """Patch keys of ``n`` same-size images.
+def extract(extractor: FeatureExtractor, batch: torch.Tensor, n: int) -> torch.Tensor:
+    """Patch keys of the first ``n`` images of ``batch``.
 
     Args:
-        extractor: the feature extractor (its ``module`` on ``device``).
-        tensors: ``n`` normalised ``(3, H, W)`` images (CPU, or already on ``device``).
-        pad_to: pad the batch with zero images to this many rows (one batch size per image
-            size, see :func:`~autolabel.pipeline.batching.bucket`); padding rows are dropped.
-        shapes: where to record the extractor's input shape.
+        extractor: the feature extractor.
+        batch: ``(B, 3, H, W)`` normalised same-size images on the extractor's device, in its
+            dtype, ``B >= n``: a :func:`device_batch` (rows past ``n`` are padding, dropped).
+        n: the images to keep.
 
     Returns:
-        ``(n, h*w, C)`` keys on ``device``, in the extractor's dtype (discovery runs in it).
+        ``(n, h*w, C)`` keys on the batch's device, in the extractor's dtype (discovery runs in it).
     """
-    batch = _batch(module, device, tensors, pad_to, shapes)
-    return _synced(extractor(batch)[: len(tensors)])
+    return _synced(extractor(batch)[:n])
 
 
 def rescale(batch: torch.Tensor, scale: float, multiple: int = 1, minimum: int = 1) -> torch.Tensor:
@@ -427,17 +424,17 @@ def rescale(batch: torch.Tensor, scale: float, multiple: int = 1, minimum: int =
                                            align_corners=False).to(batch.dtype)  # no bf16 antialias kernel
 
 
-def extract_rescaled(extractor: FeatureExtractor, module: torch.nn.Module, device: torch.device,
-                     tensors: list[torch.Tensor], scale: float, grid: tuple[int, int], *, pad_to: int | None = None,
+def extract_rescaled(extractor: FeatureExtractor, batch: torch.Tensor, n: int, scale: float, grid: tuple[int, int], *,
                      shapes: ShapeLog | None = None) -> torch.Tensor:
-    """:func:`extract` of the images resized by ``scale`` (each side a multiple of the patch),
-    the keys brought back bilinearly to the images' own ``grid`` ``(h, w)``: ``(n, h*w, C)``,
-    patch ``i`` covering the same part of the image as in :func:`extract`'s keys."""
+    """Keys of the first ``n`` images of ``batch`` (a :func:`device_batch`) resized by ``scale``
+    (each side a multiple of the patch), brought back bilinearly to the images' own ``grid``
+    ``(h, w)``: ``(n, h*w, C)``, patch ``i`` covering the same part of the image as in
+    :func:`extract`'s keys."""
     p = extractor.patch
-    x = rescale(_batch(module, device, tensors, pad_to, None), scale, multiple=p, minimum=p)
+    x = rescale(batch, scale, multiple=p, minimum=p)
     if shapes is not None:
         shapes.see("extractor", x.shape)
-    keys = extractor(x)[: len(tensors)]
+    keys = extractor(x)[:n]
     h2, w2 = x.shape[-2] // p, x.shape[-1] // p
     if (h2, w2) != tuple(grid):
         f = keys.transpose(1, 2).reshape(keys.shape[0], keys.shape[2], h2, w2)
@@ -446,17 +443,18 @@ def extract_rescaled(extractor: FeatureExtractor, module: torch.nn.Module, devic
     return _synced(keys)
 
 
-def extract_keeping_map(extractor: CNNMap, module: torch.nn.Module, device: torch.device, tensors: list[torch.Tensor], *,
-                        pad_to: int | None = None, shapes: ShapeLog | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`extract`, and the raw chosen map of the whole (padded) batch for
-    :meth:`CNNMap.finish`: ``(n, h*w, C)`` keys, ``(B, C, h, w)`` map, both on ``device``."""
-    keys, chosen = extractor.keys_and_map(_batch(module, device, tensors, pad_to, shapes))
-    return _synced(keys[: len(tensors)]), chosen
+def extract_keeping_map(extractor: CNNMap, batch: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`extract` of the first ``n`` images of ``batch`` (a :func:`device_batch`), and the
+    raw chosen map of the whole (padded) batch for :meth:`CNNMap.finish`: ``(n, h*w, C)`` keys,
+    ``(B, C, h, w)`` map, both on the batch's device."""
+    keys, chosen = extractor.keys_and_map(batch)
+    return _synced(keys[:n]), chosen
 
 
-def _batch(module: torch.nn.Module, device: torch.device, tensors: list[torch.Tensor], pad_to: int | None,
-           shapes: ShapeLog | None) -> torch.Tensor:
-    """``tensors`` stacked, padded to ``pad_to`` rows, on ``device`` in the module's dtype."""
+def device_batch(module: torch.nn.Module, device: torch.device, tensors: list[torch.Tensor], pad_to: int | None = None,
+                 shapes: ShapeLog | None = None) -> torch.Tensor:
+    """``tensors`` stacked, padded to ``pad_to`` rows, on ``device`` in the module's dtype: the
+    extractor's input, built once per batch of views and read by every pass over it."""
     batch = torch.stack(tensors)
     if pad_to is not None:
         batch = pad_rows(batch, pad_to)

@@ -146,12 +146,12 @@ def test_rescaled_keys_of_a_cnn_are_the_feature_scales_keys_on_the_views_grid() 
     """At a scale where every side stays a whole number of patches, the second reading is the
     map of ``feature_scales`` at that factor: the same keys, on the view's own grid."""
     from autolabel.models import build_model
-    from autolabel.pipeline.features import CNNMap, extract_rescaled
+    from autolabel.pipeline.features import CNNMap, device_batch, extract_rescaled
 
     built = build_model("tf_efficientnet_lite0", "random", "extractor", torch.device("cpu"))
     x = [torch.randn(3, 128, 192, generator=torch.Generator().manual_seed(k)) for k in range(2)]
     with torch.inference_mode():
-        got = extract_rescaled(CNNMap(built), built.module, torch.device("cpu"), x, 0.5, (8, 12))
+        got = extract_rescaled(CNNMap(built), device_batch(built.module, torch.device("cpu"), x), 2, 0.5, (8, 12))
         want = CNNMap(built, scales=(0.5,))(torch.stack(x))
     assert got.shape == want.shape == (2, 8 * 12, 112)
     assert torch.allclose(got, want, atol=1e-4 * float(want.abs().max()))
@@ -159,7 +159,7 @@ def test_rescaled_keys_of_a_cnn_are_the_feature_scales_keys_on_the_views_grid() 
 
 def test_rescaled_keys_of_a_vit_come_back_to_the_views_grid() -> None:
     from autolabel.models import build_model
-    from autolabel.pipeline.features import extract_rescaled, make_extractor
+    from autolabel.pipeline.features import device_batch, extract_rescaled, make_extractor
 
     built = build_model("test_vit", "random", "extractor", torch.device("cpu"), dynamic_img_size=True)
     from autolabel.pipeline.batching import ShapeLog
@@ -167,7 +167,7 @@ def test_rescaled_keys_of_a_vit_come_back_to_the_views_grid() -> None:
     x = [torch.randn(3, 96, 160) for _ in range(3)]
     shapes = ShapeLog()
     with torch.inference_mode():
-        keys = extract_rescaled(make_extractor(built), built.module, torch.device("cpu"), x, 0.75, (6, 10), pad_to=4,
-                                shapes=shapes)
+        batch = device_batch(built.module, torch.device("cpu"), x, pad_to=4)
+        keys = extract_rescaled(make_extractor(built), batch, 3, 0.75, (6, 10), shapes=shapes)
     assert keys.shape == (3, 6 * 10, built.module.embed_dim) and torch.isfinite(keys).all()
     assert shapes.shapes("extractor") == {(4, 3, 64, 128)}  # what the extractor read: 72 -> 64, 120 -> 128 px
