@@ -37,6 +37,7 @@ import numpy as np
 
 from autolabel.formats.base import GroundTruthImage
 from autolabel.tools.devset.labelled import group_of
+from autolabel.tools.devset.operating import OperatingPoint, operating_points
 from autolabel.types import ImageAnnotations
 
 MATCH_IOU = 0.5
@@ -86,6 +87,8 @@ class QualityReport:
     seconds_per_image: float | None = None
     failures: int = 0
     rows: list[Quality] = field(default_factory=list)
+    operating: list[OperatingPoint] = field(default_factory=list)
+    """The ``min_score`` reaching each asked recall (:mod:`autolabel.tools.devset.operating`)."""
 
     def row(self, group: str = "all", bucket: str = "all") -> Quality:
         """The row of ``group`` and ``bucket``; KeyError if there is none."""
@@ -98,7 +101,8 @@ class QualityReport:
         return {"name": self.name, "split": self.split, "images": self.images, "gt_boxes": self.gt,
                 "settings": self.settings, "failures": self.failures,
                 "seconds_per_image": None if self.seconds_per_image is None else round(self.seconds_per_image, 4),
-                "rows": [r.to_dict() for r in self.rows]}
+                "rows": [r.to_dict() for r in self.rows],
+                **({"at_recall": [p.to_dict() for p in self.operating]} if self.operating else {})}
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,7 @@ def _slice(group: str, images: Sequence[_Image]) -> Quality:
 
 
 def measure(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]], name: str = "", split: str = "all",
-            settings: dict[str, Any] | None = None) -> QualityReport:
+            settings: dict[str, Any] | None = None, at_recall: Sequence[float] = ()) -> QualityReport:
     """The metrics (module doc) of records against their ground truth: one row for every image,
     one per top-level folder, one per size bucket.
 
@@ -268,10 +272,14 @@ def measure(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]], name: st
         name: what produced the records (a preset and method).
         split: which half of the set.
         settings: the thresholds that produced them, for the report.
+        at_recall: recalls whose operating points (``min_score``, precision) to add.
     """
     images = _prepare(pairs)
     report = QualityReport(name, split, len(images), sum(im.eval.num_gt for im in images), dict(settings or {}))
     report.rows.append(_slice("all", images))
+    if at_recall:
+        report.operating = operating_points([im.eval.pred_scores for im in images], [im.match for im in images],
+                                            report.rows[0].gt, at_recall)
     ap, _ = coco_ap50(images)
     for bucket, lo, hi in BUCKETS:
         rec, prec, gt, boxes = recall_precision(images, lo, hi)

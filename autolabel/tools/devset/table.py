@@ -36,4 +36,10 @@ def format_quality(report: QualityReport) -> str:
         slice_ = r.group if r.bucket == "all" else f"{r.bucket} objects"
         cells = " | ".join(_f(getattr(r, k)) for _, k in COLUMNS)
         lines.append(f"| {slice_} | {r.images} | {r.gt} | {r.predictions} | {cells} |")
+    if report.operating:
+        lines += ["", "Operating points (the highest min_score reaching each recall; a cut of these records there):", "",
+                  "| recall at least | min_score | boxes | recall@0.5 | precision@0.5 |", "|---|---|---|---|---|"]
+        for p in report.operating:
+            t = "not reached" if p.min_score is None else f"{p.min_score:.4f}"
+            lines.append(f"| {p.target:g} | {t} | {p.boxes} | {_f(p.recall)} | {_f(p.precision)} |")
     return "\n".join(lines)
