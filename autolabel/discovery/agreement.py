@@ -19,12 +19,10 @@ Both lists are on one ``(h, w)`` grid, so boxes compare in patch units without a
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 
-from autolabel.discovery.regions import Region
+from autolabel.discovery.regions import Region, rescored
 from autolabel.geometry import box_iou
 
 
@@ -54,6 +52,4 @@ def agree(regions: list[Region], others: list[Region], low: float, high: float, 
     best = best_overlaps(regions, others)
     t = (best >= high).astype(np.float64) if high <= low else np.clip((best - low) / (high - low), 0.0, 1.0)
     factor = penalty + (boost - penalty) * t
-    out = [replace(r, objectness=float(min(1.0, r.objectness * f))) for r, f in zip(regions, factor)]
-    out.sort(key=lambda r: -r.objectness)
-    return out
+    return rescored(regions, (min(1.0, r.objectness * f) for r, f in zip(regions, factor)))

@@ -8,7 +8,8 @@ the box of patch ``(row r, col c)`` alone is ``(c, r, c + 1, r + 1)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -94,6 +95,15 @@ def check_batch_grid(keys, grid_hw: tuple[int, int]) -> tuple[int, int]:
     if keys.ndim != 3 or keys.shape[1] != h * w:
         raise ValueError(f"keys must be (B, h*w, C) = (B, {h * w}, C) for grid {grid_hw}, got {tuple(keys.shape)}")
     return h, w
+
+
+def rescored(regions: list[Region], objectness: Iterable[float]) -> list[Region]:
+    """``regions`` with new ``objectness`` values (one each; masks, boxes and seeds kept), by
+    descending new objectness (stable among equals): how a second signal rescores a method's
+    regions (:mod:`~autolabel.discovery.agreement`, :mod:`~autolabel.discovery.saliency`)."""
+    out = [replace(r, objectness=float(o)) for r, o in zip(regions, objectness, strict=True)]
+    out.sort(key=lambda r: -r.objectness)
+    return out
 
 
 def nms_regions(regions: list[Region], iou: float) -> list[Region]:

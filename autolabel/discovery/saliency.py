@@ -21,12 +21,10 @@ normalised and every norm is the same (the pipeline's config refuses that combin
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import torch
 
-from autolabel.discovery.regions import Region
+from autolabel.discovery.regions import Region, rescored
 
 
 def key_norms(keys: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
@@ -68,8 +66,5 @@ def salient(regions: list[Region], norms: np.ndarray, knee: float, power: float)
     :func:`saliency_factor` of their grid box's :func:`saliency_ratio`, by descending new
     objectness (stable among equals)."""
     grid = (int(norms.shape[0]), int(norms.shape[1]))
-    out = [replace(r, objectness=float(r.objectness * saliency_factor(saliency_ratio(norms, cell_cover(r.box, grid)),
-                                                                       knee, power)))
-           for r in regions]
-    out.sort(key=lambda r: -r.objectness)
-    return out
+    return rescored(regions, (r.objectness * saliency_factor(saliency_ratio(norms, cell_cover(r.box, grid)), knee, power)
+                              for r in regions))
