@@ -55,6 +55,9 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--at-recall", default=None, metavar="R1,R2",
               help="With --annotations: also report, for each recall (0.15,0.1 ...), the highest min_score reaching it "
               "and the precision there (records made with --set min_score=0 give every point).")
+@click.option("--at-precision", default=None, metavar="P1,P2",
+              help="With --annotations: also report, for each precision (0.5,0.35 ...), the lowest min_score keeping "
+              "it (the most objects found at that precision) and the recall there.")
 @click.option("--save-records", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the records of each method here (METHOD replaced by the method's name when several).")
 @click.option("--devset", "devset_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -71,7 +74,7 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.pass_context
 def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: str | None, annotations: Path | None,
            images: str | None, split: str, only: str | None, min_objects: int | None, overrides: tuple[str, ...], discovery_only: bool,
-           records_in: Path | None, rescore: bool, at_recall: str | None, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool,
+           records_in: Path | None, rescore: bool, at_recall: str | None, at_precision: str | None, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool,
            allow_missing: bool, weights: str,
            device: str, threads: int | None, as_json: bool) -> None:
     """Measure discovery on labelled photos.
@@ -97,27 +100,30 @@ def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: s
     verbose = (ctx.find_root().obj or {}).get("verbose", 0)
     progress = (lambda n: click.echo(f"  {n}", err=True)) if verbose else None
     if annotations is None:
-        if records_in or save_records or only or rescore or discovery_only or split != "all" or min_objects or at_recall:
-            raise click.UsageError("--records, --rescore, --save-records, --only, --min-objects, --discovery-only, --at-recall "
-                                   "and --split need --annotations")
+        if (records_in or save_records or only or rescore or discovery_only or split != "all" or min_objects or at_recall
+                or at_precision):
+            raise click.UsageError("--records, --rescore, --save-records, --only, --min-objects, --discovery-only, --at-recall, "
+                                   "--at-precision and --split need --annotations")
         _packaged(cfg, name, methods or "all", devset_path, images, cache, fetch, allow_missing, as_json, progress)
         return
     if images is None:
         raise click.UsageError("--annotations needs --images DIR (the folder its file names are relative to)")
     if discovery_only:
-        if records_in or save_records or rescore or at_recall:
-            raise click.UsageError("--discovery-only runs discovery alone: no --records, --rescore, --save-records or "
-                                   "--at-recall")
+        if records_in or save_records or rescore or at_recall or at_precision:
+            raise click.UsageError("--discovery-only runs discovery alone: no --records, --rescore, --save-records, "
+                                   "--at-recall or --at-precision")
         _labelled_discovery(cfg, name, methods or "all", annotations, Path(images), split, only, min_objects, as_json, progress)
         return
     if rescore and records_in is None:
         raise click.UsageError("--rescore re-scores saved records: give --records FILE")
     _labelled(cfg, name, methods, annotations, Path(images), split, only, min_objects, records_in, rescore, save_records,
-              as_json, progress, _recalls(at_recall))
+              as_json, progress, _shares(at_recall, "--at-recall", "recalls"),
+              _shares(at_precision, "--at-precision", "precisions"))
 
 
-def _recalls(text: str | None) -> tuple[float, ...]:
-    """``--at-recall`` as recalls in ``(0, 1]``; a UsageError naming the option otherwise."""
+def _shares(text: str | None, option: str, what: str) -> tuple[float, ...]:
+    """``--at-recall`` / ``--at-precision`` as values in ``(0, 1]``; a UsageError naming the
+    option otherwise."""
     if not text:
         return ()
     try:
@@ -125,7 +131,7 @@ def _recalls(text: str | None) -> tuple[float, ...]:
     except ValueError:
         out = ()
     if not out or not all(0.0 < v <= 1.0 for v in out):
-        raise click.UsageError(f"--at-recall: expected recalls in (0, 1] separated by commas (0.15,0.1), got {text!r}")
+        raise click.UsageError(f"{option}: expected {what} in (0, 1] separated by commas (0.15,0.1), got {text!r}")
     return out
 
 
@@ -170,7 +176,7 @@ def _packaged(cfg: Any, preset: str, methods: str, devset_path: Path | None, ima
 
 def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, images: Path, split: str, only: str | None,
               min_objects: int | None, records_in: Path | None, rescore: bool, save_records: Path | None, as_json: bool, progress: Any,
-              at_recall: tuple[float, ...] = ()) -> None:
+              at_recall: tuple[float, ...] = (), at_precision: tuple[float, ...] = ()) -> None:
     from autolabel.tools.devset.crowds import cluster_boxes
     from autolabel.tools.devset.labelled import annotate_set, load_records, pair_records
     from autolabel.tools.devset.labelled import save_records as write_records
@@ -191,7 +197,8 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
             recs = rescore_like(recs, cfg)
             settings = settings_of(cfg)
         pairs = pair_records(ls, recs)
-        reports.append(measure(pairs, records_in.name + (" re-scored" if rescore else ""), split, settings, at_recall))
+        reports.append(measure(pairs, records_in.name + (" re-scored" if rescore else ""), split, settings, at_recall,
+                               at_precision))
         clusters.append(cluster_boxes(pairs))
     else:
         from autolabel.pipeline import load_models
@@ -209,7 +216,7 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
                 target = Path(str(save_records).replace("METHOD", method))
                 write_records(target, done.records)
             pairs = pair_records(ls, done.records)
-            rep = measure(pairs, f"{name} {method}", split, settings_of(run_cfg), at_recall)
+            rep = measure(pairs, f"{name} {method}", split, settings_of(run_cfg), at_recall, at_precision)
             rep.seconds_per_image, rep.failures = done.seconds_per_image, len(done.failures)
             reports.append(rep)
             clusters.append(cluster_boxes(pairs))

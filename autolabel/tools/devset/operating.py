@@ -1,10 +1,16 @@
-"""Operating points: the ``min_score`` that reaches a recall, and the precision it gives.
+"""Operating points: the ``min_score`` that reaches a recall or keeps a precision, and what
+that cut gives.
 
-Raising ``min_score`` keeps fewer, surer boxes. For a target recall ``L`` the operating point
-is the highest threshold whose cut of the records still finds ``L`` of the objects at IoU 0.5,
-with the recall, precision and box count of exactly that cut, so a user reads off which
-``--min-score`` suits their photos and what it costs (``autolabel devset ... --at-recall
-0.15,0.1``).
+Raising ``min_score`` keeps fewer, surer boxes. Two questions, each answered with the recall,
+precision and box count of exactly the cut it names, so a user reads off which
+``--min-score`` suits their photos and what it costs:
+
+* ``--at-recall 0.15,0.1`` (:func:`operating_points`): for a target recall ``L``, the highest
+  threshold whose cut of the records still finds ``L`` of the objects at IoU 0.5;
+* ``--at-precision 0.5,0.35`` (:func:`precision_points`): for a target precision ``P``, the
+  lowest threshold whose cut keeps ``P`` of its boxes right: the most objects found at that
+  precision. Precision is not monotonic in the threshold; every threshold a box's score gives
+  is tried, so a cut above ``P`` is never missed behind a dip.
 
 Greedy matching takes boxes by descending score, so a cut at a threshold is a prefix of each
 image's matching: the cut's matches are those of the whole records' boxes scoring at least
@@ -15,7 +21,6 @@ the threshold, and every threshold is read from one matching. Thresholds are rou
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +33,14 @@ DECIMALS = 4
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """The cut of some records at ``min_score`` that reaches ``target`` recall."""
+    """The cut of some records at ``min_score`` that reaches ``target`` recall (or keeps
+    ``target`` precision)."""
 
     target: float
-    """The recall asked for, in ``(0, 1]``."""
+    """The recall (or precision) asked for, in ``(0, 1]``."""
     min_score: float | None
-    """The highest threshold (rounded down to :data:`DECIMALS`) reaching it; None: not reached."""
+    """The threshold (rounded down to :data:`DECIMALS`): the highest reaching the recall, or the
+    lowest keeping the precision; None: not reached."""
     recall: float | None
     precision: float | None
     boxes: int
@@ -43,9 +50,32 @@ class OperatingPoint:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
+def _ranked(scores: Sequence[np.ndarray], matches: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(score, found)``: every counted box's score, descending, and the objects matched by the
+    boxes up to each one (boxes on crowd regions dropped: they count nowhere)."""
+    s = [np.asarray(a, dtype=np.float64)[np.asarray(m) != -2] for a, m in zip(scores, matches)]
+    h = [np.asarray(m)[np.asarray(m) != -2] >= 0 for m in matches]
+    score = np.concatenate(s) if s else np.zeros(0)
+    hit = np.concatenate(h) if h else np.zeros(0, bool)
+    order = np.argsort(-score, kind="stable")
+    return score[order], np.cumsum(hit[order])
+
+
+def _typed(score: float | np.ndarray) -> float | np.ndarray:
+    """Thresholds rounded down to :data:`DECIMALS` (0.37 stays 0.37): each keeps its box."""
+    return np.floor(np.asarray(score) * 10 ** DECIMALS + 1e-6) / 10 ** DECIMALS
+
+
+def _point(target: float, t: float, score: np.ndarray, found: np.ndarray, num_gt: int) -> OperatingPoint:
+    """The cut of the ranked boxes at threshold ``t`` (it keeps at least one box)."""
+    kept = int((score >= t).sum())
+    tp = int(found[kept - 1])
+    return OperatingPoint(float(target), float(t), tp / num_gt if num_gt else None, tp / kept, kept)
+
+
 def operating_points(scores: Sequence[np.ndarray], matches: Sequence[np.ndarray], num_gt: int,
                      targets: Sequence[float]) -> list[OperatingPoint]:
-    """The operating point of each of ``targets``.
+    """The highest threshold reaching each of the recalls ``targets``, and its cut.
 
     Args:
         scores: per image, its boxes' scores ``(P,)``.
@@ -54,21 +84,31 @@ def operating_points(scores: Sequence[np.ndarray], matches: Sequence[np.ndarray]
         num_gt: the objects to find (crowd regions not counted).
         targets: recalls in ``(0, 1]``.
     """
-    s = [np.asarray(a, dtype=np.float64)[np.asarray(m) != -2] for a, m in zip(scores, matches)]
-    h = [np.asarray(m)[np.asarray(m) != -2] >= 0 for m in matches]
-    score = np.concatenate(s) if s else np.zeros(0)
-    hit = np.concatenate(h) if h else np.zeros(0, bool)
-    order = np.argsort(-score, kind="stable")
-    score, hit = score[order], hit[order]
-    found = np.cumsum(hit)
+    score, found = _ranked(scores, matches)
     out = []
     for target in targets:
         reach = np.flatnonzero(found >= target * num_gt - 1e-9) if num_gt else np.zeros(0, int)
         if not len(reach):
             out.append(OperatingPoint(float(target), None, None, None, 0))
             continue
-        t = math.floor(float(score[reach[0]]) * 10 ** DECIMALS + 1e-6) / 10 ** DECIMALS  # 0.37 stays 0.37
-        kept = int((score >= t).sum())
-        tp = int(found[kept - 1])
-        out.append(OperatingPoint(float(target), t, tp / num_gt, tp / kept, kept))
+        out.append(_point(target, float(_typed(score[reach[0]])), score, found, num_gt))
+    return out
+
+
+def precision_points(scores: Sequence[np.ndarray], matches: Sequence[np.ndarray], num_gt: int,
+                     targets: Sequence[float]) -> list[OperatingPoint]:
+    """The lowest threshold whose cut keeps each of the precisions ``targets`` (the most objects
+    found at that precision), and its cut; arguments as for :func:`operating_points`, with
+    ``targets`` precisions in ``(0, 1]``. Every distinct rounded score is tried as a threshold."""
+    score, found = _ranked(scores, matches)
+    thresholds = np.unique(_typed(score))  # ascending
+    kept = np.searchsorted(-score, -thresholds, side="right")  # boxes scoring at least each
+    precision = found[kept - 1] / kept if len(score) else np.zeros(0)
+    out = []
+    for target in targets:
+        ok = np.flatnonzero(precision >= target - 1e-12)
+        if not len(ok):
+            out.append(OperatingPoint(float(target), None, None, None, 0))
+            continue
+        out.append(_point(target, float(thresholds[ok[0]]), score, found, num_gt))
     return out

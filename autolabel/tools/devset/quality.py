@@ -37,7 +37,7 @@ import numpy as np
 
 from autolabel.formats.base import GroundTruthImage
 from autolabel.tools.devset.labelled import group_of
-from autolabel.tools.devset.operating import OperatingPoint, operating_points
+from autolabel.tools.devset.operating import OperatingPoint, operating_points, precision_points
 from autolabel.types import ImageAnnotations
 
 MATCH_IOU = 0.5
@@ -89,6 +89,8 @@ class QualityReport:
     rows: list[Quality] = field(default_factory=list)
     operating: list[OperatingPoint] = field(default_factory=list)
     """The ``min_score`` reaching each asked recall (:mod:`autolabel.tools.devset.operating`)."""
+    keeping: list[OperatingPoint] = field(default_factory=list)
+    """The ``min_score`` keeping each asked precision (:func:`~autolabel.tools.devset.operating.precision_points`)."""
 
     def row(self, group: str = "all", bucket: str = "all") -> Quality:
         """The row of ``group`` and ``bucket``; KeyError if there is none."""
@@ -102,7 +104,8 @@ class QualityReport:
                 "settings": self.settings, "failures": self.failures,
                 "seconds_per_image": None if self.seconds_per_image is None else round(self.seconds_per_image, 4),
                 "rows": [r.to_dict() for r in self.rows],
-                **({"at_recall": [p.to_dict() for p in self.operating]} if self.operating else {})}
+                **({"at_recall": [p.to_dict() for p in self.operating]} if self.operating else {}),
+                **({"at_precision": [p.to_dict() for p in self.keeping]} if self.keeping else {})}
 
 
 @dataclass(frozen=True)
@@ -262,7 +265,8 @@ def _slice(group: str, images: Sequence[_Image]) -> Quality:
 
 
 def measure(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]], name: str = "", split: str = "all",
-            settings: dict[str, Any] | None = None, at_recall: Sequence[float] = ()) -> QualityReport:
+            settings: dict[str, Any] | None = None, at_recall: Sequence[float] = (),
+            at_precision: Sequence[float] = ()) -> QualityReport:
     """The metrics (module doc) of records against their ground truth: one row for every image,
     one per top-level folder, one per size bucket.
 
@@ -273,13 +277,16 @@ def measure(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]], name: st
         split: which half of the set.
         settings: the thresholds that produced them, for the report.
         at_recall: recalls whose operating points (``min_score``, precision) to add.
+        at_precision: precisions whose operating points (``min_score``, recall) to add.
     """
     images = _prepare(pairs)
     report = QualityReport(name, split, len(images), sum(im.eval.num_gt for im in images), dict(settings or {}))
     report.rows.append(_slice("all", images))
+    ranked = ([im.eval.pred_scores for im in images], [im.match for im in images], report.rows[0].gt)
     if at_recall:
-        report.operating = operating_points([im.eval.pred_scores for im in images], [im.match for im in images],
-                                            report.rows[0].gt, at_recall)
+        report.operating = operating_points(*ranked, at_recall)
+    if at_precision:
+        report.keeping = precision_points(*ranked, at_precision)
     ap, _ = coco_ap50(images)
     for bucket, lo, hi in BUCKETS:
         rec, prec, gt, boxes = recall_precision(images, lo, hi)

@@ -37,9 +37,18 @@ def format_quality(report: QualityReport) -> str:
         cells = " | ".join(_f(getattr(r, k)) for _, k in COLUMNS)
         lines.append(f"| {slice_} | {r.images} | {r.gt} | {r.predictions} | {cells} |")
     if report.operating:
-        lines += ["", "Operating points (the highest min_score reaching each recall; a cut of these records there):", "",
-                  "| recall at least | min_score | boxes | recall@0.5 | precision@0.5 |", "|---|---|---|---|---|"]
-        for p in report.operating:
-            t = "not reached" if p.min_score is None else f"{p.min_score:.4f}"
-            lines.append(f"| {p.target:g} | {t} | {p.boxes} | {_f(p.recall)} | {_f(p.precision)} |")
+        lines += _points("Operating points (the highest min_score reaching each recall; a cut of these records there):",
+                         "recall at least", report.operating)
+    if report.keeping:
+        lines += _points("Operating points (the lowest min_score keeping each precision: the most objects found at it; "
+                         "a cut of these records there):", "precision at least", report.keeping)
     return "\n".join(lines)
+
+
+def _points(title: str, asked: str, points: list[Any]) -> list[str]:
+    """A table of operating points (:class:`~autolabel.tools.devset.operating.OperatingPoint`)."""
+    lines = ["", title, "", f"| {asked} | min_score | boxes | recall@0.5 | precision@0.5 |", "|---|---|---|---|---|"]
+    for p in points:
+        t = "not reached" if p.min_score is None else f"{p.min_score:.4f}"
+        lines.append(f"| {p.target:g} | {t} | {p.boxes} | {_f(p.recall)} | {_f(p.precision)} |")
+    return lines
