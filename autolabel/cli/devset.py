@@ -74,7 +74,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.pass_context
 def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: str | None, annotations: Path | None,
            images: str | None, split: str, only: str | None, min_objects: int | None, overrides: tuple[str, ...], discovery_only: bool,
-           records_in: Path | None, rescore: bool, at_recall: str | None, at_precision: str | None, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool,
+           records_in: Path | None, rescore: bool, at_recall: str | None, at_precision: str | None,
+           save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool,
            allow_missing: bool, weights: str,
            device: str, threads: int | None, as_json: bool) -> None:
     """Measure discovery on labelled photos.
