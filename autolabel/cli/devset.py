@@ -57,7 +57,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
               "and the precision there (records made with --set min_score=0 give every point).")
 @click.option("--at-precision", default=None, metavar="P1,P2",
               help="With --annotations: also report, for each precision (0.5,0.35 ...), the lowest min_score keeping "
-              "it (the most objects found at that precision) and the recall there.")
+              "it (the most objects found at that precision) and the recall there (records made with --set "
+              "min_score=0 let it go below the settings' own min_score).")
 @click.option("--save-records", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the records of each method here (METHOD replaced by the method's name when several).")
 @click.option("--devset", "devset_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

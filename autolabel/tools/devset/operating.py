@@ -16,7 +16,8 @@ Greedy matching takes boxes by descending score, so a cut at a threshold is a pr
 image's matching: the cut's matches are those of the whole records' boxes scoring at least
 the threshold, and every threshold is read from one matching. Thresholds are rounded down to
 4 decimals, and the numbers are those of that rounded cut. Records keep nothing under their own
-``min_score``: a recall they do not reach has no point (make them with ``--set min_score=0``).
+``min_score``: a recall they do not reach has no point, and a precision point is never below
+their ``min_score`` (make them with ``--set min_score=0``).
 """
 
 from __future__ import annotations
