@@ -204,6 +204,12 @@ GATE_SHIM = Path(__file__).parent / "gate_shim"
 """Folder of the ``sitecustomize`` that holds a run's discovery at a gate (see its docstring)."""
 
 
+def _default_sigint() -> None:
+    """In the child before it runs: SIGINT back to its default action, so Python installs its
+    KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt_mid_run(cmd: list[str], env: dict[str, str], done: Callable[[], int], min_done: int, gate: Path,
                        hold_after: int, timeout: float, finish_timeout: float = 120):
     """Start ``cmd`` with discovery held at a gate after ``hold_after`` images (in the first
@@ -213,7 +219,10 @@ def _interrupt_mid_run(cmd: list[str], env: dict[str, str], done: Callable[[], i
     gate.mkdir()
     env = {**env, "PYTHONPATH": os.pathsep.join([str(GATE_SHIM), env.get("PYTHONPATH", "")]),
            "AUTOLABEL_TEST_GATE": str(gate), "AUTOLABEL_TEST_GATE_AFTER": str(hold_after)}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A test run started in the background (``cmd &`` without job control) inherits SIGINT
+    # ignored, and Python then keeps it ignored: give the run Ctrl-C as a terminal gives it.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + timeout  # only a guard against a run that never gets there
     try:
         while not ((gate / "reached").exists() and done() >= min_done):
