@@ -104,7 +104,7 @@ def precision_points(scores: Sequence[np.ndarray], matches: Sequence[np.ndarray]
     score, found = _ranked(scores, matches)
     thresholds = np.unique(_typed(score))  # ascending
     kept = np.searchsorted(-score, -thresholds, side="right")  # boxes scoring at least each
-    precision = found[kept - 1] / kept if len(score) else np.zeros(0)
+    precision = found[kept - 1] / kept  # every threshold keeps its own box: kept >= 1
     out = []
     for target in targets:
         ok = np.flatnonzero(precision >= target - 1e-12)
