@@ -126,9 +126,9 @@ def test_no_boxes_or_no_objects_reach_nothing() -> None:
     assert everything.min_score is None
 
 
-def test_devset_command_prints_operating_points_of_saved_records(tmp_path) -> None:
-    case = _case()
-    save_records(tmp_path / "r.jsonl", [rec for _, rec in case])
+def labelled_folder(tmp_path, case) -> list[str]:
+    """Write ``case``'s ground truth as a COCO file and empty image files (records are measured,
+    never decoded); return the devset arguments that name them."""
     gt = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "o"}]}
     for k, (g, _) in enumerate(case):
         gt["images"].append({"id": k + 1, "file_name": g.path, "width": g.width, "height": g.height})
@@ -139,8 +139,13 @@ def test_devset_command_prints_operating_points_of_saved_records(tmp_path) -> No
                                       "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "iscrowd": int(ig),
                                       "area": (b[2] - b[0]) * (b[3] - b[1])})
     (tmp_path / "gt.json").write_text(json.dumps(gt))
-    base = ["devset", "--annotations", str(tmp_path / "gt.json"), "--images", str(tmp_path / "img"),
-            "--records", str(tmp_path / "r.jsonl")]
+    return ["devset", "--annotations", str(tmp_path / "gt.json"), "--images", str(tmp_path / "img")]
+
+
+def test_devset_command_prints_operating_points_of_saved_records(tmp_path) -> None:
+    case = _case()
+    save_records(tmp_path / "r.jsonl", [rec for _, rec in case])
+    base = [*labelled_folder(tmp_path, case), "--records", str(tmp_path / "r.jsonl")]
     res = CliRunner().invoke(main, [*base, "--at-recall", "0.5,0.9"])
     assert res.exit_code == 0, res.output
     assert "| 0.5 | 0.3000 | 3 | 0.667 | 0.667 |" in res.output and "| 0.9 | not reached |" in res.output

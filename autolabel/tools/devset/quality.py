@@ -109,7 +109,7 @@ class QualityReport:
 
 
 @dataclass(frozen=True)
-class _Image:
+class Prepared:
     """One image ready to measure: arrays, greedy matches and the image's folder."""
 
     eval: Any  # EvalImage
@@ -118,7 +118,9 @@ class _Image:
     group: str
 
 
-def _prepare(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]]) -> list[_Image]:
+def prepare(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]]) -> list[Prepared]:
+    """Each ``(ground truth, record)`` pair as arrays with its greedy matches at IoU 0.5
+    (boxes by descending ``score``)."""
     from autolabel.evaluate.matching import EvalImage, GreedyMatcher
 
     out = []
@@ -129,7 +131,7 @@ def _prepare(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]]) -> list
                              scores, scores, gt_ignore=g.ignore, gt_masks=g.masks,
                              pred_masks=[d.mask for d in rec.detections] if g.masks else (),
                              size=(rec.height, rec.width))
-        out.append(_Image(ev, GreedyMatcher.for_image(ev, MATCH_IOU).match(), group_of(rec.path)))
+        out.append(Prepared(ev, GreedyMatcher.for_image(ev, MATCH_IOU).match(), group_of(rec.path)))
     return out
 
 
@@ -141,7 +143,7 @@ def _in(area: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return (area >= lo) & (area < hi)
 
 
-def recall_precision(images: Sequence[_Image], lo: float = 0.0, hi: float = math.inf) -> tuple[float | None, float | None, int, int]:
+def recall_precision(images: Sequence[Prepared], lo: float = 0.0, hi: float = math.inf) -> tuple[float | None, float | None, int, int]:
     """``(recall, precision, gt, boxes)`` at IoU 0.5 for objects (and boxes) of box area in
     ``[lo, hi)`` (see the module doc)."""
     gt = found = boxes = hits = 0
@@ -161,7 +163,7 @@ def recall_precision(images: Sequence[_Image], lo: float = 0.0, hi: float = math
     return (found / gt if gt else None), (hits / boxes if boxes else None), gt, boxes
 
 
-def score_auc(images: Sequence[_Image]) -> float | None:
+def score_auc(images: Sequence[Prepared]) -> float | None:
     """P(a matched box scores above an unmatched one), ties half; None without both kinds."""
     from scipy.stats import rankdata
 
@@ -176,34 +178,39 @@ def score_auc(images: Sequence[_Image]) -> float | None:
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _with_masks(im: _Image) -> bool:
+def with_masks(im: Prepared) -> bool:
     ev = im.eval
     return bool(ev.gt_masks) and all(m is not None for m, ig in zip(ev.gt_masks, ev.gt_ignore) if not ig) and ev.num_gt > 0
 
 
-def mask_quality(images: Sequence[_Image]) -> tuple[float | None, float | None]:
-    """``(median mask IoU, inverted share)`` over box-matched pairs where both have a mask."""
+def matched_mask_ious(im: Prepared) -> list[float]:
+    """The mask IoU of each box-matched pair of one image where both have a mask."""
     from pycocotools import mask as coco_mask
 
-    ious = []
-    for im in images:
-        ev = im.eval
-        if not ev.gt_masks or not ev.pred_masks:
+    ev = im.eval
+    if not ev.gt_masks or not ev.pred_masks:
+        return []
+    out = []
+    for k, j in enumerate(im.match.tolist()):
+        pm, gm = (ev.pred_masks[k], ev.gt_masks[j]) if j >= 0 else (None, None)
+        if pm is None or gm is None:
             continue
-        for k, j in enumerate(im.match.tolist()):
-            pm, gm = (ev.pred_masks[k], ev.gt_masks[j]) if j >= 0 else (None, None)
-            if pm is None or gm is None:
-                continue
-            a = {"size": list(pm["size"]), "counts": pm["counts"].encode("ascii") if isinstance(pm["counts"], str) else pm["counts"]}
-            b = {"size": list(gm["size"]), "counts": gm["counts"].encode("ascii") if isinstance(gm["counts"], str) else gm["counts"]}
-            ious.append(float(coco_mask.iou([a], [b], [0])[0][0]))
+        a = {"size": list(pm["size"]), "counts": pm["counts"].encode("ascii") if isinstance(pm["counts"], str) else pm["counts"]}
+        b = {"size": list(gm["size"]), "counts": gm["counts"].encode("ascii") if isinstance(gm["counts"], str) else gm["counts"]}
+        out.append(float(coco_mask.iou([a], [b], [0])[0][0]))
+    return out
+
+
+def mask_quality(images: Sequence[Prepared]) -> tuple[float | None, float | None]:
+    """``(median mask IoU, inverted share)`` over box-matched pairs where both have a mask."""
+    ious = [v for im in images for v in matched_mask_ious(im)]
     if not ious:
         return None, None
     arr = np.asarray(ious)
     return float(np.median(arr)), float((arr < INVERTED_IOU).mean())
 
 
-def coco_ap50(images: Sequence[_Image]) -> tuple[dict[str, float | None], float | None]:
+def coco_ap50(images: Sequence[Prepared]) -> tuple[dict[str, float | None], float | None]:
     """Class-agnostic pycocotools AP50 per area range (``all`` and :data:`BUCKETS`, by GT box
     area) and AR100 (all areas), boxes ranked by ``score``."""
     from pycocotools.coco import COCO
@@ -247,7 +254,7 @@ def coco_ap50(images: Sequence[_Image]) -> tuple[dict[str, float | None], float 
     return out, (None if ar < 0 else ar)
 
 
-def _slice(group: str, images: Sequence[_Image]) -> Quality:
+def _slice(group: str, images: Sequence[Prepared]) -> Quality:
     from autolabel.evaluate.metrics import coco_metrics, corloc, correction_cost
 
     evs = [im.eval for im in images]
@@ -256,7 +263,7 @@ def _slice(group: str, images: Sequence[_Image]) -> Quality:
     q = Quality(group, "all", len(images), gt, sum(len(e.pred_boxes) for e in evs), ap["all"], ar, rec, prec)
     q.corloc = corloc(evs)[0]
     q.edits_per_image = correction_cost(evs, iou=MATCH_IOU).edits_per_image if evs else None
-    masked = [im for im in images if _with_masks(im)]
+    masked = [im for im in images if with_masks(im)]
     if masked:
         q.segm_ap50 = coco_metrics([im.eval for im in masked], rank_by="score", iou_type="segm")["ap50"]
         q.mask_iou_median, q.inverted_share = mask_quality(masked)
@@ -279,7 +286,7 @@ def measure(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]], name: st
         at_recall: recalls whose operating points (``min_score``, precision) to add.
         at_precision: precisions whose operating points (``min_score``, recall) to add.
     """
-    images = _prepare(pairs)
+    images = prepare(pairs)
     report = QualityReport(name, split, len(images), sum(im.eval.num_gt for im in images), dict(settings or {}))
     report.rows.append(_slice("all", images))
     ranked = ([im.eval.pred_scores for im in images], [im.match for im in images], report.rows[0].gt)

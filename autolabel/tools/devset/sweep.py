@@ -115,13 +115,13 @@ def sweep(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]], settings: 
     """Each setting with the headline metrics (all images) of its re-scored records: ``ap50``,
     ``recall50``, ``precision50``, ``corloc``, ``score_auc``, ``boxes_per_image``."""
     from autolabel.evaluate.metrics import corloc
-    from autolabel.tools.devset.quality import _prepare, coco_ap50, recall_precision, score_auc
+    from autolabel.tools.devset.quality import coco_ap50, prepare, recall_precision, score_auc
 
     gts = [g for g, _ in pairs]
     out = []
     for st in settings:
         recs = rescore([r for _, r in pairs], st, scenery)
-        images = _prepare(list(zip(gts, recs)))
+        images = prepare(list(zip(gts, recs)))
         ap, _ = coco_ap50(images)
         rec, prec, _, _ = recall_precision(images)
         n = max(1, len(recs))
