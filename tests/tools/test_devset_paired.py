@@ -153,3 +153,25 @@ def test_baseline_options_are_checked(tmp_path) -> None:
     assert res.exit_code == 2 and "--resamples" in res.output
     res = CliRunner().invoke(main, [*base, "--records", str(tmp_path / "a.jsonl"), "--baseline", str(tmp_path / "nope.jsonl")])
     assert res.exit_code == 2 and "nope.jsonl" in res.output
+
+
+def test_folders_are_compared_on_their_own() -> None:
+    """Only the photos of folder g/ gain: f/'s rows are exactly zero, g/'s differences are those
+    of g/'s photos alone, and the whole set's rows are unchanged by the folder rows."""
+    pairs = [(dataclasses.replace(g, path=g.path.replace("f/", "g/")), dataclasses.replace(r, path=r.path.replace("f/", "g/")))
+             if k % 2 else (g, r) for k, (g, r) in enumerate(_random_pairs(7))]
+    better = [p if p[0].path.startswith("f/") else q for p, q in zip(pairs, _on_target(pairs))]
+    base, this = photo_results(pairs), photo_results(better)
+    rep = compare(this, base, resamples=200)
+    assert set(rep.folders) == {"f", "g"} and rep.folders["f"][0] + rep.folders["g"][0] == 25
+    for r in rep.folders["f"][1]:
+        assert (r.difference, r.low, r.high) == (0, 0, 0)
+    alone = compare([p for p in this if p.path.startswith("g/")], [p for p in base if p.path.startswith("g/")],
+                    resamples=200)
+    assert not alone.folders  # one folder: no folder rows
+    assert [r.difference for r in rep.folders["g"][1]] == [r.difference for r in alone.rows[:4]]
+    assert [r.metric for r in rep.folders["g"][1]] == ["AP50", "recall@0.5", "precision@0.5", "CorLoc"]
+    assert rep.rows == compare(this, base, resamples=200).rows  # deterministic
+    text = format_paired(rep)
+    assert "f (13 photos)" in text and "g (12 photos)" in text and "  CorLoc" in text
+    assert set(rep.to_dict()["folders"]) == {"f", "g"}

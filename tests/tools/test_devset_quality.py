@@ -184,6 +184,16 @@ def test_devset_command_measures_the_whole_pipeline_on_a_coco_folder(tmp_path) -
     table = CliRunner().invoke(main, ["devset", "--annotations", str(ann), "--images", str(root),
                                       "--records", str(tmp_path / "recs-votes.jsonl")])
     assert table.exit_code == 0 and "| all |" in table.output and "small objects" in table.output
+    # a run compared photo by photo with the saved records of another
+    paired = CliRunner().invoke(main, ["devset", "--annotations", str(ann), "--images", str(root), "--weights", "random",
+                                       "--threads", "1", "--methods", "single", "--set", "min_score=0",
+                                       "--baseline", str(tmp_path / "recs-votes.jsonl"), "--resamples", "100", "--json"])
+    assert paired.exit_code == 0, paired.output
+    run = json.loads(paired.output)["reports"][0]
+    rows = {r["metric"]: r for r in run["paired"]["rows"]}
+    assert run["paired"]["photos"] == 2 and run["paired"]["baseline"] == "recs-votes.jsonl"
+    assert rows["AP50"]["baseline"] == data["reports"][0]["rows"][0]["ap50"]
+    assert rows["AP50"]["value"] == run["rows"][0]["ap50"]
 
 
 def test_devset_command_refuses_labelled_options_without_annotations(tmp_path) -> None:

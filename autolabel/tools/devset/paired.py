@@ -22,7 +22,10 @@ matches at IoU 0.5 (boxes by descending ``score``; boxes on crowd regions count 
   cut reaching ``R`` (:func:`~autolabel.tools.devset.operating.operating_points`).
 
 A metric a resample leaves undefined on either side (no matched masks, a recall not reached)
-is left out of that resample; ``defined`` says in how many it was defined.
+is left out of that resample; ``defined`` says in how many it was defined. With photos in two
+or more top-level folders, AP50, recall, precision and CorLoc are also compared per folder
+(each folder's photos resampled on their own): a setting can gain on one source of photos and
+lose on another.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import numpy as np
 
 from autolabel.errors import InputError
 from autolabel.formats.base import GroundTruthImage
+from autolabel.tools.devset.labelled import group_of
 from autolabel.tools.devset.operating import operating_points
 from autolabel.types import ImageAnnotations
 
@@ -49,6 +53,8 @@ RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 """COCO's recall thresholds for interpolated AP."""
 MAX_BOXES = 100
 """COCO's AP50 counts at most this many boxes a photo (the highest-scoring)."""
+HEADLINE = 4
+"""The first metrics of :func:`metrics` (AP50, recall, precision, CorLoc) are also compared per folder."""
 
 
 @dataclass(frozen=True)
@@ -114,10 +120,13 @@ class PairedReport:
     rows: list[Difference] = field(default_factory=list)
     left_out: int = 0
     """Photos measured on one side only (left out of the comparison)."""
+    folders: dict[str, tuple[int, list[Difference]]] = field(default_factory=dict)
+    """Per top-level folder (two or more): its photo count and its headline metrics' rows."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"baseline": self.baseline, "photos": self.photos, "left_out": self.left_out,
-                "resamples": self.resamples, "interval": list(INTERVAL), "rows": [r.to_dict() for r in self.rows]}
+                "resamples": self.resamples, "interval": list(INTERVAL), "rows": [r.to_dict() for r in self.rows],
+                "folders": {f: {"photos": n, "rows": [r.to_dict() for r in rows]} for f, (n, rows) in self.folders.items()}}
 
 
 def photo_results(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]]) -> list[PhotoResult]:
@@ -206,36 +215,56 @@ def compare(this: Sequence[PhotoResult], baseline: Sequence[PhotoResult], baseli
     b = [this_by[p] for p in common]
     left_out = len(set(base_by) ^ set(this_by))
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(common), size=(resamples, len(common)))
-    report = PairedReport(baseline_name, len(common), resamples, left_out=left_out)
-    for name, metric in metrics(at_recall):
-        va, vb = metric(a), metric(b)
+    report = PairedReport(baseline_name, len(common), resamples, _differences(b, a, metrics(at_recall), rng, resamples),
+                          left_out)
+    folders = sorted({group_of(p) for p in common})
+    if len(folders) > 1:
+        for folder in folders:
+            idx = [k for k, p in enumerate(common) if group_of(p) == folder]
+            report.folders[folder] = (len(idx), _differences([b[k] for k in idx], [a[k] for k in idx],
+                                                            metrics()[:HEADLINE], rng, resamples))
+    return report
+
+
+def _differences(this: Sequence[PhotoResult], baseline: Sequence[PhotoResult],
+                 named: Sequence[tuple[str, Callable[[Sequence[PhotoResult]], float | None]]],
+                 rng: np.random.Generator, resamples: int) -> list[Difference]:
+    """Each metric's :class:`Difference` over ``resamples`` paired draws of the photos."""
+    draws = rng.integers(0, len(this), size=(resamples, len(this)))
+    out = []
+    for name, metric in named:
+        va, vb = metric(baseline), metric(this)
         diffs = []
         for idx in draws:
-            ra, rb = metric([a[i] for i in idx]), metric([b[i] for i in idx])
+            ra, rb = metric([baseline[i] for i in idx]), metric([this[i] for i in idx])
             if ra is not None and rb is not None and not (math.isnan(ra) or math.isnan(rb)):
                 diffs.append(rb - ra)
         d = np.asarray(diffs)
-        report.rows.append(Difference(
+        out.append(Difference(
             name, va, vb, None if va is None or vb is None else vb - va,
             float(np.percentile(d, INTERVAL[0])) if len(d) else None,
             float(np.percentile(d, INTERVAL[1])) if len(d) else None,
             float(((d > 0).sum() + 0.5 * (d == 0).sum()) / len(d)) if len(d) else None, len(d)))
-    return report
+    return out
 
 
 def format_paired(report: PairedReport) -> str:
-    """The comparison as a text table."""
+    """The comparison as a text table (per-folder rows after the whole set's)."""
     def num(v: float | None, signed: bool = False) -> str:
         return "-" if v is None else (f"{v:+.4f}" if signed else f"{v:.4f}")
+
+    def line(label: str, r: Difference) -> str:
+        interval = f"[{num(r.low, True)}, {num(r.high, True)}]" if r.low is not None else "-"
+        ahead = "-" if r.ahead is None else f"{100 * r.ahead:.0f}%"
+        return (f"{label:<28} {num(r.baseline):>9} {num(r.value):>9} {num(r.difference, True):>9}  "
+                f"{interval:<19} {ahead:>6}  {r.verdict}")
 
     head = (f"against {report.baseline}: {report.photos} photos on both sides"
             + (f" ({report.left_out} on one side only, left out)" if report.left_out else "")
             + f", {report.resamples} photo resamples, {INTERVAL[1] - INTERVAL[0]:g}% interval of the difference")
     lines = [head, f"{'metric':<28} {'baseline':>9} {'this':>9} {'diff':>9}  {'interval':<19} {'ahead':>6}  verdict"]
-    for r in report.rows:
-        interval = f"[{num(r.low, True)}, {num(r.high, True)}]" if r.low is not None else "-"
-        ahead = "-" if r.ahead is None else f"{100 * r.ahead:.0f}%"
-        lines.append(f"{r.metric:<28} {num(r.baseline):>9} {num(r.value):>9} {num(r.difference, True):>9}  "
-                     f"{interval:<19} {ahead:>6}  {r.verdict}")
+    lines += [line(r.metric, r) for r in report.rows]
+    for folder, (n, rows) in report.folders.items():
+        lines.append(f"{folder} ({n} photos)")
+        lines += [line(f"  {r.metric}", r) for r in rows]
     return "\n".join(lines)
