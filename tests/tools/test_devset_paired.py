@@ -175,3 +175,7 @@ def test_folders_are_compared_on_their_own() -> None:
     text = format_paired(rep)
     assert "f (13 photos)" in text and "g (12 photos)" in text and "  CorLoc" in text
     assert set(rep.to_dict()["folders"]) == {"f", "g"}
+    few = compare(this[:14], base[:14], resamples=100)  # g/ has 7 photos, f/ 7
+    assert set(few.folders) == {"f", "g"}
+    few = compare(this[:8], base[:8], resamples=100)  # 4 photos each: too few to compare on their own
+    assert few.folders == {}

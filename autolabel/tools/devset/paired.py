@@ -23,9 +23,9 @@ matches at IoU 0.5 (boxes by descending ``score``; boxes on crowd regions count 
 
 A metric a resample leaves undefined on either side (no matched masks, a recall not reached)
 is left out of that resample; ``defined`` says in how many it was defined. With photos in two
-or more top-level folders, AP50, recall, precision and CorLoc are also compared per folder
-(each folder's photos resampled on their own): a setting can gain on one source of photos and
-lose on another.
+or more top-level folders, AP50, recall, precision and CorLoc are also compared per folder of
+at least :data:`FOLDER_PHOTOS` photos (each folder's photos resampled on their own): a setting
+can gain on one source of photos and lose on another.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ MAX_BOXES = 100
 """COCO's AP50 counts at most this many boxes a photo (the highest-scoring)."""
 HEADLINE = 4
 """The first metrics of :func:`metrics` (AP50, recall, precision, CorLoc) are also compared per folder."""
+FOLDER_PHOTOS = 5
+"""A folder is compared on its own from this many photos (fewer resample to nothing)."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ class PairedReport:
     left_out: int = 0
     """Photos measured on one side only (left out of the comparison)."""
     folders: dict[str, tuple[int, list[Difference]]] = field(default_factory=dict)
-    """Per top-level folder (two or more): its photo count and its headline metrics' rows."""
+    """Per top-level folder (when there are two or more; those of :data:`FOLDER_PHOTOS` photos or
+    more): its photo count and its headline metrics' rows."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"baseline": self.baseline, "photos": self.photos, "left_out": self.left_out,
@@ -221,6 +224,8 @@ def compare(this: Sequence[PhotoResult], baseline: Sequence[PhotoResult], baseli
     if len(folders) > 1:
         for folder in folders:
             idx = [k for k, p in enumerate(common) if group_of(p) == folder]
+            if len(idx) < FOLDER_PHOTOS:
+                continue
             report.folders[folder] = (len(idx), _differences([b[k] for k in idx], [a[k] for k in idx],
                                                             metrics()[:HEADLINE], rng, resamples))
     return report
