@@ -60,7 +60,7 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
               "it (the most objects found at that precision) and the recall there (records made with --set "
               "min_score=0 let it go below the settings' own min_score).")
 @click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="With --annotations: saved records of the same photos to compare against, photo by photo: each "
+              help="With --annotations: saved records of the same photos (measured as saved) to compare against, photo by photo: each "
               "metric's difference with a 90% interval from a paired bootstrap over the photos, so a gap that is "
               "noise shows as such.")
 @click.option("--resamples", type=click.IntRange(min=100), default=1000, help="Photo resamples of --baseline's bootstrap.")
