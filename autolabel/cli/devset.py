@@ -63,7 +63,10 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
               help="With --annotations: saved records of the same photos (measured as saved) to compare against, photo by photo: each "
               "metric's difference with a 90% interval from a paired bootstrap over the photos, so a gap that is "
               "noise shows as such.")
-@click.option("--resamples", type=click.IntRange(min=100), default=1000, help="Photo resamples of --baseline's bootstrap.")
+@click.option("--intervals", is_flag=True, help="With --annotations: also each metric's 90% interval over photo "
+              "resamples (how far it can move with the photos drawn).")
+@click.option("--resamples", type=click.IntRange(min=100), default=1000,
+              help="Photo resamples of --intervals and --baseline.")
 @click.option("--save-records", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the records of each method here (METHOD replaced by the method's name when several).")
 @click.option("--devset", "devset_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -81,7 +84,7 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: str | None, annotations: Path | None,
            images: str | None, split: str, only: str | None, min_objects: int | None, overrides: tuple[str, ...], discovery_only: bool,
            records_in: Path | None, rescore: bool, at_recall: str | None, at_precision: str | None,
-           baseline: Path | None, resamples: int, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool,
+           baseline: Path | None, intervals: bool, resamples: int, save_records: Path | None, devset_path: Path | None, cache: Path | None, fetch: bool,
            allow_missing: bool, weights: str,
            device: str, threads: int | None, as_json: bool) -> None:
     """Measure discovery on labelled photos.
@@ -108,24 +111,24 @@ def devset(ctx: click.Context, preset: str, config_path: Path | None, methods: s
     progress = (lambda n: click.echo(f"  {n}", err=True)) if verbose else None
     if annotations is None:
         if (records_in or save_records or only or rescore or discovery_only or split != "all" or min_objects or at_recall
-                or at_precision or baseline):
+                or at_precision or baseline or intervals):
             raise click.UsageError("--records, --rescore, --save-records, --only, --min-objects, --discovery-only, --at-recall, "
-                                   "--at-precision, --baseline and --split need --annotations")
+                                   "--at-precision, --baseline, --intervals and --split need --annotations")
         _packaged(cfg, name, methods or "all", devset_path, images, cache, fetch, allow_missing, as_json, progress)
         return
     if images is None:
         raise click.UsageError("--annotations needs --images DIR (the folder its file names are relative to)")
     if discovery_only:
-        if records_in or save_records or rescore or at_recall or at_precision or baseline:
+        if records_in or save_records or rescore or at_recall or at_precision or baseline or intervals:
             raise click.UsageError("--discovery-only runs discovery alone: no --records, --rescore, --save-records, "
-                                   "--at-recall, --at-precision or --baseline")
+                                   "--at-recall, --at-precision, --baseline or --intervals")
         _labelled_discovery(cfg, name, methods or "all", annotations, Path(images), split, only, min_objects, as_json, progress)
         return
     if rescore and records_in is None:
         raise click.UsageError("--rescore re-scores saved records: give --records FILE")
     _labelled(cfg, name, methods, annotations, Path(images), split, only, min_objects, records_in, rescore, save_records,
               as_json, progress, _shares(at_recall, "--at-recall", "recalls"),
-              _shares(at_precision, "--at-precision", "precisions"), baseline, resamples)
+              _shares(at_precision, "--at-precision", "precisions"), baseline, resamples, intervals)
 
 
 def _shares(text: str | None, option: str, what: str) -> tuple[float, ...]:
@@ -184,7 +187,7 @@ def _packaged(cfg: Any, preset: str, methods: str, devset_path: Path | None, ima
 def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, images: Path, split: str, only: str | None,
               min_objects: int | None, records_in: Path | None, rescore: bool, save_records: Path | None, as_json: bool, progress: Any,
               at_recall: tuple[float, ...] = (), at_precision: tuple[float, ...] = (), baseline: Path | None = None,
-              resamples: int = 1000) -> None:
+              resamples: int = 1000, intervals: bool = False) -> None:
     from autolabel.tools.devset.crowds import cluster_boxes
     from autolabel.tools.devset.labelled import annotate_set, load_records, pair_records
     from autolabel.tools.devset.labelled import save_records as write_records
@@ -194,10 +197,10 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
     ls = _subset(annotations, images, split, only, min_objects)
     reports = []
     clusters = []
-    paired: list[Any] = []
+    paired: list[tuple[dict[str, Any], list[str]]] = []
     against = None
     if baseline is not None:
-        from autolabel.tools.devset.paired import photo_results
+        from autolabel.tools.devset.bootstrap import photo_results
 
         against = photo_results(pair_records(ls, load_records(baseline)))
     if records_in is not None:
@@ -214,7 +217,7 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
         reports.append(measure(pairs, records_in.name + (" re-scored" if rescore else ""), split, settings, at_recall,
                                at_precision))
         clusters.append(cluster_boxes(pairs))
-        paired.append(_paired(pairs, against, baseline, at_recall, resamples))
+        paired.append(_bootstrap(pairs, against, baseline, at_recall, resamples, intervals))
     else:
         from autolabel.pipeline import load_models
 
@@ -235,27 +238,38 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
             rep.seconds_per_image, rep.failures = done.seconds_per_image, len(done.failures)
             reports.append(rep)
             clusters.append(cluster_boxes(pairs))
-            paired.append(_paired(pairs, against, baseline, at_recall, resamples))
+            paired.append(_bootstrap(pairs, against, baseline, at_recall, resamples, intervals))
     if as_json:
         click.echo(json.dumps({"annotations": str(annotations), "images": str(images), "split": split,
                                "min_objects": min_objects,
-                               "reports": [{**r.to_dict(), **c.to_dict(), **({"paired": p.to_dict()} if p else {})}
-                                           for r, c, p in zip(reports, clusters, paired)]}, indent=2))
+                               "reports": [{**r.to_dict(), **c.to_dict(), **b} for r, c, (b, _) in zip(reports, clusters, paired)]},
+                              indent=2))
     else:
-        from autolabel.tools.devset.paired import format_paired
-
         click.echo("\n\n".join(format_quality(r) + f"\n\ncluster boxes: {c.boxes} covering {c.objects} objects in {c.images} images"
-                                 + (f"\n\n{format_paired(p)}" if p else "")
-                                 for r, c, p in zip(reports, clusters, paired)))
+                                 + "".join(f"\n\n{t}" for t in text) for r, c, (_, text) in zip(reports, clusters, paired)))
 
 
-def _paired(pairs: Any, against: Any, baseline: Path | None, at_recall: tuple[float, ...], resamples: int) -> Any:
-    """The paired comparison of these records with the baseline's (None without ``--baseline``)."""
-    if against is None or baseline is None:
-        return None
-    from autolabel.tools.devset.paired import compare, photo_results
+def _bootstrap(pairs: Any, against: Any, baseline: Path | None, at_recall: tuple[float, ...], resamples: int,
+               intervals: bool) -> tuple[dict[str, Any], list[str]]:
+    """``--intervals`` of these records and their ``--baseline`` comparison, as JSON entries
+    (``intervals``, ``paired``) and text tables; empty when neither was asked for."""
+    if not intervals and against is None:
+        return {}, []
+    from autolabel.tools.devset.bootstrap import compare, format_intervals, format_paired, photo_results
+    from autolabel.tools.devset.bootstrap import intervals as photo_intervals
 
-    return compare(photo_results(pairs), against, baseline.name, at_recall, resamples)
+    mine = photo_results(pairs)
+    out: dict[str, Any] = {}
+    text = []
+    if intervals:
+        rows = photo_intervals(mine, at_recall, resamples)
+        out["intervals"] = [r.to_dict() for r in rows]
+        text.append(format_intervals(rows, len(mine), resamples))
+    if against is not None and baseline is not None:
+        rep = compare(mine, against, baseline.name, at_recall, resamples)
+        out["paired"] = rep.to_dict()
+        text.append(format_paired(rep))
+    return out, text
 
 
 def _labelled_discovery(cfg: Any, name: str, methods: str, annotations: Path, images: Path, split: str, only: str | None,

@@ -1,13 +1,19 @@
-"""Is one set of records better than another on the same photos, or is the gap noise?
+"""How far the metrics of some labelled photos can move when the photos change: a photo
+bootstrap, for one set of records (``autolabel devset --intervals``) or for the difference
+between two on the same photos (``--baseline A.jsonl``).
 
-``autolabel devset --baseline A.jsonl`` measures a run (or ``--records B.jsonl``) against
-baseline records of the same labelled photos. On 50 to 150 photos, one setting often beats
-another by a point or two of precision through a handful of boxes crossing IoU 0.5; the
-comparison says how far such a gap can move when the photos change.
+On 50 to 150 photos a metric moves by several points with the photos drawn, and one setting
+often beats another by a point or two of precision through a handful of boxes crossing IoU
+0.5. :func:`intervals` says how precise each number is; :func:`compare` says whether a gap
+between two settings is more than that.
 
-**Method: a paired photo bootstrap.** The photos measured by both are resampled with
-replacement ``resamples`` times (the same resample for both sides, a fixed seed, so the
-numbers repeat); each metric is computed on both sides of every resample, and the difference
+**Intervals** (:func:`intervals`): the photos are resampled with replacement ``resamples``
+times (a fixed seed, so the numbers repeat) and each metric is summarised by its value on the
+photos themselves and the 5th and 95th percentiles of its resampled values (a 90 % interval).
+
+**Differences** (:func:`compare`, a paired photo bootstrap): the photos measured by both are
+resampled the same way, the same resample for both sides; each metric is computed on both
+sides of every resample, and the difference
 (this minus baseline) is summarised by its value on the photos themselves, the 5th and 95th
 percentiles of the resampled differences (a 90 % interval) and the share of resamples in
 which this side is ahead (ties count half). Each metric is computed from each photo's greedy
@@ -21,7 +27,7 @@ matches at IoU 0.5 (boxes by descending ``score``; boxes on crowd regions count 
 * **precision at recall R** for each ``--at-recall`` target: the precision of the highest
   cut reaching ``R`` (:func:`~autolabel.tools.devset.operating.operating_points`).
 
-A metric a resample leaves undefined on either side (no matched masks, a recall not reached)
+A metric a resample leaves undefined (on either side: no matched masks, a recall not reached)
 is left out of that resample; ``defined`` says in how many it was defined. With photos in two
 or more top-level folders, AP50, recall, precision and CorLoc are also compared per folder of
 at least :data:`FOLDER_PHOTOS` photos (each folder's photos resampled on their own): a setting
@@ -112,6 +118,23 @@ class Difference:
         return out
 
 
+@dataclass(frozen=True)
+class Interval:
+    """One metric on the photos themselves and the 90 % interval of its resampled values."""
+
+    metric: str
+    value: float | None
+    low: float | None
+    """5th percentile of the resampled values."""
+    high: float | None
+    """95th percentile of the resampled values."""
+    defined: int
+    """Resamples in which the metric is defined."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
 @dataclass
 class PairedReport:
     """A comparison of one side's records with the baseline's, photo by photo."""
@@ -200,6 +223,31 @@ def metrics(at_recall: Sequence[float] = ()) -> list[tuple[str, Callable[[Sequen
     return [("AP50", ap50), ("recall@0.5", _recall), ("precision@0.5", _precision), ("CorLoc", _corloc),
             ("mask IoU (median)", _mask_median),
             *((f"precision at recall {t:g}", _precision_at(t)) for t in at_recall)]
+
+
+def intervals(photos: Sequence[PhotoResult], at_recall: Sequence[float] = (), resamples: int = RESAMPLES,
+              seed: int = SEED) -> list[Interval]:
+    """Each metric of :func:`metrics` on ``photos`` and its 90 % interval over ``resamples``
+    photo resamples (module doc). Raises :class:`~autolabel.errors.InputError` without photos."""
+    if not photos:
+        raise InputError("no photo to resample")
+    draws = np.random.default_rng(seed).integers(0, len(photos), size=(resamples, len(photos)))
+    out = []
+    for name, metric in metrics(at_recall):
+        vals = np.asarray([v for v in (metric([photos[i] for i in idx]) for idx in draws) if v is not None])
+        out.append(Interval(name, metric(photos), float(np.percentile(vals, INTERVAL[0])) if len(vals) else None,
+                            float(np.percentile(vals, INTERVAL[1])) if len(vals) else None, len(vals)))
+    return out
+
+
+def format_intervals(rows: Sequence[Interval], photos: int, resamples: int) -> str:
+    """:func:`intervals` as a text table."""
+    lines = [f"{INTERVAL[1] - INTERVAL[0]:g}% intervals over {resamples} resamples of the {photos} photos",
+             f"{'metric':<28} {'value':>9}  interval"]
+    for r in rows:
+        interval = "-" if r.low is None or r.high is None else f"[{r.low:.4f}, {r.high:.4f}]"
+        lines.append(f"{r.metric:<28} {'-' if r.value is None else f'{r.value:.4f}':>9}  {interval}")
+    return "\n".join(lines)
 
 
 def compare(this: Sequence[PhotoResult], baseline: Sequence[PhotoResult], baseline_name: str = "",

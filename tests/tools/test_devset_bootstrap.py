@@ -1,6 +1,7 @@
-"""The paired photo bootstrap of ``devset --baseline``: its metrics agree with the report's,
-a comparison with itself is exactly zero, a uniform gain has a point interval, a better side
-is called better and the mirror worse, and the CLI prints and validates it."""
+"""The photo bootstrap of ``devset --intervals`` and ``--baseline``: its metrics agree with the
+report's, identical photos give a point interval and a coin-flip set the binomial one, a
+comparison with itself is exactly zero, a uniform gain has a point interval, a better side is
+called better and the mirror worse, and the CLI prints and validates both."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from click.testing import CliRunner
 
 from autolabel.cli import main
 from autolabel.errors import InputError
+from autolabel.tools.devset.bootstrap import PhotoResult, ap50, compare, format_intervals, format_paired, intervals, photo_results
 from autolabel.tools.devset.labelled import save_records
-from autolabel.tools.devset.paired import PhotoResult, ap50, compare, format_paired, photo_results
 from autolabel.tools.devset.quality import measure
 from autolabel.types import Detection
 from tests.tools.test_devset_operating import _random_pairs, labelled_folder
@@ -139,12 +140,20 @@ def test_devset_command_compares_with_a_baseline(tmp_path) -> None:
     assert {r["metric"]: r["verdict"] for r in paired["rows"]}["precision@0.5"] == "worse"
     assert "paired" not in json.loads(CliRunner().invoke(main, [*base, "--records", str(tmp_path / "a.jsonl"),
                                                                 "--json"]).output)["reports"][0]
+    res = CliRunner().invoke(main, [*base, "--records", str(tmp_path / "a.jsonl"), "--intervals", "--resamples", "100"])
+    assert res.exit_code == 0, res.output
+    assert "90% intervals over 100 resamples of the 25 photos" in res.output and "against" not in res.output
+    res = CliRunner().invoke(main, [*base, "--records", str(tmp_path / "a.jsonl"), "--intervals", "--json"])
+    rows = {r["metric"]: r for r in json.loads(res.output)["reports"][0]["intervals"]}
+    assert rows["AP50"]["low"] <= rows["AP50"]["value"] <= rows["AP50"]["high"] and rows["AP50"]["defined"] == 1000
 
 
 def test_baseline_options_are_checked(tmp_path) -> None:
     save_records(tmp_path / "a.jsonl", [r for _, r in _case()])
     res = CliRunner().invoke(main, ["devset", "--baseline", str(tmp_path / "a.jsonl")])
     assert res.exit_code == 2 and "--baseline" in res.output
+    res = CliRunner().invoke(main, ["devset", "--intervals"])
+    assert res.exit_code == 2 and "--intervals" in res.output
     base = labelled_folder(tmp_path, _case())
     res = CliRunner().invoke(main, [*base, "--discovery-only", "--baseline", str(tmp_path / "a.jsonl")])
     assert res.exit_code == 2 and "--baseline" in res.output
@@ -179,3 +188,25 @@ def test_folders_are_compared_on_their_own() -> None:
     assert set(few.folders) == {"f", "g"}
     few = compare(this[:8], base[:8], resamples=100)  # 4 photos each: too few to compare on their own
     assert few.folders == {}
+
+
+def test_intervals_of_identical_photos_are_points() -> None:
+    photos = [_photo(f"p{k}", 4, [True, False, True]) for k in range(20)]
+    rows = {r.metric: r for r in intervals(photos, at_recall=(0.25,), resamples=200)}
+    for name, value in (("recall@0.5", 0.5), ("precision@0.5", 2 / 3), ("CorLoc", 1.0), ("precision at recall 0.25", 1.0)):
+        r = rows[name]
+        assert (r.value, r.low, r.high, r.defined) == (pytest.approx(value), pytest.approx(value), pytest.approx(value), 200)
+    assert rows["mask IoU (median)"].value is None and rows["mask IoU (median)"].defined == 0
+
+
+def test_intervals_of_coin_flips_are_the_binomial_ones() -> None:
+    """40 photos of one object each, found on half of them: recall 0.5, and its resampled 90 %
+    interval is about 0.5 +- 1.645 * sqrt(0.25 / 40) = 0.37 to 0.63."""
+    photos = [_photo(f"p{k}", 1, [k % 2 == 0]) for k in range(40)]
+    r = next(r for r in intervals(photos, resamples=2000) if r.metric == "recall@0.5")
+    assert r.value == 0.5
+    assert r.low == pytest.approx(0.37, abs=0.04) and r.high == pytest.approx(0.63, abs=0.04)
+    text = format_intervals(intervals(photos, resamples=100), 40, 100)
+    assert "90% intervals over 100 resamples of the 40 photos" in text and "recall@0.5" in text
+    with pytest.raises(InputError, match="no photo"):
+        intervals([])
