@@ -36,7 +36,6 @@ can gain on one source of photos and lose on another.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,11 +49,11 @@ from autolabel.tools.devset.operating import operating_points
 from autolabel.types import ImageAnnotations
 
 RESAMPLES = 1000
-"""Photo resamples of a comparison (``--resamples``)."""
+"""Photo resamples of intervals and comparisons (``--resamples``)."""
 SEED = 0
 """The resamples' seed: the same records give the same intervals."""
 INTERVAL = (5.0, 95.0)
-"""Percentiles of the resampled differences reported (a 90 % interval)."""
+"""Percentiles of the resampled values (or differences) reported: a 90 % interval."""
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 """COCO's recall thresholds for interpolated AP."""
 MAX_BOXES = 100
@@ -290,7 +289,7 @@ def _differences(this: Sequence[PhotoResult], baseline: Sequence[PhotoResult],
         diffs = []
         for idx in draws:
             ra, rb = metric([baseline[i] for i in idx]), metric([this[i] for i in idx])
-            if ra is not None and rb is not None and not (math.isnan(ra) or math.isnan(rb)):
+            if ra is not None and rb is not None:
                 diffs.append(rb - ra)
         d = np.asarray(diffs)
         out.append(Difference(
