@@ -46,6 +46,7 @@ from autolabel.errors import InputError
 from autolabel.formats.base import GroundTruthImage
 from autolabel.tools.devset.labelled import group_of
 from autolabel.tools.devset.operating import operating_points
+from autolabel.tools.devset.rounding import rounded
 from autolabel.types import ImageAnnotations
 
 RESAMPLES = 1000
@@ -112,7 +113,7 @@ class Difference:
         return "within noise"
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        out = rounded(self.__dict__)
         out["verdict"] = self.verdict
         return out
 
@@ -131,7 +132,7 @@ class Interval:
     """Resamples in which the metric is defined."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        return rounded(self.__dict__)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 
 from autolabel.errors import ConfigError
 from autolabel.tools.devset.packaged import DevImage
+from autolabel.tools.devset.rounding import rounded
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class MethodResult:
     """Mean discovery time per image (wall clock, this machine), grid to regions."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        return rounded(self.__dict__)
 
 
 @dataclass

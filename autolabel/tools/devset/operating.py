@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from autolabel.tools.devset.rounding import rounded
+
 DECIMALS = 4
 """Thresholds are rounded down to this many decimals (what a user types)."""
 
@@ -48,7 +50,7 @@ class OperatingPoint:
     """Boxes the cut keeps (those on crowd regions not counted, as for precision)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        return rounded(self.__dict__)
 
 
 def _ranked(scores: Sequence[np.ndarray], matches: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -38,6 +38,7 @@ import numpy as np
 from autolabel.formats.base import GroundTruthImage
 from autolabel.tools.devset.labelled import group_of
 from autolabel.tools.devset.operating import OperatingPoint, operating_points, precision_points
+from autolabel.tools.devset.rounding import rounded
 from autolabel.types import ImageAnnotations
 
 MATCH_IOU = 0.5
@@ -72,7 +73,7 @@ class Quality:
     score_auc: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        return rounded(self.__dict__)
 
 
 @dataclass
