@@ -191,7 +191,7 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
     from autolabel.tools.devset.crowds import cluster_boxes
     from autolabel.tools.devset.labelled import annotate_set, load_records, pair_records
     from autolabel.tools.devset.labelled import save_records as write_records
-    from autolabel.tools.devset.quality import measure
+    from autolabel.tools.devset.quality import measure, prepare
     from autolabel.tools.devset.table import format_quality, settings_of
 
     ls = _subset(annotations, images, split, only, min_objects)
@@ -214,10 +214,11 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
             recs = rescore_like(recs, cfg)
             settings = settings_of(cfg)
         pairs = pair_records(ls, recs)
+        images = prepare(pairs)
         reports.append(measure(pairs, records_in.name + (" re-scored" if rescore else ""), split, settings, at_recall,
-                               at_precision))
+                               at_precision, prepared=images))
         clusters.append(cluster_boxes(pairs))
-        paired.append(_bootstrap(pairs, against, baseline, at_recall, resamples, intervals))
+        paired.append(_bootstrap(images, against, baseline, at_recall, resamples, intervals))
     else:
         from autolabel.pipeline import load_models
 
@@ -234,11 +235,12 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
                 target = Path(str(save_records).replace("METHOD", method))
                 write_records(target, done.records)
             pairs = pair_records(ls, done.records)
-            rep = measure(pairs, f"{name} {method}", split, settings_of(run_cfg), at_recall, at_precision)
+            images = prepare(pairs)
+            rep = measure(pairs, f"{name} {method}", split, settings_of(run_cfg), at_recall, at_precision, prepared=images)
             rep.seconds_per_image, rep.failures = done.seconds_per_image, len(done.failures)
             reports.append(rep)
             clusters.append(cluster_boxes(pairs))
-            paired.append(_bootstrap(pairs, against, baseline, at_recall, resamples, intervals))
+            paired.append(_bootstrap(images, against, baseline, at_recall, resamples, intervals))
     if as_json:
         click.echo(json.dumps({"annotations": str(annotations), "images": str(images), "split": split,
                                "min_objects": min_objects,
@@ -249,16 +251,17 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
                                  + "".join(f"\n\n{t}" for t in text) for r, c, (_, text) in zip(reports, clusters, paired)))
 
 
-def _bootstrap(pairs: Any, against: Any, baseline: Path | None, at_recall: tuple[float, ...], resamples: int,
+def _bootstrap(images: Any, against: Any, baseline: Path | None, at_recall: tuple[float, ...], resamples: int,
                intervals: bool) -> tuple[dict[str, Any], list[str]]:
-    """``--intervals`` of these records and their ``--baseline`` comparison, as JSON entries
-    (``intervals``, ``paired``) and text tables; empty when neither was asked for."""
+    """``--intervals`` of these records (their images as ``quality.prepare`` matched them for the
+    report) and their ``--baseline`` comparison, as JSON entries (``intervals``, ``paired``) and
+    text tables; empty when neither was asked for."""
     if not intervals and against is None:
         return {}, []
-    from autolabel.tools.devset.bootstrap import compare, format_intervals, format_paired, photo_results
+    from autolabel.tools.devset.bootstrap import compare, format_intervals, format_paired, results_of
     from autolabel.tools.devset.bootstrap import intervals as photo_intervals
 
-    mine = photo_results(pairs)
+    mine = results_of(images)
     out: dict[str, Any] = {}
     text = []
     if intervals:

@@ -210,3 +210,30 @@ def test_intervals_of_coin_flips_are_the_binomial_ones() -> None:
     assert "90% intervals over 100 resamples of the 40 photos" in text and "recall@0.5" in text
     with pytest.raises(InputError, match="no photo"):
         intervals([])
+
+
+def test_the_report_and_the_bootstrap_share_one_matching(tmp_path, monkeypatch) -> None:
+    """`measure(prepared=...)` reports what it reports from the pairs, `results_of` gives what
+    `photo_results` gives, and `devset --records B --baseline A --intervals` matches each set of
+    records once (A for the baseline, B for the report and the bootstrap)."""
+    from autolabel.tools.devset import quality
+    from autolabel.tools.devset.bootstrap import results_of
+
+    pairs = _random_pairs(5)
+    images = quality.prepare(pairs)
+    assert measure(pairs, at_recall=(0.3,), prepared=images).to_dict() == measure(pairs, at_recall=(0.3,)).to_dict()
+    mine, ref = results_of(images), photo_results(pairs)
+    assert [(p.path, p.gt, p.corloc, p.hits.tolist(), p.scores.tolist()) for p in mine] == \
+        [(p.path, p.gt, p.corloc, p.hits.tolist(), p.scores.tolist()) for p in ref]
+
+    save_records(tmp_path / "a.jsonl", [r for _, r in pairs])
+    save_records(tmp_path / "b.jsonl", [r for _, r in _on_target(pairs)])
+    base = labelled_folder(tmp_path, pairs)
+    calls = []
+    real = quality.prepare
+    monkeypatch.setattr(quality, "prepare", lambda p: calls.append(len(p)) or real(p))
+    res = CliRunner().invoke(main, [*base, "--records", str(tmp_path / "b.jsonl"), "--baseline", str(tmp_path / "a.jsonl"),
+                                    "--intervals", "--resamples", "100"])
+    assert res.exit_code == 0, res.output
+    assert "against a.jsonl" in res.output and "90% intervals" in res.output
+    assert calls == [len(pairs), len(pairs)]

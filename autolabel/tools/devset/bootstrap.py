@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from autolabel.tools.devset.labelled import group_of
 from autolabel.tools.devset.operating import operating_points
 from autolabel.tools.devset.rounding import rounded
 from autolabel.types import ImageAnnotations
+
+if TYPE_CHECKING:
+    from autolabel.tools.devset.quality import Prepared
 
 RESAMPLES = 1000
 """Photo resamples of intervals and comparisons (``--resamples``)."""
@@ -157,11 +160,20 @@ class PairedReport:
 
 def photo_results(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]]) -> list[PhotoResult]:
     """Each photo's greedy matches at IoU 0.5, its CorLoc hit and its matched masks' IoUs."""
+    from autolabel.tools.devset.quality import prepare
+
+    return results_of(prepare(pairs))
+
+
+def results_of(images: Sequence[Prepared]) -> list[PhotoResult]:
+    """:func:`photo_results` of images already matched by
+    :func:`autolabel.tools.devset.quality.prepare` (what :func:`~autolabel.tools.devset.quality.measure`
+    measured, so the greedy matching runs once)."""
     from autolabel.evaluate.metrics import corloc
-    from autolabel.tools.devset.quality import matched_mask_ious, prepare, with_masks
+    from autolabel.tools.devset.quality import matched_mask_ious, with_masks
 
     out = []
-    for im in prepare(pairs):
+    for im in images:
         ev, counted = im.eval, im.match != -2
         hit = corloc([ev])
         out.append(PhotoResult(ev.path, np.asarray(ev.pred_scores, dtype=np.float64)[counted], im.match[counted] >= 0,

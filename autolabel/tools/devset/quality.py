@@ -274,7 +274,7 @@ def _slice(group: str, images: Sequence[Prepared]) -> Quality:
 
 def measure(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]], name: str = "", split: str = "all",
             settings: dict[str, Any] | None = None, at_recall: Sequence[float] = (),
-            at_precision: Sequence[float] = ()) -> QualityReport:
+            at_precision: Sequence[float] = (), prepared: Sequence[Prepared] | None = None) -> QualityReport:
     """The metrics (module doc) of records against their ground truth: one row for every image,
     one per top-level folder, one per size bucket.
 
@@ -286,8 +286,10 @@ def measure(pairs: Sequence[tuple[GroundTruthImage, ImageAnnotations]], name: st
         settings: the thresholds that produced them, for the report.
         at_recall: recalls whose operating points (``min_score``, precision) to add.
         at_precision: precisions whose operating points (``min_score``, recall) to add.
+        prepared: ``prepare(pairs)`` when the caller already has it (the greedy matching then
+            runs once for this report and the caller's own use of the matches).
     """
-    images = prepare(pairs)
+    images = prepare(pairs) if prepared is None else list(prepared)
     report = QualityReport(name, split, len(images), sum(im.eval.num_gt for im in images), dict(settings or {}))
     report.rows.append(_slice("all", images))
     ranked = ([im.eval.pred_scores for im in images], [im.match for im in images], report.rows[0].gt)
