@@ -214,11 +214,11 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
             recs = rescore_like(recs, cfg)
             settings = settings_of(cfg)
         pairs = pair_records(ls, recs)
-        images = prepare(pairs)
+        matched = prepare(pairs)
         reports.append(measure(pairs, records_in.name + (" re-scored" if rescore else ""), split, settings, at_recall,
-                               at_precision, prepared=images))
+                               at_precision, prepared=matched))
         clusters.append(cluster_boxes(pairs))
-        paired.append(_bootstrap(images, against, baseline, at_recall, resamples, intervals))
+        paired.append(_bootstrap(matched, against, baseline, at_recall, resamples, intervals))
     else:
         from autolabel.pipeline import load_models
 
@@ -235,12 +235,12 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
                 target = Path(str(save_records).replace("METHOD", method))
                 write_records(target, done.records)
             pairs = pair_records(ls, done.records)
-            images = prepare(pairs)
-            rep = measure(pairs, f"{name} {method}", split, settings_of(run_cfg), at_recall, at_precision, prepared=images)
+            matched = prepare(pairs)
+            rep = measure(pairs, f"{name} {method}", split, settings_of(run_cfg), at_recall, at_precision, prepared=matched)
             rep.seconds_per_image, rep.failures = done.seconds_per_image, len(done.failures)
             reports.append(rep)
             clusters.append(cluster_boxes(pairs))
-            paired.append(_bootstrap(images, against, baseline, at_recall, resamples, intervals))
+            paired.append(_bootstrap(matched, against, baseline, at_recall, resamples, intervals))
     if as_json:
         click.echo(json.dumps({"annotations": str(annotations), "images": str(images), "split": split,
                                "min_objects": min_objects,
@@ -251,7 +251,7 @@ def _labelled(cfg: Any, name: str, methods: str | None, annotations: Path, image
                                  + "".join(f"\n\n{t}" for t in text) for r, c, (_, text) in zip(reports, clusters, paired)))
 
 
-def _bootstrap(images: Any, against: Any, baseline: Path | None, at_recall: tuple[float, ...], resamples: int,
+def _bootstrap(matched: Any, against: Any, baseline: Path | None, at_recall: tuple[float, ...], resamples: int,
                intervals: bool) -> tuple[dict[str, Any], list[str]]:
     """``--intervals`` of these records (their images as ``quality.prepare`` matched them for the
     report) and their ``--baseline`` comparison, as JSON entries (``intervals``, ``paired``) and
@@ -261,7 +261,7 @@ def _bootstrap(images: Any, against: Any, baseline: Path | None, at_recall: tupl
     from autolabel.tools.devset.bootstrap import compare, format_intervals, format_paired, results_of
     from autolabel.tools.devset.bootstrap import intervals as photo_intervals
 
-    mine = results_of(images)
+    mine = results_of(matched)
     out: dict[str, Any] = {}
     text = []
     if intervals:

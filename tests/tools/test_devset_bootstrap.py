@@ -135,7 +135,9 @@ def test_devset_command_compares_with_a_baseline(tmp_path) -> None:
     assert any(line.startswith("recall@0.5") and line.endswith("better") for line in res.output.splitlines())
     res = CliRunner().invoke(main, [*base, "--records", str(tmp_path / "a.jsonl"), "--baseline", str(tmp_path / "b.jsonl"),
                                     "--json", "--resamples", "100"])
-    paired = json.loads(res.output)["reports"][0]["paired"]
+    data = json.loads(res.output)
+    assert data["images"] == base[base.index("--images") + 1]
+    paired = data["reports"][0]["paired"]
     assert paired["baseline"] == "b.jsonl" and paired["photos"] == 25 and paired["resamples"] == 100
     assert {r["metric"]: r["verdict"] for r in paired["rows"]}["precision@0.5"] == "worse"
     assert "paired" not in json.loads(CliRunner().invoke(main, [*base, "--records", str(tmp_path / "a.jsonl"),

@@ -162,6 +162,7 @@ def test_devset_command_measures_the_whole_pipeline_on_a_coco_folder(tmp_path) -
                                     "--save-records", str(out), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
+    assert data["images"] == str(root) and data["annotations"] == str(ann)
     assert [r["name"] for r in data["reports"]] == ["lite votes", "lite multi"]
     for rep in data["reports"]:
         assert rep["images"] == 2 and rep["gt_boxes"] == 2 and rep["settings"]["min_score"] == 0
