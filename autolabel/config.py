@@ -32,11 +32,11 @@ median on the dev set) a class probability under 0.07, a box the classifier does
 recognise. On the dev set (lite, README "Scores") it drops only unmatched boxes; 0.3 already
 drops real objects the ImageNet-1k classifier has no class for (people)."""
 
-LITE_MIN_SCORE = 0.125
+LITE_MIN_SCORE = 0.145
 """The lite preset's ``min_score``, chosen with its scoring (objectness weight 0.7, scenery,
-backdrop and small-box factors, classifier evidence, scale agreement, feature saliency) on
-dev284's tune half (``docs/discovery-quality.md``): the highest multiple of 0.005 keeping
-recall@0.5 at 0.15 or more."""
+backdrop and small-box factors, classifier evidence, scale agreement, feature saliency) and
+tightening on dev284's tune half (``docs/discovery-quality.md``): the highest multiple of 0.005
+keeping recall@0.5 at 0.15 or more."""
 
 def _runtime(default: Any) -> Any:
     return field(default=default, metadata={"runtime": True})
@@ -155,6 +155,12 @@ class PipelineConfig:
     stands out of its photo); 0 turns this off. Needs one feature map (one layer, one scale)."""
     saliency_knee: float = _since(1.25, absent=1.25)
     """With ``saliency_power``: the ratio at and above which a region keeps its objectness."""
+    tighten_margin: float | None = _since(None, absent=None)
+    """Tightening (:mod:`autolabel.discovery.tighten`): each region handed to refinement is
+    replaced by the seed proposal nested in it that a logistic model on its keys' features finds
+    likelier one object, when that likelihood exceeds the region's own by more than this margin
+    (a group of objects, or an object with its surroundings, becomes the object); None turns
+    this off. Uses the ``agreement_scale`` reading where there is one."""
 
     # -- tight boxes -----------------------------------------------------------------------
     refine: bool = True
@@ -364,6 +370,8 @@ PRESETS: dict[str, PipelineConfig] = {
     # best grid-box IoU is 0.9 or more), the others lower (x0.6 at 0.5 or less; linear between).
     # A region whose patches stand out of the photo less than 1.25 times the average (mean
     # norm of its centred keys) loses objectness: x min(1, ratio / 1.25) ** 2.
+    # Each candidate region is replaced by a seed proposal nested in it where a logistic model
+    # on its keys finds that one likelier a single object by more than 0.1 (tightening).
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",
@@ -380,6 +388,7 @@ PRESETS: dict[str, PipelineConfig] = {
         saliency_power=2.0,
         nested_min_ratio=0.5,
         agreement_scale=0.75,
+        tighten_margin=0.1,
         batch_size=8,  # crops per classifier call: on 2 CPU cores 8 classify faster per crop than 32
     ),
 }

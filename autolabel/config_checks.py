@@ -137,3 +137,5 @@ def check_options(cfg: Any) -> None:
          "an IoU in [agreement_iou_low, 1]")
     need(number(cfg.agreement_boost) and 1.0 <= cfg.agreement_boost <= 16.0, "agreement_boost", "a factor in [1, 16]")
     need(number(cfg.agreement_penalty) and 0.0 <= cfg.agreement_penalty <= 1.0, "agreement_penalty", "a factor in [0, 1]")
+    need(cfg.tighten_margin is None or (number(cfg.tighten_margin) and 0.0 <= cfg.tighten_margin < 1.0),
+         "tighten_margin", "empty (off) or a probability margin in [0, 1)")

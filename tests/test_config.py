@@ -56,6 +56,9 @@ def test_config_file_may_start_from_a_preset(tmp_path: Path) -> None:
     ("saliency_knee: 0\n", r"option saliency_knee: expected a ratio in \(0, 16\]"),
     ("saliency_power: 2\nfeature_layers: blocks.4,blocks.6\n", "option saliency_power: expected 0 with several feature_layers"),
     ("saliency_power: 2\nfeature_scales: 1,0.75\n", "option saliency_power: expected 0 with several feature_layers or feature_scales"),
+    ("tighten_margin: 1\n", r"option tighten_margin: expected empty \(off\) or a probability margin in \[0, 1\)"),
+    ("tighten_margin: -0.1\n", "option tighten_margin"),
+    ("tighten_margin: yes\n", "option tighten_margin"),
     ("- a\n", "expected a mapping"),
     ("a: [\n", "not valid YAML"),
 ])
@@ -116,3 +119,12 @@ def test_runs_made_before_scale_agreement_resume_as_they_were() -> None:
         cfg = PRESETS[name]
         stored = {k: v for k, v in cfg.result_dict().items() if k not in names}
         assert cfg.differences(stored) == ([] if name != "lite" else ["agreement_scale"])
+
+
+def test_runs_made_before_tightening_resume_as_they_were() -> None:
+    """A manifest without ``tighten_margin`` was made without tightening: the presets that keep
+    it off resume such runs; lite, which turns it on, names the option that differs."""
+    for name in ("default", "fast", "seed", "lite"):
+        cfg = PRESETS[name]
+        stored = {k: v for k, v in cfg.result_dict().items() if k != "tighten_margin"}
+        assert cfg.differences(stored) == ([] if name != "lite" else ["tighten_margin"])

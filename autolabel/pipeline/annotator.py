@@ -39,6 +39,7 @@ from autolabel.config import PipelineConfig
 from autolabel.discovery import Region
 from autolabel.discovery.agreement import agree
 from autolabel.discovery.saliency import key_norms, salient
+from autolabel.discovery.tighten import pool_boxes, read, tighten
 from autolabel.images import DecodedImage, header_size
 from autolabel.pipeline.batching import ShapeLog, bucket, buckets_for
 from autolabel.pipeline.clock import StageClock
@@ -201,23 +202,32 @@ class Annotator:
             with self.clock("discovery", len(group)):
                 norms = key_norms(keys, grid) if cfg.saliency_power else None
                 found = discover(keys, grid, cfg)
+            second = None
             if cfg.agreement_scale:
-                found = self._agreed(models, batch, len(group), grid, found)
+                found, second = self._agreed(models, batch, len(group), grid, found)
             if norms is not None:
                 with self.clock("discovery", 0):  # the same views: time added, no calls
                     found = [salient(regions, n, cfg.saliency_knee, cfg.saliency_power) for regions, n in zip(found, norms)]
-            for (it, i), regions in zip(group, found):
-                it.pending.append(self.refining.localise(it, i, candidates(cfg, regions)))
+            chosen_regions = [candidates(cfg, regions) for regions in found]
+            if cfg.tighten_margin is not None:
+                with self.clock("discovery", 0):
+                    chosen_regions = [tighten(regions, read(keys[k], grid),
+                                              None if second is None else pool_boxes(second[k], grid),
+                                              cfg.tighten_margin)
+                                      for k, regions in enumerate(chosen_regions)]
+            for (it, i), regions in zip(group, chosen_regions):
+                it.pending.append(self.refining.localise(it, i, regions))
 
     def _agreed(self, models: Models, batch: torch.Tensor, n: int, grid: tuple[int, int],
-                found: list[list[Region]]) -> list[list[Region]]:
+                found: list[list[Region]]) -> tuple[list[list[Region]], torch.Tensor]:
         """``found`` (each view's regions) rescored by scale agreement
         (:mod:`autolabel.discovery.agreement`): the extractor reads the views again at
         ``agreement_scale``, discovery runs on those keys on the same grid, and each region's
         objectness is raised where a region of the second scale has nearly its box, lowered
         where none has. The second pass is its own stage, ``agreement`` (``extractor`` counts the
         passes at the views' own size, whose work the benchmark multiplies out); its discovery
-        adds time to ``discovery``, not calls."""
+        adds time to ``discovery``, not calls. Also returns the second reading's keys
+        ``(n, h*w, C)`` (tightening reads their proposals)."""
         cfg = self.config
         with self.clock("agreement", n):
             keys = extract_rescaled(models.features, batch, n, cfg.agreement_scale, grid, shapes=self.shapes)
@@ -225,7 +235,7 @@ class Annotator:
             others = discover(keys, grid, cfg)
             return [agree(mine, theirs, cfg.agreement_iou_low, cfg.agreement_iou_high, cfg.agreement_boost,
                           cfg.agreement_penalty)
-                    for mine, theirs in zip(found, others)]
+                    for mine, theirs in zip(found, others)], keys
 
     @staticmethod
     def _class_maps(models: Models, items: list[Item], chosen: torch.Tensor) -> None:

@@ -329,15 +329,56 @@ def test_scale_agreement_boosts_regions_found_again_and_penalises_the_rest(tmp_p
     assert RunStore(tmp_path / "on").read_manifest()["config"]["agreement_scale"] == 0.5
 
 
+def test_tightening_reads_both_scales_and_the_pipeline_refines_what_it_returns(tmp_path: Path, tiny_config,
+                                                                              colour_models, monkeypatch) -> None:
+    """With ``tighten_margin`` each view's candidate regions go through
+    :func:`~autolabel.discovery.tighten.tighten` with the view's reading (its grid) and the
+    boxes of the second reading's proposals; the boxes exported are those of the regions it
+    returns."""
+    import numpy as np
+
+    import autolabel.pipeline.annotator as annotator
+    from autolabel.discovery.regions import Region
+
+    truth = _scene(tmp_path / "imgs" / "scene.png", (640, 480), [("rect", (160.0, 128.0, 448.0, 352.0))])[0]
+    cfg = tiny_config.replace(max_side=640, workers=1, discovery="votes", min_score=0.0, agreement_scale=0.5,
+                              tighten_margin=0.1)
+    real = annotator.tighten
+    calls = []
+
+    def spy(regions, reading, other, margin):
+        calls.append((len(regions), reading.grid, other.shape[1], margin))
+        return real(regions, reading, other, margin)
+
+    monkeypatch.setattr(annotator, "tighten", spy)
+    kept = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "kept")
+    assert calls and calls[0][1:] == ((30, 40), 4, 0.1) and calls[0][0] >= 1
+    assert any(iou(d.box, truth) >= 0.8 for d in kept)
+    assert RunStore(tmp_path / "kept").read_manifest()["config"]["tighten_margin"] == 0.1
+
+    def corner(regions, reading, other, margin):  # every region cut to its top-left 2 x 2 patches
+        out = []
+        for r in regions:
+            x1, y1 = r.box[0], r.box[1]
+            mask = np.zeros_like(r.mask)
+            mask[y1:y1 + 2, x1:x1 + 2] = True
+            out.append(Region((x1, y1, x1 + 2, y1 + 2), r.objectness, y1 * mask.shape[1] + x1, mask))
+        return out
+
+    monkeypatch.setattr(annotator, "tighten", corner)
+    cut = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "cut")
+    assert cut and all(d.box[2] - d.box[0] <= 48 and d.box[3] - d.box[1] <= 48 for d in cut)
+
+
 @pytest.mark.parametrize("scale, tiles", [(0.5, "1x1"), (1.5, "1x1"), (0.75, "2x2")])
 def test_scale_agreement_handles_thin_tiny_and_tiled_photos(tmp_path: Path, tiny_config, scale: float, tiles: str) -> None:
     """A second reading of a view one patch high, of a 17-pixel-wide strip and of tiles, with
-    feature saliency on too: every photo gives its record, boxes inside the photo, objectness
-    in [0, 1]."""
+    feature saliency and tightening on too: every photo gives its record, boxes inside the
+    photo, objectness in [0, 1]."""
     sizes = {"strip.png": (300, 17), "column.png": (20, 260), "square.png": (33, 33), "photo.png": (400, 300)}
     for name, size in sizes.items():
         write_image(tmp_path / name, size)
-    cfg = tiny_config.replace(agreement_scale=scale, tiles=tiles, min_score=0.0, saliency_power=2.0)
+    cfg = tiny_config.replace(agreement_scale=scale, tiles=tiles, min_score=0.0, saliency_power=2.0, tighten_margin=0.0)
     ann = Annotator(cfg)
     results = list(ann.process(tmp_path, sorted(sizes)))
     counts = ann.clock.counts  # one call per view in each stage: the second reading is its own stage
