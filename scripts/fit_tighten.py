@@ -25,24 +25,13 @@ import numpy as np
 import torch
 
 
-def _iou_max(box: np.ndarray, gt: np.ndarray) -> float:
-    if not len(gt):
-        return 0.0
-    x1 = np.maximum(box[0], gt[:, 0])
-    y1 = np.maximum(box[1], gt[:, 1])
-    x2 = np.minimum(box[2], gt[:, 2])
-    y2 = np.minimum(box[3], gt[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    union = (box[2] - box[0]) * (box[3] - box[1]) + (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1]) - inter
-    return float((inter / np.maximum(union, 1e-9)).max())
-
-
 def collect(annotations: str, images: str, split: str, preset: str) -> list[dict]:
     """Per candidate region of every photo of ``split``: its candidates' features and best IoUs."""
     from autolabel.config import PRESETS
     from autolabel.discovery.agreement import agree
     from autolabel.discovery.saliency import key_norms, salient
     from autolabel.discovery.tighten import features, pool_boxes, read
+    from autolabel.geometry import iou
     from autolabel.images import decode_image
     from autolabel.models import build_model
     from autolabel.pipeline.discover import candidates, discover_regions
@@ -76,7 +65,7 @@ def collect(annotations: str, images: str, split: str, preset: str) -> list[dict
         for rank, r in enumerate(candidates(cfg, regions)):
             idx, x = features(r, reading, other)
             boxes = [r.box] + [tuple(reading.pool.boxes[i]) for i in idx[1:]]
-            ious = np.array([_iou_max(np.array(rz.grid_box_to_pixels(b)), gt) for b in boxes])
+            ious = np.array([max((iou(rz.grid_box_to_pixels(b), g) for g in gt), default=0.0) for b in boxes])
             rows.append({"photo": g.path, "rank": rank, "x": x, "iou": ious})
     return rows
 

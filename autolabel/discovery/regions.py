@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    import torch
 
 GridBox = tuple[int, int, int, int]
 """``(x1, y1, x2, y2)`` in patch units, ``x2`` / ``y2`` exclusive."""
@@ -50,6 +54,19 @@ def mask_box(mask: np.ndarray) -> GridBox:
     """Bounds ``(x1, y1, x2, y2)`` (exclusive) of the True cells of ``mask`` ``(h, w)``; must be non-empty."""
     rows, cols = np.nonzero(mask)
     return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
+
+
+def mask_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """``(..., h, w)`` bool -> ``(..., 4)`` int64 ``(x1, y1, x2, y2)`` bounds, exclusive
+    (:func:`mask_box` of many masks at once, on their device; meaningless for empty masks)."""
+    import torch
+
+    h, w = masks.shape[-2:]
+    rows = masks.any(dim=-1).to(torch.uint8)
+    cols = masks.any(dim=-2).to(torch.uint8)
+    y1, x1 = rows.argmax(dim=-1), cols.argmax(dim=-1)
+    y2, x2 = h - rows.flip(-1).argmax(dim=-1), w - cols.flip(-1).argmax(dim=-1)
+    return torch.stack([x1, y1, x2, y2], dim=-1)
 
 
 def seed_component(mask: np.ndarray, seed_rc: tuple[int, int], connectivity: int = 4) -> np.ndarray | None:

@@ -40,8 +40,9 @@ import torch
 from scipy import ndimage
 
 from autolabel.discovery.components import seed_components
-from autolabel.discovery.regions import FOUR, Region, mask_box
+from autolabel.discovery.regions import FOUR, Region, mask_box, mask_boxes
 from autolabel.discovery.scores import cosine
+from autolabel.geometry import box_iou
 
 POOL_THRESHOLDS = (0.0, 0.1, 0.2, 0.3)
 """Cosine similarities to the seed above which a patch joins its proposal, one pool per value."""
@@ -108,13 +109,13 @@ def read(keys: torch.Tensor, grid: tuple[int, int], *, background_degree: float 
     mean = float(norms.mean())
     norms = norms / mean if mean > 0 else np.ones_like(norms)
     masks = proposal_pool(k, grid, background_degree=background_degree, thresholds=thresholds, num_seeds=num_seeds)
-    return Reading(grid, torch.nn.functional.normalize(k, dim=1), norms, Pool(masks, _boxes(masks, grid)))
+    return Reading(grid, torch.nn.functional.normalize(k, dim=1), norms, Pool(masks, _grid_boxes(masks, grid)))
 
 
 def pool_boxes(keys: torch.Tensor, grid: tuple[int, int], *, background_degree: float = 0.5) -> np.ndarray:
     """``(P, 4)`` float64 grid boxes of the :func:`proposal_pool` of one view's ``keys``
     ``(N, C)`` (the second reading's, for :func:`features`' ``other``)."""
-    return _boxes(proposal_pool(keys.detach().float().cpu(), grid, background_degree=background_degree), grid)
+    return _grid_boxes(proposal_pool(keys.detach().float().cpu(), grid, background_degree=background_degree), grid)
 
 
 def proposal_pool(keys: torch.Tensor, grid: tuple[int, int], *, background_degree: float = 0.5,
@@ -227,24 +228,10 @@ def _agreement(boxes: np.ndarray, reading: Reading, other: np.ndarray | None) ->
     agreement = np.zeros(len(boxes))
     consensus = np.zeros(len(boxes))
     if len(boxes) and other is not None and len(other):
-        inter, union = _overlaps(boxes, other)
-        agreement = (inter.double() / union.double().clamp(min=1)).max(dim=1).values.numpy()
+        agreement = _ious(boxes, other).max(axis=1)
     if len(boxes) and len(pool):
-        inter, union = _overlaps(boxes, pool)
-        consensus = np.log1p((5 * inter > 4 * union).sum(dim=1).double().numpy())  # IoU above 0.8, exactly
+        consensus = np.log1p((_ious(boxes, pool) > 0.8).sum(axis=1))
     return np.column_stack([agreement, consensus])
-
-
-def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Intersection and union areas ``(len(a), len(b))`` int64 of integer grid boxes."""
-    ta = torch.from_numpy(a.astype(np.int64))
-    tb = torch.from_numpy(b.astype(np.int64))
-    w = (torch.minimum(ta[:, None, 2], tb[None, :, 2]) - torch.maximum(ta[:, None, 0], tb[None, :, 0])).clamp_(min=0)
-    h = (torch.minimum(ta[:, None, 3], tb[None, :, 3]) - torch.maximum(ta[:, None, 1], tb[None, :, 1])).clamp_(min=0)
-    inter = w * h
-    area_a = (ta[:, 2] - ta[:, 0]) * (ta[:, 3] - ta[:, 1])
-    area_b = (tb[:, 2] - tb[:, 0]) * (tb[:, 3] - tb[:, 1])
-    return inter, area_a[:, None] + area_b[None, :] - inter
 
 
 def _assemble(region: Region, mine: np.ndarray, rows: np.ndarray, theirs: np.ndarray,
@@ -257,7 +244,7 @@ def _assemble(region: Region, mine: np.ndarray, rows: np.ndarray, theirs: np.nda
     rel = np.log(np.maximum(_area(boxes), 1e-9) / max(float(_area(rbox)[0]), 1e-9))
     is_region = np.zeros(len(boxes))
     is_region[0] = 1.0
-    x = np.column_stack([both[:, :OWN], rel, _iou(boxes, rbox)[:, 0], both[:, OWN:], is_region])
+    x = np.column_stack([both[:, :OWN], rel, _ious(boxes, rbox)[:, 0], both[:, OWN:], is_region])
     return np.concatenate([[-1], rows]).astype(np.int64), x
 
 
@@ -308,27 +295,15 @@ def _own_features(masks: np.ndarray, boxes: np.ndarray, reading: Reading) -> np.
                             sides, inside, ring_cos, aspect])
 
 
-def _boxes(masks: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+def _grid_boxes(masks: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Grid boxes ``(P, 4)`` float64 of non-empty ``masks`` ``(P, N)``."""
-    h, w = grid
-    if not len(masks):
-        return np.zeros((0, 4))
-    m = masks.reshape(-1, h, w)
-    rows, cols = m.any(axis=2), m.any(axis=1)
-    y1, x1 = rows.argmax(axis=1), cols.argmax(axis=1)
-    y2, x2 = h - rows[:, ::-1].argmax(axis=1), w - cols[:, ::-1].argmax(axis=1)
-    return np.column_stack([x1, y1, x2, y2]).astype(np.float64)
+    return mask_boxes(torch.from_numpy(masks).view(-1, *grid)).double().numpy()
 
 
 def _area(boxes: np.ndarray) -> np.ndarray:
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b))`` IoU of two sets of boxes."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    return inter / np.maximum(_area(a)[:, None] + _area(b)[None, :] - inter, 1e-9)
+def _ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(len(a), len(b))`` float64 IoU of two sets of grid boxes (:func:`autolabel.geometry.box_iou`)."""
+    return box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy()

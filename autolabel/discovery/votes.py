@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from autolabel.discovery.components import largest_components, seed_components
-from autolabel.discovery.regions import Region, check_batch_grid, check_grid, mask_box, nms_regions
+from autolabel.discovery.regions import Region, check_batch_grid, check_grid, mask_box, mask_boxes, nms_regions
 from autolabel.discovery.scores import contrast_values, cosine, ncut_values
 from autolabel.discovery.split import split_region
 
@@ -178,7 +178,7 @@ def vote_regions_batch(keys: torch.Tensor, grid_hw: tuple[int, int], *, affinity
         objs = ncut_values(comps.float(), linked)
     else:
         objs = contrast_values(comps, sim)
-    boxes = _mask_boxes(comps.view(b, g_max, h, w))
+    boxes = mask_boxes(comps.view(b, g_max, h, w))
 
     comps_h, found_h, seed_h = comps.cpu().numpy(), found.cpu().numpy(), seed.cpu().numpy()  # host copy 2
     objs_h, boxes_h = objs.double().cpu().numpy(), boxes.cpu().numpy()
@@ -245,14 +245,3 @@ def _greedy_groups(close: np.ndarray, valid: np.ndarray, min_votes: int) -> list
         if len(group) >= min_votes:
             out.append((idx[group], int(idx[p])))
     return out
-
-
-def _mask_boxes(masks: torch.Tensor) -> torch.Tensor:
-    """``(..., h, w)`` bool -> ``(..., 4)`` int64 ``(x1, y1, x2, y2)`` bounds, exclusive
-    (:func:`~autolabel.discovery.regions.mask_box` on the device; meaningless for empty masks)."""
-    h, w = masks.shape[-2:]
-    rows = masks.any(dim=-1).to(torch.uint8)
-    cols = masks.any(dim=-2).to(torch.uint8)
-    y1, x1 = rows.argmax(dim=-1), cols.argmax(dim=-1)
-    y2, x2 = h - rows.flip(-1).argmax(dim=-1), w - cols.flip(-1).argmax(dim=-1)
-    return torch.stack([x1, y1, x2, y2], dim=-1)
