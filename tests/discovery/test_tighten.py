@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from autolabel.discovery.regions import FOUR, Region, mask_box
 from autolabel.discovery.tighten import FEATURES, NESTED_AREA, NESTED_INSIDE, features, nested, probabilities, read, tighten
+from autolabel.geometry import iou
 
 COL = {name: i for i, name in enumerate(FEATURES)}
 
@@ -35,24 +36,19 @@ def _scene(seed: int = 0, noise: float = 0.3) -> tuple[torch.Tensor, tuple[int, 
     return torch.tensor(keys.reshape(h * w, c), dtype=torch.float32), (h, w), around, obj
 
 
-def _iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    return ix / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix)
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_an_object_with_its_surroundings_becomes_the_object(seed: int) -> None:
     keys, grid, around, obj = _scene(seed)
     reading = read(keys, grid)
     region = Region(mask_box(around), 0.7, int(np.flatnonzero(around.ravel())[0]), around)
     (out,) = tighten([region], reading, reading.pool.boxes, 0.0)
-    assert _iou(out.box, mask_box(obj)) >= 0.8 > _iou(region.box, mask_box(obj))
+    assert iou(out.box, mask_box(obj)) >= 0.8 > iou(region.box, mask_box(obj))
     assert out.objectness == 0.7
     assert out.box == mask_box(out.mask) and out.mask.ravel()[out.seed]
     assert (out.mask & obj).sum() >= 0.8 * obj.sum()
     # without a second reading (no scale agreement) the pick is the same
     (alone,) = tighten([region], reading, None, 0.0)
-    assert _iou(alone.box, mask_box(obj)) >= 0.8
+    assert iou(alone.box, mask_box(obj)) >= 0.8
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -61,7 +57,7 @@ def test_an_objects_own_region_stays(seed: int) -> None:
     reading = read(keys, grid)
     region = Region(mask_box(obj), 0.4, int(np.flatnonzero(obj.ravel())[0]), obj)
     (out,) = tighten([region], reading, reading.pool.boxes, 0.0)
-    assert _iou(out.box, region.box) >= 0.8
+    assert iou(out.box, region.box) >= 0.8
 
 
 def test_a_margin_keeps_regions_and_their_order() -> None:
