@@ -258,18 +258,27 @@ def _upsample(mask: np.ndarray, cell: int) -> np.ndarray:
     return np.repeat(np.repeat(mask, cell, axis=0), cell, axis=1)
 
 
-def _modes(bins: np.ndarray, rgb: np.ndarray, counts: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """``(M, 3)`` mean colours of the ``MODES`` most frequent eligible bins (their pixels in the window)."""
+def _modes(n: np.ndarray, sums: np.ndarray, counts: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """``(M, 3)`` mean colours of the ``MODES`` most frequent eligible bins (their pixels in the
+    window): ``n`` ``(nb,)`` the window's pixels per bin, ``sums`` ``(nb, 3)`` their RGB sums,
+    ``counts`` ``(nb,)`` the counts that rank the bins."""
     idx = np.flatnonzero(eligible & (counts > 0))
     if idx.size == 0:
         return np.zeros((0, 3), dtype=np.float32)
     idx = idx[np.argsort(-counts[idx], kind="stable")[:MODES]]
-    flat = bins.ravel()
-    px = rgb.reshape(-1, 3)
-    nb = counts.size
-    n = np.bincount(flat, minlength=nb)[idx].astype(np.float64)
-    sums = np.stack([np.bincount(flat, weights=px[:, ch], minlength=nb)[idx] for ch in range(3)], axis=1)
-    return (sums / n[:, None]).astype(np.float32)
+    return (sums[idx] / n[idx, None]).astype(np.float32)
+
+
+def _nearest(px: np.ndarray, modes: np.ndarray) -> np.ndarray:
+    """``(P,)`` squared distance from each of ``px`` ``(P, 3)`` to its nearest of ``modes``
+    ``(M, 3)``, ``M >= 1`` (float32 in, float32 out; one pass per mode, no ``(P, M, 3)`` array)."""
+    best = None
+    for m in modes:
+        d = (px[:, 0] - m[0]) ** 2
+        d += (px[:, 1] - m[1]) ** 2
+        d += (px[:, 2] - m[2]) ** 2
+        best = d if best is None else np.minimum(best, d, out=best)
+    return best
 
 
 def _colour_llr(bins: np.ndarray, rgb: np.ndarray, band: np.ndarray, c_fg: np.ndarray, c_bg: np.ndarray,
@@ -282,15 +291,19 @@ def _colour_llr(bins: np.ndarray, rgb: np.ndarray, band: np.ndarray, c_fg: np.nd
     ``COLOUR_SIGMA`` of a background mode. Distances, unlike bins, put a pixel that blends
     object and background (an edge pixel) on the side it is closer to. Computed on the ``band``
     pixels only (0 elsewhere). None without modes."""
-    bg = _modes(bins, rgb, c_bg, c_bg >= MODE_MIN_SHARE * c_bg.sum())
-    fg = _modes(bins, rgb, c_fg, (llr_bins > distinct) & (c_fg >= MODE_MIN_SHARE * c_fg.sum()))
+    flat, nb = bins.ravel(), c_bg.size
+    every = rgb.reshape(-1, 3)
+    n = np.bincount(flat, minlength=nb).astype(np.float64)
+    sums = np.stack([np.bincount(flat, weights=every[:, ch], minlength=nb) for ch in range(3)], axis=1)
+    bg = _modes(n, sums, c_bg, c_bg >= MODE_MIN_SHARE * c_bg.sum())
+    fg = _modes(n, sums, c_fg, (llr_bins > distinct) & (c_fg >= MODE_MIN_SHARE * c_fg.sum()))
     if len(fg) and len(bg):  # an object "mode" that is a background colour is histogram noise
         fg = fg[((fg[:, None, :] - bg[None]) ** 2).sum(-1).min(-1) > COLOUR_SIGMA ** 2]
     if len(fg) == 0 or len(bg) == 0:
         return None
     px = rgb[band]
-    d_fg = ((px[:, None, :] - fg[None]) ** 2).sum(-1).min(-1)
-    d_bg = ((px[:, None, :] - bg[None]) ** 2).sum(-1).min(-1)
+    d_fg = _nearest(px, fg)
+    d_bg = _nearest(px, bg)
     out = np.zeros(bins.shape, dtype=np.float32)
     two_var = 2.0 * COLOUR_SIGMA ** 2
     # A colour far from every mode of both sides is evidence for neither: the outlier floor makes

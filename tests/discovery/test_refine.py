@@ -9,6 +9,7 @@ import torch
 
 from autolabel.discovery.refine import (
     PixelMask,
+    _nearest,
     grid_mask,
     refine_region,
     union_masks,
@@ -196,3 +197,15 @@ def test_object_colour_shared_with_the_background_stays_in_the_mask() -> None:
     low[:230] = False
     assert (full & low).sum() >= 0.9 * low.sum()
     assert mask_iou(full, obj) >= 0.88
+
+
+def test_nearest_mode_distance_is_the_smallest_squared_distance_to_any_mode() -> None:
+    rng = np.random.default_rng(3)
+    px = rng.random((500, 3), dtype=np.float32)
+    for m in (1, 2, 6):
+        modes = rng.random((m, 3), dtype=np.float32)
+        brute = ((px[:, None, :].astype(np.float64) - modes[None].astype(np.float64)) ** 2).sum(-1).min(-1)
+        got = _nearest(px, modes)
+        assert got.shape == (500,) and got.dtype == np.float32
+        assert np.allclose(got, brute, rtol=1e-5, atol=1e-7)
+    assert np.array_equal(_nearest(px, px[7:8]) == 0, np.all(px == px[7], axis=1))
