@@ -1,8 +1,8 @@
 """Fit the tightening model (autolabel/discovery/tighten.py) on a labelled COCO set.
 
 For every photo of the chosen half, the lite preset's regions are found as the pipeline finds
-them (votes on the keys, scale agreement with the 0.75 reading, feature saliency, the
-candidates handed to refinement); each region and its nested proposals are described by
+them (``autolabel.pipeline.discover.find_regions`` with tightening off: votes on the keys, scale
+agreement with the 0.75 reading, feature saliency, the candidates handed to refinement); each region and its nested proposals are described by
 ``tighten.FEATURES`` and labelled by whether their box (grid box in pixels) overlaps a hand box
 at IoU 0.5 or more. A logistic regression (scikit-learn, standardised features, C = 1) is
 fitted on them, and its weights are printed on the raw features, ready for ``tighten.WEIGHTS``
@@ -18,6 +18,7 @@ Needs scikit-learn (not a dependency of autolabel).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pickle
 from pathlib import Path
 
@@ -28,13 +29,11 @@ import torch
 def collect(annotations: str, images: str, split: str, preset: str) -> list[dict]:
     """Per candidate region of every photo of ``split``: its candidates' features and best IoUs."""
     from autolabel.config import PRESETS
-    from autolabel.discovery.agreement import agree
-    from autolabel.discovery.saliency import key_norms, salient
     from autolabel.discovery.tighten import features, pool_boxes, read
     from autolabel.geometry import iou
     from autolabel.images import decode_image
     from autolabel.models import build_model
-    from autolabel.pipeline.discover import candidates, discover_regions
+    from autolabel.pipeline.discover import find_regions
     from autolabel.pipeline.features import extract, extract_rescaled, extractor_kwargs, make_extractor, prepare_image
     from autolabel.tools.devset.labelled import load_labelled
 
@@ -43,6 +42,7 @@ def collect(annotations: str, images: str, split: str, preset: str) -> list[dict
                         **extractor_kwargs(cfg.extractor))
     feats = make_extractor(built, cfg.feature_layers, cfg.feature_scales)
     labelled = load_labelled(annotations, images, split)
+    untightened = dataclasses.replace(cfg, tighten_margin=None)
     rows = []
     for g in labelled.images:
         path = Path(images) / g.path
@@ -50,19 +50,13 @@ def collect(annotations: str, images: str, split: str, preset: str) -> list[dict
         rz = prepare_image(dec.image, cfg.max_side, feats.patch, feats.mean, feats.std, cfg.upscale)
         batch = rz.tensor[None]
         with torch.inference_mode():
-            keys = extract(feats, batch, 1)[0]
-            regions = discover_regions(keys, rz.grid, cfg)
-            second = extract_rescaled(feats, batch, 1, cfg.agreement_scale, rz.grid)[0] if cfg.agreement_scale else None
-        others = discover_regions(second, rz.grid, cfg) if second is not None else None
-        if others is not None:
-            regions = agree(regions, others, cfg.agreement_iou_low,
-                            cfg.agreement_iou_high, cfg.agreement_boost, cfg.agreement_penalty)
-        if cfg.saliency_power:
-            regions = salient(regions, key_norms(keys[None], rz.grid)[0], cfg.saliency_knee, cfg.saliency_power)
+            keys = extract(feats, batch, 1)
+            second = extract_rescaled(feats, batch, 1, cfg.agreement_scale, rz.grid) if cfg.agreement_scale else None
+            (chosen,) = find_regions(keys, second, rz.grid, untightened)  # what the pipeline hands tightening
         gt = np.array([b for b, ignored in zip(g.boxes, g.ignore) if not ignored], dtype=np.float64).reshape(-1, 4)
-        reading = read(keys, rz.grid)
-        other = pool_boxes(second, rz.grid) if second is not None else None
-        for rank, r in enumerate(candidates(cfg, regions)):
+        reading = read(keys[0], rz.grid)
+        other = pool_boxes(second[0], rz.grid) if second is not None else None
+        for rank, r in enumerate(chosen):
             idx, x = features(r, reading, other)
             boxes = [r.box] + [tuple(reading.pool.boxes[i]) for i in idx[1:]]
             ious = np.array([max((iou(rz.grid_box_to_pixels(b), g) for g in gt), default=0.0) for b in boxes])

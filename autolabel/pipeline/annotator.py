@@ -36,16 +36,12 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from autolabel.config import PipelineConfig
-from autolabel.discovery import Region
-from autolabel.discovery.agreement import agree
-from autolabel.discovery.saliency import key_norms, salient
-from autolabel.discovery.tighten import pool_boxes, read, tighten
 from autolabel.images import DecodedImage, header_size
 from autolabel.pipeline.batching import ShapeLog, bucket, buckets_for
 from autolabel.pipeline.clock import StageClock
 from autolabel.pipeline.crops import Cropping
 from autolabel.pipeline.decode import Decoding
-from autolabel.pipeline.discover import candidates, discover, same_size_views
+from autolabel.pipeline.discover import find_regions, same_size_views
 from autolabel.pipeline.evidence import cell_logits
 from autolabel.pipeline.features import device_batch, extract, extract_keeping_map, extract_rescaled, held_pixels, shares_classifier
 from autolabel.pipeline.label import Labelling
@@ -199,43 +195,15 @@ class Annotator:
                 with self.clock("evidence", len(whole)):
                     self._class_maps(models, [group[k][0] for k in whole], chosen[whole])
             grid = group[0][0].views[group[0][1]].resized.grid
-            with self.clock("discovery", len(group)):
-                norms = key_norms(keys, grid) if cfg.saliency_power else None
-                found = discover(keys, grid, cfg)
             second = None
-            if cfg.agreement_scale:
-                found, second = self._agreed(models, batch, len(group), grid, found)
-            if norms is not None:
-                with self.clock("discovery", 0):  # the same views: time added, no calls
-                    found = [salient(regions, n, cfg.saliency_knee, cfg.saliency_power) for regions, n in zip(found, norms)]
-            chosen_regions = [candidates(cfg, regions) for regions in found]
-            if cfg.tighten_margin is not None:
-                with self.clock("discovery", 0):
-                    chosen_regions = [tighten(regions, read(keys[k], grid),
-                                              None if second is None else pool_boxes(second[k], grid),
-                                              cfg.tighten_margin)
-                                      for k, regions in enumerate(chosen_regions)]
+            if cfg.agreement_scale:  # the views read again at a second scale (scale agreement)
+                with self.clock("agreement", len(group)):
+                    second = extract_rescaled(models.features, batch, len(group), cfg.agreement_scale, grid,
+                                              shapes=self.shapes)
+            with self.clock("discovery", len(group)):
+                chosen_regions = find_regions(keys, second, grid, cfg)
             for (it, i), regions in zip(group, chosen_regions):
                 it.pending.append(self.refining.localise(it, i, regions))
-
-    def _agreed(self, models: Models, batch: torch.Tensor, n: int, grid: tuple[int, int],
-                found: list[list[Region]]) -> tuple[list[list[Region]], torch.Tensor]:
-        """``found`` (each view's regions) rescored by scale agreement
-        (:mod:`autolabel.discovery.agreement`): the extractor reads the views again at
-        ``agreement_scale``, discovery runs on those keys on the same grid, and each region's
-        objectness is raised where a region of the second scale has nearly its box, lowered
-        where none has. The second pass is its own stage, ``agreement`` (``extractor`` counts the
-        passes at the views' own size, whose work the benchmark multiplies out); its discovery
-        adds time to ``discovery``, not calls. Also returns the second reading's keys
-        ``(n, h*w, C)`` (tightening reads their proposals)."""
-        cfg = self.config
-        with self.clock("agreement", n):
-            keys = extract_rescaled(models.features, batch, n, cfg.agreement_scale, grid, shapes=self.shapes)
-        with self.clock("discovery", 0):
-            others = discover(keys, grid, cfg)
-            return [agree(mine, theirs, cfg.agreement_iou_low, cfg.agreement_iou_high, cfg.agreement_boost,
-                          cfg.agreement_penalty)
-                    for mine, theirs in zip(found, others)], keys
 
     @staticmethod
     def _class_maps(models: Models, items: list[Item], chosen: torch.Tensor) -> None:

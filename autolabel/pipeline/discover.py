@@ -1,6 +1,11 @@
 """Pipeline stage: object discovery on a batch of views' patch keys, through
 :mod:`autolabel.discovery` (pure tensor functions on the keys' device), and the choice of the
 regions worth refining.
+
+:func:`find_regions` is the whole stage, the one chain both the pipeline and
+``scripts/fit_tighten.py`` run: discovery, scale agreement with a second reading
+(``agreement_scale``), saliency (``saliency_power``), the candidates (:func:`candidates`),
+tightening (``tighten_margin``).
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from typing import Any
 import torch
 
 from autolabel.discovery import Region, get_discovery
+from autolabel.discovery.agreement import agree
 from autolabel.discovery.batched import discover_batch
+from autolabel.discovery.saliency import key_norms, salient
+from autolabel.discovery.tighten import pool_boxes, read, tighten
 from autolabel.pipeline.work import Item
 
 CANDIDATES_PER_BOX = 2
@@ -38,6 +46,40 @@ def discover(keys: torch.Tensor, grid: tuple[int, int], cfg: Any) -> list[list[R
     ``(h, w)`` grid; the method's batched form where it has one
     (:func:`~autolabel.discovery.batched.discover_batch`), else :func:`discover_regions` per view."""
     return discover_batch(keys, grid, cfg, discover_regions)
+
+
+def find_regions(keys: torch.Tensor, second: torch.Tensor | None, grid: tuple[int, int], cfg: Any) -> list[list[Region]]:
+    """The regions of each of a batch's views to refine, by descending objectness.
+
+    Args:
+        keys: ``(B, h*w, d)`` patch keys of the views, row-major over ``grid``, on any device.
+        second: ``(B, h*w, d)`` keys of the same views read at ``cfg.agreement_scale`` and
+            brought back to ``grid`` (:func:`~autolabel.pipeline.features.extract_rescaled`);
+            None without scale agreement.
+        grid: ``(h, w)`` patches, height first.
+        cfg: a :class:`~autolabel.config.PipelineConfig`.
+
+    Returns:
+        Per view: :func:`discover`'s regions, with ``second``: rescored by
+        :func:`~autolabel.discovery.agreement.agree` with the second reading's regions; with
+        ``saliency_power``: rescored by :func:`~autolabel.discovery.saliency.salient`; cut to
+        :func:`candidates`; with ``tighten_margin``: each replaced by a nested proposal where one
+        looks more like one object (:func:`~autolabel.discovery.tighten.tighten`, which reads
+        ``second``'s proposals too).
+    """
+    found = discover(keys, grid, cfg)
+    if second is not None:
+        others = discover(second, grid, cfg)
+        found = [agree(mine, theirs, cfg.agreement_iou_low, cfg.agreement_iou_high, cfg.agreement_boost,
+                       cfg.agreement_penalty) for mine, theirs in zip(found, others)]
+    if cfg.saliency_power:
+        found = [salient(regions, n, cfg.saliency_knee, cfg.saliency_power)
+                 for regions, n in zip(found, key_norms(keys, grid))]
+    chosen = [candidates(cfg, regions) for regions in found]
+    if cfg.tighten_margin is None:
+        return chosen
+    return [tighten(regions, read(keys[k], grid), None if second is None else pool_boxes(second[k], grid), cfg.tighten_margin)
+            for k, regions in enumerate(chosen)]
 
 
 def candidates(cfg: Any, regions: list[Region]) -> list[Region]:

@@ -337,20 +337,20 @@ def test_tightening_reads_both_scales_and_the_pipeline_refines_what_it_returns(t
     returns."""
     import numpy as np
 
-    import autolabel.pipeline.annotator as annotator
+    import autolabel.pipeline.discover as stage
     from autolabel.discovery.regions import Region
 
     truth = _scene(tmp_path / "imgs" / "scene.png", (640, 480), [("rect", (160.0, 128.0, 448.0, 352.0))])[0]
     cfg = tiny_config.replace(max_side=640, workers=1, discovery="votes", min_score=0.0, agreement_scale=0.5,
                               tighten_margin=0.1)
-    real = annotator.tighten
+    real = stage.tighten
     calls = []
 
     def spy(regions, reading, other, margin):
         calls.append((len(regions), reading.grid, other.shape[1], margin))
         return real(regions, reading, other, margin)
 
-    monkeypatch.setattr(annotator, "tighten", spy)
+    monkeypatch.setattr(stage, "tighten", spy)
     kept = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "kept")
     assert calls and calls[0][1:] == ((30, 40), 4, 0.1) and calls[0][0] >= 1
     assert any(iou(d.box, truth) >= 0.8 for d in kept)
@@ -365,7 +365,7 @@ def test_tightening_reads_both_scales_and_the_pipeline_refines_what_it_returns(t
             out.append(Region((x1, y1, x1 + 2, y1 + 2), r.objectness, y1 * mask.shape[1] + x1, mask))
         return out
 
-    monkeypatch.setattr(annotator, "tighten", corner)
+    monkeypatch.setattr(stage, "tighten", corner)
     cut = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "cut")
     assert cut and all(d.box[2] - d.box[0] <= 48 and d.box[3] - d.box[1] <= 48 for d in cut)
 
