@@ -133,6 +133,10 @@ class PipelineConfig:
     """Nested duplicates must also be of a similar size: the smaller box covers at least this
     share of the larger's area (0 = any size, the rule before). Objects inside a box around
     the whole scene are then kept (see :func:`autolabel.pipeline.select.unnest`)."""
+    duplicate_iou: float | None = _since(None, absent=None)
+    """Duplicate suppression after scoring: of two boxes an image keeps whose IoU exceeds this,
+    the lower-scored is dropped (two regions refined or tightened onto one object); None turns
+    this off. See :func:`autolabel.pipeline.label.keep`."""
     agreement_scale: float = _since(0.0, absent=0.0)
     """Scale agreement (:mod:`autolabel.discovery.agreement`): 0 turns it off; a factor (``0.75``):
     the extractor also reads each view resized by it and discovery runs on those keys too (on
@@ -372,6 +376,7 @@ PRESETS: dict[str, PipelineConfig] = {
     # norm of its centred keys) loses objectness: x min(1, ratio / 1.25) ** 2.
     # Each candidate region is replaced by a seed proposal nested in it where a logistic model
     # on its keys finds that one likelier a single object by more than 0.1 (tightening).
+    # Of two kept boxes overlapping at IoU above 0.6, the lower-scored goes (duplicates).
     "lite": PipelineConfig(
         discovery="votes",
         extractor="tf_efficientnet_lite0",
@@ -389,6 +394,7 @@ PRESETS: dict[str, PipelineConfig] = {
         nested_min_ratio=0.5,
         agreement_scale=0.75,
         tighten_margin=0.1,
+        duplicate_iou=0.6,
         batch_size=8,  # crops per classifier call: on 2 CPU cores 8 classify faster per crop than 32
     ),
 }

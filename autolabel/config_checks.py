@@ -113,6 +113,8 @@ def check_options(cfg: Any) -> None:
          "split_min_part", "an integer >= 1")
     need(number(cfg.split_depth) and 0.0 <= cfg.split_depth <= 2.0, "split_depth", "a cosine difference in [0, 2]")
     need(number(cfg.nested_min_ratio) and 0.0 <= cfg.nested_min_ratio <= 1.0, "nested_min_ratio", "a share in [0, 1]")
+    need(cfg.duplicate_iou is None or (number(cfg.duplicate_iou) and 0.0 < cfg.duplicate_iou <= 1.0),
+         "duplicate_iou", "empty (off) or a box IoU in (0, 1]")
     need(isinstance(cfg.background_sides, int) and not isinstance(cfg.background_sides, bool)
          and 1 <= cfg.background_sides <= 4, "background_sides", "an integer from 1 to 4")
     for name in ("background_area", "background_penalty", "max_scenery_share", "objectness_weight", "small_area",

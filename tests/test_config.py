@@ -59,6 +59,9 @@ def test_config_file_may_start_from_a_preset(tmp_path: Path) -> None:
     ("tighten_margin: 1\n", r"option tighten_margin: expected empty \(off\) or a probability margin in \[0, 1\)"),
     ("tighten_margin: -0.1\n", "option tighten_margin"),
     ("tighten_margin: yes\n", "option tighten_margin"),
+    ("duplicate_iou: 0\n", r"option duplicate_iou: expected empty \(off\) or a box IoU in \(0, 1\]"),
+    ("duplicate_iou: 1.5\n", "option duplicate_iou"),
+    ("duplicate_iou: yes\n", "option duplicate_iou"),
     ("- a\n", "expected a mapping"),
     ("a: [\n", "not valid YAML"),
 ])
@@ -128,3 +131,12 @@ def test_runs_made_before_tightening_resume_as_they_were() -> None:
         cfg = PRESETS[name]
         stored = {k: v for k, v in cfg.result_dict().items() if k != "tighten_margin"}
         assert cfg.differences(stored) == ([] if name != "lite" else ["tighten_margin"])
+
+
+def test_runs_made_before_duplicate_suppression_resume_as_they_were() -> None:
+    """A manifest without ``duplicate_iou`` was made without it: the presets that keep it off
+    resume such runs; lite, which turns it on, names the option that differs."""
+    for name in ("default", "fast", "seed", "lite"):
+        cfg = PRESETS[name]
+        stored = {k: v for k, v in cfg.result_dict().items() if k != "duplicate_iou"}
+        assert cfg.differences(stored) == ([] if name != "lite" else ["duplicate_iou"])

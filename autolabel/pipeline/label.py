@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
+from autolabel.geometry import nms
 from autolabel.pipeline.crops import gather_crops
 from autolabel.pipeline.evidence import box_factors
 from autolabel.pipeline.objectness import BackgroundRule, background_score, scenery_synsets
@@ -59,7 +62,8 @@ class Labelling:
             named = results[i: i + n]
             evidence = self.evidence(classifier, it, probs[i: i + n], named) if cfg.evidence_side and n else None
             out.append(keep(cfg.min_score, it.regions, named, rule=self.rule, size=size,
-                            scenery=scenery, weight=cfg.objectness_weight, evidence=evidence))
+                            scenery=scenery, weight=cfg.objectness_weight, evidence=evidence,
+                            duplicate_iou=cfg.duplicate_iou))
             i += n
             it.crops, it.class_maps = [], None
         return out
@@ -95,14 +99,16 @@ class Labelling:
 def keep(min_score: float, regions: list[Found], results: list[LabelResult | None], *,
          rule: BackgroundRule | None = None, size: tuple[int, int] | None = None,
          scenery: frozenset[str] = frozenset(), weight: float = 0.5,
-         evidence: Sequence[float] | None = None) -> list[Named]:
+         evidence: Sequence[float] | None = None, duplicate_iou: float | None = None) -> list[Named]:
     """The named objects worth writing, by descending score: each scored
     ``objectness ** weight * class_probability ** (1 - weight)`` (:mod:`autolabel.pipeline.scoring`;
     0.5: the square root of the product), then, with
     an active ``rule`` and the image's ``size`` ``(width, height)``, scored down or dropped as
     background (:func:`~autolabel.pipeline.objectness.background_score`), then multiplied by
     its ``evidence`` factor (one per region, in ``[0, 1]``; :mod:`autolabel.pipeline.evidence`);
-    those without a label or below ``min_score`` dropped."""
+    those without a label or below ``min_score`` dropped; with ``duplicate_iou``, of two kept
+    boxes overlapping at a box IoU above it, the lower-scored dropped
+    (:func:`~autolabel.geometry.nms`)."""
     apply = rule is not None and rule.active and size is not None
     cands = []
     for k, (found, res) in enumerate(zip(regions, results)):
@@ -116,4 +122,9 @@ def keep(min_score: float, regions: list[Found], results: list[LabelResult | Non
             score *= evidence[k]
         if score is not None and score >= min_score:
             cands.append((found, res, score))
-    return sorted(cands, key=lambda c: -c[2])
+    cands.sort(key=lambda c: -c[2])
+    if duplicate_iou is not None and len(cands) > 1:
+        keep_idx = nms(torch.tensor([c[0].box for c in cands], dtype=torch.float64),
+                       torch.tensor([c[2] for c in cands], dtype=torch.float64), duplicate_iou)
+        cands = [cands[k] for k in sorted(keep_idx.tolist())]
+    return cands

@@ -9,7 +9,8 @@ regions the pipeline refines) reduced by :func:`autolabel.pipeline.select.unnest
 classifying), each scored ``objectness ** w * class_probability ** (1 - w)``
 (:func:`autolabel.pipeline.scoring.detection_score`, ``w`` the setting's
 ``objectness_weight``), passed through the background rule (:func:`autolabel.pipeline.objectness.background_score`, the pipeline's
-own function) and kept at ``min_score``. :func:`sweep` measures a grid of settings.
+own function), kept at ``min_score`` and, with ``duplicate_iou``, rid of duplicates as the
+pipeline does (:func:`autolabel.pipeline.label.keep`). :func:`sweep` measures a grid of settings.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import torch
+
 from autolabel.formats.base import GroundTruthImage
+from autolabel.geometry import nms
 from autolabel.pipeline.discover import CANDIDATES_PER_BOX
 from autolabel.pipeline.objectness import BackgroundRule, background_score
 from autolabel.pipeline.scoring import detection_score
@@ -42,9 +46,12 @@ class Setting:
     nested_containment: float = 0.9
     objectness_weight: float = 0.5
     """Weight of objectness in the score (:func:`autolabel.pipeline.scoring.detection_score`)."""
+    duplicate_iou: float | None = None
+    """Of two kept boxes overlapping at a box IoU above this, the lower-scored goes (None: off)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"min_score": self.min_score, "max_boxes": self.max_boxes, "objectness_weight": self.objectness_weight,
+                "duplicate_iou": self.duplicate_iou,
                 "background_sides": self.rule.sides, "background_area": self.rule.area,
                 "background_penalty": self.rule.penalty, "max_scenery_share": self.rule.max_scenery_share,
                 "scenery_power": self.rule.scenery_power, "small_area": self.rule.small_area,
@@ -67,6 +74,10 @@ def rescore(records: Iterable[ImageAnnotations], setting: Setting, scenery: froz
             if s is not None and s >= setting.min_score:
                 kept.append(d.with_(score=s))
         kept.sort(key=lambda d: -d.score)
+        if setting.duplicate_iou is not None and len(kept) > 1:
+            idx = nms(torch.tensor([d.box for d in kept], dtype=torch.float64),
+                      torch.tensor([d.score for d in kept], dtype=torch.float64), setting.duplicate_iou)
+            kept = [kept[k] for k in sorted(idx.tolist())]
         out.append(ImageAnnotations(rec.path, rec.width, rec.height, tuple(kept)))
     return out
 
@@ -96,7 +107,7 @@ def rescore_like(records: Iterable[ImageAnnotations], cfg: Any) -> list[ImageAnn
     rule = BackgroundRule.from_config(cfg)
     scenery = scenery_synsets(label_space_for_model(cfg.classifier).synsets) if rule.uses_scenery else frozenset()
     return rescore(records, Setting(cfg.min_score, cfg.max_boxes, rule, cfg.nested_min_ratio, cfg.nested_containment,
-                                    cfg.objectness_weight), scenery)
+                                    cfg.objectness_weight, getattr(cfg, "duplicate_iou", None)), scenery)
 
 
 def grid(min_scores: Sequence[float], max_boxes: Sequence[int], sides: Sequence[int] = (2,), areas: Sequence[float] = (0.6,),
