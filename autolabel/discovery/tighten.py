@@ -41,7 +41,7 @@ from scipy import ndimage
 
 from autolabel.discovery.components import seed_components
 from autolabel.discovery.regions import FOUR, Region, mask_box, mask_boxes
-from autolabel.discovery.scores import cosine
+from autolabel.discovery.scores import cosine, degrees
 from autolabel.geometry import box_iou
 
 POOL_THRESHOLDS = (0.0, 0.1, 0.2, 0.3)
@@ -126,7 +126,7 @@ def proposal_pool(keys: torch.Tensor, grid: tuple[int, int], *, background_degre
     h, w = grid
     n = h * w
     sim = cosine(keys[None])[0]
-    deg = (sim > 0).float().sum(dim=1)
+    deg = degrees(sim)
     fore = torch.nonzero(deg <= background_degree * n).flatten()
     if fore.numel() == 0:
         return np.zeros((0, n), dtype=bool)

@@ -9,7 +9,7 @@ covers the classifier's evidence for its classes in the whole photo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -20,6 +20,8 @@ from autolabel.pipeline.objectness import BackgroundRule, background_score, scen
 from autolabel.pipeline.scoring import detection_score
 from autolabel.pipeline.work import Found, Item
 from autolabel.vocabulary import LabelResult
+
+T = TypeVar("T")
 
 Named = tuple[Found, LabelResult, float]
 """A kept object: what was found, its label, its score in ``[0, 1]`` (``objectness ** w *
@@ -123,8 +125,17 @@ def keep(min_score: float, regions: list[Found], results: list[LabelResult | Non
         if score is not None and score >= min_score:
             cands.append((found, res, score))
     cands.sort(key=lambda c: -c[2])
-    if duplicate_iou is not None and len(cands) > 1:
-        keep_idx = nms(torch.tensor([c[0].box for c in cands], dtype=torch.float64),
-                       torch.tensor([c[2] for c in cands], dtype=torch.float64), duplicate_iou)
-        cands = [cands[k] for k in sorted(keep_idx.tolist())]
-    return cands
+    return without_duplicates(cands, [c[0].box for c in cands], [c[2] for c in cands], duplicate_iou)
+
+
+def without_duplicates(items: list[T], boxes: Sequence[Sequence[float]], scores: Sequence[float],
+                       duplicate_iou: float | None) -> list[T]:
+    """``items`` (by descending score; ``boxes`` and ``scores`` one per item) less the
+    lower-scored of any two whose boxes overlap at a box IoU above ``duplicate_iou``
+    (:func:`~autolabel.geometry.nms`), in their order; all of them with ``duplicate_iou`` None.
+    The label stage's last step, and the re-scoring of stored records'
+    (:func:`autolabel.tools.devset.sweep.rescore`)."""
+    if duplicate_iou is None or len(items) < 2:
+        return items
+    kept = nms(torch.tensor(boxes, dtype=torch.float64), torch.tensor(scores, dtype=torch.float64), duplicate_iou)
+    return [items[k] for k in sorted(kept.tolist())]

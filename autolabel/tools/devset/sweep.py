@@ -22,11 +22,9 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-import torch
-
 from autolabel.formats.base import GroundTruthImage
-from autolabel.geometry import nms
 from autolabel.pipeline.discover import CANDIDATES_PER_BOX
+from autolabel.pipeline.label import without_duplicates
 from autolabel.pipeline.objectness import BackgroundRule, background_score
 from autolabel.pipeline.scoring import detection_score
 from autolabel.types import ImageAnnotations
@@ -74,10 +72,7 @@ def rescore(records: Iterable[ImageAnnotations], setting: Setting, scenery: froz
             if s is not None and s >= setting.min_score:
                 kept.append(d.with_(score=s))
         kept.sort(key=lambda d: -d.score)
-        if setting.duplicate_iou is not None and len(kept) > 1:
-            idx = nms(torch.tensor([d.box for d in kept], dtype=torch.float64),
-                      torch.tensor([d.score for d in kept], dtype=torch.float64), setting.duplicate_iou)
-            kept = [kept[k] for k in sorted(idx.tolist())]
+        kept = without_duplicates(kept, [d.box for d in kept], [d.score for d in kept], setting.duplicate_iou)
         out.append(ImageAnnotations(rec.path, rec.width, rec.height, tuple(kept)))
     return out
 
@@ -107,7 +102,7 @@ def rescore_like(records: Iterable[ImageAnnotations], cfg: Any) -> list[ImageAnn
     rule = BackgroundRule.from_config(cfg)
     scenery = scenery_synsets(label_space_for_model(cfg.classifier).synsets) if rule.uses_scenery else frozenset()
     return rescore(records, Setting(cfg.min_score, cfg.max_boxes, rule, cfg.nested_min_ratio, cfg.nested_containment,
-                                    cfg.objectness_weight, getattr(cfg, "duplicate_iou", None)), scenery)
+                                    cfg.objectness_weight, cfg.duplicate_iou), scenery)
 
 
 def grid(min_scores: Sequence[float], max_boxes: Sequence[int], sides: Sequence[int] = (2,), areas: Sequence[float] = (0.6,),
