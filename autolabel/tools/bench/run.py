@@ -240,7 +240,8 @@ def _baseline(kind: str, cfg: PipelineConfig, root: Path, paths: list[str], limi
     """The original application's loop: fp32, crops one at a time (and the classifier
     rebuilt for every box when ``kind == 'original'``). Returns images/s on ``limit`` images.
 
-    Models are built from the same seed as the benchmark's, so random weights are the same.
+    Random weights are the benchmark's own: ``build_model`` seeds them
+    (:data:`autolabel.models.RANDOM_SEED`).
     """
     from autolabel.models import build_model
     from autolabel.pipeline import Annotator
@@ -248,7 +249,6 @@ def _baseline(kind: str, cfg: PipelineConfig, root: Path, paths: list[str], limi
     ann = Annotator(cfg.replace(precision="fp32", batch_size=1, image_batch=1, workers=1,
                                 pad_batches="off", device_crops="off", overlap="off",
                                 refine_processes=0))
-    torch.manual_seed(0)
     device = ann.models.device
     t0 = time.perf_counter()
     n = 0
@@ -301,7 +301,6 @@ def run_bench(
             images = synthetic_images(work / f"synthetic_{size[0]}x{size[1]}", synthetic, size)
         source = find_images(images)
         t_build = time.perf_counter()
-        torch.manual_seed(0)  # random weights: the same models as the baseline's
         models = ann.models
         build_s = time.perf_counter() - t_build
         device = models.device
