@@ -132,6 +132,9 @@ def check_options(cfg: Any) -> None:
     need(not cfg.saliency_power or (_count(cfg.feature_layers) <= 1 and _count(cfg.feature_scales) <= 1),
          "saliency_power", "0 with several feature_layers or feature_scales (each patch of several maps is "
          "normalised, so no box stands out)")
+    need(isinstance(cfg.mask_readings, int) and not isinstance(cfg.mask_readings, bool) and cfg.mask_readings in (0, 1, 3),
+         "mask_readings",
+         "0 (off), 1 (one diagonal shift) or 3 (every half-patch shift)")
     need(number(cfg.agreement_scale) and (cfg.agreement_scale == 0 or 0.0 < cfg.agreement_scale <= 4.0)
          and cfg.agreement_scale != 1, "agreement_scale", "0 (off) or a factor in (0, 4] other than 1")
     need(number(cfg.agreement_iou_low) and 0.0 <= cfg.agreement_iou_low <= 1.0, "agreement_iou_low", "an IoU in [0, 1]")

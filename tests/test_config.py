@@ -44,6 +44,9 @@ def test_config_file_may_start_from_a_preset(tmp_path: Path) -> None:
     ("discovery: many\n", "option discovery"),
     ("refine_processes: -2\n", r"option refine_processes: expected an integer >= 0, or -1 \(auto\)"),
     ("refine_processes: true\n", "option refine_processes"),
+    ("mask_readings: 2\n", r"option mask_readings: expected 0 \(off\), 1 \(one diagonal shift\) or 3"),
+    ("mask_readings: true\n", "option mask_readings"),
+    ("mask_readings: 1.0\n", "option mask_readings"),
     ("agreement_scale: 1\n", r"option agreement_scale: expected 0 \(off\) or a factor in \(0, 4\] other than 1"),
     ("agreement_scale: -0.5\n", "option agreement_scale"),
     ("agreement_scale: true\n", "option agreement_scale"),
@@ -122,6 +125,15 @@ def test_runs_made_before_scale_agreement_resume_as_they_were() -> None:
         cfg = PRESETS[name]
         stored = {k: v for k, v in cfg.result_dict().items() if k not in names}
         assert cfg.differences(stored) == ([] if name != "lite" else ["agreement_scale"])
+
+
+def test_runs_made_before_mask_readings_resume_as_they_were() -> None:
+    """A manifest without ``mask_readings`` was made without shifted readings: the presets that
+    keep them off resume such runs; lite, which reads once more, names the option that differs."""
+    for name in ("default", "fast", "seed", "lite"):
+        cfg = PRESETS[name]
+        stored = {k: v for k, v in cfg.result_dict().items() if k != "mask_readings"}
+        assert cfg.differences(stored) == ([] if name != "lite" else ["mask_readings"])
 
 
 def test_runs_made_before_tightening_resume_as_they_were() -> None:

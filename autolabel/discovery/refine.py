@@ -50,6 +50,16 @@ image is not refined at all: it has no surroundings there, so the colour model's
 would be the objects in its holes and bays, and the refined mask would keep the wrong side (see
 docs/discovery-quality.md, "Masks: on the object's side").
 
+**Shifted readings** (``mask_readings``, :mod:`autolabel.discovery.shifted`): the patch mask
+puts the prior's 0.5 line on a patch edge, wherever inside the patch the object's edge runs.
+Given the region's masks on readings of the view shifted by half a patch, a refined region is
+decided a second time with the mean of all their priors (0.5 lines on a half-patch grid), and
+that mask, cut to the box of the first decision, is the one returned, with the first box as its
+``extent``: selection and the classifier's crop use that box, and a written box, the bounds of
+the written mask, can only shrink (by up to half a patch a side). The finer prior alone would
+also move box sides outwards, and on dev284 such moves lost more matches at IoU 0.5 than they
+gained (docs/discovery-quality.md, "Masks: shifted readings").
+
 Each region is refined at a *working resolution*: the processed image (what the extractor saw)
 for regions up to ``FINE_PATCHES`` patches across, and every ``f``-th processed pixel for larger
 ones, so that one patch is about ``WORK_CELL`` working pixels (a 16 px patch: every second
@@ -74,6 +84,8 @@ from autolabel.discovery.sides import image_borders, solid
 
 if TYPE_CHECKING:
     import torch
+
+    from autolabel.discovery.shifted import ShiftedMask
 
 BINS = 8
 """Colour histogram levels per RGB channel (8**3 = 512 bins)."""
@@ -150,16 +162,22 @@ class PixelMask:
         origin: ``(x, y)`` displayed-image pixels of ``mask[0, 0]``'s top-left corner.
         scale: ``(sx, sy)`` displayed-image pixels per mask pixel.
         refined: False when refinement fell back to the patch mask (see the module doc).
+        extent: the object's box where it is not the mask's bounds: a mask drawn with shifted
+            readings lies within the box refinement found without them (see the module doc).
     """
 
     mask: np.ndarray
     origin: tuple[float, float]
     scale: tuple[float, float]
     refined: bool = True
+    extent: Box | None = None
 
     @property
     def box(self) -> Box:
-        """Bounds of the mask in displayed-image pixels ``(x1, y1, x2, y2)``, exclusive (not clipped)."""
+        """The object's box in displayed-image pixels ``(x1, y1, x2, y2)``, exclusive (not
+        clipped): ``extent`` where set, else the mask's bounds."""
+        if self.extent is not None:
+            return self.extent
         rows = np.flatnonzero(self.mask.any(axis=1))
         cols = np.flatnonzero(self.mask.any(axis=0))
         (ox, oy), (sx, sy) = self.origin, self.scale
@@ -197,7 +215,8 @@ def union_masks(masks: Sequence[PixelMask]) -> PixelMask:
     out = np.zeros(shape, dtype=bool)
     for m in masks:
         out |= m.sample((x1, y1), (sx, sy), shape)
-    return PixelMask(out, (x1, y1), (sx, sy), refined=any(m.refined for m in masks))
+    extent = (x1, y1, x2, y2) if any(m.extent is not None for m in masks) else None
+    return PixelMask(out, (x1, y1), (sx, sy), refined=any(m.refined for m in masks), extent=extent)
 
 
 def working_factor(patch: int, target: int = WORK_CELL) -> int:
@@ -314,7 +333,8 @@ def _colour_llr(bins: np.ndarray, rgb: np.ndarray, band: np.ndarray, c_fg: np.nd
     return out
 
 
-def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVERLAP) -> PixelMask:
+def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVERLAP,
+                  shifted: Sequence[ShiftedMask] = ()) -> PixelMask:
     """The pixel mask of ``region`` (see the module doc for the method and its fallbacks).
 
     Args:
@@ -322,6 +342,10 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
         region: a discovery region; its ``mask`` is ``(h, w)`` bool on ``work.grid``.
         max_overlap: Bhattacharyya coefficient of the object and background colour histograms
             above which colour is not trusted and the patch mask is kept.
+        shifted: the region's masks on shifted readings of the view
+            (:func:`autolabel.discovery.shifted.shifted_masks`); with them a refined mask is
+            drawn again with a prior on a half-patch grid, within the box found without them
+            (the result's ``extent``).
 
     Returns:
         A :class:`PixelMask` over a window around the region, never empty.
@@ -379,15 +403,43 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
 
     # Smooth the colour evidence only (pixel noise); the prior is smooth already, and smoothing
     # it with the colour would push every edge outwards wherever the prior leans to the object.
-    prior = ndimage.uniform_filter(up.astype(np.float32), size=c, mode="nearest")
+    colour = ndimage.gaussian_filter(llr, sigma=max(0.5, c / 8.0), mode="nearest")
+    grid_prior = ndimage.uniform_filter(up.astype(np.float32), size=c, mode="nearest")
+    out = _decide(colour, grid_prior, core, back, up, thick, c)
+    if out is None:
+        return fallback
+    if not shifted:
+        return PixelMask(out, origin, scale, refined=True)
+    # The same decision with the prior on a half-patch grid, kept within the box just found:
+    # the mask follows the finer prior, the box stays refinement's (see the module doc).
+    fine_prior = grid_prior + sum(_shifted_prior(s, (gy1, gx1), out.shape, c) for s in shifted)
+    fine = _decide(colour, fine_prior / (1 + len(shifted)), core, back, up, thick, c)
+    rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
+    placed = PixelMask(out, origin, scale, refined=True)
+    if fine is None:
+        return placed
+    inside = np.zeros_like(fine)
+    inside[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1] = fine[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+    if not inside.any():
+        return placed
+    return PixelMask(inside, origin, scale, refined=True, extent=placed.box)
+
+
+def _decide(colour: np.ndarray, prior: np.ndarray, core: np.ndarray, back: np.ndarray, up: np.ndarray,
+            thick: bool, c: int) -> np.ndarray | None:
+    """Refinement's decision in a window: object where the smoothed colour ratio ``colour`` plus
+    the logit of the spatial ``prior`` (clamped; ``CORE_PRIOR`` on the ``core``) is positive,
+    outside ``back``; the components that touch the core (a mask too thin for a core: those
+    holding half a patch of the upsampled patch mask ``up``), holes filled. All ``(mh, mw)``;
+    ``c`` working pixels per patch. None when nothing is kept or the mask cuts into the object
+    (:func:`_cuts_into_the_object`)."""
     prior = np.clip(prior, 1.0 - PRIOR_CLAMP, PRIOR_CLAMP)
     if thick:
         prior[core] = CORE_PRIOR
-    score = ndimage.gaussian_filter(llr, sigma=max(0.5, c / 8.0), mode="nearest") + np.log(prior / (1.0 - prior))
-    fg = (score > 0.0) & ~back
+    fg = (colour + np.log(prior / (1.0 - prior)) > 0.0) & ~back
     labels, n = ndimage.label(fg, EIGHT)
     if n == 0:
-        return fallback
+        return None
     if thick:
         keep = np.unique(labels[core & fg])
         keep = keep[keep > 0]
@@ -396,11 +448,22 @@ def refine_region(work: WorkImage, region: Region, max_overlap: float = MAX_OVER
         inside[0] = 0
         keep = np.flatnonzero(inside >= c * c / 2)
     if keep.size == 0:
-        return fallback
+        return None
     out = ndimage.binary_fill_holes(np.isin(labels, keep))
     if thick and _cuts_into_the_object(out, up, c):
-        return fallback
-    return PixelMask(out, origin, scale, refined=True)
+        return None
+    return out
+
+
+def _shifted_prior(shifted: ShiftedMask, corner: tuple[int, int], shape: tuple[int, int], c: int) -> np.ndarray:
+    """The spatial prior of one shifted reading's mask in a refinement window: ``(mh, mw)``
+    float32, the mask on the window's pixels (``c`` per patch, the window's top-left patch at
+    grid ``corner = (row, col)``) box-filtered over one patch."""
+    gh, gw = shifted.mask.shape
+    rows = np.minimum(corner[0] + (np.arange(shape[0]) + shifted.dy * (c // 2)) // c, gh - 1)
+    cols = np.minimum(corner[1] + (np.arange(shape[1]) + shifted.dx * (c // 2)) // c, gw - 1)
+    on = shifted.mask[np.ix_(rows, cols)]
+    return ndimage.uniform_filter(on.astype(np.float32), size=c, mode="nearest")
 
 
 def _cuts_into_the_object(out: np.ndarray, up: np.ndarray, cell: int) -> bool:
@@ -415,7 +478,7 @@ def _cuts_into_the_object(out: np.ndarray, up: np.ndarray, cell: int) -> bool:
 
 
 def refine_regions(work: WorkImage, regions: list[Region], max_overlap: float = MAX_OVERLAP) -> list[PixelMask]:
-    """:func:`refine_region` for each region, in order."""
+    """:func:`refine_region` for each region, in order (without shifted readings)."""
     return [refine_region(work, r, max_overlap) for r in regions]
 
 

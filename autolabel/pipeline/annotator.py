@@ -14,7 +14,10 @@ stage                 what it does                               runs on
                       stage ``agreement``; with
                       ``saliency_power``: by how much they
                       stand out of the view)
-``refine``            regions to pixel masks and boxes           a thread or worker processes
+``refine``            regions to pixel masks and boxes (with     a thread or worker processes
+                      ``mask_readings``: masks drawn again on
+                      a half-patch grid from views read
+                      shifted, stage ``mask_readings``)
 ``select``            tiles merged, boxes filtered, best kept    host
 ``crops``             boxes to classifier inputs                 decode threads or the device
 ``classify`` /        crops to class probabilities, names,       the model's device, then host
@@ -36,6 +39,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from autolabel.config import PipelineConfig
+from autolabel.discovery.shifted import READINGS, ShiftedMask, shift_batch, shifted_masks
 from autolabel.images import DecodedImage, header_size
 from autolabel.pipeline.batching import ShapeLog, bucket, buckets_for
 from autolabel.pipeline.clock import StageClock
@@ -202,8 +206,16 @@ class Annotator:
                                               shapes=self.shapes)
             with self.clock("discovery", len(group)):
                 chosen_regions = find_regions(keys, second, grid, cfg)
-            for (it, i), regions in zip(group, chosen_regions):
-                it.pending.append(self.refining.localise(it, i, regions))
+            shifted: list[list[tuple[ShiftedMask, ...]] | None] = [None] * len(group)
+            if cfg.mask_readings and cfg.masks and cfg.refine:  # masks drawn on a half-patch grid
+                with self.clock("mask_readings", len(group)):
+                    patch = group[0][0].views[group[0][1]].resized.patch
+                    reads = [(dy, dx, extract(models.features, shift_batch(batch, dy, dx, patch), len(group)))
+                             for dy, dx in READINGS[cfg.mask_readings]]
+                    shifted = [shifted_masks(regions, keys[k], [(dy, dx, r[k]) for dy, dx, r in reads], grid)
+                               for k, regions in enumerate(chosen_regions)]
+            for (it, i), regions, extra in zip(group, chosen_regions, shifted):
+                it.pending.append(self.refining.localise(it, i, regions, extra))
 
     @staticmethod
     def _class_maps(models: Models, items: list[Item], chosen: torch.Tensor) -> None:

@@ -39,6 +39,7 @@ import numpy as np
 
 from autolabel.discovery.refine import PixelMask, grid_mask, refine_region, work_image
 from autolabel.discovery.regions import Region
+from autolabel.discovery.shifted import ShiftedMask
 from autolabel.discovery.sides import encloses_objects
 from autolabel.geometry import clip_box
 from autolabel.masks import from_frame
@@ -83,7 +84,8 @@ def encode_found(mask: PixelMask, width: int, height: int) -> Encoded:
 
 
 def refine_view(pixels: np.ndarray, patch: int, origin: tuple[float, float], scale: tuple[float, float],
-                regions: Sequence[Region], frame: tuple[int, int] | None = None) -> RefinedView:
+                regions: Sequence[Region], frame: tuple[int, int] | None = None,
+                shifted: Sequence[Sequence[ShiftedMask]] | None = None) -> RefinedView:
     """Refine ``regions`` of one view (and encode their masks with ``frame``).
 
     Args:
@@ -95,10 +97,13 @@ def refine_view(pixels: np.ndarray, patch: int, origin: tuple[float, float], sca
         regions: the view's regions on its patch grid.
         frame: the displayed image's ``(width, height)``: also encode each mask
             (:func:`encode_found`), so that a worker process does that too.
+        shifted: per region, its masks on shifted readings of the view (``mask_readings``,
+            :func:`autolabel.discovery.shifted.shifted_masks`); None without.
     """
     t0 = time.perf_counter()
     work = work_image(pixels, patch, origin, scale)
-    masks = [refine_region(work, r) for r in regions]
+    per_region = shifted if shifted is not None else [()] * len(regions)
+    masks = [refine_region(work, r, shifted=s) for r, s in zip(regions, per_region, strict=True)]
     encoded = None if frame is None else [encode_found(m, *frame) for m in masks]
     return RefinedView(masks, time.perf_counter() - t0, encoded)
 
@@ -154,10 +159,11 @@ class Refiner:
         self._lock = threading.Lock()
 
     def submit(self, pixels: np.ndarray, patch: int, origin: tuple[float, float], scale: tuple[float, float],
-               regions: Sequence[Region], frame: tuple[int, int] | None = None) -> RefineJob:
+               regions: Sequence[Region], frame: tuple[int, int] | None = None,
+               shifted: Sequence[Sequence[ShiftedMask]] | None = None) -> RefineJob:
         """A job running :func:`refine_view` on these arguments (already done in-thread
         without processes)."""
-        args = (pixels, patch, origin, scale, list(regions), frame)
+        args = (pixels, patch, origin, scale, list(regions), frame, None if shifted is None else list(shifted))
         if self.processes == 0 or not regions:
             done: Future[RefinedView] = Future()
             try:
@@ -249,14 +255,19 @@ class Refining:
     def close(self) -> None:
         self.refiner.close()
 
-    def localise(self, it: Item, index: int, regions: list[Region]) -> Callable[[], list[Found]]:
+    def localise(self, it: Item, index: int, regions: list[Region],
+                 shifted: Sequence[Sequence[ShiftedMask]] | None = None) -> Callable[[], list[Found]]:
         """Each region's pixels and box in the displayed image: refined at pixel level
         (``refine``, :mod:`autolabel.discovery.refine`) or its patch mask, for view ``index``
-        of ``it``. Returns a function that gives them: refinement jobs are started here and may
-        run in worker processes, which then also encode the masks (``masks`` on, whole images)."""
+        of ``it``; ``shifted``: per region, its masks on shifted readings (``mask_readings``).
+        Returns a function that gives them: refinement jobs are started here and may run in
+        worker processes, which then also encode the masks (``masks`` on, whole images)."""
         view = it.views[index]
         rz = view.resized
-        regions = [r for r in regions if not encloses_objects(r.mask)]  # the background around objects
+        kept = [k for k, r in enumerate(regions) if not encloses_objects(r.mask)]  # not the background around objects
+        regions = [regions[k] for k in kept]
+        if shifted is not None:
+            shifted = [shifted[k] for k in kept]
         origin, scale = (float(view.tile.x0), float(view.tile.y0)), (rz.scale_x, rz.scale_y)
         if not regions or not self.config.refine:
             masks = [grid_mask(r, rz.patch, origin, scale) for r in regions]
@@ -265,7 +276,7 @@ class Refining:
         frame = None
         if self.refiner.processes and self.config.masks and len(it.views) == 1:
             frame = (it.decoded.width, it.decoded.height)
-        job = self.refiner.submit(rz.host_pixels(), rz.patch, origin, scale, regions, frame)
+        job = self.refiner.submit(rz.host_pixels(), rz.patch, origin, scale, regions, frame, shifted)
 
         def result() -> list[Found]:
             done = job.result()

@@ -370,6 +370,53 @@ def test_tightening_reads_both_scales_and_the_pipeline_refines_what_it_returns(t
     assert cut and all(d.box[2] - d.box[0] <= 48 and d.box[3] - d.box[1] <= 48 for d in cut)
 
 
+@pytest.mark.parametrize("readings, tiles", [(1, "1x1"), (3, "2x2")])
+def test_mask_readings_redraw_each_mask_within_the_box_found_without_them(tmp_path: Path, tiny_config, colour_models,
+                                                                         readings: int, tiles: str, monkeypatch) -> None:
+    """With ``mask_readings`` the extractor reads each view again shifted by half a patch, once
+    per reading (a stage of its own), and each mask is drawn again within the box refinement
+    found without them: the same objects, each written box inside the one written without the
+    readings and exactly its mask's bounds (read back by pycocotools). Without masks nothing is
+    read again."""
+    import numpy as np
+    from pycocotools import mask as coco_mask
+
+    from autolabel.discovery.shifted import READINGS
+
+    _scene(tmp_path / "imgs" / "scene.png", (640, 480), [("rect", (37.0, 53.0, 201.0, 170.0)),
+                                                         ("disc", (300.0, 205.0, 413.0, 318.0))])
+    cfg = tiny_config.replace(max_side=640, workers=1, min_score=0.0, tiles=tiles)
+    plain = _run(cfg, colour_models, tmp_path / "imgs", tmp_path / "plain")
+    import autolabel.pipeline.refine as stage
+
+    real, given = stage.refine_region, []
+
+    def spy(work, region, max_overlap=0.9, shifted=()):
+        given.append(tuple((s.dy, s.dx) for s in shifted))
+        return real(work, region, max_overlap, shifted=shifted)
+
+    monkeypatch.setattr(stage, "refine_region", spy)
+    on = cfg.replace(mask_readings=readings)
+    ann = Annotator(on, models=colour_models)
+    local_annotate(on, tmp_path / "imgs", tmp_path / "fine", annotator=ann)
+    # every region gets its masks on each reading (none only where it has no surroundings)
+    assert tuple(READINGS[readings]) in given and set(given) <= {tuple(READINGS[readings]), ()}
+    fine = next(RunStore(tmp_path / "fine").iter_images()).detections
+    counts = ann.clock.counts
+    assert counts["mask_readings"] == counts["extractor"] >= (1 if tiles == "1x1" else 4)
+    assert len(fine) == len(plain) >= 1
+    assert RunStore(tmp_path / "fine").read_manifest()["config"]["mask_readings"] == readings
+    for a, b in zip(sorted(plain, key=lambda d: d.objectness), sorted(fine, key=lambda d: d.objectness)):
+        assert b.objectness == pytest.approx(a.objectness)
+        assert a.box[0] <= b.box[0] < b.box[2] <= a.box[2] and a.box[1] <= b.box[1] < b.box[3] <= a.box[3]
+        m = coco_mask.decode({"size": b.mask["size"], "counts": b.mask["counts"].encode()})
+        rows, cols = np.nonzero(m)
+        assert (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1) == tuple(int(v) for v in b.box)
+    boxes_only = Annotator(on.replace(masks=False), models=colour_models)
+    list(boxes_only.process(tmp_path / "imgs", ["scene.png"]))
+    assert "mask_readings" not in boxes_only.clock.counts
+
+
 @pytest.mark.parametrize("scale, tiles", [(0.5, "1x1"), (1.5, "1x1"), (0.75, "2x2")])
 def test_scale_agreement_handles_thin_tiny_and_tiled_photos(tmp_path: Path, tiny_config, scale: float, tiles: str) -> None:
     """A second reading of a view one patch high, of a 17-pixel-wide strip and of tiles, with

@@ -50,6 +50,27 @@ def test_refine_view_is_refine_region_on_the_view() -> None:
     assert framed.masks[1].box[2] > 250  # the clip mattered
 
 
+def test_shifted_masks_reach_refinement_in_the_thread_and_in_workers() -> None:
+    """Each region's shifted masks go with it to :func:`refine_region`, in the caller's thread
+    and in worker processes alike (pickled there): the same masks, each within its extent."""
+    from autolabel.discovery.shifted import ShiftedMask
+
+    img, regions = _scene()
+    shifted = [(ShiftedMask(1, 1, np.roll(r.mask, 1, axis=(0, 1))),) for r in regions]
+    work = work_image(img, 16)
+    want = [refine_region(work, r, shifted=s) for r, s in zip(regions, shifted)]
+    assert any(w.extent is not None for w in want)
+    local = refine_view(img, 16, (0.0, 0.0), (1.0, 1.0), regions, (128, 96), shifted)
+    with Refiner(1) as refiner:
+        remote = refiner.submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions, (128, 96), shifted).result()
+    for done in (local, remote):
+        assert [m.box for m in done.masks] == [m.box for m in want]
+        assert all(np.array_equal(a.mask, b.mask) and a.extent == b.extent for a, b in zip(done.masks, want))
+    assert remote.encoded == local.encoded
+    with pytest.raises(ValueError):
+        refine_view(img, 16, (0.0, 0.0), (1.0, 1.0), regions, None, shifted[:1])  # one per region
+
+
 def test_worker_processes_give_the_same_masks_and_errors_reach_the_caller() -> None:
     img, regions = _scene()
     local = Refiner(0).submit(img, 16, (0.0, 0.0), (1.0, 1.0), regions, (128, 96)).result()
